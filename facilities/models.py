@@ -1,0 +1,168 @@
+"""Facilities and their money policy, housing units, inmates and kiosk devices.
+
+The policy (caps, timezone, currency, deposit fee) is read by the ledger services; the caps
+themselves are enforced on the ledger's own rows (see ``ledger.models``).
+"""
+
+import datetime as dt
+import hashlib
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.contrib.auth.hashers import check_password
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+DEFAULT_MONTHLY_CAP_FEN = 100_000  # 1,000.00 yuan a calendar month
+DEFAULT_BALANCE_CAP_FEN = 500_000  # 5,000.00 yuan at any moment
+
+
+def validate_timezone(name: str) -> None:
+    if name not in available_timezones():
+        raise ValidationError(f"{name!r} is not a known IANA timezone.")
+
+
+class Facility(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(
+        max_length=64, default="Asia/Shanghai", validators=[validate_timezone]
+    )
+    currency = models.CharField(max_length=3, default="CNY")
+    monthly_cap_fen = models.BigIntegerField(
+        default=DEFAULT_MONTHLY_CAP_FEN,
+        help_text="Family deposits an inmate may receive in one calendar month, in fen.",
+    )
+    balance_cap_fen = models.BigIntegerField(
+        default=DEFAULT_BALANCE_CAP_FEN,
+        help_text="Money an inmate may hold at any moment (spendable + held + pending), in fen.",
+    )
+    deposit_fee_fixed_fen = models.BigIntegerField(
+        default=0, help_text="Fixed fee per deposit, paid by the depositor on top, in fen."
+    )
+    deposit_fee_rate_bp = models.PositiveIntegerField(
+        default=0, help_text="Fee as basis points of the amount (100 = 1%), rounded up."
+    )
+    adjustment_approval_threshold_fen = models.BigIntegerField(
+        default=50_000,
+        help_text="Staff adjustments above this need a second staff member's approval.",
+    )
+    links_need_approval = models.BooleanField(
+        default=True, help_text="Depositor-inmate links wait for staff approval."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "facilities"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_cap_fen__gt=0), name="facility_monthly_cap_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_cap_fen__gt=0), name="facility_balance_cap_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(deposit_fee_fixed_fen__gte=0), name="facility_fee_fixed_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(deposit_fee_rate_bp__lte=10_000),
+                name="facility_fee_rate_at_most_100pct",
+            ),
+            models.CheckConstraint(
+                condition=Q(adjustment_approval_threshold_fen__gte=0),
+                name="facility_approval_threshold_non_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def deposit_fee_fen(self, amount_fen: int) -> int:
+        """The depositor's fee on top of ``amount_fen``; never counts against the caps."""
+        rate_part = -(-amount_fen * self.deposit_fee_rate_bp // 10_000)  # ceiling division
+        return self.deposit_fee_fixed_fen + rate_part
+
+    def local_month(self, instant: dt.datetime) -> dt.date:
+        """First day of the calendar month ``instant`` falls in, in this facility's timezone."""
+        local = instant.astimezone(ZoneInfo(self.timezone))
+        return local.date().replace(day=1)
+
+
+class HousingUnit(models.Model):
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="housing_units")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "name"], name="housing_unit_unique_name")
+        ]
+
+    def __str__(self):
+        return f"{self.facility.code} / {self.name}"
+
+
+class Inmate(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        RELEASED = "released", "Released"
+
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="inmates")
+    housing_unit = models.ForeignKey(
+        HousingUnit, on_delete=models.PROTECT, null=True, blank=True, related_name="inmates"
+    )
+    inmate_number = models.CharField(max_length=32)
+    surname = models.CharField(max_length=100)
+    given_name = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    pin_hash = models.CharField(max_length=200, blank=True)
+    card_token = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="Printed as a QR code on the ID card; signs in with the PIN at a kiosk.",
+    )
+    admitted_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["facility", "inmate_number"], name="inmate_number_unique_per_facility"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", released_at__isnull=True)
+                | Q(status="released", released_at__isnull=False),
+                name="inmate_released_at_matches_status",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.inmate_number} {self.surname}{self.given_name}"
+
+    @property
+    def is_released(self) -> bool:
+        return self.status == self.Status.RELEASED
+
+    def check_pin(self, pin: str) -> bool:
+        return bool(self.pin_hash) and check_password(pin, self.pin_hash)
+
+
+def hash_device_key(raw_key: str) -> str:
+    """Device keys are 256 random bits, so one SHA-256 is enough (no stretching needed)."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class KioskDevice(models.Model):
+    """A commissary kiosk. Its key is shown once when issued and stored only hashed."""
+
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="kiosks")
+    name = models.CharField(max_length=100)
+    key_prefix = models.CharField(max_length=12, db_index=True, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.name} ({self.facility.code})"

@@ -1,0 +1,184 @@
+"""Writes for facilities, inmates and kiosk devices: intake, transfer, release, PINs, device
+keys, caps. Money moves only through ``ledger.services``; these functions call it inside their
+own transaction so an inmate's status and ledger never disagree."""
+
+import datetime as dt
+import secrets
+
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ledger import services as ledger_services
+from ledger.errors import InmateNotFound, InmateReleased, InvalidPolicy, ValidationFailed
+from ledger.models import Account, MonthlyPeriod
+
+from .models import Facility, HousingUnit, Inmate, KioskDevice, hash_device_key
+
+
+def create_facility(*, code: str, name: str, **policy) -> Facility:
+    """Create a facility with its policy and open its system accounts."""
+    with transaction.atomic():
+        facility = Facility(code=code, name=name, **policy)
+        facility.full_clean()
+        facility.save()
+        ledger_services.open_facility_accounts(facility=facility)
+    return facility
+
+
+def update_facility_caps(
+    *, facility_id: int, monthly_cap_fen: int, balance_cap_fen: int
+) -> Facility:
+    """Change a facility's caps. Raising always works. Lowering the balance cap below what an
+    inmate already holds is refused (the money is theirs; staff move it to held money first),
+    and a lowered monthly cap applies from the next period on."""
+    if min(monthly_cap_fen, balance_cap_fen) <= 0:
+        raise InvalidPolicy("Caps must be greater than zero.")
+    with transaction.atomic():
+        facility = Facility.objects.select_for_update().get(pk=facility_id)
+        over = Account.objects.filter(
+            facility=facility,
+            kind=Account.Kind.SPENDABLE,
+            is_closed=False,
+            balance_fen__gt=balance_cap_fen - F("pending_fen"),
+        ).count()
+        if over:
+            raise InvalidPolicy(
+                f"{over} inmate(s) hold more spendable money than the new balance cap."
+            )
+        facility.monthly_cap_fen = monthly_cap_fen
+        facility.balance_cap_fen = balance_cap_fen
+        facility.save(update_fields=["monthly_cap_fen", "balance_cap_fen"])
+        Account.objects.filter(facility=facility, kind=Account.Kind.SPENDABLE).update(
+            balance_cap_fen=balance_cap_fen
+        )
+        MonthlyPeriod.objects.filter(
+            facility=facility, closed_at__isnull=True, cap_fen__lt=monthly_cap_fen
+        ).update(cap_fen=monthly_cap_fen)
+    return facility
+
+
+def _checked_pin(pin: str) -> str:
+    if not isinstance(pin, str) or not pin.isdigit() or not 4 <= len(pin) <= 8:
+        raise ValidationFailed("A PIN is 4 to 8 digits.")
+    return pin
+
+
+def intake_inmate(
+    *,
+    facility: Facility,
+    inmate_number: str,
+    surname: str,
+    given_name: str = "",
+    pin: str,
+    housing_unit: HousingUnit | None = None,
+    now: dt.datetime | None = None,
+) -> Inmate:
+    """Admit an inmate: the record, a hashed PIN, a card token, and the ledger accounts."""
+    pin = _checked_pin(pin)
+    if not inmate_number.strip() or not surname.strip():
+        raise ValidationFailed("An inmate number and a surname are required.")
+    if housing_unit is not None and housing_unit.facility_id != facility.pk:
+        raise ValidationFailed("The housing unit belongs to another facility.")
+    try:
+        with transaction.atomic():
+            inmate = Inmate.objects.create(
+                facility=facility,
+                inmate_number=inmate_number.strip(),
+                surname=surname.strip(),
+                given_name=given_name.strip(),
+                housing_unit=housing_unit,
+                pin_hash=make_password(pin),
+                card_token=secrets.token_urlsafe(24),
+                admitted_at=now or timezone.now(),
+            )
+            ledger_services.open_inmate_accounts(inmate=inmate)
+    except IntegrityError:
+        raise ValidationFailed(
+            f"Inmate number {inmate_number} is already in use at {facility.name}."
+        ) from None
+    return inmate
+
+
+def set_inmate_pin(*, inmate_id: int, pin: str) -> None:
+    pin = _checked_pin(pin)
+    if not Inmate.objects.filter(pk=inmate_id).update(pin_hash=make_password(pin)):
+        raise InmateNotFound()
+
+
+def transfer_inmate(
+    *,
+    inmate_id: int,
+    to_facility: Facility,
+    staff_id: int | None,
+    idempotency_key: str,
+    inmate_number: str | None = None,
+    housing_unit: HousingUnit | None = None,
+) -> Inmate:
+    """Move an inmate to another facility, keeping one ledger (see
+    ``ledger.services.move_inmate_ledger`` for what happens to money over the new caps)."""
+    if housing_unit is not None and housing_unit.facility_id != to_facility.pk:
+        raise ValidationFailed("The housing unit belongs to another facility.")
+    try:
+        with transaction.atomic():
+            inmate = Inmate.objects.select_for_update().filter(pk=inmate_id).first()
+            if inmate is None:
+                raise InmateNotFound()
+            if inmate.is_released:
+                raise InmateReleased()
+            if inmate.facility_id == to_facility.pk:
+                raise ValidationFailed("The inmate is already at that facility.")
+            ledger_services.move_inmate_ledger(
+                inmate_id=inmate_id,
+                to_facility=to_facility,
+                staff_id=staff_id,
+                idempotency_key=idempotency_key,
+            )
+            inmate.facility = to_facility
+            inmate.housing_unit = housing_unit
+            if inmate_number:
+                inmate.inmate_number = inmate_number
+            inmate.save(update_fields=["facility", "housing_unit", "inmate_number"])
+    except IntegrityError:
+        raise ValidationFailed(
+            f"Inmate number {inmate_number or ''} is already in use at {to_facility.name}."
+        ) from None
+    return inmate
+
+
+def release_inmate(
+    *, inmate_id: int, staff_id: int | None, idempotency_key: str, now: dt.datetime | None = None
+) -> Inmate:
+    """Release an inmate: pending deposits expire, spendable and held money is paid out, the
+    accounts close, and the record is kept (the journal refers to it forever)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        inmate = Inmate.objects.select_for_update().filter(pk=inmate_id).first()
+        if inmate is None:
+            raise InmateNotFound()
+        if inmate.is_released:
+            raise InmateReleased()
+        ledger_services.close_inmate_ledger(
+            inmate_id=inmate_id, staff_id=staff_id, idempotency_key=idempotency_key, now=now
+        )
+        inmate.status = Inmate.Status.RELEASED
+        inmate.released_at = now
+        inmate.card_token = None
+        inmate.save(update_fields=["status", "released_at", "card_token"])
+    return inmate
+
+
+def register_kiosk_device(*, facility: Facility, name: str) -> tuple[KioskDevice, str]:
+    """Issue a kiosk key. The raw key is returned once and never stored."""
+    raw_key = f"kiosk_{secrets.token_urlsafe(32)}"
+    device = KioskDevice.objects.create(
+        facility=facility, name=name, key_prefix=raw_key[:12], key_hash=hash_device_key(raw_key)
+    )
+    return device, raw_key
+
+
+def revoke_kiosk_device(*, device_id: int) -> None:
+    KioskDevice.objects.filter(pk=device_id, is_active=True).update(
+        is_active=False, revoked_at=timezone.now()
+    )

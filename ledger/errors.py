@@ -1,0 +1,91 @@
+"""Domain errors. Each has a stable machine ``code`` (the kiosk API and pages map codes, never
+classes) and a human message. A service that raises one has changed nothing."""
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    default_message = "The operation was refused."
+
+    def __init__(self, message: str | None = None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class InvalidAmount(DomainError):
+    code = "invalid_amount"
+    default_message = "The amount must be a whole number of fen greater than zero."
+
+
+class MonthlyCapExceeded(DomainError):
+    code = "monthly_cap_exceeded"
+    default_message = "This deposit would take the inmate over this month's deposit cap."
+
+
+class BalanceCapExceeded(DomainError):
+    code = "balance_cap_exceeded"
+    default_message = "This would take the inmate over the balance cap."
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+    default_message = "The inmate's spendable balance is too low."
+
+
+class AccountFrozen(DomainError):
+    code = "account_frozen"
+    default_message = "The inmate's account is frozen."
+
+
+class InmateReleased(DomainError):
+    code = "inmate_released"
+    default_message = "The inmate has been released; the account is closed."
+
+
+class InmateNotFound(DomainError):
+    code = "not_found"
+    default_message = "No such inmate."
+
+
+class IdempotencyConflict(DomainError):
+    code = "idempotency_conflict"
+    default_message = "This idempotency key was already used for a different request."
+
+
+class DepositNotPending(DomainError):
+    code = "deposit_not_pending"
+    default_message = "The deposit is no longer awaiting payment."
+
+
+class DepositNotFound(DomainError):
+    code = "not_found"
+    default_message = "No such deposit."
+
+
+class TransactionNotFound(DomainError):
+    code = "not_found"
+    default_message = "No such transaction."
+
+
+class RefundExceedsPurchase(DomainError):
+    code = "refund_exceeds_purchase"
+    default_message = "The refund is larger than what is left to refund of the purchase."
+
+
+class ApprovalRequired(DomainError):
+    code = "approval_required"
+    default_message = "An adjustment this large needs a second staff member's approval."
+
+
+class NotReversible(DomainError):
+    code = "not_reversible"
+    default_message = "This transaction cannot be reversed; use the matching refund instead."
+
+
+class InvalidPolicy(DomainError):
+    code = "invalid_policy"
+    default_message = "The facility policy is invalid."
+
+
+class ValidationFailed(DomainError):
+    code = "validation_error"
+    default_message = "The request is invalid."

@@ -1,0 +1,110 @@
+"""Row locks for the ledger, in one place and one order.
+
+Every service that changes an inmate's money first locks that inmate's spendable and held
+account rows with ``lock_inmate_accounts`` — one statement, both rows, always in that order —
+and then decides from the values it read under the lock. Everything else an operation touches
+for the inmate (its period, its deposits) is only ever written under that lock, so those rows
+need no lock order of their own. System accounts (clearing, sales, fees…) are never locked:
+their balances are derived from the journal, so deposits for different inmates never wait on
+each other.
+
+On SQLite there is no ``FOR UPDATE``; the embedded database opens every transaction
+IMMEDIATE (see settings), which serialises writers instead.
+"""
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+from .errors import InmateNotFound
+
+
+@dataclass(frozen=True, slots=True)
+class LockedInmate:
+    """An inmate's money as read under the row lock, with the facility policy that applies."""
+
+    inmate_id: int
+    facility_id: int
+    spendable_id: int
+    held_id: int
+    spendable_fen: int
+    pending_fen: int
+    held_fen: int
+    balance_cap_fen: int
+    is_frozen: bool
+    is_closed: bool
+    currency: str
+    timezone: str
+    monthly_cap_fen: int
+    deposit_fee_fixed_fen: int
+    deposit_fee_rate_bp: int
+    approval_threshold_fen: int
+    sales_id: int | None
+    fees_id: int | None
+    payouts_id: int | None
+    adjustments_id: int | None
+    clearing_id: int | None
+
+    @property
+    def total_fen(self) -> int:
+        """What counts against the balance cap: spendable + held + pending deposits."""
+        return self.spendable_fen + self.held_fen + self.pending_fen
+
+    @property
+    def room_under_balance_cap_fen(self) -> int:
+        return max(0, self.balance_cap_fen - self.total_fen)
+
+
+def _system_account(kind: str, provider_param: bool = False) -> str:
+    provider = "%(provider)s" if provider_param else "''"
+    return (
+        f"(SELECT x.id FROM ledger_account x WHERE x.facility_id = s.facility_id "
+        f"AND x.inmate_id IS NULL AND x.kind = '{kind}' AND x.provider = {provider})"
+    )
+
+
+_LOCK_SQL = f"""
+SELECT s.inmate_id, s.facility_id, s.id, h.id, s.balance_fen, s.pending_fen, h.balance_fen,
+       s.balance_cap_fen, s.is_frozen, s.is_closed,
+       f.currency, f.timezone, f.monthly_cap_fen, f.deposit_fee_fixed_fen,
+       f.deposit_fee_rate_bp, f.adjustment_approval_threshold_fen,
+       {_system_account("sales")}, {_system_account("fees")}, {_system_account("payouts")},
+       {_system_account("adjustments")}, {_system_account("clearing", provider_param=True)}
+FROM ledger_account s
+JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held'
+JOIN facilities_facility f ON f.id = s.facility_id
+WHERE s.inmate_id = {{inmate}} AND s.kind = 'spendable'
+{{lock_clause}}
+"""
+
+_INMATE_BY = {
+    # lock by the inmate's id, by one of its deposits, or by one of its transactions
+    "inmate": "%(key)s",
+    "deposit": "(SELECT d.inmate_id FROM ledger_deposit d WHERE d.id = %(key)s)",
+    "transaction": "(SELECT t.inmate_id FROM ledger_transaction t WHERE t.id = %(key)s)",
+}
+
+
+def _lock_sql(by: str) -> str:
+    lock_clause = "FOR UPDATE OF s, h" if connection.features.has_select_for_update_of else ""
+    return _LOCK_SQL.format(inmate=_INMATE_BY[by], lock_clause=lock_clause)
+
+
+def lock_inmate_accounts(cursor, *, by: str, key: int, provider: str = "") -> LockedInmate:
+    """Lock the inmate's spendable and held rows and return them with the facility policy.
+
+    ``by`` says what ``key`` is: an inmate id, a deposit id or a transaction id. Raises
+    InmateNotFound when there is no such inmate with open ledger accounts.
+    """
+    sql = _lock_sql(by)
+    params = {"key": key, "provider": provider}
+    cursor.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        # A concurrent transfer may have moved the row to another facility while this
+        # statement waited for the lock; the recheck then drops it. A fresh statement sees it.
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise InmateNotFound()
+    return LockedInmate(*row)

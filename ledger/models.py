@@ -1,0 +1,296 @@
+"""The money: accounts, the double-entry journal, monthly periods and deposit reservations.
+
+Guards, in the database wherever a database can:
+1. every transaction balances (deferred constraint trigger: entries sum to zero);
+2. inmate balances are never negative (CHECK); system-account balances are derived, not cached;
+3. spendable + pending never exceeds the balance cap carried on the spendable row (CHECK);
+4. a period's received + reserved never exceeds its monthly cap (CHECK), the month being part
+   of the period's key;
+5. the journal is append-only (triggers refuse UPDATE and DELETE of transactions and entries).
+The services in ``ledger.services`` are the only writers; these constraints are the backstop.
+"""
+
+import uuid
+
+import pgtrigger
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Account(models.Model):
+    class Kind(models.TextChoices):
+        SPENDABLE = "spendable", "Inmate spendable"
+        HELD = "held", "Inmate held"
+        CLEARING = "clearing", "Deposits clearing"
+        SALES = "sales", "Commissary sales"
+        FEES = "fees", "Fees"
+        PAYOUTS = "payouts", "Payouts"
+        ADJUSTMENTS = "adjustments", "Adjustments"
+
+    INMATE_KINDS = (Kind.SPENDABLE, Kind.HELD)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    facility = models.ForeignKey(
+        "facilities.Facility", on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
+    inmate = models.ForeignKey(
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_accounts",
+    )
+    provider = models.CharField(
+        max_length=32, blank=True, default="", help_text="Payment provider, for clearing accounts."
+    )
+    currency = models.CharField(max_length=3)
+    # Cached for inmate accounts only, changed in the same DB transaction as the entries.
+    # System accounts are touched by every operation, so their balance is derived from
+    # the entries (NULL here) and no hot path ever locks them.
+    balance_fen = models.BigIntegerField(null=True, blank=True)
+    pending_fen = models.BigIntegerField(
+        default=0, help_text="Deposits reserved for this inmate and not yet credited."
+    )
+    balance_cap_fen = models.BigIntegerField(
+        null=True, blank=True, help_text="The facility's balance cap, carried for the CHECK."
+    )
+    is_frozen = models.BooleanField(default=False)
+    is_closed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inmate", "kind"],
+                condition=Q(inmate__isnull=False),
+                name="account_one_per_inmate_and_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["facility", "kind", "provider"],
+                condition=Q(inmate__isnull=True),
+                name="account_one_system_account_per_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    inmate__isnull=False, kind__in=["spendable", "held"], balance_fen__isnull=False
+                )
+                | Q(inmate__isnull=True, balance_fen__isnull=True)
+                & ~Q(kind__in=["spendable", "held"]),
+                name="account_inmate_kinds_cache_balance",
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_fen__gte=0) | Q(balance_fen__isnull=True),
+                name="account_inmate_balance_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(pending_fen__gte=0), name="account_pending_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="spendable")
+                | Q(
+                    balance_cap_fen__isnull=False,
+                    balance_fen__lte=F("balance_cap_fen") - F("pending_fen"),
+                ),
+                name="account_spendable_plus_pending_within_cap",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="spendable") | Q(pending_fen=0),
+                name="account_pending_only_on_spendable",
+            ),
+        ]
+
+    def __str__(self):
+        owner = self.inmate.inmate_number if self.inmate_id else self.facility.code
+        suffix = f":{self.provider}" if self.provider else ""
+        return f"{owner} {self.kind}{suffix}"
+
+
+class Transaction(models.Model):
+    class Kind(models.TextChoices):
+        DEPOSIT = "deposit", "Deposit credited"
+        PURCHASE = "purchase", "Purchase"
+        REFUND = "refund", "Purchase refund"
+        ADJUSTMENT = "adjustment", "Staff adjustment"
+        HOLD = "hold", "Hold"
+        HOLD_RELEASE = "hold_release", "Hold released"
+        TRANSFER_EXCESS = "transfer_excess", "Excess over a new facility's cap moved to held"
+        PAYOUT = "payout", "Release payout"
+        REVERSAL = "reversal", "Reversal"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    request_hash = models.CharField(max_length=64)
+    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
+    inmate = models.ForeignKey(
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transactions",
+    )
+    deposit = models.OneToOneField(
+        "Deposit", on_delete=models.PROTECT, null=True, blank=True, related_name="transaction"
+    )
+    refund_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+    )
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    memo = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["inmate", "-created_at"], name="transaction_inmate_newest")]
+        triggers = [
+            pgtrigger.Protect(
+                name="transaction_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+            pgtrigger.Trigger(
+                name="transaction_has_entries",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                timing=pgtrigger.Deferred,
+                func=(
+                    "IF NOT EXISTS (SELECT 1 FROM ledger_entry WHERE transaction_id = NEW.id) THEN "
+                    "RAISE EXCEPTION 'transaction % has no entries', NEW.id "
+                    "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NULL;"
+                ),
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.kind}"
+
+
+class Entry(models.Model):
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    amount_fen = models.BigIntegerField(help_text="Signed: positive adds to the account.")
+
+    class Meta:
+        verbose_name_plural = "entries"
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount_fen=0), name="entry_amount_non_zero"),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="entry_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+            pgtrigger.Trigger(
+                name="entry_transaction_balances",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                timing=pgtrigger.Deferred,
+                func=(
+                    "IF (SELECT SUM(amount_fen) FROM ledger_entry "
+                    "WHERE transaction_id = NEW.transaction_id) <> 0 THEN "
+                    "RAISE EXCEPTION 'transaction % does not balance', NEW.transaction_id "
+                    "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NULL;"
+                ),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.account} {self.amount_fen:+d}"
+
+
+class MonthlyPeriod(models.Model):
+    """Family deposits for one inmate in one facility-local calendar month.
+
+    The month is part of the key, and a deposit finds or creates its own month's row, so a
+    rollover that runs late, twice or never can neither let money past the cap nor block it.
+    """
+
+    inmate = models.ForeignKey(
+        "facilities.Inmate", on_delete=models.PROTECT, related_name="periods"
+    )
+    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
+    month = models.DateField(help_text="First day of the facility-local calendar month.")
+    received_fen = models.BigIntegerField(default=0)
+    reserved_fen = models.BigIntegerField(default=0)
+    cap_fen = models.BigIntegerField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["inmate", "month"], name="period_one_per_inmate_month"),
+            models.CheckConstraint(
+                condition=Q(received_fen__gte=0), name="period_received_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved_fen__gte=0), name="period_reserved_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(received_fen__lte=F("cap_fen") - F("reserved_fen")),
+                name="period_within_monthly_cap",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.inmate_id} {self.month:%Y-%m}"
+
+    @property
+    def remaining_fen(self) -> int:
+        return self.cap_fen - self.received_fen - self.reserved_fen
+
+
+class Deposit(models.Model):
+    """A family deposit: reserved under both caps when created, then credited, or released
+    as failed/expired."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Awaiting payment"
+        CREDITED = "credited", "Credited"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    inmate = models.ForeignKey(
+        "facilities.Inmate", on_delete=models.PROTECT, related_name="deposits"
+    )
+    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
+    period = models.ForeignKey(MonthlyPeriod, on_delete=models.PROTECT, related_name="deposits")
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deposits",
+    )
+    amount_fen = models.BigIntegerField()
+    fee_fen = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    provider = models.CharField(max_length=32)
+    provider_reference = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="deposit_status_expiry"),
+            models.Index(fields=["inmate", "-created_at"], name="deposit_inmate_newest"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="deposit_amount_positive"),
+            models.CheckConstraint(condition=Q(fee_fen__gte=0), name="deposit_fee_non_negative"),
+            models.CheckConstraint(
+                condition=Q(status="created", resolved_at__isnull=True)
+                | (~Q(status="created") & Q(resolved_at__isnull=False)),
+                name="deposit_resolved_at_matches_status",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Deposit {self.reference} {self.status}"
