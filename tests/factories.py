@@ -1,0 +1,58 @@
+"""factory_boy factories. Facilities and inmates are made through their services, so every
+test inmate has its ledger accounts exactly as intake opens them."""
+
+import factory
+
+from accounts.models import User
+from facilities import services as facility_services
+from facilities.models import Facility, HousingUnit, Inmate
+
+
+class FacilityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Facility
+
+    code = factory.Sequence(lambda n: f"fac{n}")
+    name = factory.Sequence(lambda n: f"Facility {n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return facility_services.create_facility(**kwargs)
+
+
+class HousingUnitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = HousingUnit
+
+    facility = factory.SubFactory(FacilityFactory)
+    name = factory.Sequence(lambda n: f"Unit {n}")
+
+
+class InmateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Inmate
+
+    facility = factory.SubFactory(FacilityFactory)
+    inmate_number = factory.Sequence(lambda n: f"N{n:06d}")
+    surname = "Wang"
+    given_name = factory.Sequence(lambda n: f"Wei{n}")
+    pin = "1234"
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return facility_services.intake_inmate(**kwargs)
+
+
+class StaffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+    @factory.post_generation
+    def saved(self, create, extracted, **kwargs):
+        if create:
+            self.save()
