@@ -27,3 +27,28 @@ def assert_ledger_consistent():
         assert findings == [], findings
 
     return check
+
+
+@pytest.fixture
+def ledger_snapshot():
+    """A fingerprint of every money row: take one before a refused call, compare after."""
+    from django.db import connection
+
+    def snapshot():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT
+                  (SELECT COUNT(*) FROM ledger_transaction),
+                  (SELECT COUNT(*) FROM ledger_entry),
+                  (SELECT COUNT(*) FROM ledger_deposit),
+                  (SELECT string_agg(status, ',' ORDER BY id) FROM ledger_deposit),
+                  (SELECT string_agg(concat_ws(':', id, received_fen, reserved_fen, cap_fen),
+                                     ',' ORDER BY id) FROM ledger_monthlyperiod),
+                  (SELECT string_agg(concat_ws(':', id, balance_fen, pending_fen, is_frozen,
+                                               is_closed), ',' ORDER BY id) FROM ledger_account)
+                """
+            )
+            return cursor.fetchone()
+
+    return snapshot
