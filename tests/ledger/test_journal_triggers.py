@@ -60,23 +60,30 @@ def test_an_unbalanced_transaction_cannot_commit():
     inmate = InmateFactory()
     spendable = Account.objects.get(inmate=inmate, kind="spendable")
     adjustments = Account.objects.get(facility=inmate.facility, kind="adjustments")
-    with pytest.raises(IntegrityError, match="does not balance"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            transaction_id = _insert_transaction(cursor, inmate.facility_id, "unbalanced")
-            cursor.execute(
-                "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) "
-                "VALUES (%s, %s, 100), (%s, %s, -99)",
-                [transaction_id, spendable.pk, transaction_id, adjustments.pk],
-            )
+    # The check is deferred: the statements go through, the commit is refused.
+    with (
+        pytest.raises(IntegrityError, match="does not balance"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        transaction_id = _insert_transaction(cursor, inmate.facility_id, "unbalanced")
+        cursor.execute(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) "
+            "VALUES (%s, %s, 100), (%s, %s, -99)",
+            [transaction_id, spendable.pk, transaction_id, adjustments.pk],
+        )
     assert not Transaction.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_transaction_without_entries_cannot_commit():
     inmate = InmateFactory()
-    with pytest.raises(IntegrityError, match="has no entries"):
-        with transaction.atomic(), connection.cursor() as cursor:
-            _insert_transaction(cursor, inmate.facility_id, "empty")
+    with (
+        pytest.raises(IntegrityError, match="has no entries"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        _insert_transaction(cursor, inmate.facility_id, "empty")
     assert not Transaction.objects.exists()
 
 
