@@ -143,9 +143,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="commissary@localhost")
 
 # --- Celery ---------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
-else:
+if not REDIS_URL:
     _queue_dir = DATA_DIR / "celery-queue"
     _queue_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
@@ -153,12 +151,21 @@ else:
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
     }
+else:
+    CELERY_BROKER_URL = REDIS_URL
+    # A message a killed worker took is delivered again after this long (Redis transport).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="commissary")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Pause between chunks of batch work (rollover, expiry, statements) so it yields to the hot path.
+LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -26,7 +26,7 @@ class FacilityAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            services.save_facility_policy(facility=obj)
             return
         policy = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("code", "name")}
         created = services.create_facility(

@@ -50,6 +50,10 @@ class Facility(models.Model):
     links_need_approval = models.BooleanField(
         default=True, help_text="Depositor-inmate links wait for staff approval."
     )
+    trust_alert_emails = models.TextField(
+        blank=True,
+        help_text="Who is emailed when reconciliation finds something wrong (comma-separated).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -81,6 +85,12 @@ class Facility(models.Model):
         """The depositor's fee on top of ``amount_fen``; never counts against the caps."""
         rate_part = -(-amount_fen * self.deposit_fee_rate_bp // 10_000)  # ceiling division
         return self.deposit_fee_fixed_fen + rate_part
+
+    @property
+    def trust_alert_recipients(self) -> list[str]:
+        return [
+            address.strip() for address in self.trust_alert_emails.split(",") if address.strip()
+        ]
 
     def local_month(self, instant: dt.datetime) -> dt.date:
         """First day of the calendar month ``instant`` falls in, in this facility's timezone."""

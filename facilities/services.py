@@ -13,6 +13,7 @@ from django.utils import timezone
 from ledger import services as ledger_services
 from ledger.errors import InmateNotFound, InmateReleased, InvalidPolicy, ValidationFailed
 from ledger.models import Account, MonthlyPeriod
+from ledger.schedules import ensure_rollover_schedule
 
 from .models import Facility, HousingUnit, Inmate, KioskDevice, hash_device_key
 
@@ -24,6 +25,17 @@ def create_facility(*, code: str, name: str, **policy) -> Facility:
         facility.full_clean()
         facility.save()
         ledger_services.open_facility_accounts(facility=facility)
+        ensure_rollover_schedule(facility.timezone)
+    return facility
+
+
+def save_facility_policy(*, facility: Facility) -> Facility:
+    """Save a facility's non-cap settings (caps go through ``update_facility_caps``) and make
+    sure its timezone has a rollover schedule."""
+    with transaction.atomic():
+        facility.full_clean()
+        facility.save()
+        ensure_rollover_schedule(facility.timezone)
     return facility
 
 

@@ -294,3 +294,83 @@ class Deposit(models.Model):
 
     def __str__(self):
         return f"Deposit {self.reference} {self.status}"
+
+
+class ScheduledRun(models.Model):
+    """One run of scheduled money work (rollover, reconciliation, expiry, statements), with
+    what it did, for the admin. A run killed half-way stays ``running`` until the next run of
+    the same work marks it ``abandoned``; the work itself is idempotent and simply runs again."""
+
+    class Kind(models.TextChoices):
+        ROLLOVER = "rollover", "Monthly rollover"
+        RECONCILIATION = "reconciliation", "Reconciliation"
+        EXPIRY = "expiry", "Expiry of unpaid deposits"
+        STATEMENTS = "statements", "Monthly statements"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FOUND_PROBLEMS = "found_problems", "Found problems"
+        FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (worker died)"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    facility = models.ForeignKey(
+        "facilities.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    month = models.DateField(null=True, blank=True)
+    trigger = models.CharField(max_length=16, default="schedule")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "-started_at"], name="scheduled_run_kind_newest")]
+
+    def __str__(self):
+        where = f" {self.facility.code}" if self.facility_id else ""
+        month = f" {self.month:%Y-%m}" if self.month else ""
+        return f"{self.get_kind_display()}{where}{month} ({self.status})"
+
+
+class ReconciliationFinding(models.Model):
+    run = models.ForeignKey(ScheduledRun, on_delete=models.CASCADE, related_name="findings")
+    check_name = models.CharField(max_length=64)
+    facility = models.ForeignKey(
+        "facilities.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    subject = models.CharField(max_length=100)
+    expected = models.CharField(max_length=100)
+    actual = models.CharField(max_length=100)
+
+    def __str__(self):
+        return f"{self.check_name}: {self.subject} expected {self.expected}, found {self.actual}"
+
+
+class Statement(models.Model):
+    """An inmate's monthly statement, kept as HTML and PDF."""
+
+    inmate = models.ForeignKey(
+        "facilities.Inmate", on_delete=models.PROTECT, related_name="statements"
+    )
+    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
+    month = models.DateField()
+    opening_fen = models.BigIntegerField()
+    closing_fen = models.BigIntegerField()
+    html = models.TextField()
+    pdf = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["inmate", "month"], name="statement_one_per_inmate_month"
+            )
+        ]
+
+    def __str__(self):
+        return f"Statement {self.inmate_id} {self.month:%Y-%m}"

@@ -2,7 +2,7 @@
 the periods and the deposits? Guards invariant 8 by reporting, never by fixing.
 
 Each check is one independent set-based query over the whole ledger that returns findings
-``(subject, expected, actual)``; a clean ledger gives none. A new check (the provider's
+``(facility, subject, expected, actual)``; a clean ledger gives none. A new check (the provider's
 settlements, say) plugs in as one more entry in ``CHECKS``.
 """
 
@@ -16,6 +16,7 @@ from django.utils import timezone
 @dataclass(frozen=True)
 class Finding:
     check: str
+    facility_id: int | None
     subject: str
     expected: int | str
     actual: int | str
@@ -26,7 +27,7 @@ class Check:
     name: str
     description: str
     sql: str
-    subject: str  # what the first column names: "transaction", "account", "period", "deposit"
+    subject: str  # what the second column names: "transaction", "account", "period", "deposit"
 
 
 CHECKS = (
@@ -34,9 +35,9 @@ CHECKS = (
         "transaction_unbalanced",
         "Every transaction's entries sum to zero, and every transaction has entries.",
         """
-        SELECT t.id, 0, COALESCE(SUM(e.amount_fen), 0)
+        SELECT t.facility_id, t.id, 0, COALESCE(SUM(e.amount_fen), 0)
         FROM ledger_transaction t LEFT JOIN ledger_entry e ON e.transaction_id = t.id
-        GROUP BY t.id
+        GROUP BY t.id, t.facility_id
         HAVING COALESCE(SUM(e.amount_fen), 0) <> 0 OR COUNT(e.id) = 0
         """,
         "transaction",
@@ -45,7 +46,7 @@ CHECKS = (
         "cached_balance_mismatch",
         "Each inmate account's cached balance equals the sum of its entries.",
         """
-        SELECT a.id, COALESCE(s.total, 0), a.balance_fen
+        SELECT a.facility_id, a.id, COALESCE(s.total, 0), a.balance_fen
         FROM ledger_account a
         LEFT JOIN (SELECT account_id, SUM(amount_fen) AS total FROM ledger_entry
                    GROUP BY account_id) s ON s.account_id = a.id
@@ -57,7 +58,7 @@ CHECKS = (
         "spendable_out_of_bounds",
         "No spendable balance is negative, and spendable + pending is within the balance cap.",
         """
-        SELECT a.id, a.balance_cap_fen, a.balance_fen + a.pending_fen
+        SELECT a.facility_id, a.id, a.balance_cap_fen, a.balance_fen + a.pending_fen
         FROM ledger_account a
         WHERE a.kind = 'spendable'
           AND (a.balance_fen < 0 OR a.balance_fen + a.pending_fen > a.balance_cap_fen)
@@ -68,7 +69,7 @@ CHECKS = (
         "pending_mismatch",
         "Each spendable account's pending money equals its deposits awaiting payment.",
         """
-        SELECT a.id, COALESCE(d.total, 0), a.pending_fen
+        SELECT a.facility_id, a.id, COALESCE(d.total, 0), a.pending_fen
         FROM ledger_account a
         LEFT JOIN (SELECT inmate_id, SUM(amount_fen) AS total FROM ledger_deposit
                    WHERE status = 'created' GROUP BY inmate_id) d ON d.inmate_id = a.inmate_id
@@ -80,7 +81,7 @@ CHECKS = (
         "period_received_mismatch",
         "Each period's received money equals its credited deposits.",
         """
-        SELECT p.id, COALESCE(d.total, 0), p.received_fen
+        SELECT p.facility_id, p.id, COALESCE(d.total, 0), p.received_fen
         FROM ledger_monthlyperiod p
         LEFT JOIN (SELECT period_id, SUM(amount_fen) AS total FROM ledger_deposit
                    WHERE status = 'credited' GROUP BY period_id) d ON d.period_id = p.id
@@ -92,7 +93,7 @@ CHECKS = (
         "period_reserved_mismatch",
         "Each period's reserved money equals its deposits awaiting payment.",
         """
-        SELECT p.id, COALESCE(d.total, 0), p.reserved_fen
+        SELECT p.facility_id, p.id, COALESCE(d.total, 0), p.reserved_fen
         FROM ledger_monthlyperiod p
         LEFT JOIN (SELECT period_id, SUM(amount_fen) AS total FROM ledger_deposit
                    WHERE status = 'created' GROUP BY period_id) d ON d.period_id = p.id
@@ -104,7 +105,7 @@ CHECKS = (
         "period_over_cap",
         "No period's received + reserved money exceeds its monthly cap.",
         """
-        SELECT p.id, p.cap_fen, p.received_fen + p.reserved_fen
+        SELECT p.facility_id, p.id, p.cap_fen, p.received_fen + p.reserved_fen
         FROM ledger_monthlyperiod p
         WHERE p.received_fen + p.reserved_fen > p.cap_fen
         """,
@@ -114,13 +115,13 @@ CHECKS = (
         "credited_deposit_without_transaction",
         "Every credited deposit has its journal transaction, for its amount.",
         """
-        SELECT d.id, d.amount_fen, COALESCE(SUM(e.amount_fen), 0)
+        SELECT d.facility_id, d.id, d.amount_fen, COALESCE(SUM(e.amount_fen), 0)
         FROM ledger_deposit d
         LEFT JOIN ledger_transaction t ON t.deposit_id = d.id
         LEFT JOIN ledger_entry e ON e.transaction_id = t.id
              AND e.account_id IN (SELECT id FROM ledger_account WHERE inmate_id = d.inmate_id)
         WHERE d.status = 'credited'
-        GROUP BY d.id, d.amount_fen
+        GROUP BY d.id, d.facility_id, d.amount_fen
         HAVING COALESCE(SUM(e.amount_fen), 0) <> d.amount_fen
         """,
         "deposit",
@@ -129,7 +130,7 @@ CHECKS = (
         "reservation_outlived_expiry",
         "No deposit reservation outlives its expiry.",
         """
-        SELECT d.id, 'expired', d.status
+        SELECT d.facility_id, d.id, 'expired', d.status
         FROM ledger_deposit d
         WHERE d.status = 'created' AND d.expires_at < %(now)s
         """,
@@ -146,7 +147,7 @@ def run_checks(*, now: dt.datetime | None = None, checks=CHECKS) -> list[Finding
         for check in checks:
             cursor.execute(check.sql, {"now": connection.ops.adapt_datetimefield_value(now)})
             findings += [
-                Finding(check.name, f"{check.subject} {subject}", expected, actual)
-                for subject, expected, actual in cursor.fetchall()
+                Finding(check.name, facility_id, f"{check.subject} {subject}", expected, actual)
+                for facility_id, subject, expected, actual in cursor.fetchall()
             ]
     return findings

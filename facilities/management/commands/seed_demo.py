@@ -1,0 +1,145 @@
+"""``manage.py seed_demo``: a demo facility with inmates who have money, and every credential
+needed to try it, written to a JSON file. The seeding itself is ``facilities.demo``."""
+
+import json
+import os
+import sys
+import tempfile
+from argparse import RawDescriptionHelpFormatter
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.db import connection
+from tqdm import tqdm
+
+from facilities import demo
+
+HELP = f"""\
+Seed a demo facility with inmates who have money, and write every credential to a file.
+
+Creates the facility {demo.FACILITY_CODE!r} (Asia/Shanghai, CNY, the default caps, a 1% deposit
+fee), its housing units, N inmates with PINs and real money in the journal (credited deposits
+this month, some purchases), a kiosk device, the staff superuser {demo.STAFF_USERNAME!r} and the
+family depositor {demo.DEPOSITOR_USERNAME!r}, and writes their credentials as JSON.
+
+Idempotent: a second run with the same seed creates nothing and rewrites the same file; a run
+with a larger N adds the missing inmates. Inmates, PINs, passwords and the money plan follow
+from --seed (by default one derived from this installation's SECRET_KEY). A run with another
+seed over existing demo inmates is refused: their PINs could not be recomputed.
+
+Kiosk key: a key is shown only once and stored hashed, so it cannot be read back. A re-run
+keeps the demo kiosk whose key is in the existing credentials file; if that file is missing,
+or its key matches no active kiosk of the demo facility, a new kiosk device is issued and the
+old one is left as it is. Existing staff and family users are never changed; if a password is
+no longer the seeded one, the file records null for it.
+
+Demo-only shortcut: hashing a PIN costs about 0.3 s, so the demo inmates share a pool of a few
+distinct PINs (PIN_POOL_SIZE = {demo.PIN_POOL_SIZE}), hashed once and handed out round-robin.
+Never do this with real inmates.
+
+Inmates and money are written in bulk (COPY on PostgreSQL), BATCH_SIZE = {demo.BATCH_SIZE}
+inmates per database transaction, and leave every reconciliation check clean.
+"""
+
+
+class _HelpFormatter(DjangoHelpFormatter, RawDescriptionHelpFormatter):
+    """Django's argument order, with the description's paragraphs kept as written."""
+
+
+class Command(BaseCommand):
+    help = HELP
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--inmates", type=int, default=50, help="How many demo inmates (default 50)."
+        )
+        parser.add_argument(
+            "--seed", help="Seed for PINs, passwords and money (default: per installation)."
+        )
+        parser.add_argument(
+            "--credentials-out",
+            type=Path,
+            default=settings.DATA_DIR / "demo-credentials.json",
+            help="Where to write the credentials JSON (default: the data directory's "
+            "demo-credentials.json).",
+        )
+
+    def handle(self, *args, inmates, seed, credentials_out, **options):
+        if inmates < 0:
+            raise CommandError("--inmates cannot be negative.")
+        if connection.vendor not in ("postgresql", "sqlite"):
+            raise CommandError(
+                f"seed_demo writes in bulk for PostgreSQL and SQLite only, not {connection.vendor}."
+            )
+        with tqdm(
+            total=inmates,
+            unit="inmate",
+            desc="Seeding demo inmates",
+            disable=None if options["verbosity"] else True,  # off when not on a terminal
+            file=sys.stderr,
+        ) as progress:
+            try:
+                site = demo.seed_demo(
+                    inmate_count=inmates,
+                    seed=seed or demo.default_seed(),
+                    known_kiosk_key=_kiosk_key_in(credentials_out),
+                    on_progress=progress.update,
+                )
+            except demo.DemoSeedMismatch as mismatch:
+                raise CommandError(str(mismatch)) from None
+        _write_credentials(credentials_out, site)
+        if options["verbosity"]:
+            self._report(site, credentials_out)
+
+    def _report(self, site, credentials_out):
+        def shown(password):
+            return password if password is not None else "(unchanged, not the seeded one)"
+
+        kiosk = "issued" if site.is_kiosk_new else "kept"
+        self.stdout.write(
+            f"Demo facility {site.facility.code!r}: {site.inmate_count} inmates "
+            f"({site.inmates_created} created now).\n"
+            f"Admin: /admin/  staff: {demo.STAFF_USERNAME} / {shown(site.staff_password)}\n"
+            f"Family depositor: {demo.DEPOSITOR_USERNAME} / {shown(site.depositor_password)}\n"
+            f"Kiosk {site.kiosk.name!r} ({kiosk}): {site.kiosk_key}\n"
+            f"Every credential, inmates' PINs included: {credentials_out}"
+        )
+
+
+def _kiosk_key_in(credentials_file: Path) -> str | None:
+    """The kiosk key a previous run wrote, if the file is there and readable."""
+    try:
+        credentials = json.loads(credentials_file.read_text())
+        return credentials["kiosk"]["key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_credentials(path: Path, site) -> None:
+    """Stream the credentials JSON (one inmate at a time: constant memory however many
+    inmates), readable by the owner only, replacing the old file only once complete."""
+    head = {
+        "admin_url": "/admin/",
+        "staff": {"username": demo.STAFF_USERNAME, "password": site.staff_password},
+        "depositor": {"username": demo.DEPOSITOR_USERNAME, "password": site.depositor_password},
+        "kiosk": {"name": site.kiosk.name, "key": site.kiosk_key},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(json.dumps(head, ensure_ascii=False, indent=2)[:-2])
+            out.write(',\n  "inmates": [')
+            for position, inmate in enumerate(demo.iter_inmate_credentials(site)):
+                out.write(("," if position else "") + "\n    ")
+                out.write(json.dumps(inmate, ensure_ascii=False))
+            out.write("\n  ]\n}\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
