@@ -166,6 +166,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Pause between chunks of batch work (rollover, expiry, statements) so it yields to the hot path.
 LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
+# Inmates per rollover transaction: short transactions keep deposits flowing at 00:05.
+LEDGER_ROLLOVER_CHUNK_SIZE = env.int("LEDGER_ROLLOVER_CHUNK_SIZE", default=50_000)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
