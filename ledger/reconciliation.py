@@ -8,6 +8,7 @@ settlements, say) plugs in as one more entry in ``CHECKS``.
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import connection
 from django.utils import timezone
@@ -139,6 +140,11 @@ CHECKS = (
 )
 
 
+def _plain(value):
+    """PostgreSQL sums bigints as numeric; findings carry plain integers."""
+    return int(value) if isinstance(value, Decimal) else value
+
+
 def run_checks(*, now: dt.datetime | None = None, checks=CHECKS) -> list[Finding]:
     """Run every check; return all findings (an empty list for a clean ledger)."""
     now = now or timezone.now()
@@ -147,7 +153,8 @@ def run_checks(*, now: dt.datetime | None = None, checks=CHECKS) -> list[Finding
         for check in checks:
             cursor.execute(check.sql, {"now": connection.ops.adapt_datetimefield_value(now)})
             findings += [
-                Finding(check.name, facility_id, f"{check.subject} {subject}", expected, actual)
+                Finding(check.name, facility_id, f"{check.subject} {subject}",
+                        _plain(expected), _plain(actual))
                 for facility_id, subject, expected, actual in cursor.fetchall()
             ]
     return findings

@@ -503,7 +503,7 @@ def refund_purchase(
                     locked.held_id,
                 ],
             )
-            purchased_fen, refunded_fen = cursor.fetchone()
+            purchased_fen, refunded_fen = map(int, cursor.fetchone())
             if amount_fen > purchased_fen - refunded_fen:
                 raise errors.RefundExceedsPurchase()
             to_spendable = min(amount_fen, locked.room_under_balance_cap_fen)

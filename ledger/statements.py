@@ -114,7 +114,7 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
     zone = ZoneInfo(facility.timezone)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT a.inmate_id, SUM(e.amount_fen) FROM ledger_entry e "
+            f"SELECT a.inmate_id, CAST(SUM(e.amount_fen) AS BIGINT) FROM ledger_entry e "
             f"JOIN ledger_account a ON a.id = e.account_id "
             f"JOIN ledger_transaction t ON t.id = e.transaction_id "
             f"WHERE a.inmate_id IN ({in_list}) AND t.created_at < %s GROUP BY a.inmate_id",

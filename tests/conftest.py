@@ -8,6 +8,11 @@ from ledger.reconciliation import run_checks
 
 # PIN and password hashing at full strength costs ~0.3 s a call; the tests are not about it.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Pages render without a collectstatic run (production serves a hashed manifest).
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 
 def pytest_sessionstart(session):

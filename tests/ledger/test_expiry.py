@@ -1,0 +1,66 @@
+"""Unpaid deposits expire and give their room under both caps back (invariant 8: nothing
+stays in limbo)."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from ledger import batch, services
+from ledger.models import Deposit
+from ledger.reconciliation import run_checks
+from ledger.selectors import inmate_balance
+from tests.factories import InmateFactory
+
+from .helpers import deposit, key
+
+pytestmark = pytest.mark.django_db
+
+
+def test_stale_reservations_expire_and_release_their_room(assert_ledger_consistent):
+    inmate, other = InmateFactory(), InmateFactory()
+    long_ago = timezone.now() - dt.timedelta(hours=2)
+    stale = [
+        services.reserve_deposit(inmate_id=i.pk, amount_fen=a, idempotency_key=key(), now=long_ago)
+        for i, a in ((inmate, 60_000), (inmate, 30_000), (other, 5_000))
+    ]
+    fresh = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=10_000, idempotency_key=key())
+    assert {f.check for f in run_checks()} == {"reservation_outlived_expiry"}
+
+    run = batch.expire_stale_deposits()
+
+    assert run.counts == {"deposits_expired": 3}
+    assert {d.status for d in Deposit.objects.filter(pk__in=[d.pk for d in stale])} == {"expired"}
+    assert Deposit.objects.get(pk=fresh.pk).status == "created"
+    balance = inmate_balance(inmate=inmate)
+    assert (balance.pending_fen, balance.month_reserved_fen) == (10_000, 10_000)
+    assert inmate_balance(inmate=other).pending_fen == 0
+    deposit(inmate, 90_000)  # the expired room is usable again
+    assert_ledger_consistent()
+
+
+def test_expiry_twice_expires_once_and_never_touches_credited_deposits():
+    inmate = InmateFactory()
+    long_ago = timezone.now() - dt.timedelta(hours=2)
+    paid = services.reserve_deposit(
+        inmate_id=inmate.pk, amount_fen=100, idempotency_key=key(), now=long_ago
+    )
+    services.credit_deposit(deposit_id=paid.pk)
+    services.reserve_deposit(
+        inmate_id=inmate.pk, amount_fen=200, idempotency_key=key(), now=long_ago
+    )
+    assert batch.expire_stale_deposits().counts == {"deposits_expired": 1}
+    assert batch.expire_stale_deposits().counts == {"deposits_expired": 0}
+    assert Deposit.objects.get(pk=paid.pk).status == "credited"
+    assert inmate_balance(inmate=inmate).spendable_fen == 100
+
+
+def test_expiry_works_through_many_chunks():
+    inmates = InmateFactory.create_batch(5)
+    long_ago = timezone.now() - dt.timedelta(hours=2)
+    for inmate in inmates:
+        services.reserve_deposit(
+            inmate_id=inmate.pk, amount_fen=100, idempotency_key=key(), now=long_ago
+        )
+    assert batch.expire_stale_deposits(chunk_size=2).counts == {"deposits_expired": 5}
+    assert not Deposit.objects.filter(status="created").exists()

@@ -1,0 +1,85 @@
+"""Monthly statements: the month's lines between the right opening and closing balances, as
+HTML and PDF, rewritten (not duplicated) on a re-run, and downloadable by staff."""
+
+import datetime as dt
+
+import pytest
+
+from ledger import services
+from ledger.models import Statement
+from ledger.statements import generate_statements
+from tests.factories import FacilityFactory, InmateFactory, StaffFactory
+
+from .helpers import SHANGHAI, deposit, key
+
+pytestmark = pytest.mark.django_db
+
+JANUARY = dt.date(2026, 1, 1)
+
+
+@pytest.fixture
+def inmate():
+    inmate = InmateFactory(
+        facility=FacilityFactory(),
+        surname="Zhang",
+        given_name="San",
+        now=dt.datetime(2025, 12, 1, tzinfo=SHANGHAI),  # admitted in December 2025
+    )
+    deposit(inmate, 10_000, now=dt.datetime(2025, 12, 31, 23, 0, tzinfo=SHANGHAI))  # December
+    deposit(inmate, 5_000, now=dt.datetime(2026, 1, 1, 0, 0, 1, tzinfo=SHANGHAI))  # January
+    services.debit_purchase(
+        inmate_id=inmate.pk,
+        amount_fen=1_250,
+        idempotency_key=key(),
+        memo="soap",
+        now=dt.datetime(2026, 1, 15, tzinfo=SHANGHAI),
+    )
+    deposit(inmate, 7_000, now=dt.datetime(2026, 2, 1, 0, 0, 1, tzinfo=SHANGHAI))  # February
+    return inmate
+
+
+def test_a_statement_has_the_month_lines_between_opening_and_closing(inmate):
+    run = generate_statements(facility_id=inmate.facility_id, month=JANUARY, chunk_size=1)
+    statement = Statement.objects.get(inmate=inmate, month=JANUARY)
+    assert (statement.opening_fen, statement.closing_fen) == (10_000, 13_750)
+    assert "¥100.00" in statement.html and "¥137.50" in statement.html
+    assert "-¥12.50" in statement.html and "soap" in statement.html
+    assert "¥70.00" not in statement.html  # February's deposit is next month's
+    assert bytes(statement.pdf).startswith(b"%PDF")
+    assert (run.status, run.counts, run.progress_done, run.progress_total) == (
+        "succeeded",
+        {"statements": 1},
+        1,
+        1,
+    )
+
+
+def test_a_second_run_rewrites_instead_of_duplicating(inmate):
+    generate_statements(facility_id=inmate.facility_id, month=JANUARY)
+    generate_statements(facility_id=inmate.facility_id, month=JANUARY)
+    assert Statement.objects.filter(inmate=inmate).count() == 1
+
+
+def test_inmates_admitted_after_the_month_get_no_statement(inmate):
+    later = InmateFactory(facility=inmate.facility)  # admitted now, long after January 2026
+    generate_statements(facility_id=inmate.facility_id, month=JANUARY)
+    assert not Statement.objects.filter(inmate=later).exists()
+
+
+def test_staff_download_statements_from_the_admin(inmate, client):
+    generate_statements(facility_id=inmate.facility_id, month=JANUARY)
+    statement = Statement.objects.get(inmate=inmate)
+    client.force_login(StaffFactory(is_superuser=True))
+    listing = client.get("/admin/ledger/statement/")
+    assert listing.status_code == 200 and b"download.pdf" in listing.content
+    pdf = client.get(f"/admin/ledger/statement/{statement.pk}/download.pdf")
+    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    html = client.get(f"/admin/ledger/statement/{statement.pk}/download.html")
+    assert "Zhang" in html.content.decode()
+
+
+def test_statement_downloads_need_a_staff_sign_in(inmate, client):
+    generate_statements(facility_id=inmate.facility_id, month=JANUARY)
+    statement = Statement.objects.get(inmate=inmate)
+    response = client.get(f"/admin/ledger/statement/{statement.pk}/download.pdf")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
