@@ -1,0 +1,58 @@
+"""Schedules live in the database with sensible defaults that a re-run never overwrites, and
+staff can start a reconciliation from the admin."""
+
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django_celery_beat.models import PeriodicTask
+
+from ledger.schedules import ensure_schedules
+from tests.factories import FacilityFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_setup_schedules_creates_the_defaults_once_and_keeps_staff_changes():
+    FacilityFactory(timezone="Asia/Urumqi")
+    call_command("setup_schedules")
+    names = set(PeriodicTask.objects.values_list("name", flat=True))
+    assert {
+        "Nightly reconciliation",
+        "Expire unpaid deposits",
+        "Monthly statements",
+        "Monthly rollover (Asia/Urumqi)",
+    } <= names
+    nightly = PeriodicTask.objects.get(name="Nightly reconciliation")
+    nightly.enabled = False
+    nightly.save()
+    ensure_schedules()
+    assert PeriodicTask.objects.count() == len(names)
+    assert not PeriodicTask.objects.get(name="Nightly reconciliation").enabled
+
+
+def test_staff_can_see_the_schedules_in_the_admin(client):
+    ensure_schedules()
+    client.force_login(StaffFactory(is_superuser=True))
+    page = client.get("/admin/django_celery_beat/periodictask/")
+    assert page.status_code == 200 and b"Nightly reconciliation" in page.content
+
+
+def test_the_reconcile_now_button_queues_a_manual_run_after_commit(
+    client, django_capture_on_commit_callbacks
+):
+    client.force_login(StaffFactory(is_superuser=True))
+    with (
+        mock.patch("ledger.tasks.reconcile_ledger.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post("/admin/ledger/scheduledrun/reconcile-now/")
+    assert response.status_code == 302
+    delay.assert_called_once_with(trigger="manual")
+
+
+def test_the_reconcile_now_button_only_answers_post(client):
+    client.force_login(StaffFactory(is_superuser=True))
+    with mock.patch("ledger.tasks.reconcile_ledger.delay") as delay:
+        assert client.get("/admin/ledger/scheduledrun/reconcile-now/").status_code == 405
+    delay.assert_not_called()
