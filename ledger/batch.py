@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -52,6 +53,23 @@ def _start_run(
     )
 
 
+@contextmanager
+def _recorded_run(**run_fields):
+    """A ScheduledRun around a piece of batch work; if the work raises, the run is marked
+    failed with the error before the exception goes on (to Celery's log and retry)."""
+    run = _start_run(**run_fields)
+    try:
+        yield run
+    except Exception as failure:
+        ScheduledRun.objects.filter(pk=run.pk).update(
+            status=ScheduledRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=repr(failure)[:2000],
+            progress_done=run.progress_done,
+        )
+        raise
+
+
 def _finish_run(run: ScheduledRun, *, status: str = ScheduledRun.Status.SUCCEEDED) -> None:
     run.status = status
     run.finished_at = timezone.now()
@@ -81,20 +99,28 @@ def roll_over_facility(
     facility_id: int,
     now: dt.datetime | None = None,
     trigger: str = "schedule",
-    chunk_size: int = 50_000,
+    chunk_size: int | None = None,
 ) -> ScheduledRun:
     """Close the facility's periods of ended months and open this month's period for every
-    active inmate, in the facility's own timezone. Each chunk of inmates is one short
-    transaction; a re-run (late, twice, or after a crash) finds the work done and adds nothing.
+    active inmate, in the facility's own timezone. Each chunk of inmates (``chunk_size``, by
+    default the LEDGER_ROLLOVER_CHUNK_SIZE setting) is one short transaction; a re-run (late,
+    twice, or after a crash) finds the work done and adds nothing.
     """
     now = now or timezone.now()
+    chunk_size = chunk_size or settings.LEDGER_ROLLOVER_CHUNK_SIZE
     facility = Facility.objects.get(pk=facility_id)
     month = facility.local_month(now)
-    run = _start_run(
+    with _recorded_run(
         kind=ScheduledRun.Kind.ROLLOVER, facility=facility, month=month, trigger=trigger, now=now
-    )
+    ) as run:
+        return _roll_over(run, facility, month, chunk_size, now)
+
+
+def _roll_over(run, facility, month, chunk_size, now) -> ScheduledRun:
+    facility_id = facility.pk
     chunks, inmates = _inmate_id_chunks(facility_id, chunk_size)
     run.progress_total = inmates
+    ScheduledRun.objects.filter(pk=run.pk).update(progress_total=inmates)
     closed = opened = 0
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -148,53 +174,53 @@ def expire_stale_deposits(
     caps back. Each chunk locks the inmates' spendable rows (in id order, the same lock the
     money services take first), then moves deposits, periods and pending money set-based."""
     now = now or timezone.now()
-    run = _start_run(kind=ScheduledRun.Kind.EXPIRY, trigger=trigger, now=now)
-    expired = 0
-    while True:
-        with transaction.atomic(), connection.cursor() as cursor:
-            lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
-            cursor.execute(
-                f"""
-                SELECT a.inmate_id FROM ledger_account a
-                WHERE a.kind = 'spendable' AND a.inmate_id IN (
-                    SELECT d.inmate_id FROM ledger_deposit d
-                    WHERE d.status = 'created' AND d.expires_at < %s
-                    ORDER BY d.inmate_id LIMIT %s)
-                ORDER BY a.id {lock}
-                """,
-                [now, chunk_size],
-            )
-            inmate_ids = [row[0] for row in cursor.fetchall()]
-            if not inmate_ids:
-                break
-            in_list = ", ".join(["%s"] * len(inmate_ids))
-            cursor.execute(
-                f"UPDATE ledger_deposit SET status = 'expired', resolved_at = %s "
-                f"WHERE status = 'created' AND expires_at < %s AND inmate_id IN ({in_list}) "
-                f"RETURNING inmate_id, period_id, amount_fen",
-                [now, now, *inmate_ids],
-            )
-            by_period, by_inmate = defaultdict(int), defaultdict(int)
-            for inmate_id, period_id, amount_fen in cursor.fetchall():
-                by_period[period_id] += amount_fen
-                by_inmate[inmate_id] += amount_fen
-                expired += 1
-            for table, column, key, amounts in (
-                ("ledger_monthlyperiod", "reserved_fen", "id", by_period),
-                ("ledger_account", "pending_fen", "inmate_id", by_inmate),
-            ):
-                cases = " ".join("WHEN %s THEN %s" for _ in amounts)
-                kind_filter = " AND kind = 'spendable'" if table == "ledger_account" else ""
+    with _recorded_run(kind=ScheduledRun.Kind.EXPIRY, trigger=trigger, now=now) as run:
+        expired = 0
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
                 cursor.execute(
-                    f"UPDATE {table} SET {column} = {column} - CASE {key} {cases} ELSE 0 END "
-                    f"WHERE {key} IN ({', '.join(['%s'] * len(amounts))}){kind_filter}",
-                    [v for pair in amounts.items() for v in pair] + list(amounts),
+                    f"""
+                    SELECT a.inmate_id FROM ledger_account a
+                    WHERE a.kind = 'spendable' AND a.inmate_id IN (
+                        SELECT d.inmate_id FROM ledger_deposit d
+                        WHERE d.status = 'created' AND d.expires_at < %s
+                        ORDER BY d.inmate_id LIMIT %s)
+                    ORDER BY a.id {lock}
+                    """,
+                    [now, chunk_size],
                 )
-        _chunk_pause()
-    run.counts = {"deposits_expired": expired}
-    run.progress_done = run.progress_total = expired
-    _finish_run(run)
-    return run
+                inmate_ids = [row[0] for row in cursor.fetchall()]
+                if not inmate_ids:
+                    break
+                in_list = ", ".join(["%s"] * len(inmate_ids))
+                cursor.execute(
+                    f"UPDATE ledger_deposit SET status = 'expired', resolved_at = %s "
+                    f"WHERE status = 'created' AND expires_at < %s AND inmate_id IN ({in_list}) "
+                    f"RETURNING inmate_id, period_id, amount_fen",
+                    [now, now, *inmate_ids],
+                )
+                by_period, by_inmate = defaultdict(int), defaultdict(int)
+                for inmate_id, period_id, amount_fen in cursor.fetchall():
+                    by_period[period_id] += amount_fen
+                    by_inmate[inmate_id] += amount_fen
+                    expired += 1
+                for table, column, key, amounts in (
+                    ("ledger_monthlyperiod", "reserved_fen", "id", by_period),
+                    ("ledger_account", "pending_fen", "inmate_id", by_inmate),
+                ):
+                    cases = " ".join("WHEN %s THEN %s" for _ in amounts)
+                    kind_filter = " AND kind = 'spendable'" if table == "ledger_account" else ""
+                    cursor.execute(
+                        f"UPDATE {table} SET {column} = {column} - CASE {key} {cases} ELSE 0 END "
+                        f"WHERE {key} IN ({', '.join(['%s'] * len(amounts))}){kind_filter}",
+                        [v for pair in amounts.items() for v in pair] + list(amounts),
+                    )
+            _chunk_pause()
+        run.counts = {"deposits_expired": expired}
+        run.progress_done = run.progress_total = expired
+        _finish_run(run)
+        return run
 
 
 # --- reconciliation -----------------------------------------------------------------------
@@ -204,27 +230,29 @@ def reconcile_ledger(*, trigger: str = "schedule", now: dt.datetime | None = Non
     """Run every reconciliation check, store each finding, and email each affected
     facility's trust-alert addresses. Never changes money."""
     now = now or timezone.now()
-    run = _start_run(kind=ScheduledRun.Kind.RECONCILIATION, trigger=trigger, now=now)
-    findings = run_checks(now=now)
-    ReconciliationFinding.objects.bulk_create(
-        ReconciliationFinding(
-            run=run,
-            check_name=f.check,
-            facility_id=f.facility_id,
-            subject=f.subject,
-            expected=str(f.expected),
-            actual=str(f.actual),
+    with _recorded_run(kind=ScheduledRun.Kind.RECONCILIATION, trigger=trigger, now=now) as run:
+        findings = run_checks(now=now)
+        ReconciliationFinding.objects.bulk_create(
+            ReconciliationFinding(
+                run=run,
+                check_name=f.check,
+                facility_id=f.facility_id,
+                subject=f.subject,
+                expected=str(f.expected),
+                actual=str(f.actual),
+            )
+            for f in findings
         )
-        for f in findings
-    )
-    run.counts = {"findings": len(findings)}
-    _finish_run(
-        run,
-        status=ScheduledRun.Status.FOUND_PROBLEMS if findings else ScheduledRun.Status.SUCCEEDED,
-    )
-    if findings:
-        _alert_facilities(run, findings)
-    return run
+        run.counts = {"findings": len(findings)}
+        _finish_run(
+            run,
+            status=ScheduledRun.Status.FOUND_PROBLEMS
+            if findings
+            else ScheduledRun.Status.SUCCEEDED,
+        )
+        if findings:
+            _alert_facilities(run, findings)
+        return run
 
 
 def _alert_facilities(run: ScheduledRun, findings) -> None:

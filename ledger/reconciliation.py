@@ -153,8 +153,13 @@ def run_checks(*, now: dt.datetime | None = None, checks=CHECKS) -> list[Finding
         for check in checks:
             cursor.execute(check.sql, {"now": connection.ops.adapt_datetimefield_value(now)})
             findings += [
-                Finding(check.name, facility_id, f"{check.subject} {subject}",
-                        _plain(expected), _plain(actual))
+                Finding(
+                    check.name,
+                    facility_id,
+                    f"{check.subject} {subject}",
+                    _plain(expected),
+                    _plain(actual),
+                )
                 for facility_id, subject, expected, actual in cursor.fetchall()
             ]
     return findings

@@ -17,7 +17,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from facilities.models import Facility, Inmate
 
-from .batch import _chunk_pause, _finish_run, _inmate_id_chunks, _start_run
+from .batch import _chunk_pause, _finish_run, _inmate_id_chunks, _recorded_run
 from .models import ScheduledRun, Statement, Transaction
 from .money import format_fen
 
@@ -84,26 +84,26 @@ def generate_statements(
     facility = Facility.objects.get(pk=facility_id)
     month = month or previous_month(facility, now)
     start, end = _month_bounds(month, facility.timezone)
-    run = _start_run(
+    with _recorded_run(
         kind=ScheduledRun.Kind.STATEMENTS, facility=facility, month=month, trigger=trigger, now=now
-    )
-    chunks, run.progress_total = _inmate_id_chunks(facility_id, chunk_size)
-    written = 0
-    for low, high in chunks:
-        inmates = list(
-            Inmate.objects.filter(
-                facility_id=facility_id, id__gt=low, id__lte=high, admitted_at__lt=end
-            ).order_by("id")
-        )
-        if inmates:
-            written += _write_chunk(facility, inmates, month, start, end, now)
-        run.progress_done = min(run.progress_total, run.progress_done + (high - low))
-        ScheduledRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
-        _chunk_pause()
-    run.progress_done = run.progress_total
-    run.counts = {"statements": written}
-    _finish_run(run)
-    return run
+    ) as run:
+        chunks, run.progress_total = _inmate_id_chunks(facility_id, chunk_size)
+        written = 0
+        for low, high in chunks:
+            inmates = list(
+                Inmate.objects.filter(
+                    facility_id=facility_id, id__gt=low, id__lte=high, admitted_at__lt=end
+                ).order_by("id")
+            )
+            if inmates:
+                written += _write_chunk(facility, inmates, month, start, end, now)
+            run.progress_done = min(run.progress_total, run.progress_done + (high - low))
+            ScheduledRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
+            _chunk_pause()
+        run.progress_done = run.progress_total
+        run.counts = {"statements": written}
+        _finish_run(run)
+        return run
 
 
 def _write_chunk(facility, inmates, month, start, end, now) -> int:

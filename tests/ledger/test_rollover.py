@@ -123,3 +123,16 @@ def test_a_new_facility_timezone_gets_its_own_rollover_schedule():
     task = PeriodicTask.objects.get(name="Monthly rollover (Europe/Berlin)")
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_month) == ("5", "0", "1")
     assert str(task.crontab.timezone) == "Europe/Berlin"
+
+
+def test_a_run_that_fails_is_recorded_as_failed_with_its_error():
+    from unittest import mock
+
+    facility = FacilityFactory()
+    with (
+        mock.patch("ledger.batch._inmate_id_chunks", side_effect=RuntimeError("disk full")),
+        pytest.raises(RuntimeError),
+    ):
+        batch.roll_over_facility(facility_id=facility.pk, now=FEBRUARY_IN_SHANGHAI)
+    run = ScheduledRun.objects.get(kind="rollover", facility=facility)
+    assert run.status == "failed" and "disk full" in run.error and run.finished_at
