@@ -5,6 +5,7 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.validators import RegexValidator
 from django.template.response import TemplateResponse
 
 from ledger.errors import DomainError
@@ -49,10 +50,19 @@ class HousingUnitAdmin(admin.ModelAdmin):
     list_filter = ("facility",)
 
 
+def check_housing_unit(form, facility):
+    # intake_inmate refuses a unit of another facility too; here it becomes a form error
+    # rather than a refusal after the form was accepted.
+    unit = form.cleaned_data.get("housing_unit")
+    if unit is not None and facility is not None and unit.facility_id != facility.pk:
+        form.add_error("housing_unit", "This housing unit belongs to another facility.")
+
+
 class IntakeForm(forms.ModelForm):
     pin = forms.CharField(
         min_length=4,
         max_length=8,
+        validators=[RegexValidator(r"^[0-9]+$", "A PIN is digits only.")],
         widget=forms.PasswordInput,
         help_text="4 to 8 digits; the inmate signs in at the kiosk with it.",
     )
@@ -60,6 +70,24 @@ class IntakeForm(forms.ModelForm):
     class Meta:
         model = Inmate
         fields = ("facility", "housing_unit", "inmate_number", "surname", "given_name")
+
+    def clean(self):
+        cleaned_data = super().clean()
+        check_housing_unit(self, cleaned_data.get("facility"))
+        return cleaned_data
+
+
+class InmateChangeForm(forms.ModelForm):
+    """Editing an admitted inmate: the facility changes only through the transfer action."""
+
+    class Meta:
+        model = Inmate
+        fields = ("surname", "given_name", "housing_unit")
+
+    def clean(self):
+        cleaned_data = super().clean()
+        check_housing_unit(self, self.instance.facility)
+        return cleaned_data
 
 
 class TransferForm(forms.Form):
@@ -84,8 +112,7 @@ class InmateAdmin(admin.ModelAdmin):
     actions = ("transfer_inmates", "release_inmates")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = IntakeForm
+        kwargs["form"] = IntakeForm if obj is None else InmateChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
