@@ -28,7 +28,7 @@ import os
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -62,9 +62,11 @@ PROVIDER = "sandbox"
 # PBKDF2 at Django's strength costs about 0.3 s a PIN: a hundred thousand distinct PINs would
 # take hours. Demo inmates share a small pool of distinct PINs, hashed once and handed out
 # round-robin. A demo-only shortcut: real intake hashes every PIN with its own salt.
-PIN_POOL_SIZE = 32
+PIN_POOL_SIZE = 16
 BATCH_SIZE = 5_000
-PARALLEL_BATCHES = max(1, min(2, os.cpu_count() or 1))
+# One more connection than cores, so that one batch's Python work overlaps the others'
+# database work.
+PARALLEL_BATCHES = min(4, (os.cpu_count() or 1) + 1)
 
 INMATE_NUMBER_WIDTH = 7
 _INMATE_NUMBER = re.compile(rf"D(\d{{{INMATE_NUMBER_WIDTH}}})")
@@ -81,6 +83,11 @@ class DemoSeedMismatch(Exception):
 
 def inmate_number(index: int) -> str:
     return f"D{index:0{INMATE_NUMBER_WIDTH}d}"
+
+
+def pin_slot(index: int) -> int:
+    """Which PIN of the pool the inmate numbered ``index`` has."""
+    return (index - 1) % PIN_POOL_SIZE
 
 
 def default_seed() -> str:
@@ -111,9 +118,6 @@ class DemoSecrets:
             if f"{number:06d}" not in pins:
                 pins.append(f"{number:06d}")
         return pins
-
-    def pin(self, index: int, pool: Sequence[str]) -> str:
-        return pool[(index - 1) % len(pool)]
 
 
 # --- the plan: what one inmate gets --------------------------------------------------------
@@ -159,7 +163,9 @@ def plan_inmate(
     then none, one or two purchases, all between the month's first instant and ``now``.
     Deposits stop where the next one would break either cap, so the plan obeys invariants 3
     and 4 whatever the caps are."""
-    draw = demo_secrets.derive(f"inmate:{index}", 16)
+    # One keyed hash per inmate; each decision reads its own bytes of it: 0-2 deposits,
+    # 3-7 purchases, 8-11 when things happen, 12-15 name, 16-17 admission.
+    draw = demo_secrets.derive(f"inmate:{index}", 18)
     month_start = dt.datetime.combine(
         facility.local_month(now), dt.time(), tzinfo=ZoneInfo(facility.timezone)
     )
@@ -181,7 +187,7 @@ def plan_inmate(
     span = now - month_start
     slot = span / (len(deposit_amounts) + purchase_count + 1)
     event_times = [
-        month_start + slot * position + slot * (draw[8 + position] / 512)
+        month_start + slot * position + slot * (draw[8 + position] / 512)  # in its first half
         for position in range(len(deposit_amounts) + purchase_count)
     ]
     payment_time = min(dt.timedelta(minutes=2), slot / 4)
@@ -210,14 +216,14 @@ def plan_inmate(
                 created_at=event_times[len(deposits) + position],
             )
         )
-    given_name = GIVEN_NAME_CHARACTERS[draw[12] % len(GIVEN_NAME_CHARACTERS)]
-    if draw[13] % 2:
-        given_name += GIVEN_NAME_CHARACTERS[draw[14] % len(GIVEN_NAME_CHARACTERS)]
+    given_name = GIVEN_NAME_CHARACTERS[draw[13] % len(GIVEN_NAME_CHARACTERS)]
+    if draw[14] % 2:
+        given_name += GIVEN_NAME_CHARACTERS[draw[15] % len(GIVEN_NAME_CHARACTERS)]
     return InmatePlan(
         index=index,
-        surname=SURNAMES[draw[11] % len(SURNAMES)],
+        surname=SURNAMES[draw[12] % len(SURNAMES)],
         given_name=given_name,
-        admitted_at=month_start - dt.timedelta(days=1 + int.from_bytes(draw[5:7]) % 700),
+        admitted_at=month_start - dt.timedelta(days=1 + int.from_bytes(draw[16:18]) % 700),
         deposits=deposits,
         purchases=tuple(purchases),
     )
@@ -254,20 +260,21 @@ class _BulkRows:
         first = (self.cursor.fetchone()[0] or 0) + 1
         return range(first, first + count)
 
-    def insert(
-        self, model: type[models.Model], columns: Sequence[str], rows: Iterable[tuple]
-    ) -> None:
+    def insert(self, model: type[models.Model], rows: Sequence[dict]) -> None:
+        """Insert rows given as {column: value} dicts, all with the same columns."""
+        if not rows:
+            return
         quote = connection.ops.quote_name
         table = quote(model._meta.db_table)
-        column_list = ", ".join(quote(column) for column in columns)
+        column_list = ", ".join(quote(column) for column in rows[0])
         if self.is_postgresql:
             with self.cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(row)
+                    copy.write_row(tuple(row.values()))
             return
         self.cursor.executemany(
-            f"INSERT INTO {table} ({column_list}) VALUES ({', '.join(['%s'] * len(columns))})",
-            [tuple(_adapted(value) for value in row) for row in rows],
+            f"INSERT INTO {table} ({column_list}) VALUES ({', '.join(['%s'] * len(rows[0]))})",
+            [tuple(_adapted(value) for value in row.values()) for row in rows],
         )
 
 
@@ -311,166 +318,171 @@ def _write_batch(
     the rows the services would write for them, in one go. Call inside one transaction."""
     month = facility.local_month(now)
     with connection.cursor() as cursor:
-        rows = _BulkRows(cursor)
-        if rows.is_postgresql:
+        bulk = _BulkRows(cursor)
+        if bulk.is_postgresql:
             # Every pgtrigger trigger first asks whether it is ignored, by reading the setting
             # pgtrigger.ignore. Never set, the read raises, and catching that costs a
             # subtransaction: about a millisecond a row at commit, minutes for a large seed.
             # An explicit empty list (ignore nothing) takes the fast path; every trigger
             # still runs and still checks.
             cursor.execute("SET LOCAL pgtrigger.ignore = '{}'")
-        inmate_ids = rows.reserve_ids(Inmate, len(plans))
-        account_ids = rows.reserve_ids(Account, 2 * len(plans))
         funded = [plan for plan in plans if plan.deposits]
-        period_ids = rows.reserve_ids(MonthlyPeriod, len(funded))
-        deposit_ids = iter(rows.reserve_ids(Deposit, sum(len(p.deposits) for p in plans)))
+        inmate_ids = iter(bulk.reserve_ids(Inmate, len(plans)))
+        account_ids = iter(bulk.reserve_ids(Account, 2 * len(plans)))
+        period_ids = iter(bulk.reserve_ids(MonthlyPeriod, len(funded)))
+        deposit_ids = iter(bulk.reserve_ids(Deposit, sum(len(p.deposits) for p in plans)))
         transaction_ids = iter(
-            rows.reserve_ids(Transaction, sum(len(p.deposits) + len(p.purchases) for p in plans))
+            bulk.reserve_ids(Transaction, sum(len(p.deposits) + len(p.purchases) for p in plans))
         )
-
-        inmates, accounts, periods, deposits, transactions, entries = [], [], [], [], [], []
-        period_id_of = dict(zip((plan.index for plan in funded), period_ids, strict=True))
-        for position, (plan, inmate_id) in enumerate(zip(plans, inmate_ids, strict=True)):
-            number = inmate_number(plan.index)
-            inmates.append(
-                (
-                    inmate_id,
-                    facility.pk,
-                    housing_unit_ids[(plan.index - 1) % len(housing_unit_ids)],
-                    number,
-                    plan.surname,
-                    plan.given_name,
-                    Inmate.Status.ACTIVE,
-                    pin_hashes[(plan.index - 1) % len(pin_hashes)],
-                    secrets.token_urlsafe(24),
-                    plan.admitted_at,
-                )
+        rows: dict[type[models.Model], list[dict]] = {
+            model: [] for model in (Inmate, Account, MonthlyPeriod, Deposit, Transaction, Entry)
+        }  # in foreign-key order
+        for plan in plans:
+            inmate_id, number = next(inmate_ids), inmate_number(plan.index)
+            rows[Inmate].append(
+                {
+                    "id": inmate_id,
+                    "facility_id": facility.pk,
+                    "housing_unit_id": housing_unit_ids[(plan.index - 1) % len(housing_unit_ids)],
+                    "inmate_number": number,
+                    "surname": plan.surname,
+                    "given_name": plan.given_name,
+                    "status": Inmate.Status.ACTIVE,
+                    "pin_hash": pin_hashes[pin_slot(plan.index)],
+                    "card_token": secrets.token_urlsafe(24),
+                    "admitted_at": plan.admitted_at,
+                }
             )
             # As open_inmate_accounts opens them, with the balance the entries below add up
-            # to already in place (same database transaction).
-            spendable_id, held_id = account_ids[2 * position], account_ids[2 * position + 1]
-            accounts.append(
-                (spendable_id, Account.Kind.SPENDABLE, facility.pk, inmate_id, "",
-                 facility.currency, plan.spendable_fen, 0, facility.balance_cap_fen, False,
-                 False, now)
-            )  # fmt: skip
-            accounts.append(
-                (held_id, Account.Kind.HELD, facility.pk, inmate_id, "", facility.currency, 0,
-                 0, None, False, False, now)
-            )  # fmt: skip
+            # to already in place (the same database transaction writes both).
+            spendable_id, held_id = next(account_ids), next(account_ids)
+            for account_id, kind, balance_fen, balance_cap_fen in (
+                (
+                    spendable_id,
+                    Account.Kind.SPENDABLE,
+                    plan.spendable_fen,
+                    facility.balance_cap_fen,
+                ),
+                (held_id, Account.Kind.HELD, 0, None),
+            ):
+                rows[Account].append(
+                    {
+                        "id": account_id,
+                        "kind": kind,
+                        "facility_id": facility.pk,
+                        "inmate_id": inmate_id,
+                        "provider": "",
+                        "currency": facility.currency,
+                        "balance_fen": balance_fen,
+                        "pending_fen": 0,
+                        "balance_cap_fen": balance_cap_fen,
+                        "is_frozen": False,
+                        "is_closed": False,
+                        "created_at": now,
+                    }
+                )
             if plan.deposits:
-                period_id = period_id_of[plan.index]
-                periods.append(
-                    (period_id, inmate_id, facility.pk, month, plan.received_fen, 0,
-                     facility.monthly_cap_fen)
-                )  # fmt: skip
+                period_id = next(period_ids)
+                rows[MonthlyPeriod].append(
+                    {
+                        "id": period_id,
+                        "inmate_id": inmate_id,
+                        "facility_id": facility.pk,
+                        "month": month,
+                        "received_fen": plan.received_fen,
+                        "reserved_fen": 0,
+                        "cap_fen": facility.monthly_cap_fen,
+                    }
+                )
             for sequence, deposit in enumerate(plan.deposits, start=1):
-                # What reserve_deposit then credit_deposit write.
-                deposit_id = next(deposit_ids)
+                # What reserve_deposit and then credit_deposit write.
+                deposit_id, transaction_id = next(deposit_ids), next(transaction_ids)
                 deposit_key = f"demo:{facility.code}:{number}:deposit:{sequence}"
-                deposits.append(
-                    (
-                        deposit_id,
-                        uuid.uuid4(),
-                        inmate_id,
-                        facility.pk,
-                        period_id,
-                        deposit.amount_fen,
-                        deposit.fee_fen,
-                        facility.currency,
-                        PROVIDER,
-                        "",
-                        Deposit.Status.CREDITED,
-                        deposit_key,
-                        request_hash(
+                rows[Deposit].append(
+                    {
+                        "id": deposit_id,
+                        "reference": uuid.uuid4(),
+                        "inmate_id": inmate_id,
+                        "facility_id": facility.pk,
+                        "period_id": period_id,
+                        "amount_fen": deposit.amount_fen,
+                        "fee_fen": deposit.fee_fen,
+                        "currency": facility.currency,
+                        "provider": PROVIDER,
+                        "provider_reference": "",
+                        "status": Deposit.Status.CREDITED,
+                        "idempotency_key": deposit_key,
+                        "request_hash": request_hash(
                             "reserve_deposit",
                             inmate_id=inmate_id,
                             amount_fen=deposit.amount_fen,
                             provider=PROVIDER,
                             depositor_id=None,
                         ),
-                        deposit.created_at,
-                        deposit.created_at + DEPOSIT_RESERVATION_TTL,
-                        deposit.credited_at,
-                    )
+                        "created_at": deposit.created_at,
+                        "expires_at": deposit.created_at + DEPOSIT_RESERVATION_TTL,
+                        "resolved_at": deposit.credited_at,
+                    }
                 )
-                transaction_id = next(transaction_ids)
-                transactions.append(
-                    (
-                        transaction_id,
-                        Transaction.Kind.DEPOSIT,
-                        f"deposit-credit:{deposit_key}",
-                        request_hash("credit_deposit", deposit_id=deposit_id),
-                        facility.pk,
-                        inmate_id,
-                        deposit_id,
-                        "",
-                        deposit.credited_at,
-                    )
+                rows[Transaction].append(
+                    {
+                        "id": transaction_id,
+                        "kind": Transaction.Kind.DEPOSIT,
+                        "idempotency_key": f"deposit-credit:{deposit_key}",
+                        "request_hash": request_hash("credit_deposit", deposit_id=deposit_id),
+                        "facility_id": facility.pk,
+                        "inmate_id": inmate_id,
+                        "deposit_id": deposit_id,
+                        "memo": "",
+                        "created_at": deposit.credited_at,
+                    }
                 )
-                entries.append(
-                    (transaction_id, system.clearing_id, -(deposit.amount_fen + deposit.fee_fen))
-                )
-                entries.append((transaction_id, spendable_id, deposit.amount_fen))
-                if deposit.fee_fen:
-                    entries.append((transaction_id, system.fees_id, deposit.fee_fen))
+                legs = [
+                    (system.clearing_id, -(deposit.amount_fen + deposit.fee_fen)),
+                    (spendable_id, deposit.amount_fen),
+                    (system.fees_id, deposit.fee_fen),
+                ]
+                rows[Entry] += _entries(transaction_id, legs)
             for sequence, purchase in enumerate(plan.purchases, start=1):
                 # What debit_purchase writes.
                 transaction_id = next(transaction_ids)
-                transactions.append(
-                    (
-                        transaction_id,
-                        Transaction.Kind.PURCHASE,
-                        f"demo:{facility.code}:{number}:purchase:{sequence}",
-                        request_hash(
+                rows[Transaction].append(
+                    {
+                        "id": transaction_id,
+                        "kind": Transaction.Kind.PURCHASE,
+                        "idempotency_key": f"demo:{facility.code}:{number}:purchase:{sequence}",
+                        "request_hash": request_hash(
                             "debit_purchase",
                             inmate_id=inmate_id,
                             amount_fen=purchase.amount_fen,
                             memo=purchase.memo,
                         ),
-                        facility.pk,
-                        inmate_id,
-                        None,
-                        purchase.memo,
-                        purchase.created_at,
-                    )
+                        "facility_id": facility.pk,
+                        "inmate_id": inmate_id,
+                        "deposit_id": None,
+                        "memo": purchase.memo,
+                        "created_at": purchase.created_at,
+                    }
                 )
-                entries.append((transaction_id, spendable_id, -purchase.amount_fen))
-                entries.append((transaction_id, system.sales_id, purchase.amount_fen))
+                legs = [
+                    (spendable_id, -purchase.amount_fen),
+                    (system.sales_id, purchase.amount_fen),
+                ]
+                rows[Entry] += _entries(transaction_id, legs)
+        for model, model_rows in rows.items():
+            bulk.insert(model, model_rows)
 
-        # Referenced rows first: SQLite checks foreign keys per statement order too.
-        rows.insert(
-            Inmate,
-            ("id", "facility_id", "housing_unit_id", "inmate_number", "surname", "given_name",
-             "status", "pin_hash", "card_token", "admitted_at"),
-            inmates,
-        )  # fmt: skip
-        rows.insert(
-            Account,
-            ("id", "kind", "facility_id", "inmate_id", "provider", "currency", "balance_fen",
-             "pending_fen", "balance_cap_fen", "is_frozen", "is_closed", "created_at"),
-            accounts,
-        )  # fmt: skip
-        rows.insert(
-            MonthlyPeriod,
-            ("id", "inmate_id", "facility_id", "month", "received_fen", "reserved_fen",
-             "cap_fen"),
-            periods,
-        )  # fmt: skip
-        rows.insert(
-            Deposit,
-            ("id", "reference", "inmate_id", "facility_id", "period_id", "amount_fen",
-             "fee_fen", "currency", "provider", "provider_reference", "status",
-             "idempotency_key", "request_hash", "created_at", "expires_at", "resolved_at"),
-            deposits,
-        )  # fmt: skip
-        rows.insert(
-            Transaction,
-            ("id", "kind", "idempotency_key", "request_hash", "facility_id", "inmate_id",
-             "deposit_id", "memo", "created_at"),
-            transactions,
-        )  # fmt: skip
-        rows.insert(Entry, ("transaction_id", "account_id", "amount_fen"), entries)
+
+def _entries(transaction_id: int, legs: Sequence[tuple[int, int]]) -> list[dict]:
+    """A transaction's entries, as the services' posting helper writes them: zero legs
+    dropped, and legs that do not sum to zero refused before anything is written."""
+    if sum(amount for _, amount in legs) != 0:
+        raise ValueError(f"unbalanced transaction legs: {legs!r}")
+    return [
+        {"transaction_id": transaction_id, "account_id": account_id, "amount_fen": amount}
+        for account_id, amount in legs
+        if amount != 0
+    ]
 
 
 # --- the whole demo ------------------------------------------------------------------------
@@ -484,10 +496,10 @@ class DemoSite:
     facility: Facility
     inmate_count: int
     inmates_created: int
-    staff_password: str | None
-    depositor_password: str | None
+    staff_password: str | None = field(repr=False)
+    depositor_password: str | None = field(repr=False)
     kiosk: KioskDevice
-    kiosk_key: str
+    kiosk_key: str = field(repr=False)
     is_kiosk_new: bool
     pin_pool: list[str] = field(repr=False)
 
@@ -649,7 +661,7 @@ def iter_inmate_credentials(site: DemoSite) -> Iterator[dict]:
         index = int(match.group(1))
         yield {
             "inmate_number": number,
-            "pin": site.pin_pool[(index - 1) % len(site.pin_pool)],
+            "pin": site.pin_pool[pin_slot(index)],
             "card_token": card_token,
         }
 
@@ -663,19 +675,17 @@ def _demo_inmates(facility: Facility, inmate_count: int) -> models.QuerySet:
 def _ensure_same_seed(
     facility: Facility, *, demo_secrets: DemoSecrets, pin_pool: Sequence[str]
 ) -> None:
-    first = (
-        Inmate.objects.filter(facility=facility, inmate_number__startswith="D")
-        .order_by("inmate_number")
-        .values_list("inmate_number", "pin_hash")
+    """Every seed creates demo inmate 1 first: if it exists, it must have this seed's PIN."""
+    pin_hash = (
+        Inmate.objects.filter(facility=facility, inmate_number=inmate_number(1))
+        .values_list("pin_hash", flat=True)
         .first()
     )
-    if first is None or _INMATE_NUMBER.fullmatch(first[0]) is None:
-        return
-    index = int(first[0][1:])
-    if not check_password(demo_secrets.pin(index, pin_pool), first[1]):
+    if pin_hash is not None and not check_password(pin_pool[pin_slot(1)], pin_hash):
         raise DemoSeedMismatch(
-            f"The demo inmates of {facility.code!r} were seeded from another seed; run again "
-            f"with that seed, or on a fresh database."
+            f"The demo inmates of {facility.code!r} were seeded from another seed (or inmate "
+            f"{inmate_number(1)}'s PIN was changed); run again with that seed, or on a fresh "
+            f"database."
         )
 
 

@@ -116,14 +116,18 @@ CHECKS = (
         "credited_deposit_without_transaction",
         "Every credited deposit has its journal transaction, for its amount.",
         """
-        SELECT d.facility_id, d.id, d.amount_fen, COALESCE(SUM(e.amount_fen), 0)
+        SELECT d.facility_id, d.id, d.amount_fen,
+               COALESCE(SUM(e.amount_fen) FILTER (WHERE a.inmate_id = d.inmate_id), 0)
         FROM ledger_deposit d
         LEFT JOIN ledger_transaction t ON t.deposit_id = d.id
         LEFT JOIN ledger_entry e ON e.transaction_id = t.id
-             AND e.account_id IN (SELECT id FROM ledger_account WHERE inmate_id = d.inmate_id)
+        -- a join rather than a correlated IN (SELECT ... WHERE inmate_id = d.inmate_id),
+        -- which ran once per entry and was most of a national-scale run
+        LEFT JOIN ledger_account a ON a.id = e.account_id
         WHERE d.status = 'credited'
         GROUP BY d.id, d.facility_id, d.amount_fen
-        HAVING COALESCE(SUM(e.amount_fen), 0) <> d.amount_fen
+        HAVING COALESCE(SUM(e.amount_fen) FILTER (WHERE a.inmate_id = d.inmate_id), 0)
+               <> d.amount_fen
         """,
         "deposit",
     ),

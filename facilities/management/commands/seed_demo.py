@@ -114,10 +114,10 @@ class Command(BaseCommand):
 def _kiosk_key_in(credentials_file: Path) -> str | None:
     """The kiosk key a previous run wrote, if the file is there and readable."""
     try:
-        credentials = json.loads(credentials_file.read_text())
-        return credentials["kiosk"]["key"]
+        key = json.loads(credentials_file.read_text())["kiosk"]["key"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return key if isinstance(key, str) else None
 
 
 def _write_credentials(path: Path, site) -> None:

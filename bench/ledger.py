@@ -1,0 +1,673 @@
+"""Throughput of the ledger's hot paths: the services against the same SQL through psycopg.
+
+    DATABASE_URL=postgres://user@host:5432/commissary_bench python bench/ledger.py --seconds 5
+
+Measures deposits (``reserve_deposit`` then ``credit_deposit``, the whole two-phase flow) and
+purchases (``debit_purchase``) per second with 1 client, 8 clients on 8 inmates, and 8
+clients on one hot inmate. Beside each figure it measures, in the same run, a raw baseline:
+the statements the services issue — the ``FOR UPDATE OF s, h`` lock query, the period insert
+and conditional update, the account update, the deposit, transaction and entry inserts, the
+reads before and after — in the same transactions, through a bare psycopg connection with the
+same client-side binding Django uses. The ratio services/raw is what Django and the service
+code cost on top of the SQL; the goal is at least 0.5 with 8 clients.
+
+Every client is its own process (its own Django connection and its own psycopg connection), so
+neither side is held back by the GIL. The benchmark creates the database if it is missing,
+migrates it, and adds its own facility (caps raised so they never run out) and inmates; each
+side of each phase has inmates of its own, so no measurement inherits another's row
+history. Use a database of its own: the data stays there.
+"""
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, Python puts this file's folder first on the path, and this file is named
+# like the ledger app: put the project root there instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+CLIENTS = 8
+DEPOSIT_FEN = 10_000  # ¥100.00, with the facility's 1% fee on top
+PURCHASE_FEN = 1_000
+SEED_FEN = 10**11  # what each purchasing inmate starts with: enough for any run
+CAP_FEN = 10**14  # both facility caps, far above anything a run can reach
+START_DELAY_SECONDS = 0.5  # time for every client to warm up before the clock starts
+
+OPERATIONS = ("deposits", "purchases")
+PHASES = (  # label, clients, whether they share one inmate
+    ("1 client", 1, False),
+    ("8 clients", CLIENTS, False),
+    ("8 clients 1 inmate", CLIENTS, True),
+)
+SIDES = ("services", "raw")
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["DEBUG"] = "false"  # measure what production runs: no query logging
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
+    import django
+
+    django.setup()
+
+
+def raw_connection_params() -> dict:
+    """Where Django connects, for the raw side and for creating the database."""
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    keys = ("dbname", "user", "password", "host", "port")
+    return {key: params[key] for key in keys if params.get(key)}
+
+
+# --- the raw baseline -------------------------------------------------------------------
+
+
+def _system_account(kind: str, provider: str = "''") -> str:
+    return (
+        f"(SELECT x.id FROM ledger_account x WHERE x.facility_id = s.facility_id "
+        f"AND x.inmate_id IS NULL AND x.kind = '{kind}' AND x.provider = {provider})"
+    )
+
+
+LOCK_SQL = f"""
+SELECT s.inmate_id, s.facility_id, s.id, h.id, s.balance_fen, s.pending_fen, h.balance_fen,
+       s.balance_cap_fen, s.is_frozen, s.is_closed,
+       f.currency, f.timezone, f.monthly_cap_fen, f.deposit_fee_fixed_fen,
+       f.deposit_fee_rate_bp, f.adjustment_approval_threshold_fen,
+       {_system_account("sales")}, {_system_account("fees")}, {_system_account("payouts")},
+       {_system_account("adjustments")}, {_system_account("clearing", "{provider}")}
+FROM ledger_account s
+JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held'
+JOIN facilities_facility f ON f.id = s.facility_id
+WHERE s.inmate_id = {{inmate}} AND s.kind = 'spendable'
+FOR UPDATE OF s, h
+"""
+LOCK_BY_INMATE_SQL = LOCK_SQL.format(inmate="%(key)s", provider="%(provider)s")
+LOCK_BY_DEPOSIT_SQL = LOCK_SQL.format(
+    inmate="(SELECT d.inmate_id FROM ledger_deposit d WHERE d.id = %(key)s)",
+    provider="%(provider)s",
+)
+DEPOSIT_COLUMNS = (
+    "reference, inmate_id, facility_id, period_id, depositor_id, amount_fen, fee_fen, currency, "
+    "provider, provider_reference, status, idempotency_key, request_hash, created_at, "
+    "expires_at, resolved_at"
+)
+TRANSACTION_COLUMNS = (
+    "kind, idempotency_key, request_hash, facility_id, inmate_id, deposit_id, refund_of_id, "
+    "reverses_id, memo, created_by_id, approved_by_id, created_at"
+)
+
+
+def _hash(operation: str, **fields) -> str:
+    canonical = json.dumps({"operation": operation, **fields}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class RawLedger:
+    """Reserve, credit and purchase as the services do them, statement for statement and
+    transaction for transaction, with none of the framework: tuples in, tuples out. Each
+    transaction is BEGIN ... COMMIT on an autocommit connection, as ``transaction.atomic()``
+    does it; the reads after the commit run in autocommit, as the services' ORM reads do."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.cursor = connection.cursor()
+        self.statements = 0
+        self.transactions = 0
+
+    def _transaction(self):
+        self.transactions += 1
+        return self.connection.transaction()
+
+    def _execute(self, sql: str, params) -> None:
+        self.statements += 1
+        self.cursor.execute(sql, params)
+
+    def _lock(self, sql: str, key: int, provider: str = "") -> tuple:
+        self._execute(sql, {"key": key, "provider": provider})
+        row = self.cursor.fetchone()
+        if row is None:
+            raise RuntimeError(f"no open accounts for {key}")
+        return row
+
+    def _move_spendable(self, spendable_id: int, balance_fen: int, pending_fen: int) -> None:
+        # The services' cached-balance update, with one account moved.
+        self._execute(
+            "UPDATE ledger_account SET "
+            "balance_fen = balance_fen + CASE id WHEN %s THEN %s ELSE 0 END, "
+            "pending_fen = pending_fen + CASE id WHEN %s THEN %s ELSE 0 END WHERE id IN (%s)",
+            [spendable_id, balance_fen, spendable_id, pending_fen, spendable_id],
+        )
+
+    def _post(self, *, kind, key, request_hash, facility_id, inmate_id, deposit_id, legs, now):
+        self._execute(
+            f"INSERT INTO ledger_transaction ({TRANSACTION_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [kind, key, request_hash, facility_id, inmate_id, deposit_id]
+            + [None, None, "", None, None, now],
+        )
+        transaction_id = self.cursor.fetchone()[0]
+        self._execute(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            + ", ".join(["(%s, %s, %s)"] * len(legs)),
+            [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
+        )
+        return transaction_id
+
+    def reserve_deposit(self, *, inmate_id: int, amount_fen: int, idempotency_key: str) -> int:
+        now = dt.datetime.now(dt.UTC)
+        request_hash = _hash(
+            "reserve_deposit",
+            inmate_id=inmate_id,
+            amount_fen=amount_fen,
+            provider="sandbox",
+            depositor_id=None,
+        )
+        with self._transaction():
+            row = self._lock(LOCK_BY_INMATE_SQL, inmate_id, "sandbox")
+            (inmate_id, facility_id, spendable_id, _, spendable_fen, pending_fen, held_fen) = row[
+                :7
+            ]
+            cap_fen, is_frozen, is_closed, currency, timezone, monthly_cap_fen = row[7:13]
+            fee_fixed_fen, fee_rate_bp = row[13:15]
+            if is_closed or is_frozen or row[20] is None:
+                raise RuntimeError("the inmate cannot receive deposits")
+            if amount_fen > cap_fen - spendable_fen - held_fen - pending_fen:
+                raise RuntimeError("over the balance cap")
+            month = now.astimezone(ZoneInfo(timezone)).date().replace(day=1)
+            self._execute(
+                "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
+                "reserved_fen, cap_fen) VALUES (%s, %s, %s, 0, 0, %s) "
+                "ON CONFLICT (inmate_id, month) DO NOTHING",
+                [inmate_id, facility_id, month, monthly_cap_fen],
+            )
+            self._execute(
+                "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen + %s "
+                "WHERE inmate_id = %s AND month = %s "
+                "AND received_fen + reserved_fen + %s <= cap_fen RETURNING id",
+                [amount_fen, inmate_id, month, amount_fen],
+            )
+            period = self.cursor.fetchone()
+            if period is None:
+                raise RuntimeError("over the monthly cap")
+            self._execute(
+                "UPDATE ledger_account SET pending_fen = pending_fen + %s WHERE id = %s",
+                [amount_fen, spendable_id],
+            )
+            fee_fen = fee_fixed_fen + -(-amount_fen * fee_rate_bp // 10_000)
+            self._execute(
+                f"INSERT INTO ledger_deposit ({DEPOSIT_COLUMNS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                [uuid.uuid4(), inmate_id, facility_id, period[0], None, amount_fen, fee_fen]
+                + [currency, "sandbox", "", "created", idempotency_key, request_hash, now]
+                + [now + dt.timedelta(minutes=30), None],
+            )
+            return self.cursor.fetchone()[0]
+
+    def credit_deposit(self, *, deposit_id: int) -> tuple:
+        now = dt.datetime.now(dt.UTC)
+        with self._transaction():
+            self._execute(
+                "SELECT provider FROM ledger_deposit WHERE id = %s LIMIT 21", [deposit_id]
+            )
+            (provider,) = self.cursor.fetchone()
+            row = self._lock(LOCK_BY_DEPOSIT_SQL, deposit_id, provider)
+            inmate_id, facility_id, spendable_id, fees_id, clearing_id = (
+                row[0],
+                row[1],
+                row[2],
+                row[17],
+                row[20],
+            )
+            self._execute(
+                "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "
+                "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
+                "WHERE id = %s AND status = 'created' "
+                "RETURNING amount_fen, fee_fen, period_id, idempotency_key",
+                [now, "", "", deposit_id],
+            )
+            amount_fen, fee_fen, period_id, deposit_key = self.cursor.fetchone()
+            self._execute(
+                "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen - %s, "
+                "received_fen = received_fen + %s WHERE id = %s",
+                [amount_fen, amount_fen, period_id],
+            )
+            self._move_spendable(spendable_id, amount_fen, -amount_fen)
+            legs = [
+                (clearing_id, -(amount_fen + fee_fen)),
+                (spendable_id, amount_fen),
+                (fees_id, fee_fen),
+            ]
+            self._post(
+                kind="deposit",
+                key=f"deposit-credit:{deposit_key}",
+                request_hash=_hash("credit_deposit", deposit_id=deposit_id),
+                facility_id=facility_id,
+                inmate_id=inmate_id,
+                deposit_id=deposit_id,
+                legs=[leg for leg in legs if leg[1]],
+                now=now,
+            )
+        self._execute(
+            f"SELECT id, {DEPOSIT_COLUMNS} FROM ledger_deposit WHERE id = %s LIMIT 21",
+            [deposit_id],
+        )
+        return self.cursor.fetchone()
+
+    def debit_purchase(self, *, inmate_id: int, amount_fen: int, idempotency_key: str) -> tuple:
+        now = dt.datetime.now(dt.UTC)
+        request_hash = _hash("debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo="")
+        with self._transaction():
+            row = self._lock(LOCK_BY_INMATE_SQL, inmate_id)
+            inmate_id, facility_id, spendable_id, spendable_fen = row[0], row[1], row[2], row[4]
+            is_frozen, is_closed, sales_id = row[8], row[9], row[16]
+            if is_closed or is_frozen:
+                raise RuntimeError("the inmate cannot spend")
+            if spendable_fen < amount_fen:
+                raise RuntimeError("insufficient funds")
+            self._move_spendable(spendable_id, -amount_fen, 0)
+            transaction_id = self._post(
+                kind="purchase",
+                key=idempotency_key,
+                request_hash=request_hash,
+                facility_id=facility_id,
+                inmate_id=inmate_id,
+                deposit_id=None,
+                legs=[(spendable_id, -amount_fen), (sales_id, amount_fen)],
+                now=now,
+            )
+        self._execute(
+            f"SELECT id, {TRANSACTION_COLUMNS} FROM ledger_transaction WHERE id = %s LIMIT 21",
+            [transaction_id],
+        )
+        return self.cursor.fetchone()
+
+
+def open_raw_ledger(params: dict) -> RawLedger:
+    import psycopg
+
+    return RawLedger(
+        psycopg.connect(**params, autocommit=True, cursor_factory=psycopg.ClientCursor)
+    )
+
+
+# --- one operation, either way ----------------------------------------------------------
+
+
+def operation_for(side: str, operation: str, raw: RawLedger | None):
+    """A function of (inmate id, idempotency key) doing one deposit or one purchase."""
+    if side == "services":
+        from ledger import services
+
+        if operation == "deposits":
+
+            def deposit(inmate_id: int, key: str) -> None:
+                reserved = services.reserve_deposit(
+                    inmate_id=inmate_id, amount_fen=DEPOSIT_FEN, idempotency_key=key
+                )
+                services.credit_deposit(deposit_id=reserved.pk)
+
+            return deposit
+
+        def purchase(inmate_id: int, key: str) -> None:
+            services.debit_purchase(
+                inmate_id=inmate_id, amount_fen=PURCHASE_FEN, idempotency_key=key
+            )
+
+        return purchase
+
+    if operation == "deposits":
+
+        def raw_deposit(inmate_id: int, key: str) -> None:
+            deposit_id = raw.reserve_deposit(
+                inmate_id=inmate_id, amount_fen=DEPOSIT_FEN, idempotency_key=key
+            )
+            raw.credit_deposit(deposit_id=deposit_id)
+
+        return raw_deposit
+
+    def raw_purchase(inmate_id: int, key: str) -> None:
+        raw.debit_purchase(inmate_id=inmate_id, amount_fen=PURCHASE_FEN, idempotency_key=key)
+
+    return raw_purchase
+
+
+# --- clients ------------------------------------------------------------------------------
+
+
+def client(number: int, database_url: str, is_commit_async: bool, commands, results) -> None:
+    """One client process: waits for a measurement, warms up, runs it from the shared start
+    instant for the given seconds, and reports how many operations completed in time."""
+    setup_django(database_url)
+    from django.db import connection
+
+    raw = open_raw_ledger(raw_connection_params())
+    if is_commit_async:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit = off")
+        raw.connection.execute("SET synchronous_commit = off")
+    results.put((number, None, None, None))  # ready
+    try:
+        while (command := commands.get()) is not None:
+            side, operation, inmate_id, key_prefix, start_at, seconds = command
+            try:
+                run = operation_for(side, operation, raw)
+                run(inmate_id, f"{key_prefix}-warm")  # connection open, caches filled
+                time.sleep(max(0.0, start_at - time.time()))
+                end_at = start_at + seconds
+                cpu_at_start = time.process_time()
+                done = 0
+                while True:
+                    run(inmate_id, f"{key_prefix}-{done}")
+                    if time.time() > end_at:
+                        break
+                    done += 1
+                results.put((number, done, time.process_time() - cpu_at_start, None))
+            except Exception as failure:  # reported, and the run stops
+                results.put((number, 0, 0.0, f"{type(failure).__name__}: {failure}"))
+    finally:
+        connection.close()
+        raw.connection.close()
+
+
+class Clients:
+    """CLIENTS client processes, started once and given one measurement at a time."""
+
+    def __init__(self, database_url: str, *, is_commit_async: bool):
+        context = multiprocessing.get_context("spawn")
+        self.results = context.Queue()
+        self.queues = [context.Queue() for _ in range(CLIENTS)]
+        self.processes = [
+            context.Process(
+                target=client,
+                args=(number, database_url, is_commit_async, queue, self.results),
+                daemon=True,
+            )
+            for number, queue in enumerate(self.queues)
+        ]
+        for process in self.processes:
+            process.start()
+        for _ in self.processes:
+            self.results.get()  # each is set up and connected
+
+    def run(self, *, side, operation, inmate_ids, key_prefix, seconds) -> tuple[int, float]:
+        """How many operations len(inmate_ids) clients complete together in ``seconds``,
+        client i working on inmate i, and the CPU seconds the clients spent on them."""
+        start_at = time.time() + START_DELAY_SECONDS
+        for number, inmate_id in enumerate(inmate_ids):
+            self.queues[number].put(
+                (side, operation, inmate_id, f"{key_prefix}-c{number}", start_at, seconds)
+            )
+        done_in_all, cpu_in_all = 0, 0.0
+        for _ in inmate_ids:
+            number, done, cpu_seconds, failure = self.results.get()
+            if failure:
+                raise RuntimeError(f"client {number}, {side} {operation}: {failure}")
+            done_in_all += done
+            cpu_in_all += cpu_seconds
+        return done_in_all, cpu_in_all
+
+    def stop(self) -> None:
+        for queue in self.queues:
+            queue.put(None)
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+
+
+# --- set-up -------------------------------------------------------------------------------
+
+
+def ensure_database(params: dict) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
+        exists = admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [params["dbname"]]
+        ).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params["dbname"])))
+
+
+def create_bench_data(run_id: str, inmates_wanted: int):
+    """A facility whose caps never run out, with ``inmates_wanted`` inmates."""
+    from django.db import connection
+    from django.test import override_settings
+
+    from facilities import services as facility_services
+
+    facility = facility_services.create_facility(
+        code=f"bench-{run_id}", name=f"Benchmark {run_id}", deposit_fee_rate_bp=100
+    )
+    facility = facility_services.update_facility_caps(
+        facility_id=facility.pk, monthly_cap_fen=CAP_FEN, balance_cap_fen=CAP_FEN
+    )
+    # The PIN hash is no part of what is measured; a cheap hasher keeps set-up short.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        inmates = [
+            facility_services.intake_inmate(
+                facility=facility, inmate_number=f"B{number:05d}", surname="Bench", pin="1234"
+            ).pk
+            for number in range(inmates_wanted)
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return facility, inmates
+
+
+def seed(inmate_ids, run_id: str) -> None:
+    from ledger import services
+
+    for inmate_id in inmate_ids:
+        reserved = services.reserve_deposit(
+            inmate_id=inmate_id,
+            amount_fen=SEED_FEN,
+            idempotency_key=f"bench-{run_id}-seed-{inmate_id}",
+        )
+        services.credit_deposit(deposit_id=reserved.pk)
+
+
+def check_statements(inmate_ids, params: dict, run_id: str, *, show_sql: bool) -> str:
+    """Do one deposit and one purchase each way and count statements and transactions: the
+    raw side must send what the services send."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    raw = open_raw_ledger(params)
+    counts = {}
+    for operation in OPERATIONS:
+        with CaptureQueriesContext(connection) as captured:
+            operation_for("services", operation, None)(inmate_ids[0], f"bench-{run_id}-check-s")
+        statements = [query["sql"] for query in captured]
+        commits = statements.count("COMMIT")
+        statements = [sql for sql in statements if sql not in ("BEGIN", "COMMIT")]
+        raw.statements = raw.transactions = 0
+        operation_for("raw", operation, raw)(inmate_ids[1], f"bench-{run_id}-check-r")
+        counts[operation] = (len(statements), commits, raw.statements, raw.transactions)
+        if show_sql:
+            print(f"-- one of the {operation} through the services:")
+            for sql in statements:
+                print(" ".join(sql.split()))
+    raw.connection.close()
+    lines = []
+    for operation, (statements, commits, raw_statements, raw_commits) in counts.items():
+        lines.append(
+            f"{operation[:-1]}: services {statements} statements in {commits} transactions, "
+            f"raw {raw_statements} in {raw_commits}"
+        )
+        if (statements, commits) != (raw_statements, raw_commits):
+            lines.append(f"warning: the raw {operation} no longer mirror the services")
+    return "\n".join(lines)
+
+
+def server_settings() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('server_version'), current_setting('synchronous_commit'), "
+            "current_setting('fsync'), current_setting('shared_buffers')"
+        )
+        version, synchronous_commit, fsync, shared_buffers = cursor.fetchone()
+    return (
+        f"PostgreSQL {version.split()[0]} (synchronous_commit {synchronous_commit}, "
+        f"fsync {fsync}, shared_buffers {shared_buffers})"
+    )
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def measure_phase(clients: Clients, *, operation, inmates_by_side, key_prefix, seconds, rounds):
+    """Operations per second each side reaches, and the client CPU milliseconds an operation
+    took. The measurement is cut into ``rounds`` slices that alternate between the sides
+    (which one goes first alternates too), so both see the same background load and the same
+    table sizes, and each side runs ``seconds`` in all."""
+    done = dict.fromkeys(SIDES, 0)
+    cpu = dict.fromkeys(SIDES, 0.0)
+    for round_number in range(rounds):
+        for side in SIDES if round_number % 2 == 0 else SIDES[::-1]:
+            slice_done, slice_cpu = clients.run(
+                side=side,
+                operation=operation,
+                inmate_ids=inmates_by_side[side],
+                key_prefix=f"{key_prefix}-{side}-{round_number}",
+                seconds=seconds / rounds,
+            )
+            done[side] += slice_done
+            cpu[side] += slice_cpu
+    rates = {side: done[side] / seconds for side in SIDES}
+    cpu_ms = {side: 1000 * cpu[side] / max(done[side], 1) for side in SIDES}
+    return rates, cpu_ms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        help="how long each side runs in each phase (default 5)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="slices each phase is cut into, alternating services and raw (default 5)",
+    )
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="clients set synchronous_commit off: measures CPU, not the disk's flush time",
+    )
+    parser.add_argument(
+        "--show-sql", action="store_true", help="print the statements the services send"
+    )
+    args = parser.parse_args()
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres", "pgsql")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own.")
+
+    setup_django(database_url)
+    from django.core.management import call_command
+    from django.db import connection
+
+    params = raw_connection_params()
+    print(f"database {params['dbname']}: creating if missing, migrating", flush=True)
+    ensure_database(params)
+    call_command("migrate", verbosity=0)
+    run_id = uuid.uuid4().hex[:8]
+    # A fresh set of inmates for each side of each phase, plus two for the statement check.
+    wanted = [
+        (operation, label, side, 1 if shared else clients)
+        for operation in OPERATIONS
+        for label, clients, shared in PHASES
+        for side in SIDES
+    ]
+    facility, inmates = create_bench_data(run_id, sum(count for *_, count in wanted) + 2)
+    check_inmates, available = inmates[:2], iter(inmates[2:])
+    inmates_for = {}
+    for operation, label, side, count in wanted:
+        chosen = [next(available) for _ in range(count)]
+        # One inmate serves every client of its phase (1 client, or 8 on the hot inmate).
+        inmates_for[operation, label, side] = chosen * CLIENTS if count == 1 else chosen
+    purchasing = [i for (op, *_), ids in inmates_for.items() if op == "purchases" for i in ids]
+    seed([*check_inmates, *set(purchasing)], run_id)
+    print(
+        f"ledger throughput on {os.cpu_count()} CPUs, {server_settings()}; "
+        f"each side runs {args.seconds:g} s a phase in {args.rounds} alternating slices"
+        + ("; clients commit with synchronous_commit off" if args.async_commit else "")
+    )
+    print(f"set-up: facility {facility.code}, {len(inmates)} inmates")
+    print(check_statements(check_inmates, params, run_id, show_sql=args.show_sql))
+    connection.close()
+
+    print(f"starting {CLIENTS} client processes", flush=True)
+    clients = Clients(database_url, is_commit_async=args.async_commit)
+    results, client_cpu = {}, {}
+    try:
+        for operation in OPERATIONS:
+            for label, client_count, _ in PHASES:
+                phase = f"{operation}, {label}"
+                rates, cpu_ms = measure_phase(
+                    clients,
+                    operation=operation,
+                    inmates_by_side={
+                        side: inmates_for[operation, label, side][:client_count] for side in SIDES
+                    },
+                    key_prefix=f"bench-{run_id}-{operation}-{len(results)}",
+                    seconds=args.seconds,
+                    rounds=args.rounds,
+                )
+                results[phase] = rates
+                client_cpu[phase] = cpu_ms
+                print(
+                    f"{phase}: services {rates['services']:.1f}/s, raw {rates['raw']:.1f}/s, "
+                    f"ratio {rates['services'] / rates['raw']:.2f}; client CPU an operation "
+                    f"{cpu_ms['services']:.2f} ms services, {cpu_ms['raw']:.2f} ms raw",
+                    flush=True,
+                )
+    finally:
+        clients.stop()
+
+    print()
+    print(f"{'phase':<30}{'services/s':>12}{'raw/s':>10}{'ratio':>8}")
+    for phase, rates in results.items():
+        ratio = rates["services"] / rates["raw"]
+        print(f"{phase:<30}{rates['services']:>12.1f}{rates['raw']:>10.1f}{ratio:>8.2f}")
+    print()
+    print(f"{'client CPU per operation':<30}{'services ms':>12}{'raw ms':>10}{'extra':>8}")
+    for phase, cpu_ms in client_cpu.items():
+        extra = cpu_ms["services"] - cpu_ms["raw"]
+        print(f"{phase:<30}{cpu_ms['services']:>12.2f}{cpu_ms['raw']:>10.2f}{extra:>8.2f}")
+    at_eight = {
+        operation: results[f"{operation}, 8 clients"]["services"]
+        / results[f"{operation}, 8 clients"]["raw"]
+        for operation in OPERATIONS
+    }
+    print()
+    print(
+        "8 clients on 8 inmates, the lower of "
+        + " and ".join(f"{operation} {ratio:.2f}" for operation, ratio in at_eight.items())
+        + f" (their mean is {statistics.mean(at_eight.values()):.2f}):"
+    )
+    print(f"services/raw at 8 clients: {min(at_eight.values()):.2f}")
+
+
+if __name__ == "__main__":
+    main()
