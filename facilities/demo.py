@@ -44,7 +44,7 @@ from ledger.services import DEPOSIT_RESERVATION_TTL
 
 # The services' own request hash, so that replaying a seeded key through the real service is
 # recognised as the same request (invariant 6).
-from ledger.services import _request_hash as request_hash
+from ledger.services import request_hash_of as request_hash
 
 from . import services as facility_services
 from .models import Facility, HousingUnit, Inmate, KioskDevice, hash_device_key

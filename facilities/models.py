@@ -17,6 +17,17 @@ DEFAULT_MONTHLY_CAP_FEN = 100_000  # 1,000.00 yuan a calendar month
 DEFAULT_BALANCE_CAP_FEN = 500_000  # 5,000.00 yuan at any moment
 
 
+def deposit_fee_fen(amount_fen: int, *, fixed_fen: int, rate_bp: int) -> int:
+    """The depositor's fee on top of ``amount_fen``: a fixed part plus basis points of the
+    amount, rounded up. It never counts against the inmate's caps."""
+    return fixed_fen + -(-amount_fen * rate_bp // 10_000)  # ceiling division
+
+
+def local_month(instant: dt.datetime, timezone_name: str) -> dt.date:
+    """First day of the calendar month ``instant`` falls in, in that timezone."""
+    return instant.astimezone(ZoneInfo(timezone_name)).date().replace(day=1)
+
+
 def validate_timezone(name: str) -> None:
     if name not in available_timezones():
         raise ValidationError(f"{name!r} is not a known IANA timezone.")
@@ -82,9 +93,9 @@ class Facility(models.Model):
         return self.name
 
     def deposit_fee_fen(self, amount_fen: int) -> int:
-        """The depositor's fee on top of ``amount_fen``; never counts against the caps."""
-        rate_part = -(-amount_fen * self.deposit_fee_rate_bp // 10_000)  # ceiling division
-        return self.deposit_fee_fixed_fen + rate_part
+        return deposit_fee_fen(
+            amount_fen, fixed_fen=self.deposit_fee_fixed_fen, rate_bp=self.deposit_fee_rate_bp
+        )
 
     @property
     def trust_alert_recipients(self) -> list[str]:
@@ -93,9 +104,7 @@ class Facility(models.Model):
         ]
 
     def local_month(self, instant: dt.datetime) -> dt.date:
-        """First day of the calendar month ``instant`` falls in, in this facility's timezone."""
-        local = instant.astimezone(ZoneInfo(self.timezone))
-        return local.date().replace(day=1)
+        return local_month(instant, self.timezone)
 
 
 class HousingUnit(models.Model):

@@ -28,7 +28,7 @@ from .reconciliation import run_checks
 log = logging.getLogger(__name__)
 
 
-def _chunk_pause() -> None:
+def chunk_pause() -> None:
     """An optional breather between chunks so that long batch work yields to the hot path."""
     pause = getattr(settings, "LEDGER_BATCH_PAUSE_SECONDS", 0)
     if pause:
@@ -54,7 +54,7 @@ def _start_run(
 
 
 @contextmanager
-def _recorded_run(**run_fields):
+def recorded_run(**run_fields):
     """A ScheduledRun around a piece of batch work; if the work raises, the run is marked
     failed with the error before the exception goes on (to Celery's log and retry)."""
     run = _start_run(**run_fields)
@@ -70,13 +70,13 @@ def _recorded_run(**run_fields):
         raise
 
 
-def _finish_run(run: ScheduledRun, *, status: str = ScheduledRun.Status.SUCCEEDED) -> None:
+def finish_run(run: ScheduledRun, *, status: str = ScheduledRun.Status.SUCCEEDED) -> None:
     run.status = status
     run.finished_at = timezone.now()
     run.save(update_fields=["status", "finished_at", "counts", "progress_done", "progress_total"])
 
 
-def _inmate_id_chunks(facility_id: int, chunk_size: int):
+def inmate_id_chunks(facility_id: int, chunk_size: int):
     """(low, high] inmate-id ranges covering the facility's inmates, about chunk_size each."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -110,7 +110,7 @@ def roll_over_facility(
     chunk_size = chunk_size or settings.LEDGER_ROLLOVER_CHUNK_SIZE
     facility = Facility.objects.get(pk=facility_id)
     month = facility.local_month(now)
-    with _recorded_run(
+    with recorded_run(
         kind=ScheduledRun.Kind.ROLLOVER, facility=facility, month=month, trigger=trigger, now=now
     ) as run:
         return _roll_over(run, facility, month, chunk_size, now)
@@ -118,17 +118,27 @@ def roll_over_facility(
 
 def _roll_over(run, facility, month, chunk_size, now) -> ScheduledRun:
     facility_id = facility.pk
-    chunks, inmates = _inmate_id_chunks(facility_id, chunk_size)
+    chunks, inmates = inmate_id_chunks(facility_id, chunk_size)
     run.progress_total = inmates
     ScheduledRun.objects.filter(pk=run.pk).update(progress_total=inmates)
     closed = opened = 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE ledger_monthlyperiod SET closed_at = %s "
-            "WHERE facility_id = %s AND month < %s AND closed_at IS NULL",
-            [now, facility_id, month],
-        )
-        closed = cursor.rowcount
+    last_id = 0
+    while True:
+        # Ended months close in id order, a chunk per short transaction, so a late credit to
+        # last month's period never waits behind one update of every period at once.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE ledger_monthlyperiod SET closed_at = %s WHERE id IN ("
+                " SELECT id FROM ledger_monthlyperiod WHERE facility_id = %s AND month < %s"
+                " AND closed_at IS NULL AND id > %s ORDER BY id LIMIT %s) RETURNING id",
+                [now, facility_id, month, last_id, chunk_size],
+            )
+            closed_ids = [row[0] for row in cursor.fetchall()]
+        if not closed_ids:
+            break
+        closed += len(closed_ids)
+        last_id = max(closed_ids)
+        chunk_pause()
     for low, high in chunks:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
@@ -142,10 +152,10 @@ def _roll_over(run, facility, month, chunk_size, now) -> ScheduledRun:
             opened += cursor.rowcount
             run.progress_done = min(inmates, run.progress_done + (high - low))
             ScheduledRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
-        _chunk_pause()
+        chunk_pause()
     run.progress_done = inmates
     run.counts = {"periods_closed": closed, "periods_opened": opened}
-    _finish_run(run)
+    finish_run(run)
     log.info("rollover %s %s: closed %s, opened %s", facility.code, month, closed, opened)
     return run
 
@@ -174,7 +184,7 @@ def expire_stale_deposits(
     caps back. Each chunk locks the inmates' spendable rows (in id order, the same lock the
     money services take first), then moves deposits, periods and pending money set-based."""
     now = now or timezone.now()
-    with _recorded_run(kind=ScheduledRun.Kind.EXPIRY, trigger=trigger, now=now) as run:
+    with recorded_run(kind=ScheduledRun.Kind.EXPIRY, trigger=trigger, now=now) as run:
         expired = 0
         while True:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -216,10 +226,10 @@ def expire_stale_deposits(
                         f"WHERE {key} IN ({', '.join(['%s'] * len(amounts))}){kind_filter}",
                         [v for pair in amounts.items() for v in pair] + list(amounts),
                     )
-            _chunk_pause()
+            chunk_pause()
         run.counts = {"deposits_expired": expired}
         run.progress_done = run.progress_total = expired
-        _finish_run(run)
+        finish_run(run)
         return run
 
 
@@ -230,7 +240,7 @@ def reconcile_ledger(*, trigger: str = "schedule", now: dt.datetime | None = Non
     """Run every reconciliation check, store each finding, and email each affected
     facility's trust-alert addresses. Never changes money."""
     now = now or timezone.now()
-    with _recorded_run(kind=ScheduledRun.Kind.RECONCILIATION, trigger=trigger, now=now) as run:
+    with recorded_run(kind=ScheduledRun.Kind.RECONCILIATION, trigger=trigger, now=now) as run:
         findings = run_checks(now=now)
         ReconciliationFinding.objects.bulk_create(
             ReconciliationFinding(
@@ -244,7 +254,7 @@ def reconcile_ledger(*, trigger: str = "schedule", now: dt.datetime | None = Non
             for f in findings
         )
         run.counts = {"findings": len(findings)}
-        _finish_run(
+        finish_run(
             run,
             status=ScheduledRun.Status.FOUND_PROBLEMS
             if findings

@@ -21,10 +21,11 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+
+from facilities.models import deposit_fee_fen, local_month
 
 from . import errors
 from .locks import LockedInmate, lock_inmate_accounts
@@ -80,17 +81,10 @@ def _checked_reason(reason) -> str:
     return reason.strip()
 
 
-def _request_hash(operation: str, **fields) -> str:
+def request_hash_of(operation: str, **fields) -> str:
+    """The fingerprint stored beside an idempotency key: a replay must match it exactly."""
     canonical = json.dumps({"operation": operation, **fields}, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _local_month(instant: dt.datetime, timezone_name: str) -> dt.date:
-    return instant.astimezone(ZoneInfo(timezone_name)).date().replace(day=1)
-
-
-def _deposit_fee_fen(locked: LockedInmate, amount_fen: int) -> int:
-    return locked.deposit_fee_fixed_fen + -(-amount_fen * locked.deposit_fee_rate_bp // 10_000)
 
 
 def _ensure_open(locked: LockedInmate, *, spending: bool = False) -> None:
@@ -235,7 +229,7 @@ def reserve_deposit(
     amount_fen = _checked_amount(amount_fen)
     idempotency_key = _checked_key(idempotency_key)
     now = now or timezone.now()
-    request_hash = _request_hash(
+    request_hash = request_hash_of(
         "reserve_deposit",
         inmate_id=inmate_id,
         amount_fen=amount_fen,
@@ -255,7 +249,7 @@ def reserve_deposit(
                     f"The inmate can receive at most {locked.room_under_balance_cap_fen} fen "
                     f"before reaching the balance cap."
                 )
-            month = _local_month(now, locked.timezone)
+            month = local_month(now, locked.timezone)
             _execute(
                 cursor,
                 "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
@@ -286,7 +280,11 @@ def reserve_deposit(
                 period_id=period[0],
                 depositor_id=depositor_id,
                 amount_fen=amount_fen,
-                fee_fen=_deposit_fee_fen(locked, amount_fen),
+                fee_fen=deposit_fee_fen(
+                    amount_fen,
+                    fixed_fen=locked.deposit_fee_fixed_fen,
+                    rate_bp=locked.deposit_fee_rate_bp,
+                ),
                 currency=locked.currency,
                 provider=provider,
                 provider_reference="",
@@ -368,7 +366,7 @@ def credit_deposit(
                 ],
                 pending_delta_fen=-amount_fen,
                 idempotency_key=f"deposit-credit:{deposit_key}",
-                request_hash=_request_hash("credit_deposit", deposit_id=deposit_id),
+                request_hash=request_hash_of("credit_deposit", deposit_id=deposit_id),
                 deposit_id=deposit_id,
                 now=now,
             )
@@ -432,7 +430,7 @@ def debit_purchase(
     amount_fen = _checked_amount(amount_fen)
     idempotency_key = _checked_key(idempotency_key)
     now = now or timezone.now()
-    request_hash = _request_hash(
+    request_hash = request_hash_of(
         "debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo=memo
     )
 
@@ -474,7 +472,7 @@ def refund_purchase(
     amount_fen = _checked_amount(amount_fen)
     idempotency_key = _checked_key(idempotency_key)
     now = now or timezone.now()
-    request_hash = _request_hash(
+    request_hash = request_hash_of(
         "refund_purchase", purchase_id=purchase_id, amount_fen=amount_fen, reason=reason
     )
 
@@ -562,7 +560,7 @@ def adjust_balance(
     reason = _checked_reason(reason)
     idempotency_key = _checked_key(idempotency_key)
     now = now or timezone.now()
-    request_hash = _request_hash(
+    request_hash = request_hash_of(
         "adjust_balance",
         inmate_id=inmate_id,
         amount_fen=amount_fen,
@@ -616,7 +614,7 @@ def _move_between_own_accounts(
     idempotency_key = _checked_key(idempotency_key)
     now = now or timezone.now()
     operation = "hold_funds" if to_held else "release_hold"
-    request_hash = _request_hash(
+    request_hash = request_hash_of(
         operation, inmate_id=inmate_id, amount_fen=amount_fen, reason=reason, staff_id=staff_id
     )
 
@@ -733,7 +731,7 @@ def reverse_transaction(
     reason = _checked_reason(reason)
     idempotency_key = _checked_key(idempotency_key)
     now = now or timezone.now()
-    request_hash = _request_hash(
+    request_hash = request_hash_of(
         "reverse_transaction",
         transaction_id=transaction_id,
         reason=reason,
@@ -869,7 +867,7 @@ def move_inmate_ledger(
                 kind=Transaction.Kind.TRANSFER_EXCESS,
                 legs=[(locked.spendable_id, -excess_fen), (locked.held_id, excess_fen)],
                 idempotency_key=idempotency_key,
-                request_hash=_request_hash(
+                request_hash=request_hash_of(
                     "move_inmate_ledger", inmate_id=inmate_id, to_facility=to_facility.pk
                 ),
                 memo=f"Over the balance cap of {to_facility.name}",
@@ -932,7 +930,7 @@ def close_inmate_ledger(
                 ],
                 pending_delta_fen=-locked.pending_fen,
                 idempotency_key=idempotency_key,
-                request_hash=_request_hash("close_inmate_ledger", inmate_id=inmate_id),
+                request_hash=request_hash_of("close_inmate_ledger", inmate_id=inmate_id),
                 memo="Paid out on release",
                 created_by_id=staff_id,
                 now=now,

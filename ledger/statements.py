@@ -17,7 +17,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from facilities.models import Facility, Inmate
 
-from .batch import _chunk_pause, _finish_run, _inmate_id_chunks, _recorded_run
+from .batch import chunk_pause, finish_run, inmate_id_chunks, recorded_run
 from .models import ScheduledRun, Statement, Transaction
 from .money import format_fen
 
@@ -84,10 +84,10 @@ def generate_statements(
     facility = Facility.objects.get(pk=facility_id)
     month = month or previous_month(facility, now)
     start, end = _month_bounds(month, facility.timezone)
-    with _recorded_run(
+    with recorded_run(
         kind=ScheduledRun.Kind.STATEMENTS, facility=facility, month=month, trigger=trigger, now=now
     ) as run:
-        chunks, run.progress_total = _inmate_id_chunks(facility_id, chunk_size)
+        chunks, run.progress_total = inmate_id_chunks(facility_id, chunk_size)
         written = 0
         for low, high in chunks:
             inmates = list(
@@ -99,10 +99,10 @@ def generate_statements(
                 written += _write_chunk(facility, inmates, month, start, end, now)
             run.progress_done = min(run.progress_total, run.progress_done + (high - low))
             ScheduledRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
-            _chunk_pause()
+            chunk_pause()
         run.progress_done = run.progress_total
         run.counts = {"statements": written}
-        _finish_run(run)
+        finish_run(run)
         return run
 
 

@@ -130,7 +130,7 @@ def test_a_run_that_fails_is_recorded_as_failed_with_its_error():
 
     facility = FacilityFactory()
     with (
-        mock.patch("ledger.batch._inmate_id_chunks", side_effect=RuntimeError("disk full")),
+        mock.patch("ledger.batch.inmate_id_chunks", side_effect=RuntimeError("disk full")),
         pytest.raises(RuntimeError),
     ):
         batch.roll_over_facility(facility_id=facility.pk, now=FEBRUARY_IN_SHANGHAI)
