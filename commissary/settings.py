@@ -140,6 +140,9 @@ X_FRAME_OPTIONS = "DENY"
 # --- Email ----------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="commissary@localhost")
+# Who hears of problems that belong to no one facility (a reconciliation finding about the
+# whole ledger): comma-separated addresses.
+ADMINS = [("Commissary operators", address) for address in env.list("ADMINS", default=[])]
 
 # --- Celery ---------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")

@@ -16,7 +16,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import mail_admins, send_mail
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -236,12 +236,15 @@ def expire_stale_deposits(
 # --- reconciliation -----------------------------------------------------------------------
 
 
-def reconcile_ledger(*, trigger: str = "schedule", now: dt.datetime | None = None) -> ScheduledRun:
+def reconcile_ledger(
+    *, trigger: str = "schedule", now: dt.datetime | None = None, exact: bool = False
+) -> ScheduledRun:
     """Run every reconciliation check, store each finding, and email each affected
-    facility's trust-alert addresses. Never changes money."""
+    facility's trust-alert addresses. Never changes money. ``exact`` runs every check's exact
+    query instead of screening first (see ``ledger.reconciliation``)."""
     now = now or timezone.now()
     with recorded_run(kind=ScheduledRun.Kind.RECONCILIATION, trigger=trigger, now=now) as run:
-        findings = run_checks(now=now)
+        findings = run_checks(now=now, exact=exact)
         ReconciliationFinding.objects.bulk_create(
             ReconciliationFinding(
                 run=run,
@@ -269,6 +272,16 @@ def _alert_facilities(run: ScheduledRun, findings) -> None:
     by_facility = defaultdict(list)
     for finding in findings:
         by_facility[finding.facility_id].append(finding)
+    if None in by_facility:
+        # A disagreement of the whole ledger belongs to no facility: the operators hear of it.
+        lines = [f"- {f.check}: expected {f.expected}, found {f.actual}" for f in by_facility[None]]
+        log.error(
+            "reconciliation run %s: the whole ledger disagrees:\n%s", run.pk, "\n".join(lines)
+        )
+        mail_admins(
+            subject=f"Reconciliation run #{run.pk}: the whole ledger disagrees",
+            message="\n".join(lines) + "\n\nNothing was changed. See the run in the admin.",
+        )
     for facility in Facility.objects.filter(pk__in=[pk for pk in by_facility if pk]):
         recipients = facility.trust_alert_recipients
         if not recipients:

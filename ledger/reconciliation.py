@@ -4,14 +4,44 @@ the periods and the deposits? Guards invariant 8 by reporting, never by fixing.
 Each check is one independent set-based query over the whole ledger that returns findings
 ``(facility, subject, expected, actual)``; a clean ledger gives none. A new check (the provider's
 settlements, say) plugs in as one more entry in ``CHECKS``.
+
+The four checks that would group or join the whole journal carry a *screen* as well: two
+queries, each a plain sum over one table (or, for deposits, one join), that agree on a sound
+ledger. Every row is weighted by a pseudo-random odd number drawn from a seed that is new for
+every run, so the two sides are random linear combinations of the same quantities: any single
+discrepancy changes one side and not the other, and several discrepancies cancel only if the
+weights happen to satisfy an equation fixed before the seed was drawn (probability below
+2**-30 per run, and independent from one night to the next). Only when a screen's sides
+differ does its exact query run, to name the rows; if the exact query then finds nothing,
+the disagreement itself is reported. ``run_checks(exact=True)`` skips the screens.
+
+PostgreSQL runs every check of a run in one read-only REPEATABLE READ snapshot, so the two
+sides of a screen, and all the checks, see the ledger as of one instant while payments go on.
 """
 
+import contextlib
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
+from django.db import DataError, connection, transaction
 from django.utils import timezone
+
+
+def weight(expression: str, salt: int = 0) -> str:
+    """SQL for a pseudo-random odd weight in [1, 2**30) for each value of ``expression``,
+    keyed by the run's seed. Weights stay below 2**30 so that a weighted amount (any amount
+    below 2**33 fen) fits a bigint; ``SUM`` of bigints is exact."""
+    return f"((hashint8extended({expression}, %(seed)s + {salt}) & 1073741823) | 1)"
+
+
+def pair_weight(first: str, second: str) -> str:
+    """A weight for each pair of values: both must match for two rows to weigh the same."""
+    return (
+        f"(((hashint8extended({first}, %(seed)s) # hashint8extended({second}, %(seed)s + 1))"
+        f" & 1073741823) | 1)"
+    )
 
 
 @dataclass(frozen=True)
@@ -24,11 +54,20 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """Two queries, each returning one row, that are equal on a sound ledger."""
+
+    one_side: str
+    other_side: str
+
+
+@dataclass(frozen=True)
 class Check:
     name: str
     description: str
     sql: str
     subject: str  # what the second column names: "transaction", "account", "period", "deposit"
+    screen: Screen | None = None
 
 
 CHECKS = (
@@ -42,6 +81,17 @@ CHECKS = (
         HAVING COALESCE(SUM(e.amount_fen), 0) <> 0 OR COUNT(e.id) = 0
         """,
         "transaction",
+        Screen(
+            # Weighted by transaction, the entries sum to zero only if every transaction's do;
+            # the transactions that have entries are all the transactions.
+            f"""
+            SELECT (SELECT COALESCE(SUM(amount_fen * {weight("transaction_id")}), 0)
+                    FROM ledger_entry),
+                   COUNT(*), COALESCE(SUM({weight("transaction_id")}), 0)
+            FROM (SELECT DISTINCT transaction_id FROM ledger_entry) e
+            """,
+            f"SELECT 0, COUNT(*), COALESCE(SUM({weight('id')}), 0) FROM ledger_transaction",
+        ),
     ),
     Check(
         "cached_balance_mismatch",
@@ -54,6 +104,18 @@ CHECKS = (
         WHERE a.balance_fen IS NOT NULL AND a.balance_fen <> COALESCE(s.total, 0)
         """,
         "account",
+        Screen(
+            f"""
+            SELECT COALESCE(SUM(balance_fen * {weight("id")}), 0)
+            FROM ledger_account WHERE balance_fen IS NOT NULL
+            """,
+            # System accounts carry no cached balance: their entries are left out by id.
+            f"""
+            SELECT COALESCE(SUM(amount_fen * {weight("account_id")}), 0) FROM ledger_entry
+            WHERE NOT (account_id = ANY (ARRAY(
+                SELECT id FROM ledger_account WHERE balance_fen IS NULL)))
+            """,
+        ),
     ),
     Check(
         "spendable_out_of_bounds",
@@ -89,6 +151,13 @@ CHECKS = (
         WHERE p.received_fen <> COALESCE(d.total, 0)
         """,
         "period",
+        Screen(
+            f"SELECT COALESCE(SUM(received_fen * {weight('id')}), 0) FROM ledger_monthlyperiod",
+            f"""
+            SELECT COALESCE(SUM(amount_fen * {weight("period_id")}), 0)
+            FROM ledger_deposit WHERE status = 'credited'
+            """,
+        ),
     ),
     Check(
         "period_reserved_mismatch",
@@ -114,9 +183,11 @@ CHECKS = (
     ),
     Check(
         "credited_deposit_without_transaction",
-        "Every credited deposit has its journal transaction, for its amount.",
+        "Every credited deposit has its journal transaction, which puts the deposit's amount "
+        "on the deposit inmate's accounts; a deposit not credited puts nothing there.",
         """
-        SELECT d.facility_id, d.id, d.amount_fen,
+        SELECT d.facility_id, d.id,
+               CASE WHEN d.status = 'credited' THEN d.amount_fen ELSE 0 END,
                COALESCE(SUM(e.amount_fen) FILTER (WHERE a.inmate_id = d.inmate_id), 0)
         FROM ledger_deposit d
         LEFT JOIN ledger_transaction t ON t.deposit_id = d.id
@@ -124,12 +195,27 @@ CHECKS = (
         -- a join rather than a correlated IN (SELECT ... WHERE inmate_id = d.inmate_id),
         -- which ran once per entry and was most of a national-scale run
         LEFT JOIN ledger_account a ON a.id = e.account_id
-        WHERE d.status = 'credited'
-        GROUP BY d.id, d.facility_id, d.amount_fen
+        WHERE d.status = 'credited' OR t.id IS NOT NULL
+        GROUP BY d.id, d.facility_id, d.amount_fen, d.status
         HAVING COALESCE(SUM(e.amount_fen) FILTER (WHERE a.inmate_id = d.inmate_id), 0)
-               <> d.amount_fen
+               <> CASE WHEN d.status = 'credited' THEN d.amount_fen ELSE 0 END
         """,
         "deposit",
+        Screen(
+            # Weighted by (deposit, inmate): money on another inmate's accounts, or a
+            # transaction whose inmate was changed, weighs differently.
+            f"""
+            SELECT COALESCE(SUM(amount_fen * {pair_weight("id", "inmate_id")}), 0)
+            FROM ledger_deposit WHERE status = 'credited'
+            """,
+            f"""
+            SELECT COALESCE(SUM(e.amount_fen * {pair_weight("t.deposit_id", "t.inmate_id")}), 0)
+            FROM ledger_entry e
+            JOIN ledger_transaction t ON t.id = e.transaction_id
+            JOIN ledger_account a ON a.id = e.account_id AND a.inmate_id = t.inmate_id
+            WHERE t.deposit_id IS NOT NULL
+            """,
+        ),
     ),
     Check(
         "reservation_outlived_expiry",
@@ -149,14 +235,30 @@ def _plain(value):
     return int(value) if isinstance(value, Decimal) else value
 
 
-def run_checks(*, now: dt.datetime | None = None, checks=CHECKS) -> list[Finding]:
-    """Run every check; return all findings (an empty list for a clean ledger)."""
+def run_checks(
+    *, now: dt.datetime | None = None, checks=CHECKS, exact: bool = False
+) -> list[Finding]:
+    """Run every check; return all findings (an empty list for a clean ledger).
+
+    On PostgreSQL a check with a screen runs its exact query only when the screen's two
+    sides disagree; ``exact=True`` runs every exact query. Other databases have no
+    ``hashint8extended`` and always run the exact queries."""
     now = now or timezone.now()
+    screened = not exact and connection.vendor == "postgresql"
+    params = {
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "seed": secrets.randbits(62),
+    }
     findings = []
-    with connection.cursor() as cursor:
+    with _one_snapshot(), connection.cursor() as cursor:
         for check in checks:
-            cursor.execute(check.sql, {"now": connection.ops.adapt_datetimefield_value(now)})
-            findings += [
+            sides = None
+            if screened and check.screen:
+                sides = _screen_sides(cursor, check.screen, params)
+                if sides is not None and sides[0] == sides[1]:
+                    continue
+            cursor.execute(check.sql, params)
+            found = [
                 Finding(
                     check.name,
                     facility_id,
@@ -166,4 +268,38 @@ def run_checks(*, now: dt.datetime | None = None, checks=CHECKS) -> list[Finding
                 )
                 for facility_id, subject, expected, actual in cursor.fetchall()
             ]
+            if not found and sides is not None:
+                # The screen saw a difference the exact query cannot name (an entry of a
+                # transaction that does not exist, say): report the disagreement itself.
+                found = [Finding(check.name, None, "whole ledger", *map(_row, sides))]
+            findings += found
     return findings
+
+
+def _screen_sides(cursor, screen: Screen, params) -> tuple | None:
+    """Both sides of a screen, or None if a weighted sum overflowed (then the exact query
+    decides)."""
+    try:
+        with transaction.atomic():
+            cursor.execute(screen.one_side, params)
+            one_side = cursor.fetchone()
+            cursor.execute(screen.other_side, params)
+            return one_side, cursor.fetchone()
+    except DataError:
+        return None
+
+
+def _row(values: tuple) -> str:
+    return ", ".join(str(_plain(value)) for value in values)
+
+
+@contextlib.contextmanager
+def _one_snapshot():
+    """One read-only snapshot for the whole run, where this call owns the transaction (inside
+    a caller's atomic block a savepoint cannot change the isolation level)."""
+    owns_transaction = not connection.in_atomic_block
+    with transaction.atomic():
+        if owns_transaction and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield

@@ -22,8 +22,8 @@ def roll_over_periods(timezone_name: str | None = None, trigger: str = "schedule
 
 
 @shared_task(**MONEY_TASK)
-def reconcile_ledger(trigger: str = "schedule") -> int:
-    return batch.reconcile_ledger(trigger=trigger).pk
+def reconcile_ledger(trigger: str = "schedule", exact: bool = False) -> int:
+    return batch.reconcile_ledger(trigger=trigger, exact=exact).pk
 
 
 @shared_task(**MONEY_TASK)

@@ -1,6 +1,9 @@
 """Reconciliation reports, never fixes (invariant 8). Each corruption below is injected with
-raw SQL, the way an attacker or a bug would, and is found as exactly its own finding."""
+raw SQL, the way an attacker or a bug would, and is found as exactly its own finding, the same
+with the screens (the nightly path) as with every exact query."""
 
+import threading
+import time
 import uuid
 
 import pytest
@@ -10,8 +13,9 @@ from django.utils import timezone
 from pgtrigger import ignore
 
 from ledger import batch, services
-from ledger.models import Account, Entry, MonthlyPeriod, ReconciliationFinding
-from ledger.reconciliation import run_checks
+from ledger.models import Account, Deposit, Entry, MonthlyPeriod, ReconciliationFinding, Transaction
+from ledger.reconciliation import CHECKS, Check, Screen
+from ledger.reconciliation import run_checks as run_screened
 from tests.factories import FacilityFactory, InmateFactory
 
 from .helpers import deposit, key
@@ -41,6 +45,13 @@ def sql(statement, params=()):
 
 def found(findings):
     return sorted((f.check, f.subject) for f in findings)
+
+
+def run_checks():
+    """The findings of a screened run, checked against a run of every exact query."""
+    findings = run_screened()
+    assert sorted(findings, key=str) == sorted(run_screened(exact=True), key=str)
+    return findings
 
 
 def test_a_clean_ledger_gives_no_findings_and_no_email(inmate):
@@ -119,3 +130,94 @@ def test_a_run_with_findings_stores_them_emails_the_facility_and_changes_no_mone
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["trust@example.org", "audit@example.org"]
     assert f"account {spendable.pk}" in mail.outbox[0].body
+
+
+def test_a_deposit_credited_to_another_inmate_is_found(inmate, facility):
+    # The balance goes to a second inmate, the journal and both cached balances are moved
+    # to match, the transaction's header too: every sum still agrees except the deposit's.
+    other = InmateFactory(facility=facility)
+    credited = deposit(inmate, 3_000)
+    credit = Transaction.objects.get(deposit=credited)
+    leg = Entry.objects.get(transaction=credit, account__inmate=inmate)
+    mine = Account.objects.get(inmate=inmate, kind="spendable")
+    theirs = Account.objects.get(inmate=other, kind="spendable")
+    with ignore("ledger.Entry:entry_append_only", "ledger.Transaction:transaction_append_only"):
+        sql("UPDATE ledger_entry SET account_id = %s WHERE id = %s", [theirs.pk, leg.pk])
+        sql("UPDATE ledger_transaction SET inmate_id = %s WHERE id = %s", [other.pk, credit.pk])
+    sql("UPDATE ledger_account SET balance_fen = balance_fen - 3000 WHERE id = %s", [mine.pk])
+    sql("UPDATE ledger_account SET balance_fen = balance_fen + 3000 WHERE id = %s", [theirs.pk])
+
+    findings = run_checks()
+
+    assert found(findings) == [("credited_deposit_without_transaction", f"deposit {credited.pk}")]
+    assert (findings[0].expected, findings[0].actual) == (3_000, 0)
+
+
+def test_a_failed_deposit_that_still_has_its_credit_is_found(inmate):
+    credited = deposit(inmate, 2_500)
+    sql("UPDATE ledger_deposit SET status = 'failed' WHERE id = %s", [credited.pk])
+    sql(
+        "UPDATE ledger_monthlyperiod SET received_fen = received_fen - 2500 WHERE id = %s",
+        [credited.period_id],
+    )
+    findings = run_checks()
+    assert found(findings) == [("credited_deposit_without_transaction", f"deposit {credited.pk}")]
+    assert (findings[0].expected, findings[0].actual) == (0, 2_500)
+
+
+def test_what_a_screen_sees_but_no_row_can_name_is_reported_as_the_disagreement(
+    inmate, settings
+):
+    # An entry whose transaction does not exist (foreign key and triggers bypassed): no
+    # transaction is unbalanced, but the journal as a whole is.
+    fees = Account.objects.get(kind="fees", facility=inmate.facility)
+    sql("SET LOCAL session_replication_role = replica")  # no foreign-key or other triggers
+    sql(
+        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES (%s, %s, 700)",
+        [10**12, fees.pk],
+    )
+    sql("SET LOCAL session_replication_role = origin")
+    findings = run_screened()
+    assert found(findings) == [("transaction_unbalanced", "whole ledger")]
+    assert findings[0].facility_id is None
+    assert run_screened(exact=True) == []  # what the exact queries alone would have missed
+
+    settings.ADMINS = [("Operators", "ops@example.org")]
+    run = batch.reconcile_ledger()
+    assert run.findings.get().subject == "whole ledger"
+    assert [message.to for message in mail.outbox] == [["ops@example.org"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_committed_during_a_run_do_not_make_its_sides_disagree(inmate):
+    # The cached-balance screen, slowed so that a deposit commits between its two sides.
+    # Both sides read one snapshot, so the run is clean; read separately, the side read
+    # after the deposit would be 1,000 fen heavier and the run would report it.
+    cached = next(check for check in CHECKS if check.name == "cached_balance_mismatch")
+    paused = Check(
+        cached.name,
+        cached.description,
+        cached.sql,
+        cached.subject,
+        Screen(
+            f"SELECT s.* FROM ({cached.screen.one_side}) s, "
+            "(SELECT pg_sleep(1.5)::text AS paused) p",
+            cached.screen.other_side,
+        ),
+    )
+
+    def pay_during_the_pause():
+        time.sleep(0.5)
+        try:
+            deposit(inmate, 1_000)
+        finally:
+            connection.close()
+
+    payer = threading.Thread(target=pay_during_the_pause)
+    payer.start()
+    findings = run_screened(checks=(paused,))
+    payer.join()
+
+    assert Deposit.objects.filter(inmate=inmate, amount_fen=1_000, status="credited").exists()
+    assert findings == []
+    assert run_screened() == []
