@@ -184,11 +184,12 @@ CHECKS = (
     Check(
         "credited_deposit_without_transaction",
         "Every credited deposit has its journal transaction, which puts the deposit's amount "
-        "on the deposit inmate's accounts; a deposit not credited puts nothing there.",
+        "on the deposit inmate's spendable account; a deposit not credited puts nothing there.",
         """
         SELECT d.facility_id, d.id,
                CASE WHEN d.status = 'credited' THEN d.amount_fen ELSE 0 END,
-               COALESCE(SUM(e.amount_fen) FILTER (WHERE a.inmate_id = d.inmate_id), 0)
+               COALESCE(SUM(e.amount_fen) FILTER (
+                   WHERE a.inmate_id = d.inmate_id AND a.kind = 'spendable'), 0)
         FROM ledger_deposit d
         LEFT JOIN ledger_transaction t ON t.deposit_id = d.id
         LEFT JOIN ledger_entry e ON e.transaction_id = t.id
@@ -197,23 +198,25 @@ CHECKS = (
         LEFT JOIN ledger_account a ON a.id = e.account_id
         WHERE d.status = 'credited' OR t.id IS NOT NULL
         GROUP BY d.id, d.facility_id, d.amount_fen, d.status
-        HAVING COALESCE(SUM(e.amount_fen) FILTER (WHERE a.inmate_id = d.inmate_id), 0)
+        HAVING COALESCE(SUM(e.amount_fen) FILTER (
+                   WHERE a.inmate_id = d.inmate_id AND a.kind = 'spendable'), 0)
                <> CASE WHEN d.status = 'credited' THEN d.amount_fen ELSE 0 END
         """,
         "deposit",
         Screen(
-            # Weighted by (deposit, inmate): money on another inmate's accounts, or a
-            # transaction whose inmate was changed, weighs differently.
+            # Weighted by (deposit, account): money on any other account than the deposit
+            # inmate's spendable one weighs differently. System accounts' legs are left out.
             f"""
-            SELECT COALESCE(SUM(amount_fen * {pair_weight("id", "inmate_id")}), 0)
-            FROM ledger_deposit WHERE status = 'credited'
+            SELECT COALESCE(SUM(d.amount_fen * {pair_weight("d.id", "s.id")}), 0)
+            FROM ledger_deposit d
+            JOIN ledger_account s ON s.inmate_id = d.inmate_id AND s.kind = 'spendable'
+            WHERE d.status = 'credited'
             """,
             f"""
-            SELECT COALESCE(SUM(e.amount_fen * {pair_weight("t.deposit_id", "t.inmate_id")}), 0)
-            FROM ledger_entry e
-            JOIN ledger_transaction t ON t.id = e.transaction_id
-            JOIN ledger_account a ON a.id = e.account_id AND a.inmate_id = t.inmate_id
-            WHERE t.deposit_id IS NOT NULL
+            SELECT COALESCE(SUM(e.amount_fen * {pair_weight("t.deposit_id", "e.account_id")}), 0)
+            FROM ledger_entry e JOIN ledger_transaction t ON t.id = e.transaction_id
+            WHERE t.deposit_id IS NOT NULL AND NOT (e.account_id = ANY (ARRAY(
+                SELECT id FROM ledger_account WHERE inmate_id IS NULL)))
             """,
         ),
     ),

@@ -165,9 +165,7 @@ def test_a_failed_deposit_that_still_has_its_credit_is_found(inmate):
     assert (findings[0].expected, findings[0].actual) == (0, 2_500)
 
 
-def test_what_a_screen_sees_but_no_row_can_name_is_reported_as_the_disagreement(
-    inmate, settings
-):
+def test_what_a_screen_sees_but_no_row_can_name_is_reported_as_the_disagreement(inmate, settings):
     # An entry whose transaction does not exist (foreign key and triggers bypassed): no
     # transaction is unbalanced, but the journal as a whole is.
     fees = Account.objects.get(kind="fees", facility=inmate.facility)
@@ -221,3 +219,20 @@ def test_payments_committed_during_a_run_do_not_make_its_sides_disagree(inmate):
     assert Deposit.objects.filter(inmate=inmate, amount_fen=1_000, status="credited").exists()
     assert findings == []
     assert run_screened() == []
+
+
+def test_a_deposit_moved_to_the_inmates_held_account_is_found(inmate):
+    # Same inmate, same total: but held money is not the family's deposit to spend.
+    credited = deposit(inmate, 1_200)
+    leg = Entry.objects.get(transaction__deposit=credited, account__kind="spendable")
+    held = Account.objects.get(inmate=inmate, kind="held")
+    with ignore("ledger.Entry:entry_append_only"):
+        sql("UPDATE ledger_entry SET account_id = %s WHERE id = %s", [held.pk, leg.pk])
+    sql(
+        "UPDATE ledger_account SET balance_fen = balance_fen + CASE kind WHEN 'held' THEN 1200 "
+        "ELSE -1200 END WHERE inmate_id = %s",
+        [inmate.pk],
+    )
+    assert found(run_checks()) == [
+        ("credited_deposit_without_transaction", f"deposit {credited.pk}")
+    ]
