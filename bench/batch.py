@@ -26,12 +26,14 @@ Then it measures, in the same run and against the same tables:
   NOTHING that opens). Before each side the periods table is put back as it was and
   rewritten (VACUUM FULL), so both sides insert the same rows into the same indexes.
 * reconciliation: ``ledger.batch.reconcile_ledger`` (every check in
-  ``ledger.reconciliation.CHECKS``) against the bare GROUP BY that sums the journal per
-  account, and each check on its own so the cost of each shows.
+  ``ledger.reconciliation.CHECKS``, screened as the nightly run is) against the bare GROUP BY
+  that sums the journal per account; then one run with every exact query (``exact=True``)
+  and each check on its own, both ways, so the cost of each shows.
 * the peak resident memory of the worker process that ran the services.
 
 Targets: each service at most twice its raw time, the worker under 300 MB. The last three
-lines of the output are the two ratios and the peak memory.
+lines of the output are the two ratios and the peak memory. ``--only rollover`` or ``--only
+reconciliation`` measures one of the two.
 """
 
 import argparse

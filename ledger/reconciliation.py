@@ -10,8 +10,9 @@ queries, each a plain sum over one table (or, for deposits, one join), that agre
 ledger. Every row is weighted by a pseudo-random odd number drawn from a seed that is new for
 every run, so the two sides are random linear combinations of the same quantities: any single
 discrepancy changes one side and not the other, and several discrepancies cancel only if the
-weights happen to satisfy an equation fixed before the seed was drawn (probability below
-2**-30 per run, and independent from one night to the next). Only when a screen's sides
+weights happen to satisfy an equation fixed before the seed was drawn: with 2**29 possible
+weights, about two chances in a billion per run for weights that behave as random (PostgreSQL's
+seeded hash is not a cryptographic one), and a new draw every night. Only when a screen's sides
 differ does its exact query run, to name the rows; if the exact query then finds nothing,
 the disagreement itself is reported. ``run_checks(exact=True)`` skips the screens.
 
@@ -29,11 +30,11 @@ from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 
-def weight(expression: str, salt: int = 0) -> str:
+def weight(expression: str) -> str:
     """SQL for a pseudo-random odd weight in [1, 2**30) for each value of ``expression``,
     keyed by the run's seed. Weights stay below 2**30 so that a weighted amount (any amount
     below 2**33 fen) fits a bigint; ``SUM`` of bigints is exact."""
-    return f"((hashint8extended({expression}, %(seed)s + {salt}) & 1073741823) | 1)"
+    return f"((hashint8extended({expression}, %(seed)s) & 1073741823) | 1)"
 
 
 def pair_weight(first: str, second: str) -> str:
