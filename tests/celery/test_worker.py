@@ -100,11 +100,14 @@ def _period_counts(facility, month: dt.date, *, inmate_excluded) -> tuple[int, i
         return cursor.fetchone()
 
 
-def _other_database_sessions() -> int:
+def _database_sessions_of(application_name: str) -> int:
+    """Sessions a process opened under ``application_name`` (libpq's PGAPPNAME): only the
+    worker's own, not the live server's or another test's that may still be idle."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            "AND application_name = %s",
+            [application_name],
         )
         return cursor.fetchone()[0]
 
@@ -204,7 +207,9 @@ def test_rollover_killed_mid_run_is_delivered_again_and_ends_with_one_period_per
     _admit_in_bulk(facility, BULK_INMATES)
     chunking = {"LEDGER_ROLLOVER_CHUNK_SIZE": str(ROLLOVER_CHUNK_SIZE)}
     first_worker = start_worker(
-        **chunking, LEDGER_BATCH_PAUSE_SECONDS=str(KILLED_WORKER_PAUSE_SECONDS)
+        **chunking,
+        LEDGER_BATCH_PAUSE_SECONDS=str(KILLED_WORKER_PAUSE_SECONDS),
+        PGAPPNAME="commissary-killed-worker",
     )
 
     task_id = broker.send(tasks.roll_over_periods, timezone_name=facility.timezone)
@@ -215,10 +220,11 @@ def test_rollover_killed_mid_run_is_delivered_again_and_ends_with_one_period_per
         ).first(),
         what="the rollover's first chunk",
     )
+    assert _database_sessions_of("commissary-killed-worker") == 1  # pausing between chunks
     first_worker.kill()
     # Its database session ends with it; only then is what it committed final.
     wait_for(
-        lambda: _other_database_sessions() == 0,
+        lambda: _database_sessions_of("commissary-killed-worker") == 0,
         what="the killed worker's database session to end",
         timeout=10,
     )
