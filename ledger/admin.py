@@ -189,7 +189,10 @@ class ScheduledRunAdmin(ReadOnlyAdmin):
             return HttpResponseNotAllowed(["POST"])
         from .tasks import reconcile_ledger  # noqa: PLC0415 (tasks import the Celery app)
 
-        transaction.on_commit(lambda: reconcile_ledger.delay(trigger="manual"))
+        if request.POST.get("exact") == "1":
+            transaction.on_commit(lambda: reconcile_ledger.delay(trigger="manual", exact=True))
+        else:
+            transaction.on_commit(lambda: reconcile_ledger.delay(trigger="manual"))
         self.message_user(request, "Reconciliation queued; it appears here when it has run.")
         return HttpResponseRedirect(reverse("admin:ledger_scheduledrun_changelist"))
 

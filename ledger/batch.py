@@ -256,7 +256,7 @@ def reconcile_ledger(
             )
             for f in findings
         )
-        run.counts = {"findings": len(findings)}
+        run.counts = {"findings": len(findings), "mode": "exact" if exact else "screened"}
         finish_run(
             run,
             status=ScheduledRun.Status.FOUND_PROBLEMS

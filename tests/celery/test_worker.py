@@ -162,7 +162,7 @@ def test_reconciliation_on_a_worker_is_clean_then_names_a_corrupted_cached_balan
     [clean] = wait_for(
         lambda: _finished_runs(RECONCILIATION, 1), what="the first reconciliation to finish"
     )
-    assert (clean.status, clean.counts) == (Status.SUCCEEDED, {"findings": 0})
+    assert (clean.status, clean.counts) == (Status.SUCCEEDED, {"findings": 0, "mode": "screened"})
     assert not clean.findings.exists()
 
     # A cached balance drifts from its entries (still under the 500,000 fen balance cap, so
@@ -178,7 +178,10 @@ def test_reconciliation_on_a_worker_is_clean_then_names_a_corrupted_cached_balan
     _, corrupt = wait_for(
         lambda: _finished_runs(RECONCILIATION, 2), what="the second reconciliation to finish"
     )
-    assert (corrupt.status, corrupt.counts) == (Status.FOUND_PROBLEMS, {"findings": 1})
+    assert (corrupt.status, corrupt.counts) == (
+        Status.FOUND_PROBLEMS,
+        {"findings": 1, "mode": "screened"},
+    )
     assert list(
         corrupt.findings.values_list("check_name", "facility_id", "subject", "expected", "actual")
     ) == [("cached_balance_mismatch", facility.pk, f"account {spendable.pk}", "50000", "150000")]

@@ -56,7 +56,12 @@ def run_checks():
 
 def test_a_clean_ledger_gives_no_findings_and_no_email(inmate):
     run = batch.reconcile_ledger()
-    assert (run.status, run.counts, run.findings.count()) == ("succeeded", {"findings": 0}, 0)
+    assert (run.status, run.counts, run.findings.count()) == (
+        "succeeded",
+        {"findings": 0, "mode": "screened"},
+        0,
+    )
+    assert batch.reconcile_ledger(exact=True).counts == {"findings": 0, "mode": "exact"}
     assert mail.outbox == []
 
 

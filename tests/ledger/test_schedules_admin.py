@@ -56,3 +56,14 @@ def test_the_reconcile_now_button_only_answers_post(client):
     with mock.patch("ledger.tasks.reconcile_ledger.delay") as delay:
         assert client.get("/admin/ledger/scheduledrun/reconcile-now/").status_code == 405
     delay.assert_not_called()
+
+
+def test_staff_can_ask_for_a_run_with_every_exact_query(client, django_capture_on_commit_callbacks):
+    client.force_login(StaffFactory(is_superuser=True))
+    with (
+        mock.patch("ledger.tasks.reconcile_ledger.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post("/admin/ledger/scheduledrun/reconcile-now/", {"exact": "1"})
+    assert response.status_code == 302
+    delay.assert_called_once_with(trigger="manual", exact=True)
