@@ -75,31 +75,6 @@ def raw_connection_params() -> dict:
 # --- the raw baseline -------------------------------------------------------------------
 
 
-def _system_account(kind: str, provider: str = "''") -> str:
-    return (
-        f"(SELECT x.id FROM ledger_account x WHERE x.facility_id = s.facility_id "
-        f"AND x.inmate_id IS NULL AND x.kind = '{kind}' AND x.provider = {provider})"
-    )
-
-
-LOCK_SQL = f"""
-SELECT s.inmate_id, s.facility_id, s.id, h.id, s.balance_fen, s.pending_fen, h.balance_fen,
-       s.balance_cap_fen, s.is_frozen, s.is_closed,
-       f.currency, f.timezone, f.monthly_cap_fen, f.deposit_fee_fixed_fen,
-       f.deposit_fee_rate_bp, f.adjustment_approval_threshold_fen,
-       {_system_account("sales")}, {_system_account("fees")}, {_system_account("payouts")},
-       {_system_account("adjustments")}, {_system_account("clearing", "{provider}")}
-FROM ledger_account s
-JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held'
-JOIN facilities_facility f ON f.id = s.facility_id
-WHERE s.inmate_id = {{inmate}} AND s.kind = 'spendable'
-FOR UPDATE OF s, h
-"""
-LOCK_BY_INMATE_SQL = LOCK_SQL.format(inmate="%(key)s", provider="%(provider)s")
-LOCK_BY_DEPOSIT_SQL = LOCK_SQL.format(
-    inmate="(SELECT d.inmate_id FROM ledger_deposit d WHERE d.id = %(key)s)",
-    provider="%(provider)s",
-)
 DEPOSIT_COLUMNS = (
     "reference, inmate_id, facility_id, period_id, depositor_id, amount_fen, fee_fen, currency, "
     "provider, provider_reference, status, idempotency_key, request_hash, created_at, "
@@ -123,6 +98,11 @@ class RawLedger:
     does it; the reads after the commit run in autocommit, as the services' ORM reads do."""
 
     def __init__(self, connection):
+        from ledger.locks import lock_sql  # noqa: PLC0415 (Django is set up in the client)
+
+        # The services' own lock query, text for text: the baseline cannot drift from it.
+        self.lock_by_inmate_sql = lock_sql("inmate")
+        self.lock_by_deposit_sql = lock_sql("deposit")
         self.connection = connection
         self.cursor = connection.cursor()
         self.statements = 0
@@ -177,7 +157,7 @@ class RawLedger:
             depositor_id=None,
         )
         with self._transaction():
-            row = self._lock(LOCK_BY_INMATE_SQL, inmate_id, "sandbox")
+            row = self._lock(self.lock_by_inmate_sql, inmate_id, "sandbox")
             (inmate_id, facility_id, spendable_id, _, spendable_fen, pending_fen, held_fen) = row[
                 :7
             ]
@@ -224,7 +204,7 @@ class RawLedger:
                 "SELECT provider FROM ledger_deposit WHERE id = %s LIMIT 21", [deposit_id]
             )
             (provider,) = self.cursor.fetchone()
-            row = self._lock(LOCK_BY_DEPOSIT_SQL, deposit_id, provider)
+            row = self._lock(self.lock_by_deposit_sql, deposit_id, provider)
             inmate_id, facility_id, spendable_id, fees_id, clearing_id = (
                 row[0],
                 row[1],
@@ -271,7 +251,7 @@ class RawLedger:
         now = dt.datetime.now(dt.UTC)
         request_hash = _hash("debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo="")
         with self._transaction():
-            row = self._lock(LOCK_BY_INMATE_SQL, inmate_id)
+            row = self._lock(self.lock_by_inmate_sql, inmate_id)
             inmate_id, facility_id, spendable_id, spendable_fen = row[0], row[1], row[2], row[4]
             is_frozen, is_closed, sales_id = row[8], row[9], row[16]
             if is_closed or is_frozen:

@@ -85,7 +85,9 @@ _INMATE_BY = {
 }
 
 
-def _lock_sql(by: str) -> str:
+def lock_sql(by: str) -> str:
+    """The lock query by inmate, deposit or transaction id (parameters ``key`` and
+    ``provider``); public so the ledger benchmark sends exactly what the services send."""
     lock_clause = "FOR UPDATE OF s, h" if connection.features.has_select_for_update_of else ""
     return _LOCK_SQL.format(inmate=_INMATE_BY[by], lock_clause=lock_clause)
 
@@ -96,7 +98,7 @@ def lock_inmate_accounts(cursor, *, by: str, key: int, provider: str = "") -> Lo
     ``by`` says what ``key`` is: an inmate id, a deposit id or a transaction id. Raises
     InmateNotFound when there is no such inmate with open ledger accounts.
     """
-    sql = _lock_sql(by)
+    sql = lock_sql(by)
     params = {"key": key, "provider": provider}
     cursor.execute(sql, params)
     row = cursor.fetchone()
