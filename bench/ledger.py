@@ -296,7 +296,10 @@ def operation_for(side: str, operation: str, raw: RawLedger | None):
 
             def deposit(inmate_id: int, key: str) -> None:
                 reserved = services.reserve_deposit(
-                    inmate_id=inmate_id, amount_fen=DEPOSIT_FEN, idempotency_key=key
+                    idempotency_scope="depositor:1",
+                    inmate_id=inmate_id,
+                    amount_fen=DEPOSIT_FEN,
+                    idempotency_key=key,
                 )
                 services.credit_deposit(deposit_id=reserved.pk)
 
@@ -304,7 +307,10 @@ def operation_for(side: str, operation: str, raw: RawLedger | None):
 
         def purchase(inmate_id: int, key: str) -> None:
             services.debit_purchase(
-                inmate_id=inmate_id, amount_fen=PURCHASE_FEN, idempotency_key=key
+                idempotency_scope="kiosk:1",
+                inmate_id=inmate_id,
+                amount_fen=PURCHASE_FEN,
+                idempotency_key=key,
             )
 
         return purchase
@@ -313,14 +319,22 @@ def operation_for(side: str, operation: str, raw: RawLedger | None):
 
         def raw_deposit(inmate_id: int, key: str) -> None:
             deposit_id = raw.reserve_deposit(
-                inmate_id=inmate_id, amount_fen=DEPOSIT_FEN, idempotency_key=key
+                idempotency_scope="depositor:1",
+                inmate_id=inmate_id,
+                amount_fen=DEPOSIT_FEN,
+                idempotency_key=key,
             )
             raw.credit_deposit(deposit_id=deposit_id)
 
         return raw_deposit
 
     def raw_purchase(inmate_id: int, key: str) -> None:
-        raw.debit_purchase(inmate_id=inmate_id, amount_fen=PURCHASE_FEN, idempotency_key=key)
+        raw.debit_purchase(
+            idempotency_scope="kiosk:1",
+            inmate_id=inmate_id,
+            amount_fen=PURCHASE_FEN,
+            idempotency_key=key,
+        )
 
     return raw_purchase
 
@@ -455,6 +469,7 @@ def seed(inmate_ids, run_id: str) -> None:
 
     for inmate_id in inmate_ids:
         reserved = services.reserve_deposit(
+            idempotency_scope="depositor:1",
             inmate_id=inmate_id,
             amount_fen=SEED_FEN,
             idempotency_key=f"bench-{run_id}-seed-{inmate_id}",

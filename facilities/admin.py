@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.core.validators import RegexValidator
 from django.template.response import TemplateResponse
 
-from ledger.errors import DomainError
+from commissary.errors import DomainError
 from ledger.money import format_fen
 from ledger.selectors import inmate_balance
 
@@ -92,6 +92,9 @@ class InmateChangeForm(forms.ModelForm):
 
 class TransferForm(forms.Form):
     to_facility = forms.ModelChoiceField(queryset=Facility.objects.all(), label="To facility")
+    # Made once when the form is shown and posted back with it, so submitting the same form
+    # twice (a double click, a resent POST) transfers once.
+    request_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
 
 @admin.register(Inmate)
@@ -194,7 +197,9 @@ class InmateAdmin(admin.ModelAdmin):
                             inmate_id=inmate.pk,
                             to_facility=form.cleaned_data["to_facility"],
                             staff_id=request.user.pk,
-                            idempotency_key=f"transfer:{uuid.uuid4()}",
+                            idempotency_key=(
+                                f"transfer:{form.cleaned_data['request_key']}:{inmate.pk}"
+                            ),
                         )
                         self.message_user(request, f"{inmate} transferred.")
                     except DomainError as refused:

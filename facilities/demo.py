@@ -39,8 +39,9 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from accounts.models import FacilityAssignment
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, Transaction
-from ledger.services import DEPOSIT_RESERVATION_TTL
+from ledger.services import DEPOSIT_RESERVATION_TTL, SYSTEM_SCOPE
 
 # The services' own request hash, so that replaying a seeded key through the real service is
 # recognised as the same request (invariant 6).
@@ -411,6 +412,7 @@ def _write_batch(
                         "provider": PROVIDER,
                         "provider_reference": "",
                         "status": Deposit.Status.CREDITED,
+                        "idempotency_scope": SYSTEM_SCOPE,
                         "idempotency_key": deposit_key,
                         "request_hash": request_hash(
                             "reserve_deposit",
@@ -428,7 +430,8 @@ def _write_batch(
                     {
                         "id": transaction_id,
                         "kind": Transaction.Kind.DEPOSIT,
-                        "idempotency_key": f"deposit-credit:{deposit_key}",
+                        "idempotency_scope": SYSTEM_SCOPE,
+                        "idempotency_key": f"deposit-credit:{deposit_id}",
                         "request_hash": request_hash("credit_deposit", deposit_id=deposit_id),
                         "facility_id": facility.pk,
                         "inmate_id": inmate_id,
@@ -450,6 +453,7 @@ def _write_batch(
                     {
                         "id": transaction_id,
                         "kind": Transaction.Kind.PURCHASE,
+                        "idempotency_scope": SYSTEM_SCOPE,
                         "idempotency_key": f"demo:{facility.code}:{number}:purchase:{sequence}",
                         "request_hash": request_hash(
                             "debit_purchase",
@@ -537,6 +541,10 @@ def seed_demo(
     )
     depositor_password = _ensure_user(
         DEPOSITOR_USERNAME, demo_secrets.password(DEPOSITOR_USERNAME), is_superuser=False
+    )
+    # A superuser sees every facility but requests and approves money only where assigned.
+    FacilityAssignment.objects.get_or_create(
+        user=get_user_model().objects.get(username=STAFF_USERNAME), facility=facility
     )
     kiosk, kiosk_key, is_kiosk_new = _ensure_kiosk(facility, known_key=known_kiosk_key)
 

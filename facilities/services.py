@@ -1,18 +1,18 @@
 """Writes for facilities, inmates and kiosk devices: intake, transfer, release, PINs, device
-keys, caps. Money moves only through ``ledger.services``; these functions call it inside their
-own transaction so an inmate's status and ledger never disagree."""
+keys, caps. Nothing here writes a ledger row: money and caps move only through
+``ledger.services``, called inside this module's own transaction (and before its own row
+locks: see ``ledger.locks`` for the order) so an inmate's status and ledger never disagree."""
 
 import datetime as dt
 import secrets
 
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from commissary.errors import InmateNotFound, ValidationFailed
 from ledger import services as ledger_services
-from ledger.errors import InmateNotFound, InmateReleased, InvalidPolicy, ValidationFailed
-from ledger.models import Account, MonthlyPeriod
+from ledger.locks import lock_inmate_row
 from ledger.schedules import ensure_rollover_schedule
 
 from .models import Facility, HousingUnit, Inmate, KioskDevice, hash_device_key
@@ -42,33 +42,12 @@ def save_facility_policy(*, facility: Facility) -> Facility:
 def update_facility_caps(
     *, facility_id: int, monthly_cap_fen: int, balance_cap_fen: int
 ) -> Facility:
-    """Change a facility's caps. Raising always works. Lowering the balance cap below what an
-    inmate already holds is refused (the money is theirs; staff move it to held money first),
-    and a lowered monthly cap applies from the next period on."""
-    if min(monthly_cap_fen, balance_cap_fen) <= 0:
-        raise InvalidPolicy("Caps must be greater than zero.")
-    with transaction.atomic():
-        facility = Facility.objects.select_for_update().get(pk=facility_id)
-        over = Account.objects.filter(
-            facility=facility,
-            kind=Account.Kind.SPENDABLE,
-            is_closed=False,
-            balance_fen__gt=balance_cap_fen - F("pending_fen"),
-        ).count()
-        if over:
-            raise InvalidPolicy(
-                f"{over} inmate(s) hold more spendable money than the new balance cap."
-            )
-        facility.monthly_cap_fen = monthly_cap_fen
-        facility.balance_cap_fen = balance_cap_fen
-        facility.save(update_fields=["monthly_cap_fen", "balance_cap_fen"])
-        Account.objects.filter(facility=facility, kind=Account.Kind.SPENDABLE).update(
-            balance_cap_fen=balance_cap_fen
-        )
-        MonthlyPeriod.objects.filter(
-            facility=facility, closed_at__isnull=True, cap_fen__lt=monthly_cap_fen
-        ).update(cap_fen=monthly_cap_fen)
-    return facility
+    """Change a facility's caps: a ledger service, under every inmate's account lock (see
+    ``ledger.services.change_facility_caps`` for what is refused and what a lowered cap means)."""
+    ledger_services.change_facility_caps(
+        facility_id=facility_id, monthly_cap_fen=monthly_cap_fen, balance_cap_fen=balance_cap_fen
+    )
+    return Facility.objects.get(pk=facility_id)
 
 
 def _checked_pin(pin: str) -> str:
@@ -125,28 +104,32 @@ def transfer_inmate(
     to_facility: Facility,
     staff_id: int | None,
     idempotency_key: str,
+    idempotency_scope: str | None = None,
     inmate_number: str | None = None,
     housing_unit: HousingUnit | None = None,
 ) -> Inmate:
     """Move an inmate to another facility, keeping one ledger (see
-    ``ledger.services.move_inmate_ledger`` for what happens to money over the new caps)."""
+    ``ledger.services.move_inmate_ledger`` for what happens to money over the new caps).
+
+    Lock order: the ledger takes the inmate's account rows first, then this takes the inmate
+    row ``FOR NO KEY UPDATE`` (never ``FOR UPDATE``, which waits on the key share of every
+    deposit and purchase insert and so deadlocked against them). A replay of the same key
+    returns the inmate as the first call left it."""
     if housing_unit is not None and housing_unit.facility_id != to_facility.pk:
         raise ValidationFailed("The housing unit belongs to another facility.")
     try:
-        with transaction.atomic():
-            inmate = Inmate.objects.select_for_update().filter(pk=inmate_id).first()
-            if inmate is None:
-                raise InmateNotFound()
-            if inmate.is_released:
-                raise InmateReleased()
-            if inmate.facility_id == to_facility.pk:
-                raise ValidationFailed("The inmate is already at that facility.")
-            ledger_services.move_inmate_ledger(
+        with transaction.atomic(), connection.cursor() as cursor:
+            event = ledger_services.move_inmate_ledger(
                 inmate_id=inmate_id,
-                to_facility=to_facility,
+                to_facility_id=to_facility.pk,
                 staff_id=staff_id,
                 idempotency_key=idempotency_key,
+                idempotency_scope=idempotency_scope,
             )
+            lock_inmate_row(cursor, inmate_id=inmate_id)
+            inmate = Inmate.objects.get(pk=inmate_id)
+            if event.is_replay:
+                return inmate  # the first call already moved the record
             inmate.facility = to_facility
             inmate.housing_unit = housing_unit
             if inmate_number:
@@ -160,22 +143,31 @@ def transfer_inmate(
 
 
 def release_inmate(
-    *, inmate_id: int, staff_id: int | None, idempotency_key: str, now: dt.datetime | None = None
+    *,
+    inmate_id: int,
+    staff_id: int | None,
+    idempotency_key: str,
+    idempotency_scope: str | None = None,
+    now: dt.datetime | None = None,
 ) -> Inmate:
     """Release an inmate: pending deposits expire, spendable and held money is paid out, the
-    accounts close, and the record is kept (the journal refers to it forever)."""
+    accounts close, and the record is kept (the journal refers to it forever). Same lock
+    order as a transfer; a replay of the same key returns the released inmate."""
     now = now or timezone.now()
-    with transaction.atomic():
-        inmate = Inmate.objects.select_for_update().filter(pk=inmate_id).first()
-        if inmate is None:
-            raise InmateNotFound()
-        if inmate.is_released:
-            raise InmateReleased()
-        ledger_services.close_inmate_ledger(
-            inmate_id=inmate_id, staff_id=staff_id, idempotency_key=idempotency_key, now=now
+    with transaction.atomic(), connection.cursor() as cursor:
+        event = ledger_services.close_inmate_ledger(
+            inmate_id=inmate_id,
+            staff_id=staff_id,
+            idempotency_key=idempotency_key,
+            idempotency_scope=idempotency_scope,
+            now=now,
         )
+        lock_inmate_row(cursor, inmate_id=inmate_id)
+        inmate = Inmate.objects.get(pk=inmate_id)
+        if event.is_replay:
+            return inmate
         inmate.status = Inmate.Status.RELEASED
-        inmate.released_at = now
+        inmate.released_at = event.created_at
         inmate.card_token = None
         inmate.save(update_fields=["status", "released_at", "card_token"])
     return inmate

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from .errors import InmateNotFound
+from commissary.errors import FacilityNotFound, InmateNotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +110,64 @@ def lock_inmate_accounts(cursor, *, by: str, key: int, provider: str = "") -> Lo
     if row is None:
         raise InmateNotFound()
     return LockedInmate(*row)
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityPolicy:
+    name: str
+    currency: str
+    monthly_cap_fen: int
+    balance_cap_fen: int
+
+
+def _no_key_update() -> str:
+    # FOR NO KEY UPDATE does not conflict with the FOR KEY SHARE that a foreign-key insert
+    # takes, so deposits and purchases never wait on (or deadlock with) a facility's policy.
+    return "FOR NO KEY UPDATE" if connection.vendor == "postgresql" else ""
+
+
+def lock_facility_for_policy(cursor, *, facility_id: int) -> FacilityPolicy:
+    """Lock a facility row for a change of its caps (or a read of them that must not race
+    one), after the inmate accounts the operation needs."""
+    cursor.execute(
+        "SELECT name, currency, monthly_cap_fen, balance_cap_fen FROM facilities_facility "
+        f"WHERE id = %s {_no_key_update()}",  # noqa: S608 - a constant clause
+        [facility_id],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        raise FacilityNotFound()
+    return FacilityPolicy(*row)
+
+
+def lock_inmate_row(cursor, *, inmate_id: int) -> None:
+    """Lock the inmate row for an update of its own fields (status, facility, card), after
+    its accounts: never ``FOR UPDATE``, which would wait on every ledger insert's key share."""
+    cursor.execute(
+        f"SELECT id FROM facilities_inmate WHERE id = %s {_no_key_update()}",  # noqa: S608
+        [inmate_id],
+    )
+
+
+def lock_inmates_accounts(cursor, *, facility_id: int, chunk: int) -> dict[int, tuple[str, int]]:
+    """Lock every open inmate account of a facility in inmate primary-key order, ``chunk``
+    inmates a statement. Returns {inmate id: (inmate number, spendable + held + pending)}."""
+    lock_clause = "FOR UPDATE OF s, h" if connection.features.has_select_for_update_of else ""
+    totals: dict[int, tuple[str, int]] = {}
+    after = 0
+    while True:
+        cursor.execute(
+            "SELECT s.inmate_id, i.inmate_number, s.balance_fen + s.pending_fen + h.balance_fen "
+            "FROM ledger_account s "
+            "JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held' "
+            "JOIN facilities_inmate i ON i.id = s.inmate_id "
+            "WHERE s.facility_id = %s AND s.kind = 'spendable' AND NOT s.is_closed "
+            f"AND s.inmate_id > %s ORDER BY s.inmate_id LIMIT %s {lock_clause}",  # noqa: S608
+            [facility_id, after, chunk],
+        )
+        rows = cursor.fetchall()
+        for inmate_id, number, total in rows:
+            totals[inmate_id] = (number, int(total))
+        if len(rows) < chunk:
+            return totals
+        after = rows[-1][0]

@@ -7,7 +7,8 @@ Guards, in the database wherever a database can:
 4. a period's received + reserved never exceeds its monthly cap (CHECK), the month being part
    of the period's key;
 5. the journal is append-only (triggers refuse UPDATE and DELETE of transactions and entries).
-The services in ``ledger.services`` are the only writers; these constraints are the backstop.
+Money rows are written by ``ledger.services``, the rollover and the demo bulk loader
+(``ledger.batch``); these constraints and triggers hold every one of them to the invariants.
 """
 
 import uuid
@@ -119,7 +120,11 @@ class Transaction(models.Model):
         REVERSAL = "reversal", "Reversal"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    idempotency_scope = models.CharField(
+        max_length=40,
+        help_text="Who chose the key: system, kiosk:<id>, depositor:<id>, staff:<id>.",
+    )
+    idempotency_key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
     inmate = models.ForeignKey(
@@ -149,6 +154,15 @@ class Transaction(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["inmate", "-created_at"], name="transaction_inmate_newest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_scope", "idempotency_key"],
+                name="transaction_one_per_scope_and_key",
+            )
+        ]
+        permissions = [
+            ("approve_money", "Can approve another staff member's money request"),
+        ]
         triggers = [
             pgtrigger.Protect(
                 name="transaction_append_only", operation=pgtrigger.Update | pgtrigger.Delete
@@ -271,7 +285,8 @@ class Deposit(models.Model):
     provider = models.CharField(max_length=32)
     provider_reference = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    idempotency_scope = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -283,6 +298,10 @@ class Deposit(models.Model):
             models.Index(fields=["inmate", "-created_at"], name="deposit_inmate_newest"),
         ]
         constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_scope", "idempotency_key"],
+                name="deposit_one_per_scope_and_key",
+            ),
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="deposit_amount_positive"),
             models.CheckConstraint(condition=Q(fee_fen__gte=0), name="deposit_fee_non_negative"),
             models.CheckConstraint(
@@ -294,6 +313,65 @@ class Deposit(models.Model):
 
     def __str__(self):
         return f"Deposit {self.reference} {self.status}"
+
+
+class AccountEvent(models.Model):
+    """What staff (or the system) did to an inmate's accounts that is not a journal
+    transaction of its own: a freeze or unfreeze, a move to another facility, the closing on
+    release. Who, why and when, append-only, idempotent per (scope, key) like a transaction;
+    a move or closing that moved money points at its transaction."""
+
+    class Kind(models.TextChoices):
+        FROZEN = "frozen", "Account frozen"
+        UNFROZEN = "unfrozen", "Account unfrozen"
+        MOVED = "moved", "Moved to another facility"
+        CLOSED = "closed", "Closed on release"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    inmate = models.ForeignKey(
+        "facilities.Inmate", on_delete=models.PROTECT, related_name="account_events"
+    )
+    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
+    from_facility = models.ForeignKey(
+        "facilities.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    transaction = models.OneToOneField(
+        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="event"
+    )
+    idempotency_scope = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    reason = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["inmate", "-created_at"], name="account_event_newest")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_scope", "idempotency_key"],
+                name="account_event_one_per_scope_and_key",
+            )
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="account_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.inmate_id})"
+
+    @classmethod
+    def lookup(cls, scope: str, idempotency_key: str):
+        """For ``run_idempotent``: the (id, request hash) stored under a key, or None."""
+        return lambda: (
+            cls.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
+            .values_list("id", "request_hash")
+            .first()
+        )
 
 
 class ScheduledRun(models.Model):

@@ -2,8 +2,9 @@
 test inmate has its ledger accounts exactly as intake opens them."""
 
 import factory
+from django.contrib.auth.models import Permission
 
-from accounts.models import User
+from accounts.models import FacilityAssignment, User
 from facilities import services as facility_services
 from facilities.models import Facility, HousingUnit, Inmate
 
@@ -56,3 +57,18 @@ class StaffFactory(factory.django.DjangoModelFactory):
     def saved(self, create, extracted, **kwargs):
         if create:
             self.save()
+
+    @factory.post_generation
+    def facilities(self, create, extracted, **kwargs):
+        """``StaffFactory(facilities=[facility])`` assigns the staff member there."""
+        if create and extracted:
+            for facility in extracted:
+                FacilityAssignment.objects.create(user=self, facility=facility)
+
+    @factory.post_generation
+    def may_approve(self, create, extracted, **kwargs):
+        """``StaffFactory(may_approve=True)``: a trust officer who may approve money."""
+        if create and extracted:
+            self.user_permissions.add(
+                Permission.objects.get(codename="approve_money", content_type__app_label="ledger")
+            )

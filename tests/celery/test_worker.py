@@ -37,7 +37,12 @@ def _admit(facility, count: int) -> list:
 
 def _admit_and_release(facility):
     inmate = InmateFactory(facility=facility)
-    return release_inmate(inmate_id=inmate.pk, staff_id=None, idempotency_key=key("release"))
+    return release_inmate(
+        inmate_id=inmate.pk,
+        staff_id=None,
+        idempotency_scope="system",
+        idempotency_key=key("release"),
+    )
 
 
 def _admit_in_bulk(facility, count: int) -> None:

@@ -9,8 +9,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from commissary import errors
 from facilities.services import update_facility_caps
-from ledger import errors, services
+from ledger import services
 from ledger.models import Deposit, MonthlyPeriod, Transaction
 from ledger.reconciliation import run_checks
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
@@ -20,7 +21,11 @@ pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
 
 def _deposit(inmate_id, amount_fen, key, *, now, credit=True):
     deposit = services.reserve_deposit(
-        inmate_id=inmate_id, amount_fen=amount_fen, idempotency_key=key, now=now
+        idempotency_scope="depositor:1",
+        inmate_id=inmate_id,
+        amount_fen=amount_fen,
+        idempotency_key=key,
+        now=now,
     )
     if credit:
         deposit = services.credit_deposit(deposit_id=deposit.pk, now=now)
@@ -146,7 +151,11 @@ def test_one_deposit_key_sent_ten_times_at_once_reserves_and_credits_once(
     reserved = run_together(
         [
             lambda: services.reserve_deposit(
-                inmate_id=inmate.pk, amount_fen=20_000, idempotency_key="family-1", now=now
+                idempotency_scope="depositor:1",
+                inmate_id=inmate.pk,
+                amount_fen=20_000,
+                idempotency_key="family-1",
+                now=now,
             )
         ]
         * 10
@@ -181,7 +190,11 @@ def test_one_deposit_key_sent_at_once_for_different_amounts_reserves_only_one(
     outcomes = run_together(
         [
             lambda amount_fen=amount_fen: services.reserve_deposit(
-                inmate_id=inmate.pk, amount_fen=amount_fen, idempotency_key="family-1", now=now
+                idempotency_scope="depositor:1",
+                inmate_id=inmate.pk,
+                amount_fen=amount_fen,
+                idempotency_key="family-1",
+                now=now,
             )
             for amount_fen in amounts_fen
         ]

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import pytest
 from django.utils import timezone
 
-from ledger import errors, services
+from commissary import errors
+from ledger import services
 from ledger.models import Account, Transaction
 from ledger.reconciliation import run_checks
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
@@ -23,7 +24,11 @@ pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
 
 def _fund(inmate, amount_fen, *, now, key="start"):
     deposit = services.reserve_deposit(
-        inmate_id=inmate.pk, amount_fen=amount_fen, idempotency_key=key, now=now
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=amount_fen,
+        idempotency_key=key,
+        now=now,
     )
     services.credit_deposit(deposit_id=deposit.pk, now=now)
 
@@ -40,7 +45,11 @@ def test_one_purchase_key_sent_ten_times_at_once_debits_once(run_together, inmat
     outcomes = run_together(
         [
             lambda: services.debit_purchase(
-                inmate_id=inmate.pk, amount_fen=7_000, idempotency_key="order-1", now=now
+                idempotency_scope="kiosk:1",
+                inmate_id=inmate.pk,
+                amount_fen=7_000,
+                idempotency_key="order-1",
+                now=now,
             )
         ]
         * 10
@@ -65,7 +74,11 @@ def test_one_purchase_key_sent_at_once_for_different_amounts_debits_only_one(
     outcomes = run_together(
         [
             lambda amount_fen=amount_fen: services.debit_purchase(
-                inmate_id=inmate.pk, amount_fen=amount_fen, idempotency_key="order-1", now=now
+                idempotency_scope="kiosk:1",
+                inmate_id=inmate.pk,
+                amount_fen=amount_fen,
+                idempotency_key="order-1",
+                now=now,
             )
             for amount_fen in amounts_fen
         ]
@@ -85,13 +98,21 @@ def test_one_refund_key_sent_ten_times_at_once_refunds_once(run_together, inmate
     inmate = InmateFactory()
     _fund(inmate, 50_000, now=now)
     purchase = services.debit_purchase(
-        inmate_id=inmate.pk, amount_fen=10_000, idempotency_key="order-1", now=now
+        idempotency_scope="kiosk:1",
+        inmate_id=inmate.pk,
+        amount_fen=10_000,
+        idempotency_key="order-1",
+        now=now,
     )
 
     outcomes = run_together(
         [
             lambda: services.refund_purchase(
-                purchase_id=purchase.pk, amount_fen=4_000, idempotency_key="refund-1", now=now
+                idempotency_scope="system",
+                purchase_id=purchase.pk,
+                amount_fen=4_000,
+                idempotency_key="refund-1",
+                now=now,
             )
         ]
         * 10
@@ -112,13 +133,21 @@ def test_refunds_racing_for_one_purchase_never_give_back_more_than_was_bought(
     inmate = InmateFactory()
     _fund(inmate, 50_000, now=now)
     purchase = services.debit_purchase(
-        inmate_id=inmate.pk, amount_fen=10_000, idempotency_key="order-1", now=now
+        idempotency_scope="kiosk:1",
+        inmate_id=inmate.pk,
+        amount_fen=10_000,
+        idempotency_key="order-1",
+        now=now,
     )
 
     outcomes = run_together(
         [
             lambda n=n: services.refund_purchase(
-                purchase_id=purchase.pk, amount_fen=3_000, idempotency_key=f"refund-{n}", now=now
+                idempotency_scope="system",
+                purchase_id=purchase.pk,
+                amount_fen=3_000,
+                idempotency_key=f"refund-{n}",
+                now=now,
             )
             for n in range(10)
         ]
@@ -219,7 +248,11 @@ class Crowd:
     def reserve(self, rng, tally, key):
         amount_fen = rng.randrange(1_000, 10_000, 100)
         deposit = services.reserve_deposit(
-            inmate_id=self.inmate.pk, amount_fen=amount_fen, idempotency_key=key, now=self.now
+            idempotency_scope="depositor:1",
+            inmate_id=self.inmate.pk,
+            amount_fen=amount_fen,
+            idempotency_key=key,
+            now=self.now,
         )
         tally.reserved_fen[deposit.pk] = amount_fen
         self._remember(self.deposits, deposit.pk)
@@ -239,7 +272,11 @@ class Crowd:
     def purchase(self, rng, tally, key):
         amount_fen = rng.randrange(500, 12_000, 100)
         purchase = services.debit_purchase(
-            inmate_id=self.inmate.pk, amount_fen=amount_fen, idempotency_key=key, now=self.now
+            idempotency_scope="kiosk:1",
+            inmate_id=self.inmate.pk,
+            amount_fen=amount_fen,
+            idempotency_key=key,
+            now=self.now,
         )
         tally.purchased_fen += amount_fen
         self._remember(self.purchases, (purchase.pk, amount_fen, key))
@@ -250,6 +287,7 @@ class Crowd:
             return
         purchase_id, amount_fen, _ = picked
         refund = services.refund_purchase(
+            idempotency_scope="system",
             purchase_id=purchase_id,
             amount_fen=rng.randint(100, amount_fen),
             idempotency_key=key,
@@ -289,6 +327,7 @@ class Crowd:
             return
         purchase_id, amount_fen, purchase_key = picked
         replayed = services.debit_purchase(
+            idempotency_scope="kiosk:1",
             inmate_id=self.inmate.pk,
             amount_fen=amount_fen,
             idempotency_key=purchase_key,
@@ -319,7 +358,11 @@ def test_random_money_operations_from_sixteen_threads_keep_every_invariant(
     _fund(inmate, 30_000, now=now, key="start-1")
     for n in range(4):
         purchase = services.debit_purchase(
-            inmate_id=inmate.pk, amount_fen=5_000, idempotency_key=f"start-order-{n}", now=now
+            idempotency_scope="kiosk:1",
+            inmate_id=inmate.pk,
+            amount_fen=5_000,
+            idempotency_key=f"start-order-{n}",
+            now=now,
         )
         crowd.purchases.append((purchase.pk, 5_000, f"start-order-{n}"))
     _fund(inmate, 30_000, now=now, key="start-2")

@@ -24,7 +24,10 @@ INMATE_LIST = "/admin/facilities/inmate/"
 def give_money(inmate, amount_fen: int) -> None:
     """A family deposit, reserved and credited: what a paid deposit does."""
     deposit = ledger_services.reserve_deposit(
-        inmate_id=inmate.pk, amount_fen=amount_fen, idempotency_key=f"e2e-deposit-{inmate.pk}"
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=amount_fen,
+        idempotency_key=f"e2e-deposit-{inmate.pk}",
     )
     ledger_services.credit_deposit(deposit_id=deposit.pk)
 

@@ -37,7 +37,10 @@ def inflated_account():
     facility = FacilityFactory(name="Riverside Prison")
     inmate = InmateFactory(facility=facility)
     reserved = ledger_services.reserve_deposit(
-        inmate_id=inmate.pk, amount_fen=30_000, idempotency_key="e2e-reconcile"
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=30_000,
+        idempotency_key="e2e-reconcile",
     )
     ledger_services.credit_deposit(deposit_id=reserved.pk)
     spendable = Account.objects.get(inmate=inmate, kind="spendable")

@@ -3,9 +3,9 @@ honest; kiosk keys are stored only hashed."""
 
 import pytest
 
+from commissary import errors
 from facilities import services
 from facilities.models import Inmate, KioskDevice, hash_device_key
-from ledger import errors
 from ledger import services as ledger_services
 from ledger.models import Account, MonthlyPeriod, Transaction
 from ledger.selectors import inmate_balance
@@ -52,7 +52,11 @@ def test_transfer_keeps_one_ledger_and_moves_money_over_the_new_cap_to_held(
     accounts_before = set(Account.objects.filter(inmate=inmate).values_list("id", flat=True))
 
     services.transfer_inmate(
-        inmate_id=inmate.pk, to_facility=small, staff_id=None, idempotency_key=key()
+        inmate_id=inmate.pk,
+        to_facility=small,
+        staff_id=None,
+        idempotency_scope="system",
+        idempotency_key=key(),
     )
 
     inmate.refresh_from_db()
@@ -69,16 +73,27 @@ def test_transfer_keeps_one_ledger_and_moves_money_over_the_new_cap_to_held(
     # This month already saw 80,000 arrive; the period keeps the larger cap, so no more fits.
     assert MonthlyPeriod.objects.get(inmate=inmate).cap_fen == 100_000
     with pytest.raises(errors.BalanceCapExceeded):
-        ledger_services.reserve_deposit(inmate_id=inmate.pk, amount_fen=1, idempotency_key=key())
+        ledger_services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=1,
+            idempotency_key=key(),
+        )
     assert_ledger_consistent()
 
 
 def test_transfer_waits_for_deposits_in_flight():
     inmate = InmateFactory()
-    ledger_services.reserve_deposit(inmate_id=inmate.pk, amount_fen=100, idempotency_key=key())
+    ledger_services.reserve_deposit(
+        idempotency_scope="depositor:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key=key()
+    )
     with pytest.raises(errors.ValidationFailed, match="awaiting payment"):
         services.transfer_inmate(
-            inmate_id=inmate.pk, to_facility=FacilityFactory(), staff_id=None, idempotency_key=key()
+            inmate_id=inmate.pk,
+            to_facility=FacilityFactory(),
+            staff_id=None,
+            idempotency_scope="system",
+            idempotency_key=key(),
         )
 
 
@@ -92,7 +107,9 @@ def test_release_marks_the_inmate_and_refuses_a_second_release(assert_ledger_con
     payout = Transaction.objects.get(kind="payout", inmate=inmate)
     assert payout.entries.get(account__kind="payouts").amount_fen == 4_200
     with pytest.raises(errors.InmateReleased):
-        services.release_inmate(inmate_id=inmate.pk, staff_id=None, idempotency_key=key())
+        services.release_inmate(
+            inmate_id=inmate.pk, staff_id=None, idempotency_scope="system", idempotency_key=key()
+        )
     assert_ledger_consistent()
 
 

@@ -14,10 +14,10 @@ from django.db import connection
 from django.db.models import Sum
 
 from accounts.models import User
+from commissary import errors
 from facilities import demo
 from facilities import services as facility_services
 from facilities.models import Facility, HousingUnit, Inmate, KioskDevice, hash_device_key
-from ledger import errors
 from ledger import services as ledger_services
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, Transaction
 from ledger.reconciliation import run_checks
@@ -245,6 +245,7 @@ def test_seeded_inmates_then_work_with_the_real_services(db, tmp_path):
 
     # A seeded key replayed through the service is the same request: the seeded transaction.
     replayed = ledger_services.debit_purchase(
+        idempotency_scope="kiosk:1",
         inmate_id=inmate_id,
         amount_fen=amount_fen,
         memo=purchase.memo,
@@ -256,10 +257,16 @@ def test_seeded_inmates_then_work_with_the_real_services(db, tmp_path):
     remaining_fen = period.cap_fen - period.received_fen
     with pytest.raises(errors.MonthlyCapExceeded):
         ledger_services.reserve_deposit(
-            inmate_id=inmate_id, amount_fen=remaining_fen + 1, idempotency_key="over"
+            idempotency_scope="depositor:1",
+            inmate_id=inmate_id,
+            amount_fen=remaining_fen + 1,
+            idempotency_key="over",
         )
     deposit = ledger_services.reserve_deposit(
-        inmate_id=inmate_id, amount_fen=remaining_fen, idempotency_key="rest"
+        idempotency_scope="depositor:1",
+        inmate_id=inmate_id,
+        amount_fen=remaining_fen,
+        idempotency_key="rest",
     )
     ledger_services.credit_deposit(deposit_id=deposit.pk)
     period.refresh_from_db()

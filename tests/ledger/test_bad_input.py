@@ -2,8 +2,9 @@
 
 import pytest
 
+from commissary import errors
 from facilities import services as facility_services
-from ledger import errors, services
+from ledger import services
 from ledger.models import Deposit, Transaction
 from tests.factories import InmateFactory, StaffFactory
 
@@ -19,7 +20,12 @@ def test_a_bad_deposit_amount_is_refused_and_changes_nothing(amount, ledger_snap
     inmate = InmateFactory()
     before = ledger_snapshot()
     with pytest.raises(errors.InvalidAmount):
-        services.reserve_deposit(inmate_id=inmate.pk, amount_fen=amount, idempotency_key=key())
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=amount,
+            idempotency_key=key(),
+        )
     assert ledger_snapshot() == before
 
 
@@ -29,7 +35,12 @@ def test_a_bad_purchase_amount_is_refused_and_changes_nothing(amount, ledger_sna
     deposit(inmate, 10_000)
     before = ledger_snapshot()
     with pytest.raises(errors.InvalidAmount):
-        services.debit_purchase(inmate_id=inmate.pk, amount_fen=amount, idempotency_key=key())
+        services.debit_purchase(
+            idempotency_scope="kiosk:1",
+            inmate_id=inmate.pk,
+            amount_fen=amount,
+            idempotency_key=key(),
+        )
     assert ledger_snapshot() == before
 
 
@@ -37,35 +48,60 @@ def test_an_unknown_inmate_is_refused(ledger_snapshot):
     InmateFactory()
     before = ledger_snapshot()
     with pytest.raises(errors.InmateNotFound):
-        services.reserve_deposit(inmate_id=987654321, amount_fen=100, idempotency_key=key())
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=987654321,
+            amount_fen=100,
+            idempotency_key=key(),
+        )
     with pytest.raises(errors.InmateNotFound):
-        services.debit_purchase(inmate_id=987654321, amount_fen=100, idempotency_key=key())
+        services.debit_purchase(
+            idempotency_scope="kiosk:1", inmate_id=987654321, amount_fen=100, idempotency_key=key()
+        )
     assert ledger_snapshot() == before
 
 
 def test_a_released_inmate_takes_no_deposit_and_no_purchase(ledger_snapshot):
     inmate = InmateFactory()
-    facility_services.release_inmate(inmate_id=inmate.pk, staff_id=None, idempotency_key=key())
+    facility_services.release_inmate(
+        inmate_id=inmate.pk, staff_id=None, idempotency_scope="system", idempotency_key=key()
+    )
     before = ledger_snapshot()
     with pytest.raises(errors.InmateReleased):
-        services.reserve_deposit(inmate_id=inmate.pk, amount_fen=100, idempotency_key=key())
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=100,
+            idempotency_key=key(),
+        )
     with pytest.raises(errors.InmateReleased):
-        services.debit_purchase(inmate_id=inmate.pk, amount_fen=100, idempotency_key=key())
+        services.debit_purchase(
+            idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key=key()
+        )
     assert ledger_snapshot() == before
 
 
 def test_a_frozen_account_can_neither_spend_nor_take_deposits(ledger_snapshot):
     inmate = InmateFactory()
     deposit(inmate, 10_000)
-    services.set_account_frozen(inmate_id=inmate.pk, is_frozen=True)
+    set_frozen(inmate, True)
     before = ledger_snapshot()
     with pytest.raises(errors.AccountFrozen):
-        services.debit_purchase(inmate_id=inmate.pk, amount_fen=100, idempotency_key=key())
+        services.debit_purchase(
+            idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key=key()
+        )
     with pytest.raises(errors.AccountFrozen):
-        services.reserve_deposit(inmate_id=inmate.pk, amount_fen=100, idempotency_key=key())
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=100,
+            idempotency_key=key(),
+        )
     assert ledger_snapshot() == before
-    services.set_account_frozen(inmate_id=inmate.pk, is_frozen=False)
-    services.debit_purchase(inmate_id=inmate.pk, amount_fen=100, idempotency_key=key())
+    set_frozen(inmate, False)
+    services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key=key()
+    )
 
 
 def test_a_purchase_over_the_spendable_balance_is_refused(ledger_snapshot):
@@ -73,7 +109,12 @@ def test_a_purchase_over_the_spendable_balance_is_refused(ledger_snapshot):
     deposit(inmate, 10_000)
     before = ledger_snapshot()
     with pytest.raises(errors.InsufficientFunds):
-        services.debit_purchase(inmate_id=inmate.pk, amount_fen=10_001, idempotency_key=key())
+        services.debit_purchase(
+            idempotency_scope="kiosk:1",
+            inmate_id=inmate.pk,
+            amount_fen=10_001,
+            idempotency_key=key(),
+        )
     assert ledger_snapshot() == before
 
 
@@ -82,7 +123,12 @@ def test_a_missing_or_malformed_idempotency_key_is_refused(bad_key, ledger_snaps
     inmate = InmateFactory()
     before = ledger_snapshot()
     with pytest.raises(errors.ValidationFailed):
-        services.reserve_deposit(inmate_id=inmate.pk, amount_fen=100, idempotency_key=bad_key)
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=100,
+            idempotency_key=bad_key,
+        )
     assert ledger_snapshot() == before
 
 
@@ -91,15 +137,23 @@ def test_an_unknown_payment_provider_is_refused(ledger_snapshot):
     before = ledger_snapshot()
     with pytest.raises(errors.ValidationFailed):
         services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=100, idempotency_key=key(), provider="nonexistent"
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=100,
+            idempotency_key=key(),
+            provider="nonexistent",
         )
     assert ledger_snapshot() == before
 
 
 def test_a_replayed_deposit_returns_the_first_and_reserves_once():
     inmate = InmateFactory()
-    first = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=700, idempotency_key="same")
-    again = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=700, idempotency_key="same")
+    first = services.reserve_deposit(
+        idempotency_scope="depositor:1", inmate_id=inmate.pk, amount_fen=700, idempotency_key="same"
+    )
+    again = services.reserve_deposit(
+        idempotency_scope="depositor:1", inmate_id=inmate.pk, amount_fen=700, idempotency_key="same"
+    )
     assert again.pk == first.pk and again.reference == first.reference
     assert Deposit.objects.count() == 1
     assert inmate.ledger_accounts.get(kind="spendable").pending_fen == 700
@@ -108,9 +162,13 @@ def test_a_replayed_deposit_returns_the_first_and_reserves_once():
 def test_a_replayed_purchase_returns_the_first_and_debits_once():
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    first = services.debit_purchase(inmate_id=inmate.pk, amount_fen=600, idempotency_key="buy")
+    first = services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key="buy"
+    )
     # The replay would no longer fit (400 left), yet it returns the first result.
-    again = services.debit_purchase(inmate_id=inmate.pk, amount_fen=600, idempotency_key="buy")
+    again = services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key="buy"
+    )
     assert again.pk == first.pk
     assert inmate.ledger_accounts.get(kind="spendable").balance_fen == 400
 
@@ -118,21 +176,29 @@ def test_a_replayed_purchase_returns_the_first_and_debits_once():
 def test_a_key_reused_for_a_different_request_is_refused_and_changes_nothing(ledger_snapshot):
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    services.debit_purchase(inmate_id=inmate.pk, amount_fen=100, idempotency_key="k")
+    services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key="k"
+    )
     before = ledger_snapshot()
     with pytest.raises(errors.IdempotencyConflict):
-        services.debit_purchase(inmate_id=inmate.pk, amount_fen=101, idempotency_key="k")
+        services.debit_purchase(
+            idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=101, idempotency_key="k"
+        )
     other = InmateFactory(facility=inmate.facility)
     deposit(other, 1_000)
     before = ledger_snapshot()
     with pytest.raises(errors.IdempotencyConflict):
-        services.debit_purchase(inmate_id=other.pk, amount_fen=100, idempotency_key="k")
+        services.debit_purchase(
+            idempotency_scope="kiosk:1", inmate_id=other.pk, amount_fen=100, idempotency_key="k"
+        )
     assert ledger_snapshot() == before
 
 
 def test_crediting_a_deposit_twice_credits_it_once():
     inmate = InmateFactory()
-    reserved = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=500, idempotency_key=key())
+    reserved = services.reserve_deposit(
+        idempotency_scope="depositor:1", inmate_id=inmate.pk, amount_fen=500, idempotency_key=key()
+    )
     services.credit_deposit(deposit_id=reserved.pk)
     services.credit_deposit(deposit_id=reserved.pk)
     assert Transaction.objects.filter(deposit=reserved).count() == 1
@@ -141,7 +207,9 @@ def test_crediting_a_deposit_twice_credits_it_once():
 
 def test_a_failed_deposit_cannot_be_credited(ledger_snapshot):
     inmate = InmateFactory()
-    reserved = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=500, idempotency_key=key())
+    reserved = services.reserve_deposit(
+        idempotency_scope="depositor:1", inmate_id=inmate.pk, amount_fen=500, idempotency_key=key()
+    )
     services.release_deposit(deposit_id=reserved.pk, status="failed")
     before = ledger_snapshot()
     with pytest.raises(errors.DepositNotPending):
@@ -152,11 +220,20 @@ def test_a_failed_deposit_cannot_be_credited(ledger_snapshot):
 def test_a_refund_larger_than_what_is_left_of_the_purchase_is_refused(ledger_snapshot):
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    purchase = services.debit_purchase(inmate_id=inmate.pk, amount_fen=600, idempotency_key=key())
-    services.refund_purchase(purchase_id=purchase.pk, amount_fen=400, idempotency_key=key())
+    purchase = services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key=key()
+    )
+    services.refund_purchase(
+        idempotency_scope="system", purchase_id=purchase.pk, amount_fen=400, idempotency_key=key()
+    )
     before = ledger_snapshot()
     with pytest.raises(errors.RefundExceedsPurchase):
-        services.refund_purchase(purchase_id=purchase.pk, amount_fen=201, idempotency_key=key())
+        services.refund_purchase(
+            idempotency_scope="system",
+            purchase_id=purchase.pk,
+            amount_fen=201,
+            idempotency_key=key(),
+        )
     assert ledger_snapshot() == before
 
 
@@ -165,7 +242,10 @@ def test_only_purchases_can_be_refunded():
     credited = deposit(inmate, 1_000)
     with pytest.raises(errors.TransactionNotFound):
         services.refund_purchase(
-            purchase_id=credited.transaction.pk, amount_fen=1, idempotency_key=key()
+            idempotency_scope="system",
+            purchase_id=credited.transaction.pk,
+            amount_fen=1,
+            idempotency_key=key(),
         )
 
 

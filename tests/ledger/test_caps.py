@@ -3,7 +3,8 @@ calendar month) and the balance cap (5,000.00 at any moment), reserved money inc
 
 import pytest
 
-from ledger import errors, services
+from commissary import errors
+from ledger import services
 from ledger.models import Deposit, MonthlyPeriod
 from ledger.selectors import inmate_balance
 from tests.factories import InmateFactory, StaffFactory
@@ -25,7 +26,12 @@ def test_one_fen_over_the_monthly_cap_is_refused_and_reserves_nothing(ledger_sna
     deposit(inmate, 99_999)
     before = ledger_snapshot()
     with pytest.raises(errors.MonthlyCapExceeded):
-        services.reserve_deposit(inmate_id=inmate.pk, amount_fen=2, idempotency_key=key())
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=2,
+            idempotency_key=key(),
+        )
     assert ledger_snapshot() == before
     deposit(inmate, 1)
     assert inmate_balance(inmate=inmate).month_received_fen == 100_000
@@ -34,15 +40,30 @@ def test_one_fen_over_the_monthly_cap_is_refused_and_reserves_nothing(ledger_sna
 def test_a_single_deposit_of_1000_01_is_refused():
     inmate = InmateFactory()
     with pytest.raises(errors.MonthlyCapExceeded):
-        services.reserve_deposit(inmate_id=inmate.pk, amount_fen=100_001, idempotency_key=key())
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=100_001,
+            idempotency_key=key(),
+        )
     assert not Deposit.objects.exists()
 
 
 def test_reserved_money_counts_against_the_monthly_cap():
     inmate = InmateFactory()
-    services.reserve_deposit(inmate_id=inmate.pk, amount_fen=60_000, idempotency_key=key())
+    services.reserve_deposit(
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=60_000,
+        idempotency_key=key(),
+    )
     with pytest.raises(errors.MonthlyCapExceeded):
-        services.reserve_deposit(inmate_id=inmate.pk, amount_fen=40_001, idempotency_key=key())
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=40_001,
+            idempotency_key=key(),
+        )
     period = MonthlyPeriod.objects.get(inmate=inmate)
     assert (period.received_fen, period.reserved_fen) == (0, 60_000)
 
@@ -50,7 +71,10 @@ def test_reserved_money_counts_against_the_monthly_cap():
 def test_a_failed_deposit_gives_its_room_back():
     inmate = InmateFactory()
     reserved = services.reserve_deposit(
-        inmate_id=inmate.pk, amount_fen=100_000, idempotency_key=key()
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=100_000,
+        idempotency_key=key(),
     )
     services.release_deposit(deposit_id=reserved.pk, status=Deposit.Status.FAILED)
     deposit(inmate, 100_000)
@@ -77,6 +101,7 @@ def test_a_balance_of_exactly_5000_is_accepted_and_one_fen_more_is_refused(ledge
     before = ledger_snapshot()
     with pytest.raises(errors.BalanceCapExceeded):
         services.reserve_deposit(
+            idempotency_scope="depositor:1",
             inmate_id=inmate.pk,
             amount_fen=1,
             idempotency_key=key(),
@@ -89,11 +114,19 @@ def test_reserved_money_counts_against_the_balance_cap():
     inmate = InmateFactory()
     _fill_to(inmate, 450_000)  # January to May
     services.reserve_deposit(
-        inmate_id=inmate.pk, amount_fen=50_000, idempotency_key=key(), now=month_start(2026, 6)
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=50_000,
+        idempotency_key=key(),
+        now=month_start(2026, 6),
     )
     with pytest.raises(errors.BalanceCapExceeded):
         services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=1, idempotency_key=key(), now=month_start(2026, 6)
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=1,
+            idempotency_key=key(),
+            now=month_start(2026, 6),
         )
 
 
@@ -110,7 +143,11 @@ def test_held_money_counts_against_the_balance_cap():
     )
     with pytest.raises(errors.BalanceCapExceeded):
         services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=1, idempotency_key=key(), now=month_start(2026, 7)
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=1,
+            idempotency_key=key(),
+            now=month_start(2026, 7),
         )
 
 
@@ -143,15 +180,24 @@ def test_a_refund_over_the_cap_goes_to_held_money_and_then_blocks_deposits(
     inmate = InmateFactory()
     _fill_to(inmate, 500_000)
     purchase = services.debit_purchase(
-        inmate_id=inmate.pk, amount_fen=30_000, idempotency_key=key()
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=30_000, idempotency_key=key()
     )
     deposit(inmate, 20_000, now=month_start(2026, 7))  # back to 490,000 spendable
-    services.refund_purchase(purchase_id=purchase.pk, amount_fen=30_000, idempotency_key=key())
+    services.refund_purchase(
+        idempotency_scope="system",
+        purchase_id=purchase.pk,
+        amount_fen=30_000,
+        idempotency_key=key(),
+    )
     balance = inmate_balance(inmate=inmate)
     # 10,000 fits under the cap and is spendable; the other 20,000 is held.
     assert (balance.spendable_fen, balance.held_fen) == (500_000, 20_000)
     with pytest.raises(errors.BalanceCapExceeded):
         services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=1, idempotency_key=key(), now=month_start(2026, 8)
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=1,
+            idempotency_key=key(),
+            now=month_start(2026, 8),
         )
     assert_ledger_consistent()

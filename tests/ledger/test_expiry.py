@@ -21,10 +21,21 @@ def test_stale_reservations_expire_and_release_their_room(assert_ledger_consiste
     inmate, other = InmateFactory(), InmateFactory()
     long_ago = timezone.now() - dt.timedelta(hours=2)
     stale = [
-        services.reserve_deposit(inmate_id=i.pk, amount_fen=a, idempotency_key=key(), now=long_ago)
+        services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=i.pk,
+            amount_fen=a,
+            idempotency_key=key(),
+            now=long_ago,
+        )
         for i, a in ((inmate, 60_000), (inmate, 30_000), (other, 5_000))
     ]
-    fresh = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=10_000, idempotency_key=key())
+    fresh = services.reserve_deposit(
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=10_000,
+        idempotency_key=key(),
+    )
     assert {f.check for f in run_checks()} == {"reservation_outlived_expiry"}
 
     run = batch.expire_stale_deposits()
@@ -43,11 +54,19 @@ def test_expiry_twice_expires_once_and_never_touches_credited_deposits():
     inmate = InmateFactory()
     long_ago = timezone.now() - dt.timedelta(hours=2)
     paid = services.reserve_deposit(
-        inmate_id=inmate.pk, amount_fen=100, idempotency_key=key(), now=long_ago
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=100,
+        idempotency_key=key(),
+        now=long_ago,
     )
     services.credit_deposit(deposit_id=paid.pk)
     services.reserve_deposit(
-        inmate_id=inmate.pk, amount_fen=200, idempotency_key=key(), now=long_ago
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=200,
+        idempotency_key=key(),
+        now=long_ago,
     )
     assert batch.expire_stale_deposits().counts == {"deposits_expired": 1}
     assert batch.expire_stale_deposits().counts == {"deposits_expired": 0}
@@ -60,7 +79,11 @@ def test_expiry_works_through_many_chunks():
     long_ago = timezone.now() - dt.timedelta(hours=2)
     for inmate in inmates:
         services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=100, idempotency_key=key(), now=long_ago
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=100,
+            idempotency_key=key(),
+            now=long_ago,
         )
     assert batch.expire_stale_deposits(chunk_size=2).counts == {"deposits_expired": 5}
     assert not Deposit.objects.filter(status="created").exists()

@@ -6,7 +6,8 @@ import datetime as dt
 import pytest
 import time_machine
 
-from ledger import errors, services
+from commissary import errors
+from ledger import services
 from ledger.models import MonthlyPeriod
 from tests.factories import FacilityFactory, InmateFactory
 
@@ -40,7 +41,12 @@ def test_a_full_january_does_not_block_february_one_second_later():
     with time_machine.travel(LAST_SECOND_OF_JANUARY, tick=False):
         deposit(inmate, 100_000)
         with pytest.raises(errors.MonthlyCapExceeded):
-            services.reserve_deposit(inmate_id=inmate.pk, amount_fen=1, idempotency_key=key())
+            services.reserve_deposit(
+                idempotency_scope="depositor:1",
+                inmate_id=inmate.pk,
+                amount_fen=1,
+                idempotency_key=key(),
+            )
     with time_machine.travel(FIRST_SECOND_OF_FEBRUARY, tick=False):
         deposit(inmate, 100_000)
     received = dict(
@@ -53,7 +59,10 @@ def test_a_deposit_reserved_in_january_and_credited_in_february_counts_in_januar
     inmate = InmateFactory()
     with time_machine.travel(LAST_SECOND_OF_JANUARY, tick=False):
         reserved = services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=100_000, idempotency_key=key()
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=100_000,
+            idempotency_key=key(),
         )
     with time_machine.travel(FIRST_SECOND_OF_FEBRUARY, tick=False):
         services.credit_deposit(deposit_id=reserved.pk)

@@ -34,7 +34,9 @@ def facility():
 def inmate(facility):
     inmate = InmateFactory(facility=facility)
     deposit(inmate, 20_000)
-    services.debit_purchase(inmate_id=inmate.pk, amount_fen=1_500, idempotency_key=key())
+    services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=1_500, idempotency_key=key()
+    )
     return inmate
 
 

@@ -30,7 +30,9 @@ def test_rollover_opens_the_new_month_for_active_inmates_and_closes_the_old_one(
     active = InmateFactory.create_batch(3, facility=facility)
     released = InmateFactory(facility=facility)
     deposit(active[0], 5_000, now=dt.datetime(2026, 1, 10, tzinfo=SHANGHAI))
-    facility_services.release_inmate(inmate_id=released.pk, staff_id=None, idempotency_key=key())
+    facility_services.release_inmate(
+        inmate_id=released.pk, staff_id=None, idempotency_scope="system", idempotency_key=key()
+    )
 
     run = batch.roll_over_facility(facility_id=facility.pk, now=FEBRUARY_IN_SHANGHAI)
 

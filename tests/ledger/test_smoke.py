@@ -7,9 +7,16 @@ def test_deposit_then_purchase_moves_money_and_keeps_the_ledger_consistent(
     db, assert_ledger_consistent
 ):
     inmate = InmateFactory()
-    deposit = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=10_000, idempotency_key="d1")
+    deposit = services.reserve_deposit(
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=10_000,
+        idempotency_key="d1",
+    )
     services.credit_deposit(deposit_id=deposit.pk)
-    services.debit_purchase(inmate_id=inmate.pk, amount_fen=2_500, idempotency_key="p1")
+    services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=2_500, idempotency_key="p1"
+    )
     balance = inmate_balance(inmate=inmate)
     assert (balance.spendable_fen, balance.month_received_fen) == (7_500, 10_000)
     assert_ledger_consistent()

@@ -2,7 +2,8 @@
 
 import pytest
 
-from ledger import errors, services
+from commissary import errors
+from ledger import services
 from ledger.selectors import inmate_balance
 from tests.factories import InmateFactory, StaffFactory
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff():
-    return StaffFactory()
+    return StaffFactory(is_superuser=True)  # may request at any facility
 
 
 def test_held_money_cannot_be_spent_until_released(staff):
@@ -27,7 +28,12 @@ def test_held_money_cannot_be_spent_until_released(staff):
         idempotency_key=key(),
     )
     with pytest.raises(errors.InsufficientFunds):
-        services.debit_purchase(inmate_id=inmate.pk, amount_fen=2_001, idempotency_key=key())
+        services.debit_purchase(
+            idempotency_scope="kiosk:1",
+            inmate_id=inmate.pk,
+            amount_fen=2_001,
+            idempotency_key=key(),
+        )
     services.release_hold(
         inmate_id=inmate.pk,
         amount_fen=8_000,
@@ -35,7 +41,9 @@ def test_held_money_cannot_be_spent_until_released(staff):
         staff_id=staff.pk,
         idempotency_key=key(),
     )
-    services.debit_purchase(inmate_id=inmate.pk, amount_fen=10_000, idempotency_key=key())
+    services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=10_000, idempotency_key=key()
+    )
     assert inmate_balance(inmate=inmate).spendable_fen == 0
 
 
@@ -44,9 +52,13 @@ def test_releasing_a_hold_cannot_push_spendable_over_the_cap(staff):
 
     inmate = InmateFactory(facility=FacilityFactory(balance_cap_fen=10_000))
     deposit(inmate, 10_000)
-    purchase = services.debit_purchase(inmate_id=inmate.pk, amount_fen=5_000, idempotency_key=key())
+    purchase = services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=5_000, idempotency_key=key()
+    )
     deposit(inmate, 5_000)
-    services.refund_purchase(purchase_id=purchase.pk, amount_fen=5_000, idempotency_key=key())
+    services.refund_purchase(
+        idempotency_scope="system", purchase_id=purchase.pk, amount_fen=5_000, idempotency_key=key()
+    )
     assert inmate_balance(inmate=inmate).held_fen == 5_000
     with pytest.raises(errors.BalanceCapExceeded):
         services.release_hold(
@@ -86,7 +98,9 @@ def test_a_transaction_is_reversed_at_most_once(staff):
 def test_deposits_and_purchases_are_not_reversed_but_refunded(staff):
     inmate = InmateFactory()
     credited = deposit(inmate, 1_000)
-    purchase = services.debit_purchase(inmate_id=inmate.pk, amount_fen=10, idempotency_key=key())
+    purchase = services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=10, idempotency_key=key()
+    )
     for transaction in (credited.transaction, purchase):
         with pytest.raises(errors.NotReversible):
             services.reverse_transaction(
@@ -99,7 +113,9 @@ def test_reversing_a_spent_credit_is_refused(staff, ledger_snapshot):
     credit = services.adjust_balance(
         inmate_id=inmate.pk, amount_fen=1_000, reason="r", staff_id=staff.pk, idempotency_key=key()
     )
-    services.debit_purchase(inmate_id=inmate.pk, amount_fen=600, idempotency_key=key())
+    services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key=key()
+    )
     before = ledger_snapshot()
     with pytest.raises(errors.InsufficientFunds):
         services.reverse_transaction(
@@ -111,10 +127,16 @@ def test_reversing_a_spent_credit_is_refused(staff, ledger_snapshot):
 def test_a_frozen_account_still_receives_refunds_and_paid_deposits(staff):
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    purchase = services.debit_purchase(inmate_id=inmate.pk, amount_fen=500, idempotency_key=key())
-    reserved = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=300, idempotency_key=key())
-    services.set_account_frozen(inmate_id=inmate.pk, is_frozen=True)
+    purchase = services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=500, idempotency_key=key()
+    )
+    reserved = services.reserve_deposit(
+        idempotency_scope="depositor:1", inmate_id=inmate.pk, amount_fen=300, idempotency_key=key()
+    )
+    set_frozen(inmate, True)
     services.credit_deposit(deposit_id=reserved.pk)
-    services.refund_purchase(purchase_id=purchase.pk, amount_fen=500, idempotency_key=key())
+    services.refund_purchase(
+        idempotency_scope="system", purchase_id=purchase.pk, amount_fen=500, idempotency_key=key()
+    )
     balance = inmate_balance(inmate=inmate)
     assert (balance.spendable_fen, balance.is_frozen) == (1_300, True)

@@ -29,7 +29,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from ledger import errors, services
+from commissary import errors
+from ledger import services
 from ledger.models import Deposit, MonthlyPeriod
 from ledger.reconciliation import run_checks
 from ledger.selectors import inmate_balance
@@ -171,6 +172,7 @@ class LedgerMachine(RuleBasedStateMachine):
         deposit = expect(
             error,
             lambda: services.reserve_deposit(
+                idempotency_scope="depositor:1",
                 inmate_id=self._inmate_id(number),
                 amount_fen=amount_fen,
                 idempotency_key=next(self.keys),
@@ -262,6 +264,7 @@ class LedgerMachine(RuleBasedStateMachine):
         purchase = expect(
             error,
             lambda: services.debit_purchase(
+                idempotency_scope="kiosk:1",
                 inmate_id=self._inmate_id(number),
                 amount_fen=amount_fen,
                 idempotency_key=key,
@@ -287,6 +290,7 @@ class LedgerMachine(RuleBasedStateMachine):
         expect(
             errors.RefundExceedsPurchase if is_refused else None,
             lambda: services.refund_purchase(
+                idempotency_scope="system",
                 purchase_id=purchase_id,
                 amount_fen=amount_fen,
                 idempotency_key=next(self.keys),
@@ -310,6 +314,7 @@ class LedgerMachine(RuleBasedStateMachine):
         replayed = expect(
             None if same_amount else errors.IdempotencyConflict,
             lambda: services.debit_purchase(
+                idempotency_scope="kiosk:1",
                 inmate_id=self._inmate_id(purchase.inmate),
                 amount_fen=purchase.amount_fen + (0 if same_amount else 1),
                 idempotency_key=purchase.idempotency_key,
@@ -333,7 +338,10 @@ class LedgerMachine(RuleBasedStateMachine):
             "self": self.staff_id,
             "second staff member": self.approver_id,
         }[approval]
-        if abs(amount_fen) > APPROVAL_THRESHOLD_FEN and approval != "second staff member":
+        # Every credit, and a debit above the threshold, needs a second trust officer.
+        if (amount_fen > 0 or -amount_fen > APPROVAL_THRESHOLD_FEN) and (
+            approval != "second staff member"
+        ):
             error = errors.ApprovalRequired
         elif amount_fen > inmate.room_fen:
             error = errors.BalanceCapExceeded
@@ -404,7 +412,18 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(number=inmate_numbers, is_frozen=st.booleans())
     def set_account_frozen(self, number, is_frozen):
-        services.set_account_frozen(inmate_id=self._inmate_id(number), is_frozen=is_frozen)
+        error = errors.ValidationFailed if self.inmates[number].is_frozen == is_frozen else None
+        expect(
+            error,
+            lambda: services.set_account_frozen(
+                inmate_id=self._inmate_id(number),
+                is_frozen=is_frozen,
+                reason="search",
+                staff_id=self.staff_id,
+                idempotency_key=next(self.keys),
+                now=self.clock,
+            ),
+        )
         self.inmates[number].is_frozen = is_frozen
 
     # --- after every step -----------------------------------------------------------------
@@ -453,8 +472,8 @@ def test_ledger_services_agree_with_a_model_of_the_money_in_any_order_of_operati
         (LedgerMachine,),
         {
             "inmate_records": [InmateFactory(facility=facility) for _ in range(2)],
-            "staff_id": StaffFactory().pk,
-            "approver_id": StaffFactory().pk,
+            "staff_id": StaffFactory(facilities=[facility]).pk,
+            "approver_id": StaffFactory(facilities=[facility], may_approve=True).pk,
         },
     )
     run_state_machine_as_test(

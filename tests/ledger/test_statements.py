@@ -28,6 +28,7 @@ def inmate():
     deposit(inmate, 10_000, now=dt.datetime(2025, 12, 31, 23, 0, tzinfo=SHANGHAI))  # December
     deposit(inmate, 5_000, now=dt.datetime(2026, 1, 1, 0, 0, 1, tzinfo=SHANGHAI))  # January
     services.debit_purchase(
+        idempotency_scope="kiosk:1",
         inmate_id=inmate.pk,
         amount_fen=1_250,
         idempotency_key=key(),

@@ -32,7 +32,10 @@ def facility():
 def test_a_family_deposit_with_a_fee(facility, assert_ledger_consistent):
     inmate = InmateFactory(facility=facility)
     reserved = services.reserve_deposit(
-        inmate_id=inmate.pk, amount_fen=50_000, idempotency_key=key()
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=50_000,
+        idempotency_key=key(),
     )
     # ¥500.00 for the inmate; the family pays ¥500.00 + ¥2.00 + ¥5.00 = ¥507.00.
     assert (reserved.amount_fen, reserved.fee_fen) == (50_000, 700)
@@ -57,11 +60,18 @@ def test_spending_at_the_kiosk(facility, assert_ledger_consistent):
     inmate = InmateFactory(facility=facility)
     services.credit_deposit(
         deposit_id=services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=10_000, idempotency_key=key()
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=10_000,
+            idempotency_key=key(),
         ).pk
     )
     purchase = services.debit_purchase(
-        inmate_id=inmate.pk, amount_fen=2_350, idempotency_key=key(), memo="noodles x5"
+        idempotency_scope="kiosk:1",
+        inmate_id=inmate.pk,
+        amount_fen=2_350,
+        idempotency_key=key(),
+        memo="noodles x5",
     )
     assert entries(purchase) == {"inmate spendable": -2_350, "facility sales": 2_350}
     assert inmate_balance(inmate=inmate).spendable_fen == 7_650
@@ -75,10 +85,15 @@ def test_a_refund_that_would_break_the_cap_goes_to_held_money(assert_ledger_cons
     inmate = InmateFactory(facility=facility)
     services.credit_deposit(
         deposit_id=services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=10_000, idempotency_key=key()
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=10_000,
+            idempotency_key=key(),
         ).pk
     )  # at the cap
-    purchase = services.debit_purchase(inmate_id=inmate.pk, amount_fen=4_000, idempotency_key=key())
+    purchase = services.debit_purchase(
+        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=4_000, idempotency_key=key()
+    )
     staff, approver = StaffFactory(), StaffFactory()
     services.adjust_balance(
         inmate_id=inmate.pk,
@@ -90,7 +105,11 @@ def test_a_refund_that_would_break_the_cap_goes_to_held_money(assert_ledger_cons
     )
     # Spendable 9,000; a 4,000 refund has room for only 1,000 under the 10,000 cap.
     refund = services.refund_purchase(
-        purchase_id=purchase.pk, amount_fen=4_000, idempotency_key=key(), reason="damaged goods"
+        idempotency_scope="system",
+        purchase_id=purchase.pk,
+        amount_fen=4_000,
+        idempotency_key=key(),
+        reason="damaged goods",
     )
     assert entries(refund) == {
         "facility sales": -4_000,
@@ -109,7 +128,10 @@ def test_release_pays_out_spendable_and_held_money_and_closes_the_accounts(
     staff = StaffFactory()
     services.credit_deposit(
         deposit_id=services.reserve_deposit(
-            inmate_id=inmate.pk, amount_fen=20_000, idempotency_key=key()
+            idempotency_scope="depositor:1",
+            inmate_id=inmate.pk,
+            amount_fen=20_000,
+            idempotency_key=key(),
         ).pk
     )
     services.hold_funds(
@@ -119,7 +141,12 @@ def test_release_pays_out_spendable_and_held_money_and_closes_the_accounts(
         staff_id=staff.pk,
         idempotency_key=key(),
     )
-    unpaid = services.reserve_deposit(inmate_id=inmate.pk, amount_fen=3_000, idempotency_key=key())
+    unpaid = services.reserve_deposit(
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=3_000,
+        idempotency_key=key(),
+    )
 
     facility_services.release_inmate(inmate_id=inmate.pk, staff_id=staff.pk, idempotency_key=key())
 

@@ -1,5 +1,6 @@
-"""Domain errors. Each has a stable machine ``code`` (the kiosk API and pages map codes, never
-classes) and a human message. A service that raises one has changed nothing."""
+"""Project-wide domain errors (types only, no logic). Each has a stable machine ``code`` (the
+kiosk API and pages map codes, never classes) and a human message. A service that raises one
+has changed nothing."""
 
 
 class DomainError(Exception):
@@ -89,3 +90,13 @@ class InvalidPolicy(DomainError):
 class ValidationFailed(DomainError):
     code = "validation_error"
     default_message = "The request is invalid."
+
+
+class FacilityNotFound(DomainError):
+    code = "not_found"
+    default_message = "No such facility."
+
+
+class NotPermitted(DomainError):
+    code = "permission_denied"
+    default_message = "You are not allowed to do this."

@@ -1,0 +1,235 @@
+"""Family deposits, two-phase like a card authorisation: ``reserve_deposit`` holds room under
+both caps (invariants 3 and 4), then ``credit_deposit`` turns the reservation into money
+received, or ``release_deposit`` gives the room back."""
+
+import datetime as dt
+import uuid
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from commissary import errors
+from facilities.models import deposit_fee_fen, local_month
+
+from ..locks import lock_inmate_accounts
+from ..models import Deposit, Transaction
+from .posting import (
+    SYSTEM_SCOPE,
+    checked_amount,
+    checked_key,
+    checked_scope,
+    depositor_scope,
+    ensure_open,
+    execute,
+    post,
+    request_hash_of,
+    run_idempotent,
+)
+
+DEPOSIT_RESERVATION_TTL = dt.timedelta(minutes=30)
+
+
+def reserve_deposit(
+    *,
+    inmate_id: int,
+    amount_fen: int,
+    idempotency_key: str,
+    idempotency_scope: str | None = None,
+    provider: str = "sandbox",
+    depositor_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> Deposit:
+    """Create a deposit awaiting payment and reserve its room under both caps.
+
+    Invariants 3 and 4: the reservation counts as pending incoming money against the balance
+    cap and as reserved money in the facility-local month's period, so two deposits in flight
+    can never together break a cap.
+    """
+    amount_fen = checked_amount(amount_fen)
+    scope = checked_scope(idempotency_scope, actor_id=depositor_id, actor_scope=depositor_scope)
+    idempotency_key = checked_key(idempotency_key, scope=scope)
+    now = now or timezone.now()
+    request_hash = request_hash_of(
+        "reserve_deposit",
+        inmate_id=inmate_id,
+        amount_fen=amount_fen,
+        provider=provider,
+        depositor_id=depositor_id,
+    )
+    created: dict = {}
+
+    def attempt() -> int:
+        with transaction.atomic(), connection.cursor() as cursor:
+            locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id, provider=provider)
+            ensure_open(locked, spending=True)
+            if locked.clearing_id is None:
+                raise errors.ValidationFailed(f"Unknown payment provider {provider!r}.")
+            if amount_fen > locked.room_under_balance_cap_fen:
+                raise errors.BalanceCapExceeded(
+                    f"The inmate can receive at most {locked.room_under_balance_cap_fen} fen "
+                    f"before reaching the balance cap."
+                )
+            month = local_month(now, locked.timezone)
+            execute(
+                cursor,
+                "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
+                "reserved_fen, cap_fen) VALUES (%s, %s, %s, 0, 0, %s) "
+                "ON CONFLICT (inmate_id, month) DO NOTHING",
+                [locked.inmate_id, locked.facility_id, month, locked.monthly_cap_fen],
+            )
+            # The cap check and the reservation are one conditional UPDATE.
+            execute(
+                cursor,
+                "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen + %s "
+                "WHERE inmate_id = %s AND month = %s "
+                "AND received_fen + reserved_fen + %s <= cap_fen RETURNING id",
+                [amount_fen, locked.inmate_id, month, amount_fen],
+            )
+            period = cursor.fetchone()
+            if period is None:
+                raise errors.MonthlyCapExceeded()
+            execute(
+                cursor,
+                "UPDATE ledger_account SET pending_fen = pending_fen + %s WHERE id = %s",
+                [amount_fen, locked.spendable_id],
+            )
+            created.update(
+                reference=uuid.uuid4(),
+                inmate_id=locked.inmate_id,
+                facility_id=locked.facility_id,
+                period_id=period[0],
+                depositor_id=depositor_id,
+                amount_fen=amount_fen,
+                fee_fen=deposit_fee_fen(
+                    amount_fen,
+                    fixed_fen=locked.deposit_fee_fixed_fen,
+                    rate_bp=locked.deposit_fee_rate_bp,
+                ),
+                currency=locked.currency,
+                provider=provider,
+                provider_reference="",
+                status=Deposit.Status.CREATED,
+                idempotency_scope=scope,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                created_at=now,
+                expires_at=now + DEPOSIT_RESERVATION_TTL,
+                resolved_at=None,
+            )
+            columns = list(created)
+            execute(
+                cursor,
+                f"INSERT INTO ledger_deposit ({', '.join(columns)}) "
+                f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
+                [created[column] for column in columns],
+            )
+            created["id"] = cursor.fetchone()[0]
+            return created["id"]
+
+    deposit_id = run_idempotent(
+        attempt,
+        lookup=lambda: (
+            Deposit.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
+            .values_list("id", "request_hash")
+            .first()
+        ),
+        request_hash=request_hash,
+    )
+    if created.get("id") != deposit_id:  # a replay: the first request's deposit
+        return Deposit.objects.get(pk=deposit_id)
+    # The fresh deposit, built from exactly what was written: saves a read on the hot path.
+    deposit = Deposit(**created)
+    deposit._state.adding = False
+    deposit._state.db = connection.alias
+    return deposit
+
+
+def credit_deposit(
+    *, deposit_id: int, provider_reference: str = "", now: dt.datetime | None = None
+) -> Deposit:
+    """Credit a paid deposit: clearing -> inmate spendable, fee -> fees (the fee is paid on
+    top by the depositor and never counts against a cap). The reservation turns into money
+    received. Idempotent: crediting a credited deposit returns it unchanged."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        try:
+            deposit = Deposit.objects.values("provider").get(pk=deposit_id)
+        except Deposit.DoesNotExist:
+            raise errors.DepositNotFound() from None
+        locked = lock_inmate_accounts(
+            cursor, by="deposit", key=deposit_id, provider=deposit["provider"]
+        )
+        execute(
+            cursor,
+            "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "
+            "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
+            "WHERE id = %s AND status = 'created' "
+            "RETURNING amount_fen, fee_fen, period_id",
+            [now, provider_reference, provider_reference, deposit_id],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            amount_fen, fee_fen, period_id = row
+            execute(
+                cursor,
+                "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen - %s, "
+                "received_fen = received_fen + %s WHERE id = %s",
+                [amount_fen, amount_fen, period_id],
+            )
+            post(
+                cursor,
+                locked=locked,
+                kind=Transaction.Kind.DEPOSIT,
+                legs=[
+                    (locked.clearing_id, -(amount_fen + fee_fen)),
+                    (locked.spendable_id, amount_fen),
+                    (locked.fees_id, fee_fen),
+                ],
+                pending_delta_fen=-amount_fen,
+                idempotency_scope=SYSTEM_SCOPE,
+                idempotency_key=f"deposit-credit:{deposit_id}",
+                request_hash=request_hash_of("credit_deposit", deposit_id=deposit_id),
+                deposit_id=deposit_id,
+                now=now,
+            )
+    credited = Deposit.objects.get(pk=deposit_id)
+    if credited.status != Deposit.Status.CREDITED:
+        raise errors.DepositNotPending(f"The deposit is {credited.get_status_display().lower()}.")
+    return credited
+
+
+def release_deposit(
+    *, deposit_id: int, status: str = Deposit.Status.FAILED, now: dt.datetime | None = None
+) -> Deposit:
+    """Mark an unpaid deposit failed or expired and give its room under both caps back.
+    Idempotent for the same outcome."""
+    if status not in (Deposit.Status.FAILED, Deposit.Status.EXPIRED):
+        raise errors.ValidationFailed("A deposit is released as failed or expired.")
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        if not Deposit.objects.filter(pk=deposit_id).exists():
+            raise errors.DepositNotFound()
+        locked = lock_inmate_accounts(cursor, by="deposit", key=deposit_id)
+        execute(
+            cursor,
+            "UPDATE ledger_deposit SET status = %s, resolved_at = %s "
+            "WHERE id = %s AND status = 'created' RETURNING amount_fen, period_id",
+            [status, now, deposit_id],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            amount_fen, period_id = row
+            execute(
+                cursor,
+                "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen - %s WHERE id = %s",
+                [amount_fen, period_id],
+            )
+            execute(
+                cursor,
+                "UPDATE ledger_account SET pending_fen = pending_fen - %s WHERE id = %s",
+                [amount_fen, locked.spendable_id],
+            )
+    released = Deposit.objects.get(pk=deposit_id)
+    if released.status != status:
+        raise errors.DepositNotPending(f"The deposit is {released.get_status_display().lower()}.")
+    return released

@@ -1,0 +1,249 @@
+"""The one posting step and the one idempotency step that every money operation shares.
+
+Guards invariant 1 (``post`` refuses legs that do not sum to zero before touching the
+database; a deferred trigger refuses them again at commit) and invariant 6 (``run_idempotent``
+turns a replay into the first result and a reused key into ``IdempotencyConflict``).
+
+Idempotency keys are unique per *scope*: who chose the key. A kiosk device, a depositor and a
+staff member each have their own namespace, and keys the server derives (``deposit-credit:…``,
+``staff-request:…``, ``release:…``) live in the system scope, which no client can name. So no
+client can take another's key or a server-derived one.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Sequence
+
+from django.db import IntegrityError, connection
+
+from commissary import errors
+
+from ..locks import LockedInmate
+from ..models import Transaction
+
+MAX_AMOUNT_FEN = 10**12  # ten billion yuan: anything larger is a typo or an attack
+MAX_CLIENT_KEY_LENGTH = 128  # a client's key; server-derived keys are short and fit 200
+SYSTEM_SCOPE = "system"
+
+_SCOPE_PATTERN = re.compile(
+    r"(system|kiosk:[1-9]\d{0,18}|depositor:[1-9]\d{0,18}|staff:[1-9]\d{0,18})"
+)
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
+
+Leg = tuple[int, int]  # (account id, signed amount in fen)
+
+
+def kiosk_scope(device_id: int) -> str:
+    return f"kiosk:{int(device_id)}"
+
+
+def depositor_scope(user_id: int) -> str:
+    return f"depositor:{int(user_id)}"
+
+
+def staff_scope(user_id: int) -> str:
+    return f"staff:{int(user_id)}"
+
+
+def execute(cursor, sql: str, params) -> None:
+    """Run one statement, adapting instants, dates and UUIDs the way the ORM would (SQLite
+    has no native types for them; psycopg takes them as they are)."""
+    ops = connection.ops
+    adapted = []
+    for value in params:
+        if isinstance(value, dt.datetime):
+            value = ops.adapt_datetimefield_value(value)
+        elif isinstance(value, dt.date):
+            value = ops.adapt_datefield_value(value)
+        elif isinstance(value, uuid.UUID) and connection.vendor != "postgresql":
+            value = value.hex
+        adapted.append(value)
+    cursor.execute(sql, adapted)
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def checked_amount(amount_fen, *, allow_negative: bool = False) -> int:
+    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
+        raise errors.InvalidAmount(f"The amount must be a whole number of fen, not {amount_fen!r}.")
+    if amount_fen == 0 or (amount_fen < 0 and not allow_negative):
+        raise errors.InvalidAmount()
+    if abs(amount_fen) > MAX_AMOUNT_FEN:
+        raise errors.InvalidAmount("The amount is too large.")
+    return amount_fen
+
+
+def checked_scope(scope, *, actor_id: int | None = None, actor_scope=None) -> str:
+    """The scope a key lives in: the one given, else the acting person's own scope."""
+    if scope is None and actor_id is not None:
+        scope = actor_scope(actor_id)
+    if not isinstance(scope, str) or not _SCOPE_PATTERN.fullmatch(scope):
+        raise errors.ValidationFailed("Say whose idempotency key this is (its scope).")
+    return scope
+
+
+def checked_key(idempotency_key, *, scope: str) -> str:
+    """A client's key is 1-128 printable ASCII characters; the server's own keys (system
+    scope) are built from ids and so always fit the column."""
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+        raise errors.ValidationFailed("An idempotency key is required.")
+    limit = 200 if scope == SYSTEM_SCOPE else MAX_CLIENT_KEY_LENGTH
+    if len(idempotency_key) > limit or not _PRINTABLE_ASCII.fullmatch(idempotency_key):
+        raise errors.ValidationFailed(
+            f"An idempotency key is 1 to {limit} printable ASCII characters."
+        )
+    return idempotency_key
+
+
+def checked_reason(reason) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise errors.ValidationFailed("A reason is required.")
+    return reason.strip()
+
+
+def request_hash_of(operation: str, **fields) -> str:
+    """The fingerprint stored beside an idempotency key: a replay must match it exactly."""
+    canonical = json.dumps({"operation": operation, **fields}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def ensure_open(locked: LockedInmate, *, spending: bool = False) -> None:
+    if locked.is_closed:
+        raise errors.InmateReleased()
+    if spending and locked.is_frozen:
+        raise errors.AccountFrozen()
+
+
+# --- idempotency ------------------------------------------------------------------------
+
+
+def run_idempotent(
+    attempt: Callable[[], int], *, lookup: Callable[[], tuple | None], request_hash: str
+) -> int:
+    """Run ``attempt`` (which returns the id it created); on failure, if the key was already
+    used, return the first request's id, or refuse a different request under the same key.
+
+    The lookup runs only after ``attempt`` failed and rolled back: a replay racing its first
+    request waits on the unique index, fails, and then finds the committed first result."""
+    try:
+        return attempt()
+    except (errors.DomainError, IntegrityError) as failure:
+        earlier = lookup()
+        if earlier is None:
+            raise
+        earlier_id, earlier_hash = earlier
+        if earlier_hash != request_hash:
+            raise errors.IdempotencyConflict() from failure
+        return earlier_id
+
+
+def transaction_by_key(scope: str, idempotency_key: str) -> Callable[[], tuple | None]:
+    return lambda: (
+        Transaction.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
+        .values_list("id", "request_hash")
+        .first()
+    )
+
+
+def existing_transaction_id(scope: str, idempotency_key: str, request_hash: str) -> int | None:
+    """The first result of a replayed request, checked before doing anything (for operations
+    whose second run would be refused for another reason, such as an already closed ledger)."""
+    earlier = transaction_by_key(scope, idempotency_key)()
+    if earlier is None:
+        return None
+    if earlier[1] != request_hash:
+        raise errors.IdempotencyConflict()
+    return earlier[0]
+
+
+# --- posting ----------------------------------------------------------------------------
+
+
+def post(
+    cursor,
+    *,
+    locked: LockedInmate,
+    kind: str,
+    legs: Sequence[Leg],
+    idempotency_scope: str,
+    idempotency_key: str,
+    request_hash: str,
+    now: dt.datetime,
+    memo: str = "",
+    pending_delta_fen: int = 0,
+    deposit_id: int | None = None,
+    refund_of_id: int | None = None,
+    reverses_id: int | None = None,
+    created_by_id: int | None = None,
+    approved_by_id: int | None = None,
+) -> int:
+    """Write one balanced journal transaction for the locked inmate and move the cached
+    balances of the inmate's accounts by the same legs, in three statements. Returns its id.
+
+    Refuses legs that do not sum to zero before touching the database; the deferred trigger
+    on ``ledger_entry`` refuses them again at commit.
+    """
+    legs = [(account_id, amount) for account_id, amount in legs if amount != 0]
+    if not legs or sum(amount for _, amount in legs) != 0:
+        raise ValueError(f"unbalanced or empty transaction legs: {legs!r}")
+    cached = {locked.spendable_id: [0, 0], locked.held_id: [0, 0]}
+    for account_id, amount in legs:
+        if account_id in cached:
+            cached[account_id][0] += amount
+        elif account_id is None:
+            raise ValueError(f"a {kind} leg names a system account this facility lacks")
+    cached[locked.spendable_id][1] += pending_delta_fen
+    moved = {account_id: delta for account_id, delta in cached.items() if delta != [0, 0]}
+    if moved:
+        case_balance = " ".join("WHEN %s THEN %s" for _ in moved)
+        case_pending = " ".join("WHEN %s THEN %s" for _ in moved)
+        execute(
+            cursor,
+            f"UPDATE ledger_account SET "  # noqa: S608 - placeholders only, values are bound
+            f"balance_fen = balance_fen + CASE id {case_balance} ELSE 0 END, "
+            f"pending_fen = pending_fen + CASE id {case_pending} ELSE 0 END "
+            f"WHERE id IN ({', '.join(['%s'] * len(moved))})",
+            [
+                *[v for account_id, (b, _) in moved.items() for v in (account_id, b)],
+                *[v for account_id, (_, p) in moved.items() for v in (account_id, p)],
+                *moved,
+            ],
+        )
+    execute(
+        cursor,
+        "INSERT INTO ledger_transaction (kind, idempotency_scope, idempotency_key, request_hash, "
+        "facility_id, inmate_id, deposit_id, refund_of_id, reverses_id, memo, created_by_id, "
+        "approved_by_id, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        [
+            kind,
+            idempotency_scope,
+            idempotency_key,
+            request_hash,
+            locked.facility_id,
+            locked.inmate_id,
+            deposit_id,
+            refund_of_id,
+            reverses_id,
+            memo,
+            created_by_id,
+            approved_by_id,
+            now,
+        ],
+    )
+    transaction_id = cursor.fetchone()[0]
+    execute(
+        cursor,
+        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+        + ", ".join(["(%s, %s, %s)"] * len(legs)),
+        [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
+    )
+    return transaction_id
+
+
+def transaction_of(transaction_id: int) -> Transaction:
+    return Transaction.objects.get(pk=transaction_id)

@@ -1,0 +1,148 @@
+"""Purchases and their refunds. A kiosk can only ever debit (invariant 7); a refund gives back
+the inmate's own money, into held money where spendable money would break the balance cap
+(invariant 3)."""
+
+import datetime as dt
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from commissary import errors
+
+from ..locks import lock_inmate_accounts
+from ..models import Transaction
+from .posting import (
+    checked_amount,
+    checked_key,
+    checked_scope,
+    ensure_open,
+    execute,
+    post,
+    request_hash_of,
+    run_idempotent,
+    staff_scope,
+    transaction_by_key,
+    transaction_of,
+)
+
+
+def debit_purchase(
+    *,
+    inmate_id: int,
+    amount_fen: int,
+    idempotency_key: str,
+    idempotency_scope: str,
+    memo: str = "",
+    now: dt.datetime | None = None,
+) -> Transaction:
+    """Take a purchase out of the inmate's spendable money into commissary sales.
+    The only way a kiosk moves money (invariant 7): a debit, at a price the caller computed
+    on the server."""
+    amount_fen = checked_amount(amount_fen)
+    scope = checked_scope(idempotency_scope)
+    idempotency_key = checked_key(idempotency_key, scope=scope)
+    now = now or timezone.now()
+    request_hash = request_hash_of(
+        "debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo=memo
+    )
+
+    def attempt() -> int:
+        with transaction.atomic(), connection.cursor() as cursor:
+            locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+            ensure_open(locked, spending=True)
+            if locked.spendable_fen < amount_fen:
+                raise errors.InsufficientFunds()
+            return post(
+                cursor,
+                locked=locked,
+                kind=Transaction.Kind.PURCHASE,
+                legs=[(locked.spendable_id, -amount_fen), (locked.sales_id, amount_fen)],
+                idempotency_scope=scope,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                memo=memo,
+                now=now,
+            )
+
+    transaction_id = run_idempotent(
+        attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
+    )
+    return transaction_of(transaction_id)
+
+
+def refund_purchase(
+    *,
+    purchase_id: int,
+    amount_fen: int,
+    idempotency_key: str,
+    reason: str = "",
+    staff_id: int | None = None,
+    idempotency_scope: str | None = None,
+    now: dt.datetime | None = None,
+) -> Transaction:
+    """Give back (part of) a purchase. The inmate's own money is always restored: whatever
+    would take spendable + held + pending over the balance cap goes to held money (not
+    spendable; paid out on release), so spendable + pending never exceeds the cap."""
+    amount_fen = checked_amount(amount_fen)
+    scope = checked_scope(idempotency_scope, actor_id=staff_id, actor_scope=staff_scope)
+    idempotency_key = checked_key(idempotency_key, scope=scope)
+    now = now or timezone.now()
+    request_hash = request_hash_of(
+        "refund_purchase",
+        purchase_id=purchase_id,
+        amount_fen=amount_fen,
+        reason=reason,
+        staff_id=staff_id,
+    )
+
+    def attempt() -> int:
+        with transaction.atomic(), connection.cursor() as cursor:
+            purchase = Transaction.objects.filter(
+                pk=purchase_id, kind=Transaction.Kind.PURCHASE
+            ).first()
+            if purchase is None:
+                raise errors.TransactionNotFound("No such purchase.")
+            locked = lock_inmate_accounts(cursor, by="transaction", key=purchase_id)
+            ensure_open(locked)
+            execute(
+                cursor,
+                "SELECT "
+                "(SELECT -SUM(amount_fen) FROM ledger_entry "
+                " WHERE transaction_id = %s AND account_id = %s), "
+                "(SELECT COALESCE(SUM(e.amount_fen), 0) FROM ledger_entry e "
+                " JOIN ledger_transaction t ON t.id = e.transaction_id "
+                " WHERE t.refund_of_id = %s AND e.account_id IN (%s, %s))",
+                [
+                    purchase_id,
+                    locked.spendable_id,
+                    purchase_id,
+                    locked.spendable_id,
+                    locked.held_id,
+                ],
+            )
+            purchased_fen, refunded_fen = map(int, cursor.fetchone())
+            if amount_fen > purchased_fen - refunded_fen:
+                raise errors.RefundExceedsPurchase()
+            to_spendable = min(amount_fen, locked.room_under_balance_cap_fen)
+            return post(
+                cursor,
+                locked=locked,
+                kind=Transaction.Kind.REFUND,
+                legs=[
+                    (locked.sales_id, -amount_fen),
+                    (locked.spendable_id, to_spendable),
+                    (locked.held_id, amount_fen - to_spendable),
+                ],
+                idempotency_scope=scope,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                memo=reason,
+                refund_of_id=purchase_id,
+                created_by_id=staff_id,
+                now=now,
+            )
+
+    transaction_id = run_idempotent(
+        attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
+    )
+    return transaction_of(transaction_id)
