@@ -70,7 +70,7 @@ def test_simultaneous_deposits_never_take_money_and_held_money_over_the_balance_
 ):
     now = timezone.now()
     inmate = InmateFactory()
-    staff = StaffFactory()
+    staff = StaffFactory(facilities=[inmate.facility])
     _build_up_over_earlier_months(inmate, [100_000, 100_000, 100_000, 100_000, 90_500], now=now)
     # Held money still counts against the cap: move some of it there first.
     services.hold_funds(

@@ -349,7 +349,7 @@ def test_random_money_operations_from_sixteen_threads_keep_every_invariant(
         deposit_fee_rate_bp=100,
     )
     inmate = InmateFactory(facility=facility)
-    staff = StaffFactory()
+    staff = StaffFactory(facilities=[facility])
     crowd = Crowd(inmate=inmate, staff=staff, now=now)
     # Start exactly at the balance cap with 20,000 fen of the month left and four purchases
     # to refund: each thread's first operation is a refund (it overflows into held money) or

@@ -245,7 +245,7 @@ def test_seeded_inmates_then_work_with_the_real_services(db, tmp_path):
 
     # A seeded key replayed through the service is the same request: the seeded transaction.
     replayed = ledger_services.debit_purchase(
-        idempotency_scope="kiosk:1",
+        idempotency_scope=purchase.idempotency_scope,
         inmate_id=inmate_id,
         amount_fen=amount_fen,
         memo=purchase.memo,

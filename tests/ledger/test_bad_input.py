@@ -1,14 +1,17 @@
 """Bad input gets its domain error and changes nothing; replays are idempotent (invariant 6)."""
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from commissary import errors
 from facilities import services as facility_services
 from ledger import services
 from ledger.models import Deposit, Transaction
-from tests.factories import InmateFactory, StaffFactory
+from tests.factories import FacilityFactory, InmateFactory, StaffFactory
 
-from .helpers import deposit, key
+from .helpers import deposit, key, set_frozen, staff_at
 
 pytestmark = pytest.mark.django_db
 
@@ -249,15 +252,21 @@ def test_only_purchases_can_be_refunded():
         )
 
 
-def test_a_large_adjustment_needs_a_second_staff_member(ledger_snapshot):
+def test_a_large_debit_needs_a_second_trust_officer_of_the_facility(ledger_snapshot):
     inmate = InmateFactory()
-    staff = StaffFactory()
+    deposit(inmate, 100_000)
+    deposit(inmate, 10_000, now=timezone.now() - dt.timedelta(days=40))
+    staff = staff_at(inmate.facility, may_approve=True)
+    family = StaffFactory(is_staff=False, may_approve=True, facilities=[inmate.facility])
+    elsewhere = staff_at(FacilityFactory(), may_approve=True)
+    not_an_approver = staff_at(inmate.facility)
+    inactive = StaffFactory(is_active=False, facilities=[inmate.facility], may_approve=True)
     before = ledger_snapshot()
-    for approver in (None, staff):
+    for approver in (None, staff, family, elsewhere, not_an_approver, inactive):
         with pytest.raises(errors.ApprovalRequired):
             services.adjust_balance(
                 inmate_id=inmate.pk,
-                amount_fen=50_001,
+                amount_fen=-50_001,
                 reason="correction",
                 staff_id=staff.pk,
                 approved_by_id=approver and approver.pk,
@@ -266,11 +275,55 @@ def test_a_large_adjustment_needs_a_second_staff_member(ledger_snapshot):
     assert ledger_snapshot() == before
     services.adjust_balance(
         inmate_id=inmate.pk,
-        amount_fen=50_000,
+        amount_fen=-50_000,  # at the threshold: one staff member is enough
         reason="correction",
         staff_id=staff.pk,
         idempotency_key=key(),
     )
+    services.adjust_balance(
+        inmate_id=inmate.pk,
+        amount_fen=-50_001,
+        reason="correction",
+        staff_id=staff.pk,
+        approved_by_id=staff_at(inmate.facility, may_approve=True).pk,
+        idempotency_key=key(),
+    )
+
+
+def test_every_credit_needs_a_second_trust_officer_and_a_family_account_cannot_approve(
+    ledger_snapshot,
+):
+    inmate = InmateFactory()
+    staff = staff_at(inmate.facility)
+    family = StaffFactory(is_staff=False, may_approve=True, facilities=[inmate.facility])
+    before = ledger_snapshot()
+    for approver in (None, staff, family):
+        with pytest.raises(errors.ApprovalRequired):
+            services.adjust_balance(
+                inmate_id=inmate.pk,
+                amount_fen=400_000,
+                reason="credit",
+                staff_id=staff.pk,
+                approved_by_id=approver and approver.pk,
+                idempotency_key=key(),
+            )
+    assert ledger_snapshot() == before
+
+
+def test_staff_of_another_facility_cannot_move_an_inmates_money(ledger_snapshot):
+    inmate = InmateFactory()
+    deposit(inmate, 1_000)
+    outsider = staff_at(FacilityFactory(), may_approve=True)
+    before = ledger_snapshot()
+    with pytest.raises(errors.NotPermitted):
+        services.hold_funds(
+            inmate_id=inmate.pk,
+            amount_fen=100,
+            reason="hold",
+            staff_id=outsider.pk,
+            idempotency_key=key(),
+        )
+    assert ledger_snapshot() == before
 
 
 def test_an_adjustment_needs_a_reason(ledger_snapshot):
@@ -281,7 +334,7 @@ def test_an_adjustment_needs_a_reason(ledger_snapshot):
             inmate_id=inmate.pk,
             amount_fen=100,
             reason=" ",
-            staff_id=StaffFactory().pk,
+            staff_id=staff_at(inmate.facility).pk,
             idempotency_key=key(),
         )
     assert ledger_snapshot() == before

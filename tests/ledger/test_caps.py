@@ -7,9 +7,9 @@ from commissary import errors
 from ledger import services
 from ledger.models import Deposit, MonthlyPeriod
 from ledger.selectors import inmate_balance
-from tests.factories import InmateFactory, StaffFactory
+from tests.factories import InmateFactory
 
-from .helpers import deposit, key, month_start
+from .helpers import deposit, key, month_start, staff_at
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +132,7 @@ def test_reserved_money_counts_against_the_balance_cap():
 
 def test_held_money_counts_against_the_balance_cap():
     inmate = InmateFactory()
-    staff = StaffFactory()
+    staff = staff_at(inmate.facility)
     _fill_to(inmate, 500_000)
     services.hold_funds(
         inmate_id=inmate.pk,
@@ -153,7 +153,7 @@ def test_held_money_counts_against_the_balance_cap():
 
 def test_staff_credits_obey_the_balance_cap_but_not_the_monthly_cap():
     inmate = InmateFactory()
-    staff, approver = StaffFactory(), StaffFactory()
+    staff, approver = staff_at(inmate.facility), staff_at(inmate.facility, may_approve=True)
     deposit(inmate, 100_000)
     services.adjust_balance(
         inmate_id=inmate.pk,
@@ -170,6 +170,7 @@ def test_staff_credits_obey_the_balance_cap_but_not_the_monthly_cap():
             amount_fen=1,
             reason="one fen more",
             staff_id=staff.pk,
+            approved_by_id=approver.pk,
             idempotency_key=key(),
         )
 

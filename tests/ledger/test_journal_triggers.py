@@ -48,8 +48,9 @@ def test_updating_or_deleting_a_journal_transaction_is_refused():
 
 def _insert_transaction(cursor, facility_id, key):
     cursor.execute(
-        "INSERT INTO ledger_transaction (kind, idempotency_key, request_hash, facility_id, memo, "
-        "created_at) VALUES ('adjustment', %s, '', %s, '', %s) RETURNING id",
+        "INSERT INTO ledger_transaction (kind, idempotency_scope, idempotency_key, request_hash, "
+        "facility_id, memo, created_at) VALUES ('adjustment', 'system', %s, '', %s, '', %s) "
+        "RETURNING id",
         [key, facility_id, timezone.now()],
     )
     return cursor.fetchone()[0]

@@ -94,9 +94,10 @@ def test_a_credited_deposit_without_its_journal_transaction_is_found(inmate, fac
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO ledger_deposit (reference, inmate_id, facility_id, period_id, amount_fen, "
-            "fee_fen, currency, provider, provider_reference, status, idempotency_key, "
-            "request_hash, created_at, expires_at, resolved_at) VALUES "
-            "(%s, %s, %s, %s, 5000, 0, 'CNY', 'sandbox', '', 'credited', 'forged', '', %s, %s, %s) "
+            "fee_fen, currency, provider, provider_reference, status, idempotency_scope, "
+            "idempotency_key, request_hash, created_at, expires_at, resolved_at) VALUES "
+            "(%s, %s, %s, %s, 5000, 0, 'CNY', 'sandbox', '', 'credited', 'system', 'forged', '', "
+            "%s, %s, %s) "
             "RETURNING id",
             [uuid.uuid4(), inmate.pk, facility.pk, period.pk, now, now, now],
         )

@@ -4,10 +4,11 @@ import pytest
 
 from commissary import errors
 from ledger import services
+from ledger.models import AccountEvent
 from ledger.selectors import inmate_balance
 from tests.factories import InmateFactory, StaffFactory
 
-from .helpers import deposit, key
+from .helpers import deposit, key, set_frozen, staff_at
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +85,12 @@ def test_a_debit_adjustment_cannot_overdraw(staff, ledger_snapshot):
 def test_a_transaction_is_reversed_at_most_once(staff):
     inmate = InmateFactory()
     credit = services.adjust_balance(
-        inmate_id=inmate.pk, amount_fen=100, reason="r", staff_id=staff.pk, idempotency_key=key()
+        inmate_id=inmate.pk,
+        amount_fen=100,
+        reason="r",
+        staff_id=staff.pk,
+        approved_by_id=staff_at(inmate.facility, may_approve=True).pk,
+        idempotency_key=key(),
     )
     services.reverse_transaction(
         transaction_id=credit.pk, reason="r", staff_id=staff.pk, idempotency_key=key()
@@ -111,7 +117,12 @@ def test_deposits_and_purchases_are_not_reversed_but_refunded(staff):
 def test_reversing_a_spent_credit_is_refused(staff, ledger_snapshot):
     inmate = InmateFactory()
     credit = services.adjust_balance(
-        inmate_id=inmate.pk, amount_fen=1_000, reason="r", staff_id=staff.pk, idempotency_key=key()
+        inmate_id=inmate.pk,
+        amount_fen=1_000,
+        reason="r",
+        staff_id=staff.pk,
+        approved_by_id=staff_at(inmate.facility, may_approve=True).pk,
+        idempotency_key=key(),
     )
     services.debit_purchase(
         idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key=key()
@@ -140,3 +151,47 @@ def test_a_frozen_account_still_receives_refunds_and_paid_deposits(staff):
     )
     balance = inmate_balance(inmate=inmate)
     assert (balance.spendable_fen, balance.is_frozen) == (1_300, True)
+
+
+def test_a_freeze_records_who_and_why_and_a_replay_returns_the_first_event(ledger_snapshot):
+    inmate = InmateFactory()
+    officer = staff_at(inmate.facility)
+    first = services.set_account_frozen(
+        inmate_id=inmate.pk,
+        is_frozen=True,
+        reason="contraband search",
+        staff_id=officer.pk,
+        idempotency_key="freeze-1",
+    )
+    again = services.set_account_frozen(
+        inmate_id=inmate.pk,
+        is_frozen=True,
+        reason="contraband search",
+        staff_id=officer.pk,
+        idempotency_key="freeze-1",
+    )
+    assert again.pk == first.pk
+    assert (first.kind, first.reason, first.created_by_id) == (
+        "frozen",
+        "contraband search",
+        officer.pk,
+    )
+    assert AccountEvent.objects.filter(inmate=inmate).count() == 1
+    before = ledger_snapshot()
+    with pytest.raises(errors.ValidationFailed, match="already frozen"):
+        services.set_account_frozen(
+            inmate_id=inmate.pk,
+            is_frozen=True,
+            reason="again",
+            staff_id=officer.pk,
+            idempotency_key="freeze-2",
+        )
+    with pytest.raises(errors.ValidationFailed):
+        services.set_account_frozen(
+            inmate_id=inmate.pk,
+            is_frozen=False,
+            reason=" ",
+            staff_id=officer.pk,
+            idempotency_key="unfreeze",
+        )
+    assert ledger_snapshot() == before

@@ -8,9 +8,9 @@ from facilities import services as facility_services
 from ledger import services
 from ledger.models import Entry, Transaction
 from ledger.selectors import account_balance_fen, inmate_balance
-from tests.factories import FacilityFactory, InmateFactory, StaffFactory
+from tests.factories import FacilityFactory, InmateFactory
 
-from .helpers import key
+from .helpers import key, staff_at
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +94,7 @@ def test_a_refund_that_would_break_the_cap_goes_to_held_money(assert_ledger_cons
     purchase = services.debit_purchase(
         idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=4_000, idempotency_key=key()
     )
-    staff, approver = StaffFactory(), StaffFactory()
+    staff, approver = staff_at(inmate.facility), staff_at(inmate.facility, may_approve=True)
     services.adjust_balance(
         inmate_id=inmate.pk,
         amount_fen=3_000,
@@ -125,7 +125,7 @@ def test_release_pays_out_spendable_and_held_money_and_closes_the_accounts(
     facility, assert_ledger_consistent
 ):
     inmate = InmateFactory(facility=facility)
-    staff = StaffFactory()
+    staff = staff_at(inmate.facility)
     services.credit_deposit(
         deposit_id=services.reserve_deposit(
             idempotency_scope="depositor:1",
@@ -166,12 +166,13 @@ def test_release_pays_out_spendable_and_held_money_and_closes_the_accounts(
 
 def test_a_staff_mistake_is_corrected_by_a_reversal(facility, assert_ledger_consistent):
     inmate = InmateFactory(facility=facility)
-    staff = StaffFactory()
+    staff = staff_at(inmate.facility)
     mistake = services.adjust_balance(
         inmate_id=inmate.pk,
         amount_fen=1_500,
         reason="typo: meant 15.00",
         staff_id=staff.pk,
+        approved_by_id=staff_at(inmate.facility, may_approve=True).pk,
         idempotency_key=key(),
     )
     reversal = services.reverse_transaction(
