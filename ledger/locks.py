@@ -1,12 +1,19 @@
 """Row locks for the ledger, in one place and one order.
 
-Every service that changes an inmate's money first locks that inmate's spendable and held
-account rows with ``lock_inmate_accounts`` — one statement, both rows, always in that order —
-and then decides from the values it read under the lock. Everything else an operation touches
-for the inmate (its period, its deposits) is only ever written under that lock, so those rows
-need no lock order of their own. System accounts (clearing, sales, fees…) are never locked:
-their balances are derived from the journal, so deposits for different inmates never wait on
-each other.
+The order, everywhere:
+1. an inmate's spendable and held account rows (``lock_inmate_accounts``: one statement, both
+   rows); several inmates in primary-key order (``lock_inmates_accounts``);
+2. then the rows the operation writes (the inmate's period and deposits, journal rows, stock);
+3. parent rows that ledger rows point at (inmate, facility) only after that, and only
+   ``FOR NO KEY UPDATE`` (``lock_inmate_row``, ``lock_facility_for_policy``): every ledger
+   insert takes ``FOR KEY SHARE`` on its parents, which ``FOR UPDATE`` would wait on, so a
+   transfer, release or cap change that took the parent first deadlocked against deposits.
+
+The services decide from values read under these locks. Money-moving writes to an inmate's
+period and deposits happen under the account lock; the batch jobs (rollover closing periods,
+expiry) take the same lock per inmate or touch only columns no money decision reads
+(``closed_at``). System accounts (clearing, sales, fees…) are never locked: their balances are
+derived from the journal, so deposits for different inmates never wait on each other.
 
 On SQLite there is no ``FOR UPDATE``; the embedded database opens every transaction
 IMMEDIATE (see settings), which serialises writers instead.
