@@ -1,102 +1,104 @@
 """Project-wide domain errors (types only, no logic). Each has a stable machine ``code`` (the
 kiosk API and pages map codes, never classes) and a human message. A service that raises one
-has changed nothing."""
+has changed nothing. Messages are sentences for a clerk or a parent, translated."""
+
+from django.utils.translation import gettext_lazy as _
 
 
 class DomainError(Exception):
     code = "domain_error"
-    default_message = "The operation was refused."
+    default_message = _("The operation was refused.")
 
     def __init__(self, message: str | None = None):
         self.message = message or self.default_message
-        super().__init__(self.message)
+        super().__init__(str(self.message))
 
 
 class InvalidAmount(DomainError):
     code = "invalid_amount"
-    default_message = "The amount must be a whole number of fen greater than zero."
+    default_message = _("The amount must be a whole number of fen greater than zero.")
 
 
 class MonthlyCapExceeded(DomainError):
     code = "monthly_cap_exceeded"
-    default_message = "This deposit would take the inmate over this month's deposit cap."
+    default_message = _("This deposit would take the inmate over this month's deposit cap.")
 
 
 class BalanceCapExceeded(DomainError):
     code = "balance_cap_exceeded"
-    default_message = "This would take the inmate over the balance cap."
+    default_message = _("This would take the inmate over the balance cap.")
 
 
 class InsufficientFunds(DomainError):
     code = "insufficient_funds"
-    default_message = "The inmate's spendable balance is too low."
+    default_message = _("The inmate's spendable balance is too low.")
 
 
 class AccountFrozen(DomainError):
     code = "account_frozen"
-    default_message = "The inmate's account is frozen."
+    default_message = _("The inmate's account is frozen.")
 
 
 class InmateReleased(DomainError):
     code = "inmate_released"
-    default_message = "The inmate has been released; the account is closed."
+    default_message = _("The inmate has been released; the account is closed.")
 
 
 class InmateNotFound(DomainError):
     code = "not_found"
-    default_message = "No such inmate."
+    default_message = _("No such inmate.")
 
 
 class IdempotencyConflict(DomainError):
     code = "idempotency_conflict"
-    default_message = "This idempotency key was already used for a different request."
+    default_message = _("This idempotency key was already used for a different request.")
 
 
 class DepositNotPending(DomainError):
     code = "deposit_not_pending"
-    default_message = "The deposit is no longer awaiting payment."
+    default_message = _("The deposit is no longer awaiting payment.")
 
 
 class DepositNotFound(DomainError):
     code = "not_found"
-    default_message = "No such deposit."
+    default_message = _("No such deposit.")
 
 
 class TransactionNotFound(DomainError):
     code = "not_found"
-    default_message = "No such transaction."
+    default_message = _("No such transaction.")
 
 
 class RefundExceedsPurchase(DomainError):
     code = "refund_exceeds_purchase"
-    default_message = "The refund is larger than what is left to refund of the purchase."
+    default_message = _("The refund is larger than what is left to refund of the purchase.")
 
 
 class ApprovalRequired(DomainError):
     code = "approval_required"
-    default_message = "An adjustment this large needs a second staff member's approval."
+    default_message = _("An adjustment this large needs a second staff member's approval.")
 
 
 class NotReversible(DomainError):
     code = "not_reversible"
-    default_message = "This transaction cannot be reversed; use the matching refund instead."
+    default_message = _("This transaction cannot be reversed; use the matching refund instead.")
 
 
 class InvalidPolicy(DomainError):
     code = "invalid_policy"
-    default_message = "The facility policy is invalid."
+    default_message = _("The facility policy is invalid.")
 
 
 class ValidationFailed(DomainError):
     code = "validation_error"
-    default_message = "The request is invalid."
+    default_message = _("The request is invalid.")
 
 
 class FacilityNotFound(DomainError):
     code = "not_found"
-    default_message = "No such facility."
+    default_message = _("No such facility.")
 
 
 class NotPermitted(DomainError):
     code = "permission_denied"
-    default_message = "You are not allowed to do this."
+    default_message = _("You are not allowed to do this.")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from commissary import errors
 
@@ -111,17 +112,19 @@ def move_inmate_ledger(
         locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
         ensure_open(locked)
         if locked.facility_id == to_facility_id:
-            raise errors.ValidationFailed("The inmate is already at that facility.")
+            raise errors.ValidationFailed(_("The inmate is already at that facility."))
         # The destination's caps are read under its row lock, so a cap change running beside
         # this either finishes first (and this reads its caps) or finds this account there.
         policy = lock_facility_for_policy(cursor, facility_id=to_facility_id)
         if locked.pending_fen:
             raise errors.ValidationFailed(
-                "Deposits are awaiting payment for this inmate; transfer once they have "
-                "settled or expired."
+                _(
+                    "Deposits are awaiting payment for this inmate; transfer once they have "
+                    "settled or expired."
+                )
             )
         if policy.currency != locked.currency:
-            raise errors.ValidationFailed("The facilities keep money in different currencies.")
+            raise errors.ValidationFailed(_("The facilities keep money in different currencies."))
         excess_fen = max(0, locked.spendable_fen - policy.balance_cap_fen)
         transaction_id = None
         if excess_fen:
@@ -256,7 +259,7 @@ def change_facility_caps(*, facility_id: int, monthly_cap_fen: int, balance_cap_
     here, or runs after and reads the new caps)."""
     for cap in (monthly_cap_fen, balance_cap_fen):
         if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
-            raise errors.InvalidPolicy("Caps must be whole numbers of fen greater than zero.")
+            raise errors.InvalidPolicy(_("Caps must be whole numbers of fen greater than zero."))
     with transaction.atomic(), connection.cursor() as cursor:
         lock_inmates_accounts(cursor, facility_id=facility_id, chunk=CAP_CHANGE_CHUNK)
         lock_facility_for_policy(cursor, facility_id=facility_id)
@@ -264,10 +267,15 @@ def change_facility_caps(*, facility_id: int, monthly_cap_fen: int, balance_cap_
         totals = lock_inmates_accounts(cursor, facility_id=facility_id, chunk=CAP_CHANGE_CHUNK)
         over = sorted(number for number, total in totals.values() if total > balance_cap_fen)
         if over:
-            shown = ", ".join(over[:20]) + (f" and {len(over) - 20} more" if len(over) > 20 else "")
+            shown = ", ".join(over[:20])
+        if len(over) > 20:
+            shown += " " + _("and %(count)d more") % {"count": len(over) - 20}
             raise errors.InvalidPolicy(
-                f"The balance cap cannot go below what these inmates already hold or are "
-                f"being sent: {shown}. Pay out or refund their money first."
+                _(
+                    "The balance cap cannot go below what these inmates already hold or are "
+                    "being sent: %(inmates)s. Pay out or refund their money first."
+                )
+                % {"inmates": shown}
             )
         execute(
             cursor,

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from django.db import IntegrityError, connection
+from django.utils.translation import gettext as _
 
 from commissary import errors
 
@@ -69,11 +70,13 @@ def execute(cursor, sql: str, params) -> None:
 
 def checked_amount(amount_fen, *, allow_negative: bool = False) -> int:
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
-        raise errors.InvalidAmount(f"The amount must be a whole number of fen, not {amount_fen!r}.")
+        raise errors.InvalidAmount(
+            _("The amount must be a whole number of fen, not %(amount)r.") % {"amount": amount_fen}
+        )
     if amount_fen == 0 or (amount_fen < 0 and not allow_negative):
         raise errors.InvalidAmount()
     if abs(amount_fen) > MAX_AMOUNT_FEN:
-        raise errors.InvalidAmount("The amount is too large.")
+        raise errors.InvalidAmount(_("The amount is too large."))
     return amount_fen
 
 
@@ -82,7 +85,7 @@ def checked_scope(scope, *, actor_id: int | None = None, actor_scope=None) -> st
     if scope is None and actor_id is not None:
         scope = actor_scope(actor_id)
     if not isinstance(scope, str) or not _SCOPE_PATTERN.fullmatch(scope):
-        raise errors.ValidationFailed("Say whose idempotency key this is (its scope).")
+        raise errors.ValidationFailed(_("Say whose idempotency key this is (its scope)."))
     return scope
 
 
@@ -90,18 +93,18 @@ def checked_key(idempotency_key, *, scope: str) -> str:
     """A client's key is 1-128 printable ASCII characters; the server's own keys (system
     scope) are built from ids and so always fit the column."""
     if not isinstance(idempotency_key, str) or not idempotency_key.strip():
-        raise errors.ValidationFailed("An idempotency key is required.")
+        raise errors.ValidationFailed(_("An idempotency key is required."))
     limit = 200 if scope == SYSTEM_SCOPE else MAX_CLIENT_KEY_LENGTH
     if len(idempotency_key) > limit or not _PRINTABLE_ASCII.fullmatch(idempotency_key):
         raise errors.ValidationFailed(
-            f"An idempotency key is 1 to {limit} printable ASCII characters."
+            _("An idempotency key is 1 to %(limit)d printable ASCII characters.") % {"limit": limit}
         )
     return idempotency_key
 
 
 def checked_reason(reason) -> str:
     if not isinstance(reason, str) or not reason.strip():
-        raise errors.ValidationFailed("A reason is required.")
+        raise errors.ValidationFailed(_("A reason is required."))
     return reason.strip()
 
 

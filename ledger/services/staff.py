@@ -12,6 +12,7 @@ import datetime as dt
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import selectors as people
 from commissary import errors
@@ -42,7 +43,7 @@ def needs_approval(*, amount_fen: int, approval_threshold_fen: int) -> bool:
 def ensure_staff_may_act(*, staff_id: int | None, facility_id: int) -> None:
     if staff_id is None or not people.may_request(staff_id=staff_id, facility_id=facility_id):
         raise errors.NotPermitted(
-            "Only an active staff member assigned to the inmate's facility can do this."
+            _("Only an active staff member assigned to the inmate's facility can do this.")
         )
 
 
@@ -60,7 +61,10 @@ def _ensure_approved(
         approver_id=approved_by_id, requester_id=staff_id, facility_id=locked.facility_id
     ):
         raise errors.ApprovalRequired(
-            "The approver must be another active trust officer assigned to the inmate's facility."
+            _(
+                "The approver must be another active trust officer assigned to the inmate's "
+                "facility."
+            )
         )
 
 
@@ -156,10 +160,10 @@ def _move_between_own_accounts(
                 legs = [(locked.spendable_id, -amount_fen), (locked.held_id, amount_fen)]
             else:
                 if locked.held_fen < amount_fen:
-                    raise errors.InsufficientFunds("Less than that is held.")
+                    raise errors.InsufficientFunds(_("Less than that is held."))
                 if locked.spendable_fen + locked.pending_fen + amount_fen > locked.balance_cap_fen:
                     raise errors.BalanceCapExceeded(
-                        "Releasing this much would take spendable money over the balance cap."
+                        _("Releasing this much would take spendable money over the balance cap.")
                     )
                 legs = [(locked.held_id, -amount_fen), (locked.spendable_id, amount_fen)]
             kind = Transaction.Kind.HOLD if to_held else Transaction.Kind.HOLD_RELEASE
@@ -332,7 +336,7 @@ def reverse_transaction(
             locked = lock_inmate_accounts(cursor, by="transaction", key=transaction_id)
             ensure_open(locked)
             if Transaction.objects.filter(reverses_id=transaction_id).exists():
-                raise errors.NotReversible("This transaction has already been reversed.")
+                raise errors.NotReversible(_("This transaction has already been reversed."))
             legs = [
                 (account_id, -amount)
                 for account_id, amount in original.entries.values_list("account_id", "amount_fen")
