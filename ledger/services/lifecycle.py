@@ -268,8 +268,8 @@ def change_facility_caps(*, facility_id: int, monthly_cap_fen: int, balance_cap_
         over = sorted(number for number, total in totals.values() if total > balance_cap_fen)
         if over:
             shown = ", ".join(over[:20])
-        if len(over) > 20:
-            shown += " " + _("and %(count)d more") % {"count": len(over) - 20}
+            if len(over) > 20:
+                shown += " " + _("and %(count)d more") % {"count": len(over) - 20}
             raise errors.InvalidPolicy(
                 _(
                     "The balance cap cannot go below what these inmates already hold or are "
