@@ -29,6 +29,8 @@ from decimal import Decimal
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
+from . import sql
+
 
 def weight(expression: str) -> str:
     """SQL for a pseudo-random odd weight in [1, 2**30) for each value of ``expression``,
@@ -250,11 +252,11 @@ def run_checks(
     now = now or timezone.now()
     screened = not exact and connection.vendor == "postgresql"
     params = {
-        "now": connection.ops.adapt_datetimefield_value(now),
+        "now": now,
         "seed": secrets.randbits(62),
     }
     findings = []
-    with _one_snapshot(), connection.cursor() as cursor:
+    with _one_snapshot(), sql.cursor() as cursor:
         for check in checks:
             sides = None
             if screened and check.screen:
