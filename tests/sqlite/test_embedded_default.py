@@ -10,8 +10,12 @@ the money work and reports what it saw as JSON.
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,12 +60,16 @@ def _run(command: list[str], environment: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def walkthrough(tmp_path_factory) -> dict:
-    data_dir = tmp_path_factory.mktemp("embedded")
-    environment = _embedded_environment(data_dir)
-    _run(["scripts/run", "--prepare-only"], environment)
-    assert (data_dir / "commissary.sqlite3").is_file()
-    assert json.loads((data_dir / "demo-credentials.json").read_text())["inmates"]
+def embedded_data_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("embedded")
+
+
+@pytest.fixture(scope="module")
+def walkthrough(embedded_data_dir) -> dict:
+    environment = _embedded_environment(embedded_data_dir)
+    _run([str(REPOSITORY / "scripts" / "run"), "--prepare-only"], environment)
+    assert (embedded_data_dir / "commissary.sqlite3").is_file()
+    assert json.loads((embedded_data_dir / "demo-credentials.json").read_text())["inmates"]
     output = _run([sys.executable, "tests/sqlite/walkthrough.py"], environment)
     return json.loads(output.strip().splitlines()[-1])
 
@@ -135,3 +143,84 @@ def test_the_journal_refuses_unbalanced_and_empty_transactions_on_sqlite(walkthr
     assert refused["balanced_transaction"] is None
     assert walkthrough["journal_grew_by"] == [1, 2]  # only the balanced one: a row, two legs
     assert _ran(walkthrough, "nothing_left_unsettled")["unsettled_left"] == 0
+
+
+QUEUE_AND_WAIT = """
+import time
+from ledger import tasks
+from ledger.models import ScheduledRun
+tasks.reconcile_ledger.delay(trigger="manual")
+for _ in range(240):
+    run = ScheduledRun.objects.filter(trigger="manual").exclude(status="running").first()
+    if run:
+        break
+    time.sleep(0.25)
+print(run.status if run else "never ran")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for(condition, *, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_scripts_run_serves_pages_runs_tasks_without_a_broker_and_stops_on_ctrl_c(
+    walkthrough, embedded_data_dir
+):
+    """The same data directory, started the way a new user starts it: web server, and a
+    Celery worker with beat on the filesystem queue, which runs a task queued from outside."""
+    port = _free_port()
+    environment = {**_embedded_environment(embedded_data_dir), "PORT": str(port)}
+    log_path = embedded_data_dir / "run.log"
+    with log_path.open("wb") as log_file:
+        app = subprocess.Popen(  # noqa: S603 - our own script, fixed arguments
+            [str(REPOSITORY / "scripts" / "run")],
+            cwd=REPOSITORY,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal would give it
+        )
+    try:
+        _wait_for(
+            lambda: b"Commissary is running." in log_path.read_bytes(),
+            seconds=120,
+            what=f"scripts/run to start:\n{log_path.read_text()}",
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            assert answer.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as page:
+            assert page.status == 200
+        # Queued from another process, as the admin's button does; the worker picks it up
+        # from the queue folders.
+        ran = _run([sys.executable, "manage.py", "shell", "-c", QUEUE_AND_WAIT], environment)
+        assert ran.split()[-1] == "succeeded"
+    finally:
+        os.killpg(app.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            app.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(app.pid, signal.SIGKILL)
+            raise
+    assert b"==> stopping" in log_path.read_bytes()
+
+    def group_is_gone() -> bool:
+        try:
+            os.killpg(app.pid, 0)  # only asks whether any process of the group is left
+        except ProcessLookupError:
+            return True
+        return False
+
+    _wait_for(group_is_gone, seconds=30, what="the web server and worker to stop")
