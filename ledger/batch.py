@@ -6,7 +6,8 @@ at once), idempotent (a re-run after a crash or a duplicate delivery changes not
 records what it did in a ``ScheduledRun`` for the admin. Guards invariants 4 and 8: because a
 period's month is part of its key and every deposit creates its own month's row, a rollover
 that runs late, twice or never cannot let money past a cap nor block a deposit; reconciliation
-reports and never changes money.
+reports and never changes money. Raw statements go through ``ledger.sql``, so instants compare
+as instants on the embedded SQLite database too.
 """
 
 import datetime as dt
