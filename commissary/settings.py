@@ -153,6 +153,9 @@ if not REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        # Where broadcast exchanges are declared; kombu's default is "control" in the
+        # working directory.
+        "control_folder": str(DATA_DIR / "celery-control"),
     }
 else:
     CELERY_BROKER_URL = REDIS_URL
