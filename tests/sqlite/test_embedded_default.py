@@ -180,6 +180,8 @@ def test_scripts_run_serves_pages_runs_tasks_without_a_broker_and_stops_on_ctrl_
 ):
     """The same data directory, started the way a new user starts it: web server, and a
     Celery worker with beat on the filesystem queue, which runs a task queued from outside."""
+    stray_control_folder = REPOSITORY / "control"  # kombu's default, in the working directory
+    had_stray_control_folder = stray_control_folder.exists()
     port = _free_port()
     environment = {**_embedded_environment(embedded_data_dir), "PORT": str(port)}
     log_path = embedded_data_dir / "run.log"
@@ -224,3 +226,6 @@ def test_scripts_run_serves_pages_runs_tasks_without_a_broker_and_stops_on_ctrl_
         return False
 
     _wait_for(group_is_gone, seconds=30, what="the web server and worker to stop")
+    # The queue's folders, control folder included, are in the data directory.
+    assert (embedded_data_dir / "celery-control").is_dir()
+    assert had_stray_control_folder or not stray_control_folder.exists()
