@@ -39,16 +39,22 @@ def _crontab(*, minute, hour, day_of_month="*", timezone_name=SYSTEM_TIMEZONE, u
 
 def _task(*, using, name, task, kwargs=None, **fields) -> tuple[PeriodicTask, bool]:
     """The schedule that runs ``task`` (with ``kwargs``), created as given if there is none."""
-    kwargs_json = json.dumps(kwargs or {})
-    existing = PeriodicTask.objects.using(using).filter(task=task).order_by("id")
-    if kwargs is not None:
-        existing = existing.filter(kwargs=kwargs_json)
-    found = existing.first() or PeriodicTask.objects.using(using).filter(name=name).first()
-    if found:
-        return found, False
+    for existing in PeriodicTask.objects.using(using).filter(task=task).order_by("id"):
+        if kwargs is None or _parsed(existing.kwargs) == kwargs:
+            return existing, False
+    same_name = PeriodicTask.objects.using(using).filter(name=name).first()
+    if same_name:
+        return same_name, False
     return PeriodicTask.objects.using(using).create(
-        name=name, task=task, kwargs=kwargs_json, **fields
+        name=name, task=task, kwargs=json.dumps(kwargs or {}), **fields
     ), True
+
+
+def _parsed(kwargs_json: str):
+    try:
+        return json.loads(kwargs_json or "{}")
+    except ValueError:
+        return None
 
 
 def ensure_rollover_schedule(timezone_name: str, *, using=DEFAULT_DB_ALIAS) -> PeriodicTask:

@@ -99,6 +99,10 @@ def test_migrate_keeps_what_staff_changed_and_adds_no_second_schedule():
     expiry.name = "Expire deposits (every 15 minutes)"
     expiry.interval = IntervalSchedule.objects.create(every=15, period=IntervalSchedule.MINUTES)
     expiry.save()
+    rollover = PeriodicTask.objects.get(task="ledger.tasks.roll_over_periods")
+    rollover.name = "Rollover, China"
+    rollover.kwargs = rollover.kwargs.replace(" ", "")  # as typed into the admin
+    rollover.save()
 
     call_command("migrate", verbosity=0)
 
@@ -106,3 +110,4 @@ def test_migrate_keeps_what_staff_changed_and_adds_no_second_schedule():
     assert not PeriodicTask.objects.get(pk=reconciliation.pk).enabled
     expiry = PeriodicTask.objects.get(task="ledger.tasks.expire_stale_deposits")
     assert (expiry.name, expiry.interval.every) == ("Expire deposits (every 15 minutes)", 15)
+    assert PeriodicTask.objects.get(task="ledger.tasks.roll_over_periods").name == "Rollover, China"
