@@ -153,6 +153,9 @@ if not REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
+        # Where broadcast exchanges are declared; kombu's default is "control" in the
+        # working directory.
+        "control_folder": str(DATA_DIR / "celery-control"),
     }
 else:
     CELERY_BROKER_URL = REDIS_URL
@@ -171,6 +174,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
 # Inmates per rollover transaction: short transactions keep deposits flowing at 00:05.
 LEDGER_ROLLOVER_CHUNK_SIZE = env.int("LEDGER_ROLLOVER_CHUNK_SIZE", default=50_000)
+# How long a reserved deposit waits for its payment before the expiry task releases its room.
+DEPOSIT_RESERVATION_MINUTES = env.int("DEPOSIT_RESERVATION_MINUTES", default=30)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -6,7 +6,8 @@ at once), idempotent (a re-run after a crash or a duplicate delivery changes not
 records what it did in a ``ScheduledRun`` for the admin. Guards invariants 4 and 8: because a
 period's month is part of its key and every deposit creates its own month's row, a rollover
 that runs late, twice or never cannot let money past a cap nor block a deposit; reconciliation
-reports and never changes money.
+reports and never changes money. Raw statements go through ``ledger.sql``, so instants compare
+as instants on the embedded SQLite database too.
 """
 
 import datetime as dt
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from facilities.models import Facility
 
+from . import sql
 from .models import ReconciliationFinding, ScheduledRun
 from .reconciliation import run_checks
 
@@ -78,7 +80,7 @@ def finish_run(run: ScheduledRun, *, status: str = ScheduledRun.Status.SUCCEEDED
 
 def inmate_id_chunks(facility_id: int, chunk_size: int):
     """(low, high] inmate-id ranges covering the facility's inmates, about chunk_size each."""
-    with connection.cursor() as cursor:
+    with sql.cursor() as cursor:
         cursor.execute(
             "SELECT MIN(id), MAX(id), COUNT(*) FROM facilities_inmate WHERE facility_id = %s",
             [facility_id],
@@ -126,7 +128,7 @@ def _roll_over(run, facility, month, chunk_size, now) -> ScheduledRun:
     while True:
         # Ended months close in id order, a chunk per short transaction, so a late credit to
         # last month's period never waits behind one update of every period at once.
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(), sql.cursor() as cursor:
             cursor.execute(
                 "UPDATE ledger_monthlyperiod SET closed_at = %s WHERE id IN ("
                 " SELECT id FROM ledger_monthlyperiod WHERE facility_id = %s AND month < %s"
@@ -140,7 +142,7 @@ def _roll_over(run, facility, month, chunk_size, now) -> ScheduledRun:
         last_id = max(closed_ids)
         chunk_pause()
     for low, high in chunks:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(), sql.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO ledger_monthlyperiod "
                 "(inmate_id, facility_id, month, received_fen, reserved_fen, cap_fen) "
@@ -187,7 +189,7 @@ def expire_stale_deposits(
     with recorded_run(kind=ScheduledRun.Kind.EXPIRY, trigger=trigger, now=now) as run:
         expired = 0
         while True:
-            with transaction.atomic(), connection.cursor() as cursor:
+            with transaction.atomic(), sql.cursor() as cursor:
                 lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
                 cursor.execute(
                     f"""

@@ -7,7 +7,7 @@ import io
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from reportlab.lib import colors
@@ -17,6 +17,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from facilities.models import Facility, Inmate
 
+from . import sql
 from .batch import chunk_pause, finish_run, inmate_id_chunks, recorded_run
 from .models import ScheduledRun, Statement, Transaction
 from .money import format_fen
@@ -112,7 +113,7 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
     opening = defaultdict(int)
     lines = defaultdict(list)
     zone = ZoneInfo(facility.timezone)
-    with connection.cursor() as cursor:
+    with sql.cursor() as cursor:
         cursor.execute(
             f"SELECT a.inmate_id, CAST(SUM(e.amount_fen) AS BIGINT) FROM ledger_entry e "
             f"JOIN ledger_account a ON a.id = e.account_id "

@@ -5,6 +5,7 @@ received, or ``release_deposit`` gives the room back."""
 import datetime as dt
 import uuid
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -26,7 +27,7 @@ from .posting import (
     run_idempotent,
 )
 
-DEPOSIT_RESERVATION_TTL = dt.timedelta(minutes=30)
+DEPOSIT_RESERVATION_TTL = dt.timedelta(minutes=settings.DEPOSIT_RESERVATION_MINUTES)
 
 
 def reserve_deposit(

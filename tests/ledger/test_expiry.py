@@ -2,13 +2,19 @@
 stays in limbo)."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from ledger import batch, services
+from ledger import batch, schedules, services
 from ledger.models import Deposit
 from ledger.reconciliation import run_checks
+from ledger.schedules import ensure_schedules
 from ledger.selectors import inmate_balance
 from tests.factories import InmateFactory
 
@@ -87,3 +93,60 @@ def test_expiry_works_through_many_chunks():
         )
     assert batch.expire_stale_deposits(chunk_size=2).counts == {"deposits_expired": 5}
     assert not Deposit.objects.filter(status="created").exists()
+
+
+def _reserved_expired_ago(inmate, minutes: int) -> Deposit:
+    """A reservation whose payment window closed ``minutes`` ago."""
+    return services.reserve_deposit(
+        idempotency_scope="depositor:1",
+        inmate_id=inmate.pk,
+        amount_fen=100,
+        idempotency_key=key(),
+        now=timezone.now() - services.DEPOSIT_RESERVATION_TTL - dt.timedelta(minutes=minutes),
+    )
+
+
+def _late_reservations() -> set[str]:
+    return {f.subject for f in run_checks() if f.check == "reservation_outlived_expiry"}
+
+
+def test_a_reservation_expired_within_the_expiry_interval_is_not_a_finding_yet():
+    assert schedules.expiry_interval() == dt.timedelta(minutes=5)
+    inmate = InmateFactory()
+    just_expired = _reserved_expired_ago(inmate, 3)  # the next expiry run's work
+    forgotten = _reserved_expired_ago(inmate, 7)  # an expiry run should have taken it
+
+    assert _late_reservations() == {f"deposit {forgotten.pk}"}
+    assert Deposit.objects.get(pk=just_expired.pk).status == "created"
+
+
+def test_the_grace_follows_the_expiry_schedule_as_staff_set_it():
+    ensure_schedules()
+    expiry = PeriodicTask.objects.get(task=schedules.EXPIRY_TASK)
+    expiry.interval = IntervalSchedule.objects.create(every=15, period=IntervalSchedule.MINUTES)
+    expiry.save()
+    inmate = InmateFactory()
+    _reserved_expired_ago(inmate, 10)
+    forgotten = _reserved_expired_ago(inmate, 20)
+
+    assert schedules.expiry_interval() == dt.timedelta(minutes=15)
+    assert _late_reservations() == {f"deposit {forgotten.pk}"}
+
+
+def test_the_reservation_window_is_the_deposit_reservation_minutes_setting():
+    manage_py = Path(__file__).resolve().parents[2] / "manage.py"
+    shown = subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+        [
+            sys.executable,
+            str(manage_py),
+            "shell",
+            "-c",
+            "from ledger import services; print(services.DEPOSIT_RESERVATION_TTL.total_seconds())",
+        ],
+        env={**os.environ, "DEPOSIT_RESERVATION_MINUTES": "45"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.split()[-1] == str(45 * 60.0)
+    assert dt.timedelta(minutes=30) == services.DEPOSIT_RESERVATION_TTL  # the default

@@ -5,7 +5,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from ledger.schedules import ensure_schedules
 from tests.factories import FacilityFactory, StaffFactory
@@ -67,3 +67,47 @@ def test_staff_can_ask_for_a_run_with_every_exact_query(client, django_capture_o
         response = client.post("/admin/ledger/scheduledrun/reconcile-now/", {"exact": "1"})
     assert response.status_code == 302
     delay.assert_called_once_with(trigger="manual", exact=True)
+
+
+DEFAULT_TASKS = {
+    "ledger.tasks.reconcile_ledger",
+    "ledger.tasks.expire_stale_deposits",
+    "ledger.tasks.generate_monthly_statements",
+    "ledger.tasks.roll_over_periods",
+}
+
+
+def test_migrate_alone_schedules_the_nightly_work():
+    PeriodicTask.objects.all().delete()
+    FacilityFactory(timezone="America/New_York")
+
+    call_command("migrate", verbosity=0)
+
+    assert set(PeriodicTask.objects.values_list("task", flat=True)) == DEFAULT_TASKS
+    rollovers = PeriodicTask.objects.filter(task="ledger.tasks.roll_over_periods")
+    assert {task.crontab.timezone.key for task in rollovers} == {"America/New_York"}
+    assert all(task.enabled for task in PeriodicTask.objects.all())
+
+
+def test_migrate_keeps_what_staff_changed_and_adds_no_second_schedule():
+    call_command("migrate", verbosity=0)
+    before = PeriodicTask.objects.count()
+    reconciliation = PeriodicTask.objects.get(task="ledger.tasks.reconcile_ledger")
+    reconciliation.enabled = False
+    reconciliation.save()
+    expiry = PeriodicTask.objects.get(task="ledger.tasks.expire_stale_deposits")
+    expiry.name = "Expire deposits (every 15 minutes)"
+    expiry.interval = IntervalSchedule.objects.create(every=15, period=IntervalSchedule.MINUTES)
+    expiry.save()
+    rollover = PeriodicTask.objects.get(task="ledger.tasks.roll_over_periods")
+    rollover.name = "Rollover, China"
+    rollover.kwargs = rollover.kwargs.replace(" ", "")  # as typed into the admin
+    rollover.save()
+
+    call_command("migrate", verbosity=0)
+
+    assert PeriodicTask.objects.count() == before
+    assert not PeriodicTask.objects.get(pk=reconciliation.pk).enabled
+    expiry = PeriodicTask.objects.get(task="ledger.tasks.expire_stale_deposits")
+    assert (expiry.name, expiry.interval.every) == ("Expire deposits (every 15 minutes)", 15)
+    assert PeriodicTask.objects.get(task="ledger.tasks.roll_over_periods").name == "Rollover, China"

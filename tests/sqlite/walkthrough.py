@@ -1,0 +1,212 @@
+"""The embedded default's money work, on the SQLite database that ``scripts/run`` migrated and
+seeded: a deposit, a purchase, a replay, deposit expiry, rollover, reconciliation and the
+monthly statements (through the Celery task functions the scheduler calls), and the journal's
+SQLite guards against raw SQL. Run by ``test_embedded_default.py`` in a process of its own
+(the suite itself runs on PostgreSQL); prints what it saw as one JSON object on the last line.
+Each part runs even when an earlier one failed, and a failure is reported under its name.
+"""
+
+import datetime as dt
+import json
+import os
+import sys
+from zoneinfo import ZoneInfo
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
+django.setup()
+
+from django.db import DatabaseError, connection, transaction  # noqa: E402
+from django.db.models import Sum  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_celery_beat.models import PeriodicTask  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from facilities import demo  # noqa: E402
+from facilities.models import Facility, Inmate, KioskDevice  # noqa: E402
+from ledger import batch, services, tasks  # noqa: E402
+from ledger.models import Account, Deposit, Entry, ScheduledRun, Statement, Transaction  # noqa: E402
+from ledger.selectors import inmate_balance  # noqa: E402
+
+seen: dict = {"vendor": connection.vendor, "errors": {}}
+facility = Facility.objects.get(code=demo.FACILITY_CODE)
+first, second = Inmate.objects.filter(facility=facility).order_by("id")[:2]
+family = User.objects.get(username=demo.DEPOSITOR_USERNAME)
+staff = User.objects.get(username=demo.STAFF_USERNAME)
+kiosk = KioskDevice.objects.filter(facility=facility).order_by("id").first()
+family_scope = services.depositor_scope(family.pk)
+now = timezone.now()
+month_start = dt.datetime.combine(
+    facility.local_month(now), dt.time(), tzinfo=ZoneInfo(facility.timezone)
+)
+seen["schedules"] = sorted(PeriodicTask.objects.values_list("task", flat=True))
+
+
+def step(work):
+    """Run one part now; a failure is recorded under the part's name and the next part runs."""
+    try:
+        work()
+    except Exception as failure:  # noqa: BLE001 - reported to the test, which fails on it
+        seen["errors"][work.__name__] = f"{type(failure).__name__}: {failure}"
+    return work
+
+
+def reserve(inmate, amount_fen: int, key: str, **when) -> Deposit:
+    return services.reserve_deposit(
+        inmate_id=inmate.pk,
+        amount_fen=amount_fen,
+        idempotency_key=key,
+        idempotency_scope=family_scope,
+        depositor_id=family.pk,
+        **when,
+    )
+
+
+@step
+def deposit_and_purchase():
+    before = inmate_balance(inmate=first)
+    reserved = reserve(first, 10_000, "walkthrough-deposit")
+    seen["reservation_minutes"] = (reserved.expires_at - reserved.created_at) / dt.timedelta(
+        minutes=1
+    )
+    services.credit_deposit(deposit_id=reserved.pk, provider_reference="walkthrough")
+    purchase = dict(
+        inmate_id=first.pk,
+        amount_fen=2_500,
+        idempotency_key="walkthrough-purchase",
+        idempotency_scope=services.kiosk_scope(kiosk.pk),
+        memo="walkthrough",
+    )
+    bought = services.debit_purchase(**purchase)
+    transactions_before_replay = Transaction.objects.count()
+    seen["replay_returns_the_first"] = services.debit_purchase(**purchase).pk == bought.pk
+    seen["replay_wrote_nothing"] = Transaction.objects.count() == transactions_before_replay
+    seen["spendable_moved_fen"] = inmate_balance(inmate=first).spendable_fen - before.spendable_fen
+    seen["deposit_status"] = Deposit.objects.get(pk=reserved.pk).status
+
+
+@step
+def deposit_at_the_facility_local_month_start():
+    """Thirty minutes into this month, facility time: the previous day in UTC."""
+    early = reserve(second, 100, "walkthrough-early", now=month_start + dt.timedelta(minutes=30))
+    services.credit_deposit(deposit_id=early.pk, now=month_start + dt.timedelta(minutes=31))
+
+
+@step
+def expiry_asked_in_facility_time():
+    """Only the stale reservation expires, though "now" is given 8 hours ahead of UTC."""
+    stale = reserve(second, 200, "walkthrough-stale", now=now - dt.timedelta(hours=3))
+    fresh = reserve(second, 300, "walkthrough-fresh")
+    expiry = batch.expire_stale_deposits(now=timezone.localtime(now, ZoneInfo("Asia/Shanghai")))
+    seen["expired"] = expiry.counts["deposits_expired"]
+    seen["stale_fresh_status"] = [Deposit.objects.get(pk=d.pk).status for d in (stale, fresh)]
+
+
+def refusal(*statements) -> str | None:
+    """The error that refuses these statements, run as one transaction, or None."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    except DatabaseError as refused:
+        return str(refused)
+    return None
+
+
+@step
+def raw_sql_against_the_journal():
+    services.set_account_frozen(
+        inmate_id=second.pk,
+        is_frozen=True,
+        reason="walkthrough",
+        staff_id=staff.pk,
+        idempotency_key="walkthrough-freeze",
+    )
+    fees, sales = (
+        Account.objects.get(facility=facility, inmate=None, kind=kind).pk
+        for kind in (Account.Kind.FEES, Account.Kind.SALES)
+    )
+    committed = Transaction.objects.order_by("id").first().pk
+    new_transaction = (
+        "INSERT INTO ledger_transaction (kind, idempotency_scope, idempotency_key, request_hash, "
+        "facility_id, memo, created_at) VALUES ('adjustment', 'system', '{key}', '', "
+        f"{facility.pk}, 'raw', '2026-01-01 00:00:00')"
+    )
+    newest = "(SELECT MAX(id) FROM ledger_transaction)"
+    journal_before = (Transaction.objects.count(), Entry.objects.count())
+    seen["refused"] = {
+        "update_entry": refusal("UPDATE ledger_entry SET amount_fen = amount_fen + 1"),
+        "delete_entry": refusal("DELETE FROM ledger_entry"),
+        "update_transaction": refusal("UPDATE ledger_transaction SET memo = 'edited'"),
+        "delete_transaction": refusal("DELETE FROM ledger_transaction"),
+        "update_account_event": refusal("UPDATE ledger_accountevent SET reason = 'edited'"),
+        "delete_account_event": refusal("DELETE FROM ledger_accountevent"),
+        "empty_transaction": refusal(new_transaction.format(key="raw-empty")),
+        "unbalanced_transaction": refusal(
+            new_transaction.format(key="raw-unbalanced"),
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            f"({newest}, {fees}, 500), ({newest}, {sales}, -499)",
+        ),
+        "entry_added_to_a_committed_transaction": refusal(
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            f"({committed}, {fees}, 1)"
+        ),
+        "balanced_transaction": refusal(
+            new_transaction.format(key="raw-balanced"),
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            f"({newest}, {fees}, 500), ({newest}, {sales}, -500)",
+        ),
+    }
+    journal_after = (Transaction.objects.count(), Entry.objects.count())
+    seen["journal_grew_by"] = [a - b for a, b in zip(journal_after, journal_before, strict=True)]
+
+
+@step
+def nothing_left_unsettled():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM ledger_journal_unsettled")
+        seen["unsettled_left"] = cursor.fetchone()[0]
+
+
+@step
+def rollover():
+    seen["rollover"] = [
+        ScheduledRun.objects.get(pk=pk).status
+        for pk in tasks.roll_over_periods(timezone_name=facility.timezone)
+    ]
+
+
+@step
+def reconciliation():
+    run = ScheduledRun.objects.get(pk=tasks.reconcile_ledger())
+    seen["reconciliation"] = [run.status, run.counts["findings"]]
+
+
+@step
+def statements():
+    this_month = facility.local_month(now)
+    seen["statement_runs"] = [
+        ScheduledRun.objects.get(pk=pk).status
+        for pk in tasks.generate_monthly_statements()  # last month's, as the schedule asks
+        + tasks.generate_monthly_statements(month=this_month.isoformat())
+    ]
+    seen["statements_this_month"] = Statement.objects.filter(month=this_month).count()
+    statement = Statement.objects.get(inmate=second, month=this_month)
+    seen["statement"] = {
+        "opening_fen": statement.opening_fen,
+        "closing_fen": statement.closing_fen,
+        "shows_the_early_deposit": f"{month_start + dt.timedelta(minutes=31):%Y-%m-%d %H:%M}"
+        in statement.html,
+    }
+    own_entries = Entry.objects.filter(account__inmate=second)
+    seen["journal"] = {
+        "opening_fen": own_entries.filter(transaction__created_at__lt=month_start).aggregate(
+            total=Sum("amount_fen")
+        )["total"]
+        or 0,
+        "closing_fen": own_entries.aggregate(total=Sum("amount_fen"))["total"] or 0,
+    }
+
+
+sys.stdout.write(json.dumps(seen) + "\n")
