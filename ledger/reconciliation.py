@@ -29,6 +29,8 @@ from decimal import Decimal
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
+from payments.reconciliation import PROVIDER_SETTLEMENT_CHECK
+
 
 def weight(expression: str) -> str:
     """SQL for a pseudo-random odd weight in [1, 2**30) for each value of ``expression``,
@@ -231,6 +233,7 @@ CHECKS = (
         """,
         "deposit",
     ),
+    Check(**PROVIDER_SETTLEMENT_CHECK),
 )
 
 
