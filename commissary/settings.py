@@ -229,6 +229,9 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+# Failed sign-ins are throttled per address here and locked out by django-axes per username
+# and address; allauth's own per-account limit is left out, since anyone anywhere could trip it.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
 # Sign-in failures lock by username and address together, so nobody can lock a staff
 # member or a family out from elsewhere.
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
