@@ -6,6 +6,7 @@ and never the person who asked. A superuser sees everything but approves only wh
 """
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 
 from commissary.errors import NotPermitted
 
@@ -52,7 +53,7 @@ def may_approve(*, approver_id: int | None, requester_id: int | None, facility_i
 
 class LinkNotFound(NotPermitted):
     code = "not_found"
-    default_message = "You have no approved link to this person."
+    default_message = _("You have no approved link to this person.")
 
 
 def links_of(depositor):

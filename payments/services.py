@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts import selectors as account_selectors
 from commissary import errors
@@ -39,7 +40,7 @@ POLL_UNTIL = dt.timedelta(days=2)
 
 class OverDepositRoom(errors.DomainError):
     code = "over_deposit_room"
-    default_message = "This is more than can be sent now."
+    default_message = gettext_lazy("This is more than can be sent now.")
 
     def __init__(self, message: str | None = None, *, can_send_fen: int = 0):
         super().__init__(message)

@@ -1,6 +1,7 @@
 """Payment providers behind one interface (``base.PaymentProvider``), looked up by name."""
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
 from commissary import errors
 
@@ -12,7 +13,7 @@ __all__ = ["CallbackResult", "InvalidCallback", "PaymentProvider", "get_provider
 
 class ProviderUnavailable(errors.DomainError):
     code = "provider_unavailable"
-    default_message = "This payment provider is not available."
+    default_message = _("This payment provider is not available.")
 
 
 def get_provider(name: str) -> PaymentProvider:
