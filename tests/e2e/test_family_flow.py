@@ -98,6 +98,7 @@ def test_sign_up_link_deposit_pay_and_verify_the_receipt(browser, family_site, l
         page.locator("input[name=email]").fill("parent@example.com")
         page.locator("input[name=password1]").fill(PASSWORD)
         page.locator("input[name=password2]").fill(PASSWORD)
+        _shot(page, f"{tag}-0-signup")
         page.locator("form button[type=submit]").last.click()
 
         # The verification email, as the console backend would print it.
