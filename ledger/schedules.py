@@ -58,6 +58,13 @@ def ensure_schedules() -> list[PeriodicTask]:
                 "Releases the cap room of deposits whose payment never came.",
             ),
             (
+                "Poll pending payments",
+                "payments.tasks.poll_pending_payments",
+                {"interval": every_five_minutes},
+                "Asks payment providers about payments still pending, so a lost callback "
+                "loses no money.",
+            ),
+            (
                 "Monthly statements",
                 "ledger.tasks.generate_monthly_statements",
                 {"crontab": _crontab(minute=0, hour=3, day_of_month=1)},
