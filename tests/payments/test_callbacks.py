@@ -190,3 +190,16 @@ def test_reconciliation_reports_a_credited_family_deposit_without_a_settled_paym
     findings = [f for f in run_checks() if f.check == "provider_settlement_mismatch"]
     assert len(findings) == 1
     assert findings[0].actual == "pending"
+
+
+def test_the_poll_runs_every_five_minutes_as_a_registered_task():
+    from django_celery_beat.models import PeriodicTask
+
+    from commissary.celery import app
+    from ledger.schedules import ensure_schedules
+
+    ensure_schedules()
+    poll = PeriodicTask.objects.get(name="Poll pending payments")
+    assert (poll.interval.every, poll.interval.period) == (5, "minutes")
+    app.loader.import_default_modules()
+    assert poll.task in app.tasks
