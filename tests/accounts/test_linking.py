@@ -135,3 +135,24 @@ def test_family_pages_need_a_signed_in_depositor(client):
     for url in ("/family/links/new", "/family/deposits/", "/family/account/"):
         answer = client.get(url)
         assert answer.status_code == 302 and answer["Location"].startswith("/accounts/login/")
+
+
+def test_staff_approve_a_pending_link_in_the_admin_and_a_rejection_needs_a_reason(client):
+    facility = FacilityFactory(links_need_approval=True)
+    inmate = InmateFactory(facility=facility)
+    link = DepositorLink.objects.create(
+        depositor=depositor(),
+        inmate=inmate,
+        entered_inmate_number=inmate.inmate_number,
+        entered_surname=inmate.surname,
+    )
+    staff = StaffFactory(is_superuser=True)
+    client.force_login(staff)
+    url = f"/admin/accounts/depositorlink/{link.pk}/change/"
+    refused = client.post(url, {"status": "rejected", "decision_reason": ""})
+    assert refused.status_code == 200
+    link.refresh_from_db()
+    assert link.status == DepositorLink.Status.PENDING
+    client.post(url, {"status": "approved", "decision_reason": ""})
+    link.refresh_from_db()
+    assert link.status == DepositorLink.Status.APPROVED and link.decided_by == staff
