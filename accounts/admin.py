@@ -1,9 +1,81 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from .models import User
+from . import services
+from .models import DepositorBlock, DepositorLink, User
 
 
 @admin.register(User)
 class CommissaryUserAdmin(UserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active")
+
+
+class LinkDecisionForm(forms.ModelForm):
+    class Meta:
+        model = DepositorLink
+        fields = ("status", "decision_reason")
+
+    def clean(self):
+        cleaned = super().clean()
+        rejected = cleaned.get("status") == DepositorLink.Status.REJECTED
+        if rejected and not cleaned.get("decision_reason", "").strip():
+            self.add_error("decision_reason", "Say why the link is rejected.")
+        return cleaned
+
+
+@admin.register(DepositorLink)
+class DepositorLinkAdmin(admin.ModelAdmin):
+    """Staff approve or reject a family's link (a rejection says why). Minimal: facility
+    scoping and roles come with the staff admin."""
+
+    list_display = ("depositor", "inmate", "entered_inmate_number", "status", "created_at")
+    list_filter = ("status",)
+    search_fields = ("depositor__email", "inmate__inmate_number", "entered_surname")
+    form = LinkDecisionForm
+    fields = (
+        "depositor",
+        "inmate",
+        "entered_inmate_number",
+        "entered_surname",
+        "created_at",
+        "status",
+        "decision_reason",
+        "decided_by",
+        "decided_at",
+    )
+    readonly_fields = (
+        "depositor",
+        "inmate",
+        "entered_inmate_number",
+        "entered_surname",
+        "created_at",
+        "decided_by",
+        "decided_at",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if obj.status == DepositorLink.Status.PENDING:
+            return
+        services.decide_link(
+            link_id=obj.pk, status=obj.status, staff=request.user, reason=obj.decision_reason
+        )
+
+
+@admin.register(DepositorBlock)
+class DepositorBlockAdmin(admin.ModelAdmin):
+    list_display = ("depositor", "facility", "reason", "created_by", "created_at")
+    search_fields = ("depositor__email",)
+    fields = ("depositor", "facility", "reason")
+    raw_id_fields = ("depositor",)
+
+    def save_model(self, request, obj, form, change):
+        services.block_depositor(
+            depositor_id=obj.depositor_id,
+            facility_id=obj.facility_id,
+            reason=obj.reason,
+            staff=request.user,
+        )

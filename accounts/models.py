@@ -8,6 +8,7 @@ there (``accounts.selectors``)."""
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class User(AbstractUser):
@@ -42,3 +43,74 @@ class FacilityAssignment(models.Model):
 
     def __str__(self):
         return f"{self.user} @ {self.facility}"
+
+
+class DepositorLink(models.Model):
+    """A family depositor's link to an inmate, made by matching facility, inmate number and
+    surname. Deposits are possible only over an approved link. The number and surname are kept
+    as the depositor typed them: receipts show them so."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the facility's approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="depositor_links"
+    )
+    inmate = models.ForeignKey(
+        "facilities.Inmate", on_delete=models.PROTECT, related_name="depositor_links"
+    )
+    entered_inmate_number = models.CharField(max_length=32)
+    entered_surname = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decision_reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["depositor", "inmate"], name="link_once_per_pair")
+        ]
+
+    def __str__(self):
+        return f"{self.depositor} → {self.inmate} ({self.status})"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.Status.APPROVED
+
+
+class DepositorBlock(models.Model):
+    """Staff stopped a depositor at a facility: no new links, no deposits there."""
+
+    depositor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="depositor_blocks"
+    )
+    facility = models.ForeignKey(
+        "facilities.Facility", on_delete=models.CASCADE, related_name="depositor_blocks"
+    )
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["depositor", "facility"], name="block_once_per_pair")
+        ]
+
+    def __str__(self):
+        return f"{self.depositor} blocked at {self.facility}"

@@ -6,6 +6,9 @@ and never the person who asked. A superuser sees everything but approves only wh
 """
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+
+from commissary.errors import NotPermitted
 
 from .models import FacilityAssignment
 
@@ -43,3 +46,43 @@ def may_approve(*, approver_id: int | None, requester_id: int | None, facility_i
     if approver is None or not is_assigned(user_id=approver_id, facility_id=facility_id):
         return False
     return approver.has_perm("ledger.approve_money")
+
+
+# --- family depositors ---------------------------------------------------------------------
+
+
+class LinkNotFound(NotPermitted):
+    code = "not_found"
+    default_message = _("You have no approved link to this person.")
+
+
+def links_of(depositor):
+    """A depositor's own links, newest first, with what the pages show."""
+    from .models import DepositorLink
+
+    return (
+        DepositorLink.objects.filter(depositor=depositor)
+        .select_related("inmate", "inmate__facility")
+        .order_by("-created_at")
+    )
+
+
+def is_blocked(*, depositor_id: int, facility_id: int) -> bool:
+    from .models import DepositorBlock
+
+    return DepositorBlock.objects.filter(
+        depositor_id=depositor_id, facility_id=facility_id
+    ).exists()
+
+
+def deposit_link_for(*, depositor, link_id: int):
+    """The depositor's own approved link, if they may deposit over it now: another
+    depositor's link, a pending or rejected one, or a block at the facility answer alike."""
+    link = links_of(depositor).filter(pk=link_id).first()
+    if (
+        link is None
+        or not link.is_approved
+        or is_blocked(depositor_id=depositor.pk, facility_id=link.inmate.facility_id)
+    ):
+        raise LinkNotFound()
+    return link

@@ -102,3 +102,15 @@ class FacilityNotFound(DomainError):
 class NotPermitted(DomainError):
     code = "permission_denied"
     default_message = _("You are not allowed to do this.")
+
+
+class DepositOverSingleLimit(DomainError):
+    code = "deposit_over_single_limit"
+    default_message = _("This deposit is larger than the facility allows in one deposit.")
+
+
+class MonthlyDepositCountExceeded(DomainError):
+    code = "monthly_deposit_count_exceeded"
+    default_message = _(
+        "The inmate has received as many deposits this month as the facility allows."
+    )

@@ -1,9 +1,11 @@
-"""Root URLs: the staff admin. Depositor pages and the kiosk API mount here with their issues."""
+"""Root URLs: the staff admin, the family pages (``/`` and ``/family/``, sign-in under
+``/accounts/``), payment callbacks and receipt verification. The kiosk API mounts here later."""
 
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
+
+from payments import views as payment_views
 
 
 def healthz(request):
@@ -17,5 +19,9 @@ admin.site.index_title = "Trust accounts and facilities"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("accounts/", include("allauth.urls")),
+    path("payments/", include("payments.urls")),
+    path("receipts/<uuid:reference>/verify", payment_views.receipt_verify, name="receipt_verify"),
+    path("", include("accounts.urls")),
 ]

@@ -58,6 +58,17 @@ class Facility(models.Model):
         default=50_000,
         help_text="Staff adjustments above this need a second staff member's approval.",
     )
+    max_deposit_fen = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The most one family deposit may be, in fen (empty: no limit of its own).",
+    )
+    max_deposits_per_month = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How many family deposits an inmate may receive in a calendar month "
+        "(empty: no limit).",
+    )
     links_need_approval = models.BooleanField(
         default=True, help_text="Depositor-inmate links wait for staff approval."
     )
@@ -82,6 +93,14 @@ class Facility(models.Model):
             models.CheckConstraint(
                 condition=Q(deposit_fee_rate_bp__lte=10_000),
                 name="facility_fee_rate_at_most_100pct",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_deposit_fen__isnull=True) | Q(max_deposit_fen__gt=0),
+                name="facility_max_deposit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_deposits_per_month__isnull=True) | Q(max_deposits_per_month__gt=0),
+                name="facility_max_deposits_per_month_positive",
             ),
             models.CheckConstraint(
                 condition=Q(adjustment_approval_threshold_fen__gte=0),

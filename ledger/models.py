@@ -265,6 +265,9 @@ class Deposit(models.Model):
         CREDITED = "credited", "Credited"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
+        # Paid after it had expired or failed, when it no longer fitted under the caps: the
+        # provider returned the payment and nothing was credited.
+        REFUNDED = "refunded", "Refunded"
 
     reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     inmate = models.ForeignKey(

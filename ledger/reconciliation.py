@@ -29,6 +29,8 @@ from decimal import Decimal
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
+from payments.reconciliation import PROVIDER_SETTLEMENT_CHECK
+
 from . import sql
 from .schedules import expiry_interval
 
@@ -237,6 +239,7 @@ CHECKS = (
         """,
         "deposit",
     ),
+    Check(**PROVIDER_SETTLEMENT_CHECK),
 )
 
 

@@ -87,6 +87,9 @@ def ensure_default_schedules(*, using=DEFAULT_DB_ALIAS) -> list[tuple[PeriodicTa
         expiry_interval, _ = IntervalSchedule.objects.using(using).get_or_create(
             every=every, period=IntervalSchedule.MINUTES
         )
+        every_five_minutes, _ = IntervalSchedule.objects.using(using).get_or_create(
+            every=5, period=IntervalSchedule.MINUTES
+        )
         defaults = [
             (
                 "Nightly reconciliation",
@@ -99,6 +102,13 @@ def ensure_default_schedules(*, using=DEFAULT_DB_ALIAS) -> list[tuple[PeriodicTa
                 EXPIRY_TASK,
                 {"interval": expiry_interval},
                 "Releases the cap room of deposits whose payment never came.",
+            ),
+            (
+                "Poll pending payments",
+                "payments.tasks.poll_pending_payments",
+                {"interval": every_five_minutes},
+                "Asks payment providers about payments still pending, so a lost callback "
+                "loses no money.",
             ),
             (
                 "Monthly statements",

@@ -74,3 +74,62 @@ def statement_entries(*, inmate):
         .select_related("transaction", "account")
         .order_by("-transaction__created_at", "-id")
     )
+
+
+# Balance room shown to families is rounded down to this, so a family cannot work out the
+# inmate's balance from it (DESIGN: "Deposits and payments").
+BALANCE_ROOM_STEP_FEN = 10_000
+
+
+@dataclass(frozen=True)
+class DepositRoom:
+    """How much a family may send an inmate now, as families may see it: never the balance."""
+
+    can_send_fen: int
+    month_room_fen: int
+    max_deposit_fen: int | None
+    max_deposits_per_month: int | None
+    deposits_left: int | None
+    is_open: bool
+
+    @property
+    def is_limited_by_count(self) -> bool:
+        return self.deposits_left == 0
+
+
+def deposit_room(*, inmate, now: dt.datetime | None = None) -> DepositRoom:
+    """The smaller of the month's room and the balance room (the latter rounded down to a
+    multiple of 100 yuan when it is the smaller), within the facility's single-deposit limit,
+    and zero once the month's deposits are used up or the account is frozen or closed.
+    The ledger decides again under the lock when a deposit is reserved."""
+    from .models import Deposit
+
+    balance = inmate_balance(inmate=inmate, now=now)
+    facility = inmate.facility
+    month_room = balance.month_remaining_fen
+    balance_room = balance.balance_room_fen
+    if balance_room < month_room:
+        room = balance_room - balance_room % BALANCE_ROOM_STEP_FEN
+    else:
+        room = month_room
+    if facility.max_deposit_fen is not None:
+        room = min(room, facility.max_deposit_fen)
+    deposits_left = None
+    if facility.max_deposits_per_month is not None:
+        this_month = Deposit.objects.filter(
+            inmate=inmate,
+            period__month=balance.month,
+            status__in=(Deposit.Status.CREATED, Deposit.Status.CREDITED),
+        ).count()
+        deposits_left = max(0, facility.max_deposits_per_month - this_month)
+        if deposits_left == 0:
+            room = 0
+    is_open = not (balance.is_frozen or balance.is_closed or inmate.is_released)
+    return DepositRoom(
+        can_send_fen=max(0, room) if is_open else 0,
+        month_room_fen=month_room,
+        max_deposit_fen=facility.max_deposit_fen,
+        max_deposits_per_month=facility.max_deposits_per_month,
+        deposits_left=deposits_left,
+        is_open=is_open,
+    )

@@ -20,7 +20,14 @@ The modules, by what they do to the world: ``posting`` (the shared posting and i
 step), ``deposits``, ``purchases``, ``staff``, ``lifecycle``. Callers import this package.
 """
 
-from .deposits import DEPOSIT_RESERVATION_TTL, credit_deposit, release_deposit, reserve_deposit
+from .deposits import (
+    DEPOSIT_RESERVATION_TTL,
+    credit_deposit,
+    detach_depositor,
+    release_deposit,
+    reserve_deposit,
+    settle_late_deposit,
+)
 from .lifecycle import (
     SYSTEM_ACCOUNT_KINDS,
     change_facility_caps,
@@ -61,6 +68,7 @@ __all__ = [
     "close_inmate_ledger",
     "credit_deposit",
     "debit_purchase",
+    "detach_depositor",
     "depositor_scope",
     "hold_funds",
     "kiosk_scope",
@@ -75,5 +83,6 @@ __all__ = [
     "reserve_deposit",
     "reverse_transaction",
     "set_account_frozen",
+    "settle_late_deposit",
     "staff_scope",
 ]

@@ -71,6 +71,7 @@ def reserve_deposit(
                     f"before reaching the balance cap."
                 )
             month = local_month(now, locked.timezone)
+            _check_deposit_limits(cursor, locked=locked, month=month, amount_fen=amount_fen)
             execute(
                 cursor,
                 "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
@@ -143,6 +144,30 @@ def reserve_deposit(
     deposit._state.adding = False
     deposit._state.db = connection.alias
     return deposit
+
+
+def _check_deposit_limits(cursor, *, locked, month: dt.date, amount_fen: int) -> None:
+    """The facility's optional limits on single deposits and on deposits a month, checked
+    under the inmate's lock, so two deposits in flight cannot together pass the count.
+    A deposit counts while awaiting payment and once credited; failed, expired and refunded
+    ones do not."""
+    execute(
+        cursor,
+        "SELECT f.max_deposit_fen, f.max_deposits_per_month, "
+        "(SELECT COUNT(*) FROM ledger_deposit d JOIN ledger_monthlyperiod p ON p.id = d.period_id "
+        " WHERE p.inmate_id = %s AND p.month = %s AND d.status IN ('created', 'credited')) "
+        "FROM facilities_facility f WHERE f.id = %s",
+        [locked.inmate_id, month, locked.facility_id],
+    )
+    max_deposit_fen, max_per_month, this_month = cursor.fetchone()
+    if max_deposit_fen is not None and amount_fen > max_deposit_fen:
+        raise errors.DepositOverSingleLimit(
+            f"One deposit may be at most {max_deposit_fen} fen at this facility."
+        )
+    if max_per_month is not None and this_month >= max_per_month:
+        raise errors.MonthlyDepositCountExceeded(
+            f"The inmate may receive at most {max_per_month} deposits a month."
+        )
 
 
 def credit_deposit(
@@ -234,3 +259,103 @@ def release_deposit(
     if released.status != status:
         raise errors.DepositNotPending(f"The deposit is {released.get_status_display().lower()}.")
     return released
+
+
+def settle_late_deposit(
+    *, deposit_id: int, provider_reference: str = "", now: dt.datetime | None = None
+) -> Deposit:
+    """A payment settled after its deposit was released (expired or failed): credit it if it
+    still fits, else mark it refunded, so the provider returns the money.
+
+    Under the inmate's lock the deposit is reserved again in the current facility-local month,
+    against both caps and the facility's deposit limits, exactly as a new deposit would be, and
+    credited in the same transaction (its period becomes the current one). If any of that
+    refuses, or the account is frozen or closed, the deposit becomes ``refunded`` and nothing
+    moves. A deposit still awaiting payment is credited as usual; a credited or refunded one
+    is returned unchanged (idempotent)."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        try:
+            provider = Deposit.objects.values_list("provider", flat=True).get(pk=deposit_id)
+        except Deposit.DoesNotExist:
+            raise errors.DepositNotFound() from None
+        locked = lock_inmate_accounts(cursor, by="deposit", key=deposit_id, provider=provider)
+        execute(
+            cursor,
+            "SELECT status, amount_fen, fee_fen FROM ledger_deposit WHERE id = %s",
+            [deposit_id],
+        )
+        status, amount_fen, fee_fen = cursor.fetchone()
+        if status in (Deposit.Status.EXPIRED, Deposit.Status.FAILED):
+            period_id = _reserve_again(cursor, locked=locked, amount_fen=amount_fen, now=now)
+            if period_id is None:
+                execute(
+                    cursor,
+                    "UPDATE ledger_deposit SET status = 'refunded', resolved_at = %s, "
+                    "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
+                    "WHERE id = %s",
+                    [now, provider_reference, provider_reference, deposit_id],
+                )
+            else:
+                execute(
+                    cursor,
+                    "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "
+                    "period_id = %s, "
+                    "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
+                    "WHERE id = %s",
+                    [now, period_id, provider_reference, provider_reference, deposit_id],
+                )
+                post(
+                    cursor,
+                    locked=locked,
+                    kind=Transaction.Kind.DEPOSIT,
+                    legs=[
+                        (locked.clearing_id, -(amount_fen + fee_fen)),
+                        (locked.spendable_id, amount_fen),
+                        (locked.fees_id, fee_fen),
+                    ],
+                    idempotency_scope=SYSTEM_SCOPE,
+                    idempotency_key=f"deposit-credit:{deposit_id}",
+                    request_hash=request_hash_of("credit_deposit", deposit_id=deposit_id),
+                    deposit_id=deposit_id,
+                    now=now,
+                )
+    if status == Deposit.Status.CREATED:
+        return credit_deposit(deposit_id=deposit_id, provider_reference=provider_reference, now=now)
+    return Deposit.objects.get(pk=deposit_id)
+
+
+def _reserve_again(cursor, *, locked, amount_fen: int, now: dt.datetime) -> int | None:
+    """Count a late payment as received this month if it fits under both caps and the
+    facility's limits: the id of the period it now belongs to, or None if it does not fit."""
+    if locked.is_closed or locked.is_frozen or amount_fen > locked.room_under_balance_cap_fen:
+        return None
+    month = local_month(now, locked.timezone)
+    try:
+        _check_deposit_limits(cursor, locked=locked, month=month, amount_fen=amount_fen)
+    except errors.DomainError:
+        return None
+    execute(
+        cursor,
+        "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
+        "reserved_fen, cap_fen) VALUES (%s, %s, %s, 0, 0, %s) "
+        "ON CONFLICT (inmate_id, month) DO NOTHING",
+        [locked.inmate_id, locked.facility_id, month, locked.monthly_cap_fen],
+    )
+    execute(
+        cursor,
+        "UPDATE ledger_monthlyperiod SET received_fen = received_fen + %s "
+        "WHERE inmate_id = %s AND month = %s "
+        "AND received_fen + reserved_fen + %s <= cap_fen RETURNING id",
+        [amount_fen, locked.inmate_id, month, amount_fen],
+    )
+    period = cursor.fetchone()
+    return period[0] if period else None
+
+
+def detach_depositor(*, depositor_id: int) -> int:
+    """A depositor closed their account: their deposits stay, as the law requires, but no
+    longer point at them. Returns how many were detached. One still awaiting payment goes on
+    to be credited or released as usual."""
+    with transaction.atomic():
+        return Deposit.objects.filter(depositor_id=depositor_id).update(depositor=None)

@@ -74,6 +74,7 @@ DEFAULT_TASKS = {
     "ledger.tasks.expire_stale_deposits",
     "ledger.tasks.generate_monthly_statements",
     "ledger.tasks.roll_over_periods",
+    "payments.tasks.poll_pending_payments",
 }
 
 

@@ -26,6 +26,7 @@ EXPECTED_SCHEDULES = [
     "ledger.tasks.generate_monthly_statements",
     "ledger.tasks.reconcile_ledger",
     "ledger.tasks.roll_over_periods",
+    "payments.tasks.poll_pending_payments",
 ]
 APPEND_ONLY_REFUSAL = "is never changed or deleted: the journal is append-only"
 

@@ -28,6 +28,8 @@ from facilities.models import Facility, Inmate, KioskDevice  # noqa: E402
 from ledger import batch, services, tasks  # noqa: E402
 from ledger.models import Account, Deposit, Entry, ScheduledRun, Statement, Transaction  # noqa: E402
 from ledger.selectors import inmate_balance  # noqa: E402
+from payments import services as payment_services  # noqa: E402
+from payments.models import Payment  # noqa: E402
 
 seen: dict = {"vendor": connection.vendor, "errors": {}}
 facility = Facility.objects.get(code=demo.FACILITY_CODE)
@@ -53,7 +55,8 @@ def step(work):
 
 
 def reserve(inmate, amount_fen: int, key: str, **when) -> Deposit:
-    return services.reserve_deposit(
+    """A family deposit reserved with its payment registered, as the deposit form does."""
+    deposit = services.reserve_deposit(
         inmate_id=inmate.pk,
         amount_fen=amount_fen,
         idempotency_key=key,
@@ -61,6 +64,21 @@ def reserve(inmate, amount_fen: int, key: str, **when) -> Deposit:
         depositor_id=family.pk,
         **when,
     )
+    Payment.objects.create(
+        deposit_id=deposit.pk,
+        provider=deposit.provider,
+        provider_reference=str(deposit.reference),
+        amount_fen=deposit.amount_fen + deposit.fee_fen,
+        currency=deposit.currency,
+        created_at=deposit.created_at,
+    )
+    return deposit
+
+
+def settle(deposit: Deposit, **when) -> None:
+    """The provider reports the payment settled: the deposit is credited."""
+    payment = Payment.objects.get(deposit_id=deposit.pk)
+    payment_services.apply_provider_status(payment_id=payment.pk, status="settled", **when)
 
 
 @step
@@ -70,7 +88,7 @@ def deposit_and_purchase():
     seen["reservation_minutes"] = (reserved.expires_at - reserved.created_at) / dt.timedelta(
         minutes=1
     )
-    services.credit_deposit(deposit_id=reserved.pk, provider_reference="walkthrough")
+    settle(reserved)
     purchase = dict(
         inmate_id=first.pk,
         amount_fen=2_500,
@@ -90,7 +108,7 @@ def deposit_and_purchase():
 def deposit_at_the_facility_local_month_start():
     """Thirty minutes into this month, facility time: the previous day in UTC."""
     early = reserve(second, 100, "walkthrough-early", now=month_start + dt.timedelta(minutes=30))
-    services.credit_deposit(deposit_id=early.pk, now=month_start + dt.timedelta(minutes=31))
+    settle(early, now=month_start + dt.timedelta(minutes=31))
 
 
 @step

@@ -11,8 +11,10 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 from django.db import connection
+from django.utils import timezone
 from tqdm import tqdm
 
+from accounts import demo as family_demo
 from facilities import demo
 
 HELP = f"""\
@@ -92,7 +94,13 @@ class Command(BaseCommand):
                 )
             except demo.DemoSeedMismatch as mismatch:
                 raise CommandError(str(mismatch)) from None
-        _write_credentials(credentials_out, site)
+        family = family_demo.link_demo_depositor(
+            username=demo.DEPOSITOR_USERNAME,
+            facility=site.facility,
+            provider=demo.PROVIDER,
+            now=timezone.now(),
+        )
+        _write_credentials(credentials_out, site, family=family)
         if options["verbosity"]:
             self._report(site, credentials_out)
 
@@ -120,13 +128,17 @@ def _kiosk_key_in(credentials_file: Path) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def _write_credentials(path: Path, site) -> None:
+def _write_credentials(path: Path, site, *, family: dict | None = None) -> None:
     """Stream the credentials JSON (one inmate at a time: constant memory however many
     inmates), readable by the owner only, replacing the old file only once complete."""
     head = {
         "admin_url": "/admin/",
         "staff": {"username": demo.STAFF_USERNAME, "password": site.staff_password},
-        "depositor": {"username": demo.DEPOSITOR_USERNAME, "password": site.depositor_password},
+        "depositor": {
+            "username": demo.DEPOSITOR_USERNAME,
+            "password": site.depositor_password,
+            **(family or {}),
+        },
         "kiosk": {"name": site.kiosk.name, "key": site.kiosk_key},
     }
     path.parent.mkdir(parents=True, exist_ok=True)

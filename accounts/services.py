@@ -1,0 +1,162 @@
+"""Every write about family depositors: linking to an inmate, staff decisions on links and
+blocks, the depositor's own data download and the closing of their account.
+
+Linking guards against finding out who is held where: facility, inmate number and surname
+are matched in one query, and every mismatch (wrong facility, number or surname, a released
+inmate) gives the same answer after the same work. Look-ups are rate-limited per depositor
+and per address (``accounts.views``), so guessing is slow as well as blind.
+"""
+
+import datetime as dt
+import unicodedata
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from commissary import errors
+from facilities.models import Facility, Inmate
+from ledger import services as ledger
+from ledger.models import Deposit
+
+from .models import DepositorBlock, DepositorLink
+from .selectors import is_blocked
+
+
+class LinkNotMatched(errors.DomainError):
+    code = "link_not_matched"
+    default_message = _(
+        "We could not link you with these details. Check the facility, the inmate number "
+        "and the surname, exactly as the facility wrote them."
+    )
+
+
+class DepositorBlocked(errors.DomainError):
+    code = "depositor_blocked"
+    default_message = _("This facility does not accept links or deposits from you.")
+
+
+def _normalised(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).strip().casefold()
+
+
+def link_inmate(*, depositor, facility_id: int, inmate_number: str, surname: str) -> DepositorLink:
+    """Link a depositor to the inmate these details name, pending staff approval where the
+    facility asks for it. The same answer (LinkNotMatched) for every mismatch. Linking the
+    same inmate again returns the existing link."""
+    if is_blocked(depositor_id=depositor.pk, facility_id=facility_id):
+        raise DepositorBlocked()
+    number, wanted_surname = inmate_number.strip(), _normalised(surname)
+    # One query for all three details, so no mismatch costs more or less than another.
+    candidates = list(
+        Inmate.objects.filter(
+            facility_id=facility_id,
+            inmate_number__iexact=number,
+            status=Inmate.Status.ACTIVE,
+        ).select_related("facility")
+    )
+    inmate = next((c for c in candidates if _normalised(c.surname) == wanted_surname), None)
+    if inmate is None:
+        raise LinkNotMatched()
+    with transaction.atomic():
+        link, created = DepositorLink.objects.get_or_create(
+            depositor=depositor,
+            inmate=inmate,
+            defaults={
+                "entered_inmate_number": number,
+                "entered_surname": surname.strip(),
+                "status": (
+                    DepositorLink.Status.PENDING
+                    if inmate.facility.links_need_approval
+                    else DepositorLink.Status.APPROVED
+                ),
+            },
+        )
+    return link
+
+
+def decide_link(
+    *, link_id: int, status: str, staff, reason: str = "", now: dt.datetime | None = None
+) -> DepositorLink:
+    """Staff approve or reject a link (a rejection says why)."""
+    if status not in (DepositorLink.Status.APPROVED, DepositorLink.Status.REJECTED):
+        raise errors.ValidationFailed("A link is approved or rejected.")
+    if status == DepositorLink.Status.REJECTED and not reason.strip():
+        raise errors.ValidationFailed("Say why the link is rejected.")
+    with transaction.atomic():
+        link = DepositorLink.objects.select_for_update().select_related("inmate").get(pk=link_id)
+        link.status = status
+        link.decision_reason = reason.strip()
+        link.decided_by = staff
+        link.decided_at = now or timezone.now()
+        link.save(update_fields=["status", "decision_reason", "decided_by", "decided_at"])
+    return link
+
+
+def block_depositor(*, depositor_id: int, facility_id: int, reason: str, staff) -> DepositorBlock:
+    """Stop a depositor linking to or depositing for anyone at the facility; says why."""
+    if not reason.strip():
+        raise errors.ValidationFailed("Say why the depositor is blocked.")
+    with transaction.atomic():
+        block, _created = DepositorBlock.objects.get_or_create(
+            depositor_id=depositor_id,
+            facility_id=facility_id,
+            defaults={"reason": reason.strip(), "created_by": staff},
+        )
+    return block
+
+
+def depositor_data(*, depositor) -> dict:
+    """Everything the app keeps about a depositor, for their own download."""
+    from allauth.account.models import EmailAddress
+
+    return {
+        "account": {
+            "email": depositor.email,
+            "date_joined": depositor.date_joined.isoformat(),
+            "last_login": depositor.last_login.isoformat() if depositor.last_login else None,
+            "email_addresses": [
+                {"email": address.email, "verified": address.verified}
+                for address in EmailAddress.objects.filter(user=depositor)
+            ],
+        },
+        "links": [
+            {
+                "facility": link.inmate.facility.name,
+                "inmate_number": link.entered_inmate_number,
+                "surname": link.entered_surname,
+                "status": link.status,
+                "created_at": link.created_at.isoformat(),
+            }
+            for link in DepositorLink.objects.filter(depositor=depositor)
+            .select_related("inmate__facility")
+            .order_by("created_at")
+        ],
+        "deposits": [
+            {
+                "reference": str(deposit.reference),
+                "amount_fen": deposit.amount_fen,
+                "fee_fen": deposit.fee_fen,
+                "currency": deposit.currency,
+                "status": deposit.status,
+                "created_at": deposit.created_at.isoformat(),
+                "resolved_at": deposit.resolved_at.isoformat() if deposit.resolved_at else None,
+            }
+            for deposit in Deposit.objects.filter(depositor=depositor).order_by("created_at")
+        ],
+    }
+
+
+def close_depositor_account(*, depositor) -> None:
+    """Close a family depositor's account: their deposits stay in the ledger, as the law
+    requires, detached from them; their links, addresses and the account itself go."""
+    if depositor.is_staff or depositor.is_superuser:
+        raise errors.NotPermitted("Staff accounts are closed by an administrator.")
+    with transaction.atomic():
+        ledger.detach_depositor(depositor_id=depositor.pk)
+        get_user_model().objects.filter(pk=depositor.pk).delete()
+
+
+def facilities_for_linking():
+    return Facility.objects.order_by("name")

@@ -1,0 +1,73 @@
+"""Payments at a provider, one per family deposit. The ledger keeps the deposit and its money;
+this keeps what the provider was asked for and what it answered, so reconciliation can check
+that every settled payment has a credited or refunded deposit and every credited deposit a
+settled payment.
+
+``SandboxCharge`` is the built-in sandbox provider's own book (what a real provider keeps on its
+side): the payment page writes it, status polls read it.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Payment(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SETTLED = "settled", "Settled"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+
+    deposit = models.OneToOneField(
+        "ledger.Deposit", on_delete=models.PROTECT, related_name="payment"
+    )
+    provider = models.CharField(max_length=32)
+    provider_reference = models.CharField(max_length=200)
+    amount_fen = models.BigIntegerField(help_text="What the family pays: amount plus fee.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_reference"], name="payment_reference_per_provider"
+            ),
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="settled") | Q(settled_at__isnull=False),
+                name="payment_settled_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="refunded") | Q(refunded_at__isnull=False),
+                name="payment_refunded_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="payment_status_age")]
+
+    def __str__(self):
+        return f"{self.provider} {self.provider_reference} {self.status}"
+
+
+class SandboxCharge(models.Model):
+    """The sandbox provider's side of a payment: what the family did on its payment page."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PAID = "paid", "Paid"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+        REFUNDED = "refunded", "Refunded"
+
+    reference = models.CharField(max_length=64, unique=True)
+    amount_fen = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"sandbox {self.reference} {self.status}"

@@ -1,0 +1,130 @@
+"""The built-in sandbox provider: a payment page of its own (Pay / Cancel / Fail) and real
+signed HTTP callbacks, so the whole deposit flow runs locally. It creates money out of nothing,
+so ``payments.providers.get_provider`` refuses it unless ``PAYMENTS_SANDBOX`` is set.
+
+Callbacks are signed as Stripe signs its webhooks: the header
+``Commissary-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``,
+compared in constant time, refused more than five minutes from now in either direction.
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.crypto import salted_hmac
+
+from ..models import SandboxCharge
+from .base import CallbackResult, InvalidCallback
+
+SIGNATURE_HEADER = "Commissary-Signature"
+TOLERANCE = dt.timedelta(minutes=5)
+CALLBACK_TIMEOUT_SECONDS = 10
+_STATUSES = {
+    SandboxCharge.Status.OPEN: "pending",
+    SandboxCharge.Status.PAID: "settled",
+    SandboxCharge.Status.CANCELLED: "failed",
+    SandboxCharge.Status.FAILED: "failed",
+    SandboxCharge.Status.REFUNDED: "refunded",
+}
+
+
+def signing_secret() -> bytes:
+    """``PAYMENTS_SANDBOX_SECRET``, or one derived from SECRET_KEY for this installation."""
+    if settings.PAYMENTS_SANDBOX_SECRET:
+        return settings.PAYMENTS_SANDBOX_SECRET.encode()
+    return salted_hmac("payments.sandbox.callback", "signing-secret").hexdigest().encode()
+
+
+def signature_header(body: bytes, *, timestamp: int, secret: bytes | None = None) -> str:
+    digest = hmac.new(
+        secret or signing_secret(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def callback_body(charge: SandboxCharge) -> bytes:
+    return json.dumps(
+        {
+            "reference": charge.reference,
+            "status": _STATUSES[charge.status],
+            "amount_fen": charge.amount_fen,
+            "currency": charge.currency,
+        },
+        sort_keys=True,
+    ).encode()
+
+
+class SandboxProvider:
+    name = "sandbox"
+
+    def create_payment(self, payment) -> str:
+        SandboxCharge.objects.get_or_create(
+            reference=payment.provider_reference,
+            defaults={"amount_fen": payment.amount_fen, "currency": payment.currency},
+        )
+        return reverse("payments:sandbox_pay", args=[payment.provider_reference])
+
+    def verify_callback(self, *, headers, body: bytes, now: dt.datetime) -> CallbackResult:
+        parts = dict(
+            part.split("=", 1)
+            for part in headers.get(SIGNATURE_HEADER, "").split(",")
+            if "=" in part
+        )
+        try:
+            timestamp = int(parts["t"])
+            signature = parts["v1"]
+        except (KeyError, ValueError):
+            raise InvalidCallback() from None
+        if abs(now.timestamp() - timestamp) > TOLERANCE.total_seconds():
+            raise InvalidCallback("The payment notification is too old or from the future.")
+        expected = signature_header(body, timestamp=timestamp).split("v1=", 1)[1]
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            raise InvalidCallback()
+        try:
+            payload = json.loads(body)
+            result = CallbackResult(
+                provider_reference=str(payload["reference"]),
+                status=str(payload["status"]),
+                amount_fen=payload["amount_fen"],
+                currency=str(payload["currency"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            raise InvalidCallback("The payment notification could not be read.") from None
+        if result.status not in ("settled", "failed") or type(result.amount_fen) is not int:
+            raise InvalidCallback("The payment notification could not be read.")
+        return result
+
+    def query_status(self, payment) -> str:
+        charge = SandboxCharge.objects.filter(reference=payment.provider_reference).first()
+        return _STATUSES[charge.status] if charge else "pending"
+
+    def refund(self, payment) -> None:
+        SandboxCharge.objects.filter(reference=payment.provider_reference).update(
+            status=SandboxCharge.Status.REFUNDED
+        )
+
+    # --- the sandbox's own side: its payment page acts, then notifies the app -----------
+
+    def send_callback(self, charge: SandboxCharge, *, now: dt.datetime) -> int:
+        """POST the signed notification to the app's callback URL, as a real provider's
+        server would; returns the HTTP status the app answered."""
+        body = callback_body(charge)
+        request = urllib.request.Request(  # noqa: S310 - the configured site's own URL
+            settings.SITE_URL + reverse("payments:callback", args=[self.name]),
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: signature_header(body, timestamp=int(now.timestamp())),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT_SECONDS) as answer:  # noqa: S310
+                return answer.status
+        except urllib.error.HTTPError as refused:
+            return refused.code

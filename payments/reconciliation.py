@@ -1,0 +1,31 @@
+"""The provider check for ``ledger.reconciliation.CHECKS``: the provider's settlements and
+the ledger's deposits agree. Every payment the provider settled has a credited deposit (or a
+refunded one, when the payment was refunded), every refunded payment a refunded deposit, and
+every credited deposit made through a payment (a family's: it has a payment or a depositor)
+has a settled payment.
+
+Plain values, not a ``Check``: ``ledger.reconciliation`` builds the entry from them, so the
+ledger imports this module and not the other way round."""
+
+PROVIDER_SETTLEMENT_CHECK = dict(
+    name="provider_settlement_mismatch",
+    description="Every payment the provider settled has a credited or refunded deposit, and "
+    "every credited family deposit has a settled payment.",
+    sql="""
+    SELECT d.facility_id, d.id,
+           CASE WHEN p.status = 'refunded' THEN 'refunded'
+                WHEN p.status = 'settled' THEN 'credited'
+                ELSE 'settled payment' END,
+           CASE WHEN p.id IS NULL THEN 'no payment'
+                WHEN p.status IN ('settled', 'refunded') THEN d.status
+                ELSE p.status END
+    FROM ledger_deposit d
+    LEFT JOIN payments_payment p ON p.deposit_id = d.id
+    WHERE (p.status = 'settled' AND d.status <> 'credited')
+       OR (p.status = 'refunded' AND d.status <> 'refunded')
+       OR (d.status IN ('credited', 'refunded')
+           AND (p.id IS NOT NULL OR d.depositor_id IS NOT NULL)
+           AND (p.id IS NULL OR p.status NOT IN ('settled', 'refunded')))
+    """,
+    subject="deposit",
+)
