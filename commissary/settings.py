@@ -48,9 +48,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "pgtrigger",
     "django_celery_beat",
+    "auditlog",
+    "import_export",
     "accounts",
     "facilities",
     "ledger",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +64,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Records who made each change in the audit trail.
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -111,6 +116,7 @@ LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 TIME_ZONE = env("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 # --- Static files -----------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -179,3 +185,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- Audit trail ------------------------------------------------------------------------
+# Changes are stored as JSON so auditors can filter and read them; never the secrets
+# (password and PIN hashes, device key hashes), which each registration excludes.
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDITLOG_INCLUDE_ALL_MODELS = False

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 
@@ -15,6 +15,7 @@ admin.site.site_title = "Commissary staff"
 admin.site.index_title = "Trust accounts and facilities"
 
 urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
