@@ -17,7 +17,8 @@ success now trips), rolls back, finds the first result by its key and returns it
 for a different request raises IdempotencyConflict.
 
 The modules, by what they do to the world: ``posting`` (the shared posting and idempotency
-step), ``deposits``, ``purchases``, ``staff``, ``lifecycle``. Callers import this package.
+step), ``deposits``, ``purchases``, ``staff``, ``lifecycle``, ``requests`` (maker-checker
+requests from trust officers). Callers import this package.
 """
 
 from .deposits import DEPOSIT_RESERVATION_TTL, credit_deposit, release_deposit, reserve_deposit
@@ -39,6 +40,14 @@ from .posting import (
     staff_scope,
 )
 from .purchases import debit_purchase, refund_purchase
+from .requests import (
+    RequestPreview,
+    approve_request,
+    preview_request,
+    reject_request,
+    request_key,
+    request_money_action,
+)
 from .staff import (
     REVERSIBLE_KINDS,
     adjust_balance,
@@ -54,9 +63,11 @@ __all__ = [
     "MAX_AMOUNT_FEN",
     "MAX_CLIENT_KEY_LENGTH",
     "REVERSIBLE_KINDS",
+    "RequestPreview",
     "SYSTEM_ACCOUNT_KINDS",
     "SYSTEM_SCOPE",
     "adjust_balance",
+    "approve_request",
     "change_facility_caps",
     "close_inmate_ledger",
     "credit_deposit",
@@ -68,10 +79,14 @@ __all__ = [
     "needs_approval",
     "open_facility_accounts",
     "open_inmate_accounts",
+    "preview_request",
     "refund_purchase",
+    "reject_request",
     "release_deposit",
     "release_hold",
     "request_hash_of",
+    "request_key",
+    "request_money_action",
     "reserve_deposit",
     "reverse_transaction",
     "set_account_frozen",
