@@ -16,6 +16,7 @@ admin.site.index_title = "Trust accounts and facilities"
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
