@@ -100,7 +100,7 @@ class FacilityAdmin(FacilityScopedAdmin, admin.ModelAdmin):
             return
         policy = {
             field: getattr(obj, field)
-            for field in (*form.Meta.fields, *POLICY_AMOUNTS.values())
+            for field in (*FacilityForm.Meta.fields, *POLICY_AMOUNTS.values())
             if field not in ("code", "name")
         }
         created = services.create_facility(code=obj.code, name=obj.name, **policy)
@@ -256,6 +256,7 @@ class InmateAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     )
     list_filter = ("status", "facility")
     search_fields = ("inmate_number", "surname", "given_name")
+    ordering = ("facility__name", "inmate_number")
     list_select_related = ("facility", "housing_unit")
     actions = ("transfer_inmates", "release_inmates")
 

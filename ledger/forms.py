@@ -19,9 +19,9 @@ class YuanField(forms.CharField):
 
     def __init__(self, *, allow_zero: bool = False, **kwargs):
         self.allow_zero = allow_zero
-        kwargs.setdefault("max_length", 20)
         kwargs.setdefault("help_text", _("In yuan, for example 1,234.50."))
         super().__init__(**kwargs)
+        self.widget.attrs.setdefault("inputmode", "decimal")
 
     def prepare_value(self, value):
         return format_yuan_plain(value) if isinstance(value, int) else value
@@ -31,6 +31,8 @@ class YuanField(forms.CharField):
         if value in self.empty_values:
             return None
         try:
+            if len(value) > 24:
+                raise ValueError(value)
             amount_fen = parse_yuan(value)
         except ValueError:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
