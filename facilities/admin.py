@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportMixin
 
 from accounts.admin_scope import FacilityScopedAdmin, scope_queryset
 from commissary.errors import DomainError
@@ -25,6 +26,7 @@ from ledger.services import kiosk_scope
 
 from . import services
 from .models import Facility, HousingUnit, Inmate, KioskDevice
+from .roster import InmateRosterResource
 
 # --- facilities ---------------------------------------------------------------------------
 
@@ -185,7 +187,18 @@ class IntakeForm(forms.ModelForm):
 
 class InmateChangeForm(forms.ModelForm):
     """Editing an admitted inmate: the facility changes only through the transfer action, and
-    the housing units offered are the inmate's facility's."""
+    the housing units offered are the inmate's facility's. A new PIN may be set (inmates
+    admitted from a roster have none until then)."""
+
+    new_pin = forms.CharField(
+        label=_("New PIN"),
+        required=False,
+        min_length=4,
+        max_length=8,
+        validators=[RegexValidator(r"^[0-9]+$", _("A PIN is digits only."))],
+        widget=forms.PasswordInput,
+        help_text=_("Leave empty to keep the PIN. 4 to 8 digits."),
+    )
 
     class Meta:
         model = Inmate
@@ -243,7 +256,7 @@ def admin_link(url_name: str, text, **query) -> str:
 
 
 @admin.register(Inmate)
-class InmateAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
     list_display = (
         "inmate_number",
         "surname",
@@ -259,6 +272,13 @@ class InmateAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     ordering = ("facility__name", "inmate_number")
     list_select_related = ("facility", "housing_unit")
     actions = ("transfer_inmates", "release_inmates")
+    resource_classes = [InmateRosterResource]
+
+    def has_import_permission(self, request):
+        return self.has_add_permission(request)  # a roster import is intake, in bulk
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        return {**super().get_import_resource_kwargs(request, **kwargs), "user": request.user}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = IntakeForm if obj is None else InmateChangeForm
@@ -289,6 +309,7 @@ class InmateAdmin(FacilityScopedAdmin, admin.ModelAdmin):
             "status",
             "admitted_at",
             "released_at",
+            "new_pin",
             "balance",
             "records",
         )
@@ -296,6 +317,8 @@ class InmateAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+            if form.cleaned_data.get("new_pin"):
+                services.set_inmate_pin(inmate_id=obj.pk, pin=form.cleaned_data["new_pin"])
             return
         data = form.cleaned_data
         try:

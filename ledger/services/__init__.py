@@ -27,6 +27,7 @@ from .lifecycle import (
     change_facility_caps,
     close_inmate_ledger,
     move_inmate_ledger,
+    open_accounts_for_inmates,
     open_facility_accounts,
     open_inmate_accounts,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "kiosk_scope",
     "move_inmate_ledger",
     "needs_approval",
+    "open_accounts_for_inmates",
     "open_facility_accounts",
     "open_inmate_accounts",
     "preview_request",
