@@ -331,7 +331,7 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
                 pin=data["pin"],
             )
         except DomainError as refused:
-            form.add_error(None, refused.message)
+            form.add_error(None, gettext(refused.message))
             raise
         obj.pk = inmate.pk
 
@@ -473,7 +473,7 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
                 )
                 self.message_user(request, gettext("%(inmate)s transferred.") % {"inmate": inmate})
             except DomainError as refused:
-                self.message_user(request, f"{inmate}: {refused.message}", messages.ERROR)
+                self.message_user(request, f"{inmate}: {gettext(refused.message)}", messages.ERROR)
 
     @admin.action(
         description=_("Release selected inmates (pay out and close their accounts)"),
@@ -525,7 +525,7 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
                     request, gettext("%(inmate)s released; money paid out.") % {"inmate": inmate}
                 )
             except DomainError as refused:
-                self.message_user(request, f"{inmate}: {refused.message}", messages.ERROR)
+                self.message_user(request, f"{inmate}: {gettext(refused.message)}", messages.ERROR)
 
 
 # --- kiosks -------------------------------------------------------------------------------

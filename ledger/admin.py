@@ -418,7 +418,7 @@ class StaffRequestAdmin(FacilityScopedAdmin, admin.ModelAdmin):
                     transaction_id=data["transaction_number"],
                 )
             except DomainError as refused:
-                form.add_error(None, refused.message)
+                form.add_error(None, gettext(refused.message))
         return TemplateResponse(
             request,
             "admin/ledger/staffrequest/request_form.html",
@@ -499,7 +499,7 @@ class StaffRequestAdmin(FacilityScopedAdmin, admin.ModelAdmin):
                     gettext("Rejected: request #%(id)d moved nothing.") % {"id": staff_request.pk},
                 )
         except DomainError as refused:
-            self.message_user(request, refused.message, messages.ERROR)
+            self.message_user(request, gettext(refused.message), messages.ERROR)
         return HttpResponseRedirect(
             reverse("admin:ledger_staffrequest_change", args=[staff_request.pk])
         )
