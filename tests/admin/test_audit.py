@@ -82,3 +82,27 @@ def test_a_failed_admin_sign_in_is_recorded(client, site_a):
     assert failed.object_repr == site_a.staff["clerk"].username
     assert failed.remote_addr == "127.0.0.1"
     assert "no" not in str(failed.changes.values()).replace(site_a.staff["clerk"].username, "")
+
+
+def test_a_release_through_the_admin_is_recorded_with_the_person(client, site_a):
+    from ledger.models import AccountEvent
+    from tests.ledger.helpers import deposit
+
+    deposit(site_a.inmate, 3_000)
+    releaser = site_a.staff["facility_admin"]
+    client.force_login(releaser)
+    client.post(
+        "/admin/facilities/inmate/",
+        {
+            "action": "release_inmates",
+            "_selected_action": [site_a.inmate.pk],
+            "confirm_count": "1",
+            "request_key": "6f1d1c36-6c57-4d3e-8a53-0a6f0bd43b8e",
+        },
+    )
+    closing = AccountEvent.objects.get(inmate=site_a.inmate, kind=AccountEvent.Kind.CLOSED)
+    assert closing.created_by == releaser and closing.transaction.created_by == releaser
+    logged = entries_for(AccountEvent, closing.pk).get()
+    assert logged.actor == releaser
+    status_change = entries_for(type(site_a.inmate), site_a.inmate.pk).last()
+    assert status_change.actor == releaser and status_change.changes["status"][1] == "released"
