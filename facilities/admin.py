@@ -21,7 +21,7 @@ from commissary.errors import DomainError
 from ledger.forms import YuanField
 from ledger.models import Transaction
 from ledger.money import format_fen
-from ledger.selectors import inmate_balance
+from ledger.selectors import inmate_balance, release_payout_fen, transfer_excess_fen
 from ledger.services import kiosk_scope
 
 from . import services
@@ -439,7 +439,9 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
                 return None
             for inmate in queryset:
                 spendable, held, pending = self._balances(inmate)
-                to_held = max(0, (spendable or 0) - to_facility.balance_cap_fen)
+                to_held = transfer_excess_fen(
+                    spendable_fen=spendable or 0, to_balance_cap_fen=to_facility.balance_cap_fen
+                )
                 rows.append(
                     {
                         "inmate": inmate,
@@ -489,7 +491,7 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
         rows, total_fen = [], 0
         for inmate in queryset:
             spendable, held, pending = self._balances(inmate)
-            paid_out = (spendable or 0) + (held or 0)
+            paid_out = release_payout_fen(spendable_fen=spendable or 0, held_fen=held or 0)
             total_fen += paid_out
             rows.append(
                 {

@@ -449,13 +449,7 @@ class StaffRequestAdmin(FacilityScopedAdmin, admin.ModelAdmin):
             ),
             (
                 gettext("Room under the balance cap"),
-                format_fen(
-                    preview.balance_cap_fen
-                    - preview.spendable_before_fen
-                    - preview.held_before_fen
-                    - preview.pending_fen,
-                    currency,
-                ),
+                format_fen(preview.balance_room_before_fen, currency),
                 format_fen(preview.balance_room_after_fen, currency),
             ),
         ]

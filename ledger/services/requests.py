@@ -62,6 +62,11 @@ class RequestPreview:
     needs_approval: bool
 
     @property
+    def balance_room_before_fen(self) -> int:
+        total = self.spendable_before_fen + self.held_before_fen + self.pending_fen
+        return self.balance_cap_fen - total
+
+    @property
     def balance_room_after_fen(self) -> int:
         total = self.spendable_after_fen + self.held_after_fen + self.pending_fen
         return self.balance_cap_fen - total
