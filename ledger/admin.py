@@ -12,12 +12,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV
 
 from accounts.admin_scope import FacilityScopedAdmin, scope_queryset
 from commissary.errors import DomainError
 from facilities.models import Inmate
 
 from . import services
+from .exports import DepositResource, JournalResource
 from .forms import YuanField
 from .models import (
     Account,
@@ -33,6 +36,20 @@ from .models import (
 )
 from .money import format_fen
 from .selectors import account_balance_fen
+
+
+class ScopedExportMixin(ExportMixin):
+    """CSV export of the admin list as it stands (scope, search, filters), for whoever may
+    view it."""
+
+    formats = [CSV]
+    skip_export_form = True
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)
+
+    def get_valid_export_item_pks(self, request):
+        return self.get_queryset(request).values_list("pk", flat=True)
 
 
 class ReadOnlyAdmin(FacilityScopedAdmin, admin.ModelAdmin):
@@ -88,7 +105,7 @@ class EntryInline(FacilityScopedAdmin, admin.TabularInline):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdmin):
+class TransactionAdmin(ScopedExportMixin, ReadOnlyAdmin):
     """The journal, newest first, each line with the amount it moved and between which
     accounts."""
 
@@ -110,6 +127,7 @@ class TransactionAdmin(ReadOnlyAdmin):
     ordering = ("-created_at", "-id")
     list_select_related = ("facility", "inmate", "created_by", "approved_by")
     inlines = [EntryInline]
+    resource_classes = [JournalResource]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("entries__account__inmate")
@@ -150,7 +168,8 @@ class MonthlyPeriodAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Deposit)
-class DepositAdmin(ReadOnlyAdmin):
+class DepositAdmin(ScopedExportMixin, ReadOnlyAdmin):
+    resource_classes = [DepositResource]
     list_display = (
         "reference",
         "created_at",

@@ -43,7 +43,7 @@ def test_the_dashboard_shows_money_in_trust_pending_deposits_and_cap_use(client,
     bars = context["deposit_chart"]["bars"]
     assert len(bars) == 90 and bars[-1].height == 160  # today's bar is the tallest
     text = page.content.decode()
-    assert "<rect class=\"bar\"" in text
+    assert '<rect class="bar"' in text
     assert not re.search(r"<script(?![^>]*\bsrc=)", text)  # no inline script (strict CSP)
     assert " style=" not in text
 

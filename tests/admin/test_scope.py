@@ -147,3 +147,40 @@ def test_the_housing_unit_and_kiosk_choices_are_the_staff_member_s(client, site_
     page = client.get("/admin/facilities/inmate/add/").content.decode()
     assert site_a.facility.name in page
     assert site_b.facility.name not in page and "B block" not in page
+
+
+@pytest.mark.parametrize("listing", ("transaction", "deposit"))
+def test_exports_carry_only_the_staff_member_s_facility(client, site_a, site_b, listing):
+    deposit(site_a.inmate, 1_111)
+    deposit(site_b.inmate, 2_222)
+    client.force_login(site_a.staff["auditor"])
+    answer = client.get(f"/admin/ledger/{listing}/export/")
+    text = answer.content.decode("utf-8-sig")
+    assert answer.status_code == 200 and "11.11" in text
+    assert "22.22" not in text and site_b.inmate.inmate_number not in text
+
+
+def test_a_clerk_cannot_export_the_journal(client, site_a):
+    client.force_login(site_a.staff["clerk"])
+    assert client.get("/admin/ledger/transaction/export/").status_code == 403
+
+
+def test_the_audit_trail_filters_by_facility(client, site_a, site_b):
+    from tests.factories import StaffFactory
+
+    superuser = StaffFactory(is_superuser=True)
+    for site in (site_a, site_b):
+        client.force_login(site.staff["facility_admin"])
+        client.post(
+            f"/admin/facilities/inmate/{site.inmate.pk}/change/",
+            {"surname": "Renamed", "given_name": "", "housing_unit": ""},
+        )
+    client.force_login(superuser)
+    listed = (
+        client.get("/admin/auditlog/logentry/", {"facility": site_b.facility.pk})
+        .context["cl"]
+        .result_list
+    )
+    assert listed and {entry.additional_data["facility_id"] for entry in listed} == {
+        site_b.facility.pk
+    }
