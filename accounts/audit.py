@@ -68,8 +68,7 @@ def record_facility(sender, instance, log_entry=None, **kwargs):
     if log_entry is None:
         return
     if type(instance)._meta.label == "accounts.User":
-        facility_ids = list(instance.facility_assignments.values_list("facility_id", flat=True))
-        facility_id = facility_ids[0] if len(facility_ids) == 1 else None
+        facility_id = _only_facility_of(instance)
     else:
         facility_id = facility_id_of(instance)
     if facility_id is not None:
@@ -78,11 +77,23 @@ def record_facility(sender, instance, log_entry=None, **kwargs):
         LogEntry.objects.filter(pk=log_entry.pk).update(additional_data=additional_data)
 
 
+def _only_facility_of(user) -> int | None:
+    """A person's facility when they work at exactly one (their entries are that facility's);
+    entries about people of several facilities or none are for superusers."""
+    facility_ids = list(user.facility_assignments.values_list("facility_id", flat=True)[:2])
+    return facility_ids[0] if len(facility_ids) == 1 else None
+
+
 def record_failed_sign_in(sender, credentials, request=None, **kwargs):
-    """A failed sign-in, with the username tried (never the password) and the address."""
+    """A failed sign-in, with the username tried (never the password) and the address; for
+    a known staff member of one facility, visible to that facility's auditors."""
     username = str(credentials.get("username", ""))[:150]
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
+    additional_data = {"event": FAILED_SIGN_IN}
+    facility_id = _only_facility_of(user) if user is not None else None
+    if facility_id is not None:
+        additional_data["facility_id"] = facility_id
     LogEntry.objects.create(
         content_type=ContentType.objects.get_for_model(user_model),
         object_pk=str(user.pk) if user else "",
@@ -91,5 +102,5 @@ def record_failed_sign_in(sender, credentials, request=None, **kwargs):
         action=LogEntry.Action.ACCESS,
         changes={FAILED_SIGN_IN: [username, ""]},
         remote_addr=request.META.get("REMOTE_ADDR") if request is not None else None,
-        additional_data={"event": FAILED_SIGN_IN},
+        additional_data=additional_data,
     )

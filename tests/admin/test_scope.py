@@ -184,3 +184,28 @@ def test_the_audit_trail_filters_by_facility(client, site_a, site_b):
     assert listed and {entry.additional_data["facility_id"] for entry in listed} == {
         site_b.facility.pk
     }
+
+
+def test_another_facility_s_statement_download_is_a_404(client, site_a, site_b):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from ledger.models import Statement
+
+    def statement(site):
+        return Statement.objects.create(
+            inmate=site.inmate,
+            facility=site.facility,
+            month=dt.date(2026, 1, 1),
+            opening_fen=0,
+            closing_fen=0,
+            html="<p>statement</p>",
+            pdf=b"%PDF",
+            created_at=timezone.now(),
+        )
+
+    mine, theirs = statement(site_a), statement(site_b)
+    client.force_login(site_a.staff["auditor"])
+    assert client.get(f"/admin/ledger/statement/{mine.pk}/download.html").status_code == 200
+    assert client.get(f"/admin/ledger/statement/{theirs.pk}/download.html").status_code == 404
