@@ -12,6 +12,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
 from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV
 
@@ -542,3 +544,32 @@ class AccountEventAdmin(ReadOnlyAdmin):
     ordering = ("-created_at", "-id")
     date_hierarchy = "created_at"
     list_select_related = ("facility", "inmate", "created_by")
+
+
+# --- schedules ----------------------------------------------------------------------------
+
+
+def _changing(action):
+    """django-celery-beat's list actions declare no permission, so anyone who may only view
+    the schedules could switch the nightly reconciliation off. Each needs "change", which
+    only superusers hold (schedules are global)."""
+
+    def guarded(modeladmin, request, queryset):
+        return action(modeladmin, request, queryset)
+
+    guarded.__name__ = action.__name__
+    guarded.short_description = action.short_description
+    guarded.allowed_permissions = ("change",)
+    return guarded
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class ScheduleAdmin(FacilityScopedAdmin, BeatPeriodicTaskAdmin):
+    scope_global = True  # one set of schedules for every facility
+    enable_tasks = _changing(BeatPeriodicTaskAdmin.enable_tasks)
+    disable_tasks = _changing(BeatPeriodicTaskAdmin.disable_tasks)
+    toggle_tasks = _changing(BeatPeriodicTaskAdmin.toggle_tasks)
+    run_tasks = _changing(BeatPeriodicTaskAdmin.run_tasks)

@@ -124,3 +124,34 @@ def test_an_auditor_reads_the_journal_the_audit_trail_and_the_reports(client, si
         f"/admin/reports/balances/?facility={site_a.facility.pk}",
     ):
         assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("action", ("disable_tasks", "toggle_tasks", "run_tasks"))
+def test_staff_who_only_view_schedules_cannot_switch_them_off_through_list_actions(
+    client, site_a, action
+):
+    ensure_schedules()
+    nightly = PeriodicTask.objects.get(name="Nightly reconciliation")
+    client.force_login(site_a.staff["facility_admin"])
+    listing = client.get("/admin/django_celery_beat/periodictask/").content.decode()
+    assert 'value="disable_tasks"' not in listing
+    client.post(
+        "/admin/django_celery_beat/periodictask/",
+        {"action": action, "_selected_action": [nightly.pk]},
+    )
+    nightly.refresh_from_db()
+    assert nightly.enabled
+
+
+def test_a_superuser_can_switch_a_schedule_off(client):
+    from tests.factories import StaffFactory
+
+    ensure_schedules()
+    nightly = PeriodicTask.objects.get(name="Nightly reconciliation")
+    client.force_login(StaffFactory(is_superuser=True))
+    client.post(
+        "/admin/django_celery_beat/periodictask/",
+        {"action": "disable_tasks", "_selected_action": [nightly.pk]},
+    )
+    nightly.refresh_from_db()
+    assert not nightly.enabled
