@@ -58,7 +58,9 @@ def register_audited_models() -> None:
         except LookupError:
             continue  # an app not installed here
         if not auditlog.contains(model):
-            auditlog.register(model, exclude_fields=list(secret_fields))
+            # Own columns only: reverse relations (an inmate's deposits) are not its changes.
+            own_fields = [field.name for field in model._meta.concrete_fields]
+            auditlog.register(model, include_fields=own_fields, exclude_fields=list(secret_fields))
     post_log.connect(record_facility, dispatch_uid="accounts.audit.record_facility")
     user_login_failed.connect(record_failed_sign_in, dispatch_uid="accounts.audit.failed_sign_in")
 
