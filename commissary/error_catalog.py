@@ -34,8 +34,7 @@ MESSAGES = (
     gettext_noop("The account is already frozen."),
     gettext_noop("The account is not frozen."),
     gettext_noop(
-        "Deposits are awaiting payment for this inmate; transfer once they have settled or "
-        "expired."
+        "Deposits are awaiting payment for this inmate; transfer once they have settled or expired."
     ),
     gettext_noop(
         "The approver must be another active trust officer assigned to the inmate's facility."
