@@ -1,6 +1,18 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
-    verbose_name = "People who sign in"
+    verbose_name = _("People who sign in")
+
+    def ready(self):
+        from commissary.model_labels import translate_model_labels  # noqa: PLC0415
+
+        from . import audit, roles  # noqa: PLC0415 (models are loaded only now)
+
+        translate_model_labels()
+
+        post_migrate.connect(roles.sync_role_groups, dispatch_uid="accounts.sync_role_groups")
+        audit.register_audited_models()

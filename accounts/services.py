@@ -10,6 +10,7 @@ and per address (``accounts.views``), so guessing is slow as well as blind.
 import datetime as dt
 import unicodedata
 
+from auditlog.context import set_actor
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -153,7 +154,9 @@ def close_depositor_account(*, depositor) -> None:
     requires, detached from them; their links, addresses and the account itself go."""
     if depositor.is_staff or depositor.is_superuser:
         raise errors.NotPermitted("Staff accounts are closed by an administrator.")
-    with transaction.atomic():
+    # The audit trail records the closing without naming the closed account as the actor:
+    # an entry pointing at a user deleted in the same transaction could not commit.
+    with set_actor(None), transaction.atomic():
         ledger.detach_depositor(depositor_id=depositor.pk)
         get_user_model().objects.filter(pk=depositor.pk).delete()
 

@@ -53,10 +53,13 @@ INSTALLED_APPS = [
     "allauth.account",
     "axes",
     "csp",
+    "auditlog",
+    "import_export",
     "accounts",
     "facilities",
     "ledger",
     "payments",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -69,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Records who made each change in the audit trail.
+    "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -286,3 +291,8 @@ PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=False)
 PAYMENTS_SANDBOX_SECRET = env("PAYMENTS_SANDBOX_SECRET", default="")
 # Link look-ups: at most this many an hour per depositor and per address.
 LINK_ATTEMPTS_PER_HOUR = env.int("LINK_ATTEMPTS_PER_HOUR", default=10)
+# --- Audit trail ------------------------------------------------------------------------
+# Changes are stored as JSON so auditors can filter and read them; never the secrets
+# (password and PIN hashes, device key hashes), which each registration excludes.
+AUDITLOG_STORE_JSON_CHANGES = True
+AUDITLOG_INCLUDE_ALL_MODELS = False

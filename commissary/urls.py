@@ -1,5 +1,6 @@
 """Root URLs: the staff admin, the family pages (``/`` and ``/family/``, sign-in under
-``/accounts/``), payment callbacks and receipt verification. The kiosk API mounts here later."""
+``/accounts/``), payment callbacks and receipt verification. The staff reports
+and dashboard sit under ``/admin/reports/``."""
 
 from django.contrib import admin
 from django.http import HttpResponse
@@ -17,9 +18,10 @@ admin.site.site_title = "Commissary staff"
 admin.site.index_title = "Trust accounts and facilities"
 
 urlpatterns = [
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
-    path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("allauth.urls")),
     path("payments/", include("payments.urls")),
     path("receipts/<uuid:reference>/verify", payment_views.receipt_verify, name="receipt_verify"),

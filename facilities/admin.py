@@ -1,53 +1,160 @@
-"""Staff screens for facilities, inmates and kiosks. Intake is the inmate add form; transfer
-and release are actions. Each calls one service; no screen writes money itself."""
+"""Staff screens for facilities, housing units, inmates and kiosks. Intake is the inmate add
+form; transfer and release are actions with a confirmation page that shows each inmate's money
+and what will happen to it. Each screen calls one service; none writes money itself. Every
+screen is scoped to the staff member's facilities (``accounts.admin_scope``)."""
 
 import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.validators import RegexValidator
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportMixin
 
+from accounts.admin_scope import FacilityScopedAdmin, scope_queryset
 from commissary.errors import DomainError
+from ledger.forms import YuanField
+from ledger.models import Transaction
 from ledger.money import format_fen
-from ledger.selectors import inmate_balance
+from ledger.selectors import inmate_balance, release_payout_fen, transfer_excess_fen
+from ledger.services import kiosk_scope
 
 from . import services
 from .models import Facility, HousingUnit, Inmate, KioskDevice
+from .roster import InmateRosterResource
+
+# --- facilities ---------------------------------------------------------------------------
+
+POLICY_AMOUNTS = {
+    # yuan form field -> fen model field
+    "monthly_cap": "monthly_cap_fen",
+    "balance_cap": "balance_cap_fen",
+    "deposit_fee_fixed": "deposit_fee_fixed_fen",
+    "adjustment_approval_threshold": "adjustment_approval_threshold_fen",
+}
+
+
+class FacilityForm(forms.ModelForm):
+    """A facility's policy with its amounts typed in yuan. Caps change only when the facility
+    is created here; afterwards through ``update_facility_caps``, which keeps the ledger in
+    step."""
+
+    monthly_cap = YuanField(label=_("Monthly deposit cap"))
+    balance_cap = YuanField(label=_("Balance cap"))
+    deposit_fee_fixed = YuanField(label=_("Fixed deposit fee"), allow_zero=True)
+    adjustment_approval_threshold = YuanField(
+        label=_("Debits above this need a second trust officer"), allow_zero=True
+    )
+
+    class Meta:
+        model = Facility
+        fields = (
+            "code",
+            "name",
+            "timezone",
+            "currency",
+            "deposit_fee_rate_bp",
+            "links_need_approval",
+            "trust_alert_emails",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for yuan_field, fen_field in POLICY_AMOUNTS.items():
+            if yuan_field in self.fields:
+                self.fields[yuan_field].initial = getattr(self.instance, fen_field)
+        if self.instance.pk:
+            for cap in ("monthly_cap", "balance_cap"):
+                self.fields[cap].disabled = True
+
+    def clean(self):
+        cleaned_data = super().clean()
+        for yuan_field, fen_field in POLICY_AMOUNTS.items():
+            if cleaned_data.get(yuan_field) is not None:
+                setattr(self.instance, fen_field, cleaned_data[yuan_field])
+        return cleaned_data
 
 
 @admin.register(Facility)
-class FacilityAdmin(admin.ModelAdmin):
+class FacilityAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    form = FacilityForm
     list_display = ("code", "name", "timezone", "currency", "monthly_cap", "balance_cap")
     search_fields = ("code", "name")
+    actions = None
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser  # a new facility is not any one facility's business
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the journal refers to facilities forever
 
     def get_readonly_fields(self, request, obj=None):
-        # Caps change through update_facility_caps (it keeps the ledger rows in step).
-        return ("monthly_cap_fen", "balance_cap_fen", "currency") if obj else ()
+        return ("code", "currency") if obj else ()
 
     def save_model(self, request, obj, form, change):
         if change:
             services.save_facility_policy(facility=obj)
             return
-        policy = {f: form.cleaned_data[f] for f in form.cleaned_data if f not in ("code", "name")}
-        created = services.create_facility(
-            code=form.cleaned_data["code"], name=form.cleaned_data["name"], **policy
-        )
+        policy = {
+            field: getattr(obj, field)
+            for field in (*FacilityForm.Meta.fields, *POLICY_AMOUNTS.values())
+            if field not in ("code", "name")
+        }
+        created = services.create_facility(code=obj.code, name=obj.name, **policy)
         obj.pk = created.pk
 
-    @admin.display(description="monthly cap")
+    @admin.display(description=_("monthly cap"))
     def monthly_cap(self, facility):
         return format_fen(facility.monthly_cap_fen, facility.currency)
 
-    @admin.display(description="balance cap")
+    @admin.display(description=_("balance cap"))
     def balance_cap(self, facility):
         return format_fen(facility.balance_cap_fen, facility.currency)
 
 
+# --- housing units ------------------------------------------------------------------------
+
+
+class HousingUnitForm(forms.ModelForm):
+    class Meta:
+        model = HousingUnit
+        fields = ("facility", "name")
+
+    def clean(self):
+        cleaned_data = super().clean()
+        unit = self.instance
+        moved_to = cleaned_data.get("facility")
+        if (
+            unit.pk
+            and moved_to is not None
+            and moved_to.pk != unit.facility_id
+            and unit.inmates.exists()
+        ):
+            self.add_error(
+                "facility",
+                gettext(
+                    "This housing unit still has inmates; transfer them out before moving it "
+                    "to another facility."
+                ),
+            )
+        return cleaned_data
+
+
 @admin.register(HousingUnit)
-class HousingUnitAdmin(admin.ModelAdmin):
+class HousingUnitAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    form = HousingUnitForm
     list_display = ("name", "facility")
     list_filter = ("facility",)
+    search_fields = ("name",)
+    list_select_related = ("facility",)
+
+
+# --- inmates ------------------------------------------------------------------------------
 
 
 def check_housing_unit(form, facility):
@@ -55,16 +162,17 @@ def check_housing_unit(form, facility):
     # rather than a refusal after the form was accepted.
     unit = form.cleaned_data.get("housing_unit")
     if unit is not None and facility is not None and unit.facility_id != facility.pk:
-        form.add_error("housing_unit", "This housing unit belongs to another facility.")
+        form.add_error("housing_unit", gettext("This housing unit belongs to another facility."))
 
 
 class IntakeForm(forms.ModelForm):
     pin = forms.CharField(
+        label=_("PIN"),
         min_length=4,
         max_length=8,
-        validators=[RegexValidator(r"^[0-9]+$", "A PIN is digits only.")],
+        validators=[RegexValidator(r"^[0-9]+$", _("A PIN is digits only."))],
         widget=forms.PasswordInput,
-        help_text="4 to 8 digits; the inmate signs in at the kiosk with it.",
+        help_text=_("4 to 8 digits; the inmate signs in at the kiosk with it."),
     )
 
     class Meta:
@@ -78,11 +186,30 @@ class IntakeForm(forms.ModelForm):
 
 
 class InmateChangeForm(forms.ModelForm):
-    """Editing an admitted inmate: the facility changes only through the transfer action."""
+    """Editing an admitted inmate: the facility changes only through the transfer action, and
+    the housing units offered are the inmate's facility's. A new PIN may be set (inmates
+    admitted from a roster have none until then)."""
+
+    new_pin = forms.CharField(
+        label=_("New PIN"),
+        required=False,
+        min_length=4,
+        max_length=8,
+        validators=[RegexValidator(r"^[0-9]+$", _("A PIN is digits only."))],
+        widget=forms.PasswordInput,
+        help_text=_("Leave empty to keep the PIN. 4 to 8 digits."),
+    )
 
     class Meta:
         model = Inmate
         fields = ("surname", "given_name", "housing_unit")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "housing_unit" in self.fields:
+            self.fields["housing_unit"].queryset = HousingUnit.objects.filter(
+                facility_id=self.instance.facility_id
+            )
 
     def clean(self):
         cleaned_data = super().clean()
@@ -91,14 +218,45 @@ class InmateChangeForm(forms.ModelForm):
 
 
 class TransferForm(forms.Form):
-    to_facility = forms.ModelChoiceField(queryset=Facility.objects.all(), label="To facility")
+    to_facility = forms.ModelChoiceField(queryset=Facility.objects.none(), label=_("To facility"))
     # Made once when the form is shown and posted back with it, so submitting the same form
     # twice (a double click, a resent POST) transfers once.
     request_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
 
+class ReleaseForm(forms.Form):
+    """Releasing pays money out: the staff member types back how many inmates they release."""
+
+    confirm_count = forms.IntegerField(label=_("Type the number of inmates to release"))
+    request_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    def __init__(self, *args, count: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.count = count
+
+    def clean_confirm_count(self):
+        typed = self.cleaned_data["confirm_count"]
+        if typed != self.count:
+            raise forms.ValidationError(
+                gettext("You selected %(count)d inmates; type %(count)d to release them.")
+                % {"count": self.count}
+            )
+        return typed
+
+
+def admin_link(url_name: str, text, **query) -> str:
+    """A link to an admin list filtered by ``query``, or "" when that admin is not installed."""
+    try:
+        url = reverse(url_name)
+    except NoReverseMatch:
+        return ""
+    if query:
+        url += "?" + "&".join(f"{key}={value}" for key, value in query.items())
+    return format_html('<a href="{}">{}</a>', url, text)
+
+
 @admin.register(Inmate)
-class InmateAdmin(admin.ModelAdmin):
+class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
     list_display = (
         "inmate_number",
         "surname",
@@ -111,8 +269,16 @@ class InmateAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "facility")
     search_fields = ("inmate_number", "surname", "given_name")
+    ordering = ("facility__name", "inmate_number")
     list_select_related = ("facility", "housing_unit")
     actions = ("transfer_inmates", "release_inmates")
+    resource_classes = [InmateRosterResource]
+
+    def has_import_permission(self, request):
+        return self.has_add_permission(request)  # a roster import is intake, in bulk
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        return {**super().get_import_resource_kwargs(request, **kwargs), "user": request.user}
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["form"] = IntakeForm if obj is None else InmateChangeForm
@@ -121,7 +287,15 @@ class InmateAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("facility", "inmate_number", "status", "admitted_at", "released_at", "balance")
+        return (
+            "facility",
+            "inmate_number",
+            "status",
+            "admitted_at",
+            "released_at",
+            "balance",
+            "records",
+        )
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -135,12 +309,16 @@ class InmateAdmin(admin.ModelAdmin):
             "status",
             "admitted_at",
             "released_at",
+            "new_pin",
             "balance",
+            "records",
         )
 
     def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
+            if form.cleaned_data.get("new_pin"):
+                services.set_inmate_pin(inmate_id=obj.pk, pin=form.cleaned_data["new_pin"])
             return
         data = form.cleaned_data
         try:
@@ -153,74 +331,191 @@ class InmateAdmin(admin.ModelAdmin):
                 pin=data["pin"],
             )
         except DomainError as refused:
-            form.add_error(None, refused.message)
+            form.add_error(None, gettext(refused.message))
             raise
         obj.pk = inmate.pk
 
     def has_delete_permission(self, request, obj=None):
         return False  # the journal refers to inmates forever; release them instead
 
-    @admin.display(description="money")
+    @admin.display(description=_("money"))
     def balance(self, inmate):
         summary = inmate_balance(inmate=inmate)
-        return (
-            f"spendable {format_fen(summary.spendable_fen, summary.currency)}, "
-            f"held {format_fen(summary.held_fen, summary.currency)}, "
-            f"pending {format_fen(summary.pending_fen, summary.currency)}; "
-            f"this month received {format_fen(summary.month_received_fen, summary.currency)} "
-            f"of {format_fen(summary.monthly_cap_fen, summary.currency)}"
-        )
+        currency = summary.currency
+        return gettext(
+            "spendable %(spendable)s, held %(held)s, deposits awaiting payment %(pending)s; "
+            "this month received %(received)s of %(cap)s (%(room)s left); "
+            "room under the balance cap %(balance_room)s"
+        ) % {
+            "spendable": format_fen(summary.spendable_fen, currency),
+            "held": format_fen(summary.held_fen, currency),
+            "pending": format_fen(summary.pending_fen, currency),
+            "received": format_fen(summary.month_received_fen, currency),
+            "cap": format_fen(summary.monthly_cap_fen, currency),
+            "room": format_fen(summary.month_remaining_fen, currency),
+            "balance_room": format_fen(summary.balance_room_fen, currency),
+        }
+
+    @admin.display(description=_("records"))
+    def records(self, inmate):
+        links = [
+            admin_link(
+                "admin:ledger_account_changelist", gettext("Accounts"), inmate__id__exact=inmate.pk
+            ),
+            admin_link(
+                "admin:ledger_transaction_changelist",
+                gettext("Transactions"),
+                inmate__id__exact=inmate.pk,
+            ),
+            admin_link(
+                "admin:ledger_deposit_changelist", gettext("Deposits"), inmate__id__exact=inmate.pk
+            ),
+            admin_link(
+                "admin:catalog_order_changelist", gettext("Orders"), inmate__id__exact=inmate.pk
+            ),
+            admin_link(
+                "admin:ledger_staffrequest_changelist",
+                gettext("Money requests"),
+                inmate__id__exact=inmate.pk,
+            ),
+            admin_link(
+                "admin:ledger_staffrequest_add", gettext("New money request"), inmate=inmate.pk
+            ),
+        ]
+        return format_html_join(" · ", "{}", ((link,) for link in links if link))
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("ledger_accounts")
 
-    @admin.display(description="spendable")
+    @admin.display(description=_("spendable"))
     def spendable(self, inmate):
         return format_fen(self._balances(inmate)[0], inmate.facility.currency)
 
-    @admin.display(description="held")
+    @admin.display(description=_("held"))
     def held(self, inmate):
         return format_fen(self._balances(inmate)[1], inmate.facility.currency)
 
     def _balances(self, inmate):
-        accounts = {a.kind: a.balance_fen for a in inmate.ledger_accounts.all()}
-        return accounts.get("spendable"), accounts.get("held")
+        accounts = {a.kind: a for a in inmate.ledger_accounts.all()}
+        spendable, held = accounts.get("spendable"), accounts.get("held")
+        return (
+            spendable.balance_fen if spendable else None,
+            held.balance_fen if held else None,
+            spendable.pending_fen if spendable else 0,
+        )
 
-    @admin.action(description="Transfer selected inmates to another facility")
-    def transfer_inmates(self, request, queryset):
-        if "apply" in request.POST:
-            form = TransferForm(request.POST)
-            if form.is_valid():
-                for inmate in queryset:
-                    try:
-                        services.transfer_inmate(
-                            inmate_id=inmate.pk,
-                            to_facility=form.cleaned_data["to_facility"],
-                            staff_id=request.user.pk,
-                            idempotency_key=(
-                                f"transfer:{form.cleaned_data['request_key']}:{inmate.pk}"
-                            ),
-                        )
-                        self.message_user(request, f"{inmate} transferred.")
-                    except DomainError as refused:
-                        self.message_user(request, f"{inmate}: {refused.message}", messages.ERROR)
-                return None
-        else:
-            form = TransferForm()
+    def _confirmation(self, request, queryset, *, template, title, action, form, rows):
         return TemplateResponse(
             request,
-            "admin/facilities/transfer.html",
+            template,
             {
                 **self.admin_site.each_context(request),
-                "title": "Transfer inmates",
+                "title": title,
+                "opts": self.model._meta,
+                "rows": rows,
                 "inmates": queryset,
+                "selected_ids": list(queryset.values_list("pk", flat=True)),
                 "form": form,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action": action,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                "media": self.media,
             },
         )
 
-    @admin.action(description="Release selected inmates (pay out and close their accounts)")
+    @admin.action(
+        description=_("Transfer selected inmates to another facility"),
+        permissions=("change",),
+    )
+    def transfer_inmates(self, request, queryset):
+        queryset = queryset.filter(status=Inmate.Status.ACTIVE)
+        destinations = scope_queryset(Facility.objects.all(), request.user, "pk")
+        form = TransferForm(request.POST if "to_facility" in request.POST else None)
+        form.fields["to_facility"].queryset = destinations
+        rows = []
+        if form.is_bound and form.is_valid():
+            to_facility = form.cleaned_data["to_facility"]
+            if "apply" in request.POST:
+                self._transfer(request, queryset, form.cleaned_data)
+                return None
+            for inmate in queryset:
+                spendable, held, pending = self._balances(inmate)
+                to_held = transfer_excess_fen(
+                    spendable_fen=spendable or 0, to_balance_cap_fen=to_facility.balance_cap_fen
+                )
+                rows.append(
+                    {
+                        "inmate": inmate,
+                        "spendable": format_fen(spendable),
+                        "held": format_fen(held),
+                        "pending": format_fen(pending),
+                        "outcome": format_fen(to_held),
+                        "refused": gettext("Deposits are awaiting payment; it will be refused.")
+                        if pending
+                        else "",
+                    }
+                )
+        return self._confirmation(
+            request,
+            queryset,
+            template="admin/facilities/transfer.html",
+            title=gettext("Transfer inmates"),
+            action="transfer_inmates",
+            form=form,
+            rows=rows,
+        )
+
+    def _transfer(self, request, queryset, data):
+        for inmate in queryset:
+            try:
+                services.transfer_inmate(
+                    inmate_id=inmate.pk,
+                    to_facility=data["to_facility"],
+                    staff_id=request.user.pk,
+                    idempotency_key=f"transfer:{data['request_key']}:{inmate.pk}",
+                )
+                self.message_user(request, gettext("%(inmate)s transferred.") % {"inmate": inmate})
+            except DomainError as refused:
+                self.message_user(request, f"{inmate}: {gettext(refused.message)}", messages.ERROR)
+
+    @admin.action(
+        description=_("Release selected inmates (pay out and close their accounts)"),
+        permissions=("change",),
+    )
     def release_inmates(self, request, queryset):
+        queryset = queryset.filter(status=Inmate.Status.ACTIVE)
+        count = queryset.count()
+        form = ReleaseForm(request.POST if "confirm_count" in request.POST else None, count=count)
+        if form.is_bound and form.is_valid():
+            self._release(request, queryset)
+            return None
+        rows, total_fen = [], 0
+        for inmate in queryset:
+            spendable, held, pending = self._balances(inmate)
+            paid_out = release_payout_fen(spendable_fen=spendable or 0, held_fen=held or 0)
+            total_fen += paid_out
+            rows.append(
+                {
+                    "inmate": inmate,
+                    "spendable": format_fen(spendable),
+                    "held": format_fen(held),
+                    "pending": format_fen(pending),
+                    "outcome": format_fen(paid_out),
+                }
+            )
+        response = self._confirmation(
+            request,
+            queryset,
+            template="admin/facilities/release.html",
+            title=ngettext("Release %(count)d inmate", "Release %(count)d inmates", count)
+            % {"count": count},
+            action="release_inmates",
+            form=form,
+            rows=rows,
+        )
+        response.context_data["total"] = format_fen(total_fen)
+        return response
+
+    def _release(self, request, queryset):
         for inmate in queryset:
             try:
                 services.release_inmate(
@@ -228,18 +523,42 @@ class InmateAdmin(admin.ModelAdmin):
                     staff_id=request.user.pk,
                     idempotency_key=f"release:{inmate.pk}",
                 )
-                self.message_user(request, f"{inmate} released; money paid out.")
+                self.message_user(
+                    request, gettext("%(inmate)s released; money paid out.") % {"inmate": inmate}
+                )
             except DomainError as refused:
-                self.message_user(request, f"{inmate}: {refused.message}", messages.ERROR)
+                self.message_user(request, f"{inmate}: {gettext(refused.message)}", messages.ERROR)
+
+
+# --- kiosks -------------------------------------------------------------------------------
 
 
 @admin.register(KioskDevice)
-class KioskDeviceAdmin(admin.ModelAdmin):
+class KioskDeviceAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_display = ("name", "facility", "key_prefix", "is_active", "created_at", "revoked_at")
     list_filter = ("facility", "is_active")
     fields = ("facility", "name", "key_prefix", "is_active", "revoked_at")
     readonly_fields = ("key_prefix", "is_active", "revoked_at")
+    search_fields = ("name", "key_prefix")
     actions = ("revoke",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "facility") if obj else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        # A device that ever moved money stays, so the journal can name it; revoke it instead.
+        if obj is not None and self.has_history(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @staticmethod
+    def has_history(device) -> bool:
+        return Transaction.objects.filter(idempotency_scope=kiosk_scope(device.pk)).exists()
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -249,14 +568,47 @@ class KioskDeviceAdmin(admin.ModelAdmin):
             facility=form.cleaned_data["facility"], name=form.cleaned_data["name"]
         )
         obj.pk = device.pk
-        self.message_user(
+        request._issued_kiosk_key = raw_key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw_key = getattr(request, "_issued_kiosk_key", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        # The key is shown on this page only: never in a message (kept in a cookie or the
+        # session) and never stored unhashed.
+        return TemplateResponse(
             request,
-            f"Kiosk key for {device.name} (shown once, store it on the device now): {raw_key}",
-            messages.WARNING,
+            "admin/facilities/kioskdevice/key_issued.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Kiosk key issued"),
+                "opts": self.model._meta,
+                "device": obj,
+                "raw_key": raw_key,
+            },
         )
 
-    @admin.action(description="Revoke the keys of selected kiosks")
+    @admin.action(description=_("Revoke the keys of selected kiosks"), permissions=("change",))
     def revoke(self, request, queryset):
+        queryset = queryset.filter(is_active=True)
+        if "apply" not in request.POST:
+            return TemplateResponse(
+                request,
+                "admin/facilities/kioskdevice/revoke.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": gettext("Revoke kiosk keys"),
+                    "opts": self.model._meta,
+                    "devices": queryset,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                },
+            )
+        count = 0
         for device in queryset:
             services.revoke_kiosk_device(device_id=device.pk)
-        self.message_user(request, f"{queryset.count()} kiosk key(s) revoked.")
+            count += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d kiosk key revoked.", "%(count)d kiosk keys revoked.", count)
+            % {"count": count},
+        )

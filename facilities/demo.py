@@ -506,6 +506,45 @@ class DemoSite:
     kiosk_key: str = field(repr=False)
     is_kiosk_new: bool
     pin_pool: list[str] = field(repr=False)
+    # role key ("facility_admin", "trust_officer", ...) -> {"username", "password"}
+    role_staff: dict[str, dict] = field(default_factory=dict, repr=False)
+
+
+# One staff member per role at each demo facility, two trust officers so that maker-checker
+# (one asks, the other approves) can be tried.
+DEMO_ROLES = (
+    ("facility_admin", "FACILITY_ADMIN"),
+    ("trust_officer", "TRUST_OFFICER"),
+    ("trust_officer_2", "TRUST_OFFICER"),
+    ("clerk", "COMMISSARY_CLERK"),
+    ("auditor", "AUDITOR"),
+)
+
+
+def facility_code_and_name(position: int) -> tuple[str, str]:
+    """The code and name of demo facility ``position`` (1-based): the first is the demo
+    facility every single-facility run makes."""
+    if position == 1:
+        return FACILITY_CODE, FACILITY_NAME
+    return f"{FACILITY_CODE}{position}", f"Demo Prison {position} 示范监狱{position}号"
+
+
+def _ensure_role_staff(facility: Facility, demo_secrets: DemoSecrets) -> dict[str, dict]:
+    """The facility's demo staff, one per role (two trust officers), assigned to it."""
+    from accounts import roles  # noqa: PLC0415 (the roles module reads the auth models)
+
+    user_model = get_user_model()
+    staff = {}
+    for key, role_name in DEMO_ROLES:
+        username = f"{facility.code}_{key}"
+        password = _ensure_user(
+            username, demo_secrets.password(username), is_superuser=False, is_staff=True
+        )
+        user = user_model.objects.get(username=username)
+        roles.assign_role(user, getattr(roles, role_name))
+        FacilityAssignment.objects.get_or_create(user=user, facility=facility)
+        staff[key] = {"username": username, "password": password}
+    return staff
 
 
 def seed_demo(
@@ -516,21 +555,23 @@ def seed_demo(
     batch_size: int = BATCH_SIZE,
     now: dt.datetime | None = None,
     on_progress: Callable[[int], None] = lambda inmates: None,
+    position: int = 1,
 ) -> DemoSite:
     """Make (or find) the demo facility, its housing units, staff and family users, a kiosk
     and ``inmate_count`` inmates with money. ``known_kiosk_key`` is a key issued earlier
     (from the last credentials file): its device is kept; without it a new device is issued,
     because a stored key cannot be read back. ``on_progress`` hears how many inmates each
-    batch covered. Raises DemoSeedMismatch when demo inmates exist from another seed."""
+    batch covered. ``position`` picks the demo facility (1 is the first; see
+    ``facility_code_and_name``); each has one staff member per role. Raises DemoSeedMismatch
+    when demo inmates exist from another seed."""
     now = now or timezone.now()
     demo_secrets = DemoSecrets(seed)
     pin_pool = demo_secrets.pin_pool()
 
-    facility = Facility.objects.filter(code=FACILITY_CODE).first()
+    code, name = facility_code_and_name(position)
+    facility = Facility.objects.filter(code=code).first()
     if facility is None:
-        facility = facility_services.create_facility(
-            code=FACILITY_CODE, name=FACILITY_NAME, **FACILITY_POLICY
-        )
+        facility = facility_services.create_facility(code=code, name=name, **FACILITY_POLICY)
     _ensure_same_seed(facility, demo_secrets=demo_secrets, pin_pool=pin_pool)
     housing_unit_ids = [
         HousingUnit.objects.get_or_create(facility=facility, name=name)[0].pk
@@ -546,6 +587,7 @@ def seed_demo(
     FacilityAssignment.objects.get_or_create(
         user=get_user_model().objects.get(username=STAFF_USERNAME), facility=facility
     )
+    role_staff = _ensure_role_staff(facility, demo_secrets)
     kiosk, kiosk_key, is_kiosk_new = _ensure_kiosk(facility, known_key=known_kiosk_key)
 
     inmates_created = 0
@@ -578,6 +620,7 @@ def seed_demo(
         kiosk_key=kiosk_key,
         is_kiosk_new=is_kiosk_new,
         pin_pool=pin_pool,
+        role_staff=role_staff,
     )
 
 
@@ -703,7 +746,9 @@ def _hash_pins(pins: Sequence[str]) -> list[str]:
         return list(pool.map(make_password, pins))
 
 
-def _ensure_user(username: str, password: str, *, is_superuser: bool) -> str | None:
+def _ensure_user(
+    username: str, password: str, *, is_superuser: bool, is_staff: bool = False
+) -> str | None:
     """Create the user with ``password``; an existing user is left as it is, and its password
     is returned only if it is still the seeded one."""
     user_model = get_user_model()
@@ -713,7 +758,9 @@ def _ensure_user(username: str, password: str, *, is_superuser: bool) -> str | N
         if is_superuser:
             user_model.objects.create_superuser(username=username, email=email, password=password)
         else:
-            user_model.objects.create_user(username=username, email=email, password=password)
+            user_model.objects.create_user(
+                username=username, email=email, password=password, is_staff=is_staff
+            )
         return password
     return password if check_password(password, user.password) else None
 

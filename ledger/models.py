@@ -17,6 +17,7 @@ import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Account(models.Model):
@@ -455,3 +456,115 @@ class Statement(models.Model):
 
     def __str__(self):
         return f"Statement {self.inmate_id} {self.month:%Y-%m}"
+
+
+class StaffRequest(models.Model):
+    """A trust officer's money request (maker-checker): who asked, why, for what, and what
+    became of it. One that needs a second trust officer waits ``requested`` until another
+    trust officer of the same facility approves it (then it posts under the system key
+    ``staff-request:<id>`` and is ``executed``) or someone rejects it (nothing moves). One that
+    needs no approval is executed when asked. Written by ``ledger.services.requests``."""
+
+    class Kind(models.TextChoices):
+        CREDIT = "credit", _("Adjustment: credit")
+        DEBIT = "debit", _("Adjustment: debit")
+        HOLD = "hold", _("Hold money")
+        HOLD_RELEASE = "hold_release", _("Release held money")
+        FREEZE = "freeze", _("Freeze the account")
+        UNFREEZE = "unfreeze", _("Unfreeze the account")
+        REVERSAL = "reversal", _("Reverse a staff transaction")
+        RELEASE_PAYOUT = "release_payout", _("Release the inmate and pay out")
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("Waiting for approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        EXECUTED = "executed", _("Executed")
+
+    AMOUNT_KINDS = (Kind.CREDIT, Kind.DEBIT, Kind.HOLD, Kind.HOLD_RELEASE)
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.REQUESTED
+    )
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    inmate = models.ForeignKey(
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        related_name="staff_requests",
+        verbose_name=_("inmate"),
+    )
+    amount_fen = models.BigIntegerField(_("amount (fen)"), null=True, blank=True)
+    target_transaction = models.ForeignKey(
+        Transaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("transaction to reverse"),
+    )
+    reason = models.TextField(_("reason"))
+    needs_approval = models.BooleanField(_("needs a second trust officer"), default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved or rejected by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+    transaction = models.OneToOneField(
+        Transaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff_request",
+        verbose_name=_("journal transaction"),
+    )
+    account_event = models.OneToOneField(
+        AccountEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff_request",
+        verbose_name=_("account event"),
+    )
+    executed_at = models.DateTimeField(_("executed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("money request")
+        verbose_name_plural = _("money requests")
+        indexes = [
+            models.Index(fields=["facility", "state", "-requested_at"], name="staff_request_queue")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_fen__isnull=True) | Q(amount_fen__gt=0),
+                name="staff_request_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="executed") | Q(executed_at__isnull=False),
+                name="staff_request_executed_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(decided_by=F("requested_by")) | Q(state="rejected"),
+                name="staff_request_never_self_approved",
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.get_kind_display()} ({self.get_state_display()})"

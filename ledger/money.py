@@ -1,4 +1,6 @@
-"""Formatting money at the edge. Inside the system money is an integer number of fen."""
+"""Formatting and parsing money at the edge. Inside the system money is an integer number of fen."""
+
+import re
 
 SYMBOLS = {"CNY": "¥"}
 
@@ -11,3 +13,23 @@ def format_fen(amount_fen: int | None, currency: str = "CNY") -> str:
     yuan, fen = divmod(abs(amount_fen), 100)
     symbol = SYMBOLS.get(currency, f"{currency} ")
     return f"{sign}{symbol}{yuan:,}.{fen:02d}"
+
+
+_YUAN = re.compile(r"(\d{1,3}(,\d{3})+|\d+)(\.\d{1,2})?")
+
+
+def parse_yuan(text: str) -> int:
+    """``"1,234.50"`` -> ``123450`` fen, exactly (no floats). Thousands separators are
+    optional but must group by three; at most two decimals. Raises ValueError otherwise."""
+    cleaned = text.strip().removeprefix("¥").strip()
+    if not _YUAN.fullmatch(cleaned):
+        raise ValueError(cleaned)
+    whole, _, fraction = cleaned.replace(",", "").partition(".")
+    return int(whole) * 100 + int(fraction.ljust(2, "0") or 0)
+
+
+def format_yuan_plain(amount_fen: int) -> str:
+    """``123450`` -> ``1,234.50``: the form a yuan field shows an amount in."""
+    sign = "-" if amount_fen < 0 else ""
+    yuan, fen = divmod(abs(amount_fen), 100)
+    return f"{sign}{yuan:,}.{fen:02d}"

@@ -133,3 +133,14 @@ def deposit_room(*, inmate, now: dt.datetime | None = None) -> DepositRoom:
         deposits_left=deposits_left,
         is_open=is_open,
     )
+
+
+def transfer_excess_fen(*, spendable_fen: int, to_balance_cap_fen: int) -> int:
+    """Spendable money a transfer moves to held money: what is over the new facility's
+    balance cap (the rule ``services.move_inmate_ledger`` applies under the lock)."""
+    return max(0, spendable_fen - to_balance_cap_fen)
+
+
+def release_payout_fen(*, spendable_fen: int, held_fen: int) -> int:
+    """What a release pays out (``services.close_inmate_ledger``): spendable and held money."""
+    return spendable_fen + held_fen

@@ -1,11 +1,16 @@
 from django.contrib import admin
 
+from accounts.admin_scope import FacilityScopedAdmin
+
 from .models import Payment
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
-    """Read-only: payments change only through provider callbacks and polls."""
+class PaymentAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    """Read-only: payments change only through provider callbacks and polls. Staff see their
+    facilities' payments only."""
+
+    facility_field = "deposit__facility"
 
     list_display = ("provider_reference", "provider", "amount_fen", "currency", "status")
     list_filter = ("status", "provider")

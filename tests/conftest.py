@@ -8,6 +8,10 @@ from ledger.reconciliation import run_checks
 
 # PIN and password hashing at full strength costs ~0.3 s a call; the tests are not about it.
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The site defaults to Chinese; tests read English unless they ask for Chinese (Accept-Language
+# or the language cookie), as a browser would.
+SITE_LANGUAGE_CODE = settings.LANGUAGE_CODE
+settings.LANGUAGE_CODE = "en"
 # Pages render without a collectstatic run (production serves a hashed manifest).
 settings.STORAGES = {
     **settings.STORAGES,

@@ -17,7 +17,8 @@ success now trips), rolls back, finds the first result by its key and returns it
 for a different request raises IdempotencyConflict.
 
 The modules, by what they do to the world: ``posting`` (the shared posting and idempotency
-step), ``deposits``, ``purchases``, ``staff``, ``lifecycle``. Callers import this package.
+step), ``deposits``, ``purchases``, ``staff``, ``lifecycle``, ``requests`` (maker-checker
+requests from trust officers). Callers import this package.
 """
 
 from .deposits import (
@@ -33,6 +34,7 @@ from .lifecycle import (
     change_facility_caps,
     close_inmate_ledger,
     move_inmate_ledger,
+    open_accounts_for_inmates,
     open_facility_accounts,
     open_inmate_accounts,
 )
@@ -46,6 +48,14 @@ from .posting import (
     staff_scope,
 )
 from .purchases import debit_purchase, refund_purchase
+from .requests import (
+    RequestPreview,
+    approve_request,
+    preview_request,
+    reject_request,
+    request_key,
+    request_money_action,
+)
 from .staff import (
     REVERSIBLE_KINDS,
     adjust_balance,
@@ -61,9 +71,11 @@ __all__ = [
     "MAX_AMOUNT_FEN",
     "MAX_CLIENT_KEY_LENGTH",
     "REVERSIBLE_KINDS",
+    "RequestPreview",
     "SYSTEM_ACCOUNT_KINDS",
     "SYSTEM_SCOPE",
     "adjust_balance",
+    "approve_request",
     "change_facility_caps",
     "close_inmate_ledger",
     "credit_deposit",
@@ -74,12 +86,17 @@ __all__ = [
     "kiosk_scope",
     "move_inmate_ledger",
     "needs_approval",
+    "open_accounts_for_inmates",
     "open_facility_accounts",
     "open_inmate_accounts",
+    "preview_request",
     "refund_purchase",
+    "reject_request",
     "release_deposit",
     "release_hold",
     "request_hash_of",
+    "request_key",
+    "request_money_action",
     "reserve_deposit",
     "reverse_transaction",
     "set_account_frozen",

@@ -295,3 +295,27 @@ def change_facility_caps(*, facility_id: int, monthly_cap_fen: int, balance_cap_
             "WHERE facility_id = %s AND closed_at IS NULL AND cap_fen < %s",
             [monthly_cap_fen, facility_id, monthly_cap_fen],
         )
+
+
+def open_accounts_for_inmates(*, inmates) -> None:
+    """``open_inmate_accounts`` for many newly admitted inmates of one facility at once (a
+    roster import): their spendable and held accounts, empty, in one insert."""
+    inmates = list(inmates)
+    if not inmates:
+        return
+    facility = inmates[0].facility
+    with transaction.atomic():
+        Account.objects.bulk_create(
+            [
+                Account(
+                    kind=kind,
+                    facility_id=inmate.facility_id,
+                    inmate=inmate,
+                    currency=facility.currency,
+                    balance_fen=0,
+                    balance_cap_fen=facility.balance_cap_fen if kind == "spendable" else None,
+                )
+                for inmate in inmates
+                for kind in Account.INMATE_KINDS
+            ]
+        )

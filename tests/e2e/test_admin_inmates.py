@@ -115,6 +115,13 @@ def test_releasing_an_inmate_pays_out_everything_and_closes_the_accounts(admin_p
     run_action(
         admin_page, "Q-2024-0003", "Release selected inmates (pay out and close their accounts)"
     )
+    # The confirmation page shows the money that will be paid out, and nothing has moved yet.
+    expect(admin_page.locator("table.confirmation")).to_contain_text("¥123.45")
+    expect(admin_page.locator(".total-paid-out")).to_have_text("¥123.45")
+    inmate.refresh_from_db()
+    assert inmate.status == Inmate.Status.ACTIVE
+    admin_page.get_by_label("Type the number of inmates to release").fill("1")
+    admin_page.get_by_role("button", name="Yes, release them and pay out").click()
 
     expect(admin_page.locator(".messagelist")).to_contain_text(
         "Q-2024-0003 WuLei released; money paid out."
@@ -152,7 +159,11 @@ def test_transferring_an_inmate_moves_them_with_the_same_ledger_accounts(admin_p
     run_action(admin_page, "Q-2024-0004", "Transfer selected inmates to another facility")
     expect(admin_page.get_by_role("heading", name="Transfer inmates")).to_be_visible()
     admin_page.get_by_label("To facility").select_option(label="Yancheng")
-    admin_page.get_by_role("button", name="Transfer").click()
+    admin_page.get_by_role("button", name="Show what will happen").click()
+    expect(admin_page.locator("table.confirmation")).to_contain_text("¥50.00")
+    inmate.refresh_from_db()
+    assert inmate.facility_id == old_facility.pk
+    admin_page.get_by_role("button", name="Yes, transfer them").click()
 
     expect(admin_page.locator(".messagelist")).to_contain_text("Q-2024-0004 ChenJun transferred.")
     expect(admin_page.locator(".messagelist .error")).to_have_count(0)

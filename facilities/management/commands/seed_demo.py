@@ -1,6 +1,7 @@
 """``manage.py seed_demo``: a demo facility with inmates who have money, and every credential
 needed to try it, written to a JSON file. The seeding itself is ``facilities.demo``."""
 
+import contextlib
 import json
 import os
 import sys
@@ -24,6 +25,12 @@ Creates the facility {demo.FACILITY_CODE!r} (Asia/Shanghai, CNY, the default cap
 fee), its housing units, N inmates with PINs and real money in the journal (credited deposits
 this month, some purchases), a kiosk device, the staff superuser {demo.STAFF_USERNAME!r} and the
 family depositor {demo.DEPOSITOR_USERNAME!r}, and writes their credentials as JSON.
+
+Staff: each demo facility gets one staff member per role (facility administrator, two trust
+officers so one can approve what the other asks, commissary clerk, auditor), assigned to it
+and named <facility code>_<role>. --facilities N makes N facilities ({demo.FACILITY_CODE!r},
+{demo.FACILITY_CODE!r}2, ...), each with --inmates inmates; the file's top-level keys are the
+first facility's, and "facilities" lists each with its staff, kiosk and inmates.
 
 Idempotent: a second run with the same seed creates nothing and rewrites the same file; a run
 with a larger N adds the missing inmates. Inmates, PINs, passwords and the money plan follow
@@ -61,6 +68,13 @@ class Command(BaseCommand):
             "--inmates", type=int, default=50, help="How many demo inmates (default 50)."
         )
         parser.add_argument(
+            "--facilities",
+            type=int,
+            default=1,
+            help="How many demo facilities, each with --inmates inmates and one staff member "
+            "per role (default 1).",
+        )
+        parser.add_argument(
             "--seed", help="Seed for PINs, passwords and money (default: per installation)."
         )
         parser.add_argument(
@@ -71,38 +85,48 @@ class Command(BaseCommand):
             "demo-credentials.json).",
         )
 
-    def handle(self, *args, inmates, seed, credentials_out, **options):
+    def handle(self, *args, inmates, facilities, seed, credentials_out, **options):
         if inmates < 0:
             raise CommandError("--inmates cannot be negative.")
+        if facilities < 1:
+            raise CommandError("--facilities must be at least 1.")
         if connection.vendor not in ("postgresql", "sqlite"):
             raise CommandError(
                 f"seed_demo writes in bulk for PostgreSQL and SQLite only, not {connection.vendor}."
             )
+        known_keys = _kiosk_keys_in(credentials_out)
+        sites = []
         with tqdm(
-            total=inmates,
+            total=inmates * facilities,
             unit="inmate",
             desc="Seeding demo inmates",
             disable=None if options["verbosity"] else True,  # off when not on a terminal
             file=sys.stderr,
         ) as progress:
-            try:
-                site = demo.seed_demo(
-                    inmate_count=inmates,
-                    seed=seed or demo.default_seed(),
-                    known_kiosk_key=_kiosk_key_in(credentials_out),
-                    on_progress=progress.update,
-                )
-            except demo.DemoSeedMismatch as mismatch:
-                raise CommandError(str(mismatch)) from None
+            for position in range(1, facilities + 1):
+                code, _ = demo.facility_code_and_name(position)
+                try:
+                    sites.append(
+                        demo.seed_demo(
+                            inmate_count=inmates,
+                            seed=seed or demo.default_seed(),
+                            known_kiosk_key=known_keys.get(code),
+                            on_progress=progress.update,
+                            position=position,
+                        )
+                    )
+                except demo.DemoSeedMismatch as mismatch:
+                    raise CommandError(str(mismatch)) from None
         family = family_demo.link_demo_depositor(
             username=demo.DEPOSITOR_USERNAME,
-            facility=site.facility,
+            facility=sites[0].facility,
             provider=demo.PROVIDER,
             now=timezone.now(),
         )
-        _write_credentials(credentials_out, site, family=family)
+        _write_credentials(credentials_out, sites, family=family)
         if options["verbosity"]:
-            self._report(site, credentials_out)
+            for site in sites:
+                self._report(site, credentials_out)
 
     def _report(self, site, credentials_out):
         def shown(password):
@@ -119,18 +143,37 @@ class Command(BaseCommand):
         )
 
 
-def _kiosk_key_in(credentials_file: Path) -> str | None:
-    """The kiosk key a previous run wrote, if the file is there and readable."""
+def _kiosk_keys_in(credentials_file: Path) -> dict[str, str]:
+    """The kiosk keys a previous run wrote, by facility code, if the file is readable."""
     try:
-        key = json.loads(credentials_file.read_text())["kiosk"]["key"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return key if isinstance(key, str) else None
+        credentials = json.loads(credentials_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    keys = {}
+    with contextlib.suppress(KeyError, TypeError):
+        keys[demo.FACILITY_CODE] = credentials["kiosk"]["key"]
+    for entry in credentials.get("facilities", []) if isinstance(credentials, dict) else []:
+        try:
+            keys[entry["code"]] = entry["kiosk"]["key"]
+        except (KeyError, TypeError):
+            continue
+    return {code: key for code, key in keys.items() if isinstance(key, str)}
 
 
-def _write_credentials(path: Path, site, *, family: dict | None = None) -> None:
+def _write_inmates(out, site, indent: str) -> None:
+    out.write("[")
+    for position, inmate in enumerate(demo.iter_inmate_credentials(site)):
+        out.write(("," if position else "") + f"\n{indent}  ")
+        out.write(json.dumps(inmate, ensure_ascii=False))
+    out.write(f"\n{indent}]")
+
+
+def _write_credentials(path: Path, sites, *, family: dict | None = None) -> None:
     """Stream the credentials JSON (one inmate at a time: constant memory however many
-    inmates), readable by the owner only, replacing the old file only once complete."""
+    inmates), readable by the owner only, replacing the old file only once complete. The
+    top-level keys are the first facility's; ``facilities`` lists every facility with its
+    staff by role, kiosk and inmates."""
+    site = sites[0]
     head = {
         "admin_url": "/admin/",
         "staff": {"username": demo.STAFF_USERNAME, "password": site.staff_password},
@@ -146,10 +189,20 @@ def _write_credentials(path: Path, site, *, family: dict | None = None) -> None:
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:
             out.write(json.dumps(head, ensure_ascii=False, indent=2)[:-2])
-            out.write(',\n  "inmates": [')
-            for position, inmate in enumerate(demo.iter_inmate_credentials(site)):
+            out.write(',\n  "inmates": ')
+            _write_inmates(out, site, "  ")
+            out.write(',\n  "facilities": [')
+            for position, each in enumerate(sites):
+                entry = {
+                    "code": each.facility.code,
+                    "name": each.facility.name,
+                    "staff": each.role_staff,
+                    "kiosk": {"name": each.kiosk.name, "key": each.kiosk_key},
+                }
                 out.write(("," if position else "") + "\n    ")
-                out.write(json.dumps(inmate, ensure_ascii=False))
+                out.write(json.dumps(entry, ensure_ascii=False)[:-1] + ', "inmates": ')
+                _write_inmates(out, each, "    ")
+                out.write("}")
             out.write("\n  ]\n}\n")
         os.replace(temporary, path)
     except BaseException:

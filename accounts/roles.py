@@ -1,0 +1,100 @@
+"""Staff roles: global Django groups whose permissions follow from patterns, not lists.
+
+A role names what it may do by app label and permission codename patterns, so a model that
+lands later (the catalog, payments) is covered the moment its permissions exist: after every
+``migrate`` the ``post_migrate`` handler sets each group's permissions to exactly what its
+patterns match, adding new ones and taking away any granted by hand. Which facilities a staff
+member sees is not a role's business: that is ``accounts.FacilityAssignment``.
+
+Schedules (django-celery-beat) are global, so no role may change them: only superusers do.
+"""
+
+import re
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Role:
+    group_name: str  # stable: code looks groups up by it; shown translated through `label`
+    label: str
+    patterns: tuple[str, ...]  # "app_label.codename" regular expressions, matched whole
+
+    def matches(self, app_label: str, codename: str) -> bool:
+        return any(re.fullmatch(pattern, f"{app_label}.{codename}") for pattern in self.patterns)
+
+
+_VIEW_EVERYTHING_IN_SCOPE = (
+    r"(facilities|ledger|catalog|payments|reports)\.view_\w+",
+    r"accounts\.view_(depositorlink|depositor\w*)",
+)
+
+FACILITY_ADMIN = Role(
+    "Facility administrator",
+    _("Facility administrator"),
+    (
+        *_VIEW_EVERYTHING_IN_SCOPE,
+        # Inmates (intake, transfer, release), housing units and kiosks of their facilities.
+        r"facilities\.(add|change)_(inmate|housingunit|kioskdevice)",
+        r"facilities\.delete_housingunit",
+        r"facilities\.change_facility",
+        r"accounts\.(change|add)_depositorlink",
+        r"auditlog\.view_logentry",
+        r"django_celery_beat\.view_\w+",
+    ),
+)
+TRUST_OFFICER = Role(
+    "Trust officer",
+    _("Trust officer"),
+    (
+        *_VIEW_EVERYTHING_IN_SCOPE,
+        r"ledger\.(add|change)_staffrequest",
+        r"ledger\.approve_money",
+        r"accounts\.(change|add)_depositorlink",
+        r"payments\.change_\w+",
+        r"django_celery_beat\.view_\w+",
+    ),
+)
+COMMISSARY_CLERK = Role(
+    "Commissary clerk",
+    _("Commissary clerk"),
+    (
+        r"facilities\.view_(inmate|housingunit|kioskdevice|facility)",
+        r"catalog\.(add|change|view)_\w+",
+        r"catalog\.(fulfil|fulfill|cancel)_\w+",
+    ),
+)
+AUDITOR = Role(
+    "Auditor",
+    _("Auditor"),
+    (
+        *_VIEW_EVERYTHING_IN_SCOPE,
+        r"auditlog\.view_logentry",
+        r"django_celery_beat\.view_\w+",
+    ),
+)
+
+ROLES = (FACILITY_ADMIN, TRUST_OFFICER, COMMISSARY_CLERK, AUDITOR)
+
+
+def sync_role_groups(**kwargs) -> None:
+    """Create the role groups and set each one's permissions to what its patterns match.
+    Connected to ``post_migrate`` (it runs after each app's permissions are created)."""
+    permissions = list(Permission.objects.select_related("content_type"))
+    with transaction.atomic():
+        for role in ROLES:
+            group, _ = Group.objects.get_or_create(name=role.group_name)
+            group.permissions.set(
+                [
+                    permission
+                    for permission in permissions
+                    if role.matches(permission.content_type.app_label, permission.codename)
+                ]
+            )
+
+
+def assign_role(user, role: Role) -> None:
+    user.groups.add(Group.objects.get(name=role.group_name))

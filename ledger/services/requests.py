@@ -1,0 +1,341 @@
+"""Maker-checker money requests from trust officers (``StaffRequest``).
+
+One trust officer asks (an adjustment, a hold or its release, a freeze, a reversal, a release
+payout), with a reason. What needs a second trust officer — every credit, every action that adds
+money to the inmate, and debits above the facility's threshold (``needs_approval``) — waits
+until another trust officer assigned to the same facility approves it (never the requester:
+``accounts.selectors.may_approve``, checked under the inmate's lock, and again by the ledger
+service). Approval posts through the ordinary ledger service with the key
+``staff-request:<id>`` in the system scope, so a request moves money at most once however often
+it is approved; a rejection moves nothing. What needs no approval executes when asked.
+
+Lock order as everywhere: the inmate's accounts first (``lock_inmate_accounts``), then the
+request row. Two approvers racing both wait for the accounts; the second finds the request
+already decided.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import selectors as people
+from commissary import errors
+
+from ..locks import lock_inmate_accounts
+from ..models import AccountEvent, StaffRequest, Transaction
+from ..selectors import inmate_balance
+from .posting import SYSTEM_SCOPE, checked_amount, checked_reason
+from .staff import (
+    REVERSIBLE_KINDS,
+    adjust_balance,
+    hold_funds,
+    needs_approval,
+    release_hold,
+    reverse_transaction,
+    set_account_frozen,
+)
+
+Kind = StaffRequest.Kind
+State = StaffRequest.State
+
+
+def request_key(staff_request_id: int) -> str:
+    return f"staff-request:{staff_request_id}"
+
+
+@dataclass(frozen=True)
+class RequestPreview:
+    """What a request will do, shown before it is confirmed (all amounts in fen)."""
+
+    currency: str
+    spendable_before_fen: int
+    held_before_fen: int
+    spendable_after_fen: int
+    held_after_fen: int
+    pending_fen: int
+    balance_cap_fen: int
+    paid_out_fen: int
+    is_frozen_after: bool
+    needs_approval: bool
+
+    @property
+    def balance_room_before_fen(self) -> int:
+        total = self.spendable_before_fen + self.held_before_fen + self.pending_fen
+        return self.balance_cap_fen - total
+
+    @property
+    def balance_room_after_fen(self) -> int:
+        total = self.spendable_after_fen + self.held_after_fen + self.pending_fen
+        return self.balance_cap_fen - total
+
+
+def _legs_of_reversal(original: Transaction, inmate) -> tuple[int, int]:
+    """How a reversal of ``original`` would change the inmate's (spendable, held)."""
+    spendable_change = held_change = 0
+    for kind, amount_fen in original.entries.filter(account__inmate=inmate).values_list(
+        "account__kind", "amount_fen"
+    ):
+        if kind == "spendable":
+            spendable_change -= amount_fen
+        elif kind == "held":
+            held_change -= amount_fen
+    return spendable_change, held_change
+
+
+def _reversal_target(inmate, transaction_id) -> Transaction:
+    original = Transaction.objects.filter(pk=transaction_id, inmate=inmate).first()
+    if original is None:
+        raise errors.TransactionNotFound(_("That transaction is not one of this inmate's."))
+    if original.kind not in REVERSIBLE_KINDS:
+        raise errors.NotReversible(
+            _("Only staff adjustments, holds and hold releases can be reversed.")
+        )
+    return original
+
+
+def preview_request(
+    *, kind: str, inmate, amount_fen: int | None = None, transaction_id: int | None = None
+) -> RequestPreview:
+    """What the request would do to the inmate's money if executed now. Reads only; the
+    service re-checks everything under the lock when it runs."""
+    money = inmate_balance(inmate=inmate)
+    spendable, held, is_frozen = money.spendable_fen, money.held_fen, money.is_frozen
+    paid_out = 0
+    moved_fen = amount_fen or 0
+    if kind == Kind.CREDIT:
+        spendable += moved_fen
+    elif kind == Kind.DEBIT:
+        spendable -= moved_fen
+    elif kind == Kind.HOLD:
+        spendable, held = spendable - moved_fen, held + moved_fen
+    elif kind == Kind.HOLD_RELEASE:
+        spendable, held = spendable + moved_fen, held - moved_fen
+    elif kind in (Kind.FREEZE, Kind.UNFREEZE):
+        is_frozen = kind == Kind.FREEZE
+    elif kind == Kind.REVERSAL:
+        original = _reversal_target(inmate, transaction_id)
+        spendable_change, held_change = _legs_of_reversal(original, inmate)
+        spendable, held = spendable + spendable_change, held + held_change
+    elif kind == Kind.RELEASE_PAYOUT:
+        paid_out, spendable, held = spendable + held, 0, 0
+    return RequestPreview(
+        currency=money.currency,
+        spendable_before_fen=money.spendable_fen,
+        held_before_fen=money.held_fen,
+        spendable_after_fen=spendable,
+        held_after_fen=held,
+        pending_fen=money.pending_fen,
+        balance_cap_fen=money.balance_cap_fen,
+        paid_out_fen=paid_out,
+        is_frozen_after=is_frozen,
+        needs_approval=_needs_approval(
+            kind,
+            inmate=inmate,
+            amount_fen=amount_fen,
+            transaction_id=transaction_id,
+            spendable_fen=money.spendable_fen,
+            held_fen=money.held_fen,
+        ),
+    )
+
+
+def _needs_approval(
+    kind, *, inmate, amount_fen, transaction_id, spendable_fen: int, held_fen: int
+) -> bool:
+    threshold = inmate.facility.adjustment_approval_threshold_fen
+    if kind == Kind.CREDIT:
+        return True
+    if kind == Kind.DEBIT:
+        return needs_approval(amount_fen=-amount_fen, approval_threshold_fen=threshold)
+    if kind == Kind.REVERSAL:
+        # As the ledger judges it: money added is a credit, else the largest amount moved.
+        original = _reversal_target(inmate, transaction_id)
+        spendable_change, held_change = _legs_of_reversal(original, inmate)
+        largest = max(abs(a) for a in original.entries.values_list("amount_fen", flat=True))
+        added = spendable_change + held_change
+        return needs_approval(amount_fen=added or -largest, approval_threshold_fen=threshold)
+    if kind == Kind.RELEASE_PAYOUT:
+        paid_out = spendable_fen + held_fen
+        return paid_out > 0 and needs_approval(
+            amount_fen=-paid_out, approval_threshold_fen=threshold
+        )
+    return False  # holds, their release, freezes: the inmate's money stays the inmate's
+
+
+def request_money_action(
+    *,
+    kind: str,
+    inmate_id: int,
+    reason: str,
+    staff_id: int,
+    amount_fen: int | None = None,
+    transaction_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> StaffRequest:
+    """Record a trust officer's request. One that needs no second trust officer is executed
+    at once, in the same database transaction (refused: nothing is recorded)."""
+    from facilities.models import Inmate  # noqa: PLC0415 (facilities imports the ledger)
+
+    if kind not in Kind.values:
+        raise errors.ValidationFailed(_("Choose what should be done."))
+    reason = checked_reason(reason)
+    amount_fen = checked_amount(amount_fen) if kind in StaffRequest.AMOUNT_KINDS else None
+    if kind != Kind.REVERSAL:
+        transaction_id = None
+    now = now or timezone.now()
+    inmate = Inmate.objects.select_related("facility").filter(pk=inmate_id).first()
+    if inmate is None:
+        raise errors.InmateNotFound()
+    if not people.may_request(staff_id=staff_id, facility_id=inmate.facility_id):
+        raise errors.NotPermitted(
+            _("Only an active staff member assigned to the inmate's facility can ask for this.")
+        )
+    with transaction.atomic(), connection.cursor() as cursor:
+        locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+        if locked.is_closed:
+            raise errors.InmateReleased()
+        waits = _needs_approval(
+            kind,
+            inmate=inmate,
+            amount_fen=amount_fen,
+            transaction_id=transaction_id,
+            spendable_fen=locked.spendable_fen,
+            held_fen=locked.held_fen,
+        )
+        staff_request = StaffRequest.objects.create(
+            kind=kind,
+            facility_id=inmate.facility_id,
+            inmate_id=inmate_id,
+            amount_fen=amount_fen,
+            target_transaction_id=transaction_id,
+            reason=reason,
+            needs_approval=waits,
+            requested_by_id=staff_id,
+            requested_at=now,
+        )
+        if not waits:
+            _execute(staff_request, approved_by_id=None, now=now)
+    return staff_request
+
+
+def approve_request(
+    *, staff_request_id: int, approver_id: int, note: str = "", now: dt.datetime | None = None
+) -> StaffRequest:
+    """A second trust officer approves: the request posts through the ledger service and is
+    executed, or the ledger's refusal (insufficient funds, the cap) leaves it waiting."""
+    now = now or timezone.now()
+    staff_request = _existing_request(staff_request_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_inmate_accounts(cursor, by="inmate", key=staff_request.inmate_id)
+        staff_request = StaffRequest.objects.select_for_update().get(pk=staff_request_id)
+        _ensure_waiting(staff_request)
+        if not people.may_approve(
+            approver_id=approver_id,
+            requester_id=staff_request.requested_by_id,
+            facility_id=staff_request.facility_id,
+        ):
+            raise errors.NotPermitted(
+                _(
+                    "Only another trust officer assigned to this facility can approve it, "
+                    "never the person who asked."
+                )
+            )
+        staff_request.state = State.APPROVED
+        staff_request.decided_by_id = approver_id
+        staff_request.decided_at = now
+        staff_request.decision_note = note.strip()
+        staff_request.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+        _execute(staff_request, approved_by_id=approver_id, now=now)
+    return staff_request
+
+
+def reject_request(
+    *, staff_request_id: int, staff_id: int, note: str = "", now: dt.datetime | None = None
+) -> StaffRequest:
+    """Reject (or, by the requester, withdraw) a waiting request. Nothing moves."""
+    now = now or timezone.now()
+    staff_request = _existing_request(staff_request_id)
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_inmate_accounts(cursor, by="inmate", key=staff_request.inmate_id)
+        staff_request = StaffRequest.objects.select_for_update().get(pk=staff_request_id)
+        _ensure_waiting(staff_request)
+        is_requester = staff_id == staff_request.requested_by_id
+        if not is_requester and not people.may_approve(
+            approver_id=staff_id,
+            requester_id=staff_request.requested_by_id,
+            facility_id=staff_request.facility_id,
+        ):
+            raise errors.NotPermitted(
+                _("Only a trust officer of this facility, or the person who asked, can reject it.")
+            )
+        staff_request.state = State.REJECTED
+        staff_request.decided_by_id = staff_id
+        staff_request.decided_at = now
+        staff_request.decision_note = note.strip()
+        staff_request.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+    return staff_request
+
+
+def _existing_request(staff_request_id: int) -> StaffRequest:
+    staff_request = StaffRequest.objects.filter(pk=staff_request_id).first()
+    if staff_request is None:
+        raise errors.ValidationFailed(_("No such request."))
+    return staff_request
+
+
+def _ensure_waiting(staff_request: StaffRequest) -> None:
+    if staff_request.state != State.REQUESTED:
+        raise errors.ValidationFailed(
+            _("This request has already been %(state)s.")
+            % {"state": staff_request.get_state_display().lower()}
+        )
+
+
+def _execute(staff_request: StaffRequest, *, approved_by_id: int | None, now) -> None:
+    """Post the request through its ledger service, under the system key of the request."""
+    common = {
+        "inmate_id": staff_request.inmate_id,
+        "reason": staff_request.reason,
+        "staff_id": staff_request.requested_by_id,
+        "idempotency_key": request_key(staff_request.pk),
+        "idempotency_scope": SYSTEM_SCOPE,
+        "now": now,
+    }
+    kind = staff_request.kind
+    posted: Transaction | None = None
+    event: AccountEvent | None = None
+    if kind in (Kind.CREDIT, Kind.DEBIT):
+        sign = 1 if kind == Kind.CREDIT else -1
+        posted = adjust_balance(
+            amount_fen=sign * staff_request.amount_fen, approved_by_id=approved_by_id, **common
+        )
+    elif kind == Kind.HOLD:
+        posted = hold_funds(amount_fen=staff_request.amount_fen, **common)
+    elif kind == Kind.HOLD_RELEASE:
+        posted = release_hold(amount_fen=staff_request.amount_fen, **common)
+    elif kind in (Kind.FREEZE, Kind.UNFREEZE):
+        event = set_account_frozen(is_frozen=kind == Kind.FREEZE, **common)
+    elif kind == Kind.REVERSAL:
+        common.pop("inmate_id")
+        posted = reverse_transaction(
+            transaction_id=staff_request.target_transaction_id,
+            approved_by_id=approved_by_id,
+            **common,
+        )
+    elif kind == Kind.RELEASE_PAYOUT:
+        from facilities.services import release_inmate  # noqa: PLC0415 (import cycle)
+
+        common.pop("reason")
+        release_inmate(**common)
+        event = AccountEvent.objects.filter(
+            idempotency_scope=SYSTEM_SCOPE, idempotency_key=request_key(staff_request.pk)
+        ).first()
+        posted = event.transaction if event else None
+    staff_request.state = State.EXECUTED
+    staff_request.executed_at = now
+    staff_request.transaction = posted
+    staff_request.account_event = event
+    staff_request.save(update_fields=["state", "executed_at", "transaction", "account_event"])

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+
+from . import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("", admin.site.admin_view(views.report_index), name="index"),
+    path("dashboard/", admin.site.admin_view(views.dashboard), name="dashboard"),
+    path("<slug:slug>/", admin.site.admin_view(views.report), name="report"),
+]

@@ -1,0 +1,108 @@
+"""The dashboard and the reports show the facility's own figures, computed from the journal,
+the deposits and the periods; CSV downloads carry exact yuan amounts; a disabled money
+schedule is a warning on the dashboard."""
+
+import csv
+import io
+import re
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from ledger import services
+from ledger.schedules import ensure_schedules
+from tests.factories import InmateFactory
+from tests.ledger.helpers import deposit, key
+
+pytestmark = pytest.mark.django_db
+
+
+def dashboard(client, site):
+    return client.get("/admin/reports/dashboard/", {"facility": site.facility.pk})
+
+
+def test_the_dashboard_shows_money_in_trust_pending_deposits_and_cap_use(client, site_a, site_b):
+    at_cap = InmateFactory(facility=site_a.facility)
+    deposit(at_cap, site_a.facility.monthly_cap_fen)  # 1,000.00: at the monthly cap
+    deposit(site_a.inmate, 12_345)
+    services.reserve_deposit(
+        idempotency_scope="depositor:1",
+        inmate_id=site_a.inmate.pk,
+        amount_fen=500,
+        idempotency_key=key(),
+    )
+    deposit(site_b.inmate, 99_900)  # another facility's money is not counted
+    client.force_login(site_a.staff["auditor"])
+    page = dashboard(client, site_a)
+    context = page.context
+    assert context["in_trust"] == "¥1,123.45"
+    assert (context["pending_count"], context["pending_amount"]) == (1, "¥5.00")
+    assert context["cap_use"].at_monthly_cap == 1 and context["cap_use"].inmates == 2
+    assert context["deposit_count"] == 2 and context["deposit_total"] == "¥1,123.45"
+    bars = context["deposit_chart"]["bars"]
+    assert len(bars) == 90 and bars[-1].height == 160  # today's bar is the tallest
+    text = page.content.decode()
+    assert '<rect class="bar"' in text
+    assert not re.search(r"<script(?![^>]*\bsrc=)", text)  # no inline script (strict CSP)
+    assert " style=" not in text
+
+
+def test_a_disabled_money_schedule_is_a_warning_on_the_dashboard(client, site_a):
+    ensure_schedules()
+    client.force_login(site_a.staff["trust_officer"])
+    assert "schedule-warning" not in dashboard(client, site_a).content.decode()
+    PeriodicTask.objects.filter(name="Nightly reconciliation").update(enabled=False)
+    page = dashboard(client, site_a).content.decode()
+    assert "schedule-warning" in page and "Nightly reconciliation" in page
+
+
+def test_deposits_by_day_and_provider_as_csv_in_exact_yuan(client, site_a):
+    deposit(site_a.inmate, 12_345)
+    deposit(site_a.inmate, 5)
+    client.force_login(site_a.staff["trust_officer"])
+    today = timezone.now().astimezone(timezone.get_current_timezone()).date()
+    answer = client.get(
+        "/admin/reports/deposits/",
+        {"facility": site_a.facility.pk, "format": "csv", "to": today.isoformat()},
+    )
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[0] == ["Day", "Provider", "Deposits", "Amount", "Fees"]
+    assert rows[1][1:4] == ["sandbox", "2", "123.50"]
+
+
+def test_trust_balance_at_a_date_is_summed_from_the_journal(client, site_a):
+    deposit(site_a.inmate, 7_000)
+    services.hold_funds(
+        inmate_id=site_a.inmate.pk,
+        amount_fen=2_000,
+        reason="Court order",
+        staff_id=site_a.staff["trust_officer"].pk,
+        idempotency_key=key(),
+    )
+    client.force_login(site_a.staff["auditor"])
+    answer = client.get("/admin/reports/balances/", {"facility": site_a.facility.pk})
+    assert answer.context["rows"] == [
+        [site_a.inmate.inmate_number, site_a.inmate.surname, "¥50.00", "¥20.00"]
+    ]
+    yesterday = client.get(
+        "/admin/reports/balances/", {"facility": site_a.facility.pk, "date": "2000-01-01"}
+    )
+    assert yesterday.context["rows"] == []
+
+
+def test_the_monthly_cap_report_lists_each_inmate_s_month(client, site_a):
+    deposit(site_a.inmate, 30_000)
+    client.force_login(site_a.staff["auditor"])
+    answer = client.get("/admin/reports/caps/", {"facility": site_a.facility.pk, "format": "csv"})
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert rows[1][2:] == ["300.00", "0.00", "1000.00", "700.00"]
+
+
+def test_fees_collected_come_from_the_fees_account(client, site_a):
+    site_a.facility.deposit_fee_rate_bp = 100  # 1%
+    site_a.facility.save()
+    deposit(site_a.inmate, 10_000)
+    client.force_login(site_a.staff["auditor"])
+    answer = client.get("/admin/reports/fees/", {"facility": site_a.facility.pk})
+    assert [row[1] for row in answer.context["rows"]] == ["¥1.00"]
