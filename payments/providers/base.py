@@ -42,3 +42,11 @@ class PaymentProvider(Protocol):
 
     def refund(self, payment) -> None:
         """Return the payment's whole amount (amount plus fee) to the payer. Idempotent."""
+
+
+class ProviderError(errors.DomainError):
+    """A real provider could not be reached, refused a request, or answered something that
+    could not be verified. Nothing is recorded; the next callback or poll tries again."""
+
+    code = "provider_error"
+    default_message = "The payment provider could not complete the request."
