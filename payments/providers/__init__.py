@@ -9,9 +9,10 @@ from ..credentials import enabled_real_providers
 from .alipay import AlipayProvider
 from .base import CallbackResult, InvalidCallback, PaymentProvider, ProviderError
 from .sandbox import SandboxProvider
+from .wechat import WechatProvider
 
 # The real providers, by the name in their callback URL (``/payments/<name>/callback``).
-REAL_PROVIDERS = {AlipayProvider.name: AlipayProvider}
+REAL_PROVIDERS = {AlipayProvider.name: AlipayProvider, WechatProvider.name: WechatProvider}
 
 __all__ = [
     "CallbackResult",
