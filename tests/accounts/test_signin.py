@@ -98,3 +98,10 @@ def test_pages_send_a_strict_csp_and_a_permissions_policy(client, url):
 def test_home_speaks_chinese_by_default_and_english_when_asked(client):
     assert "给狱中亲友汇款" in client.get("/").content.decode()
     assert "Send money to someone inside" in client.get("/", headers=EN).content.decode()
+
+
+def test_language_switcher_sets_the_language_for_later_pages(client):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    assert "Send money to someone inside" in client.get("/").content.decode()
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
+    assert "给狱中亲友汇款" in client.get("/", headers=EN).content.decode()
