@@ -82,18 +82,15 @@ def provider_pay(request, provider: str, reference: str):
             {"payment": payment, "deposit": payment.deposit, "unavailable": True},
             status=502,
         )
-    if checkout["kind"] != "native":
-        return redirect(checkout["url"])
-    return render(
-        request,
-        "payments/provider_pay.html",
-        {
-            "payment": payment,
-            "deposit": payment.deposit,
-            "qr_data_uri": qr_data_uri(checkout["url"]),
-            "deposit_url": deposit_url,
-        },
-    )
+    context = {"payment": payment, "deposit": payment.deposit, "provider": provider}
+    if checkout["kind"] == "native":
+        context["qr_data_uri"] = qr_data_uri(checkout["url"])
+    else:
+        # A page with a link the browser follows at once, not a redirect: the family arrives
+        # here from a form, and the CSP's form-action 'self' would stop a redirect chain that
+        # leaves the site.
+        context["continue_url"] = checkout["url"]
+    return render(request, "payments/provider_pay.html", context)
 
 
 def _is_phone(request) -> bool:

@@ -8,6 +8,7 @@ They keep a small book of trades, as the real gateways do, and refuse what the r
 import base64
 import datetime as dt
 import functools
+import html
 import json
 import os
 import re
@@ -70,6 +71,12 @@ def post(url: str, body: bytes, headers: dict) -> tuple[int, bytes]:
             return answer.status, answer.read()
     except urllib.error.HTTPError as refused:
         return refused.code, refused.read()
+
+
+def continue_url(answer) -> str:
+    """The provider's page our pay page sends the browser on to."""
+    match = re.search(r'id="continue-to-provider" href="([^"]+)"', answer.content.decode())
+    return html.unescape(match[1])
 
 
 # --- Alipay ------------------------------------------------------------------------------
