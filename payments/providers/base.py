@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.utils.translation import gettext_lazy
+
 from commissary import errors
 
 
@@ -49,4 +51,4 @@ class ProviderError(errors.DomainError):
     could not be verified. Nothing is recorded; the next callback or poll tries again."""
 
     code = "provider_error"
-    default_message = "The payment provider could not complete the request."
+    default_message = gettext_lazy("The payment provider could not complete the request.")
