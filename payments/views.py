@@ -65,7 +65,7 @@ def provider_pay(request, provider: str, reference: str):
     if payment is None or not hasattr(answers, "checkout"):
         raise Http404()
     deposit_url = reverse("family:deposit_detail", args=[payment.deposit.reference])
-    if payment.status != Payment.Status.PENDING or payment.deposit.status != "created":
+    if payment.status != Payment.Status.PENDING or payment.deposit.status != Deposit.Status.CREATED:
         return redirect(deposit_url)
     try:
         checkout = answers.checkout(

@@ -29,6 +29,7 @@ from alipay.utils import AliPayConfig
 from django.conf import settings
 from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from .. import credentials
 from ..amounts import MalformedAmount, fen_to_yuan, yuan_to_fen
@@ -70,14 +71,17 @@ class _Client(AliPay):
     uses the server's local time, which on a UTC server is eight hours off)."""
 
     def __init__(self, account: credentials.Account):
-        super().__init__(
-            appid=account.config["app_id"],
-            app_notify_url=notify_url(),
-            app_private_key_string=account.config["app_private_key"],
-            alipay_public_key_string=account.config["alipay_public_key"],
-            sign_type="RSA2",
-            config=AliPayConfig(timeout=GATEWAY_TIMEOUT_SECONDS),
-        )
+        try:
+            super().__init__(
+                appid=account.config["app_id"],
+                app_notify_url=notify_url(),
+                app_private_key_string=account.config["app_private_key"],
+                alipay_public_key_string=account.config["alipay_public_key"],
+                sign_type="RSA2",
+                config=AliPayConfig(timeout=GATEWAY_TIMEOUT_SECONDS),
+            )
+        except (ValueError, TypeError, IndexError) as failure:
+            raise ProviderError(f"The Alipay account's keys could not be read: {failure}") from None
         self._gateway = account.gateway
 
     def build_body(self, method, biz_content=None, **kwargs):
@@ -124,7 +128,7 @@ class AlipayProvider:
         """Nothing to register yet: Alipay's page is signed when the family opens our pay
         page, which knows whether it is a phone."""
         if credentials.account_for_facility(self.name, payment.deposit.facility_id) is None:
-            raise ProviderError("No Alipay account is configured for this facility.")
+            raise ProviderError(_("Alipay is not available for this facility."))
         return reverse("payments:provider_pay", args=[self.name, payment.provider_reference])
 
     def checkout(self, payment, *, is_mobile: bool, client_ip: str, return_url: str) -> dict:
@@ -236,7 +240,7 @@ def _signed_by(account: credentials.Account, params: dict, signature: str) -> bo
     unsigned = {key: value for key, value in params.items() if key != "sign_type"}
     try:
         return _Client(account).verify(unsigned, signature)
-    except (ValueError, TypeError, AliPayException):
+    except (ValueError, TypeError, AliPayException, ProviderError):
         return False
 
 

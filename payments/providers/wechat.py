@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 from .. import credentials
@@ -125,7 +126,7 @@ class WechatProvider:
         """The order is placed when the family opens our pay page, which knows whether it is
         a phone (H5, with the payer's address) or a computer (Native, a QR code)."""
         if credentials.account_for_facility(self.name, payment.deposit.facility_id) is None:
-            raise ProviderError("No WeChat Pay account is configured for this facility.")
+            raise ProviderError(_("WeChat Pay is not available for this facility."))
         return reverse("payments:provider_pay", args=[self.name, payment.provider_reference])
 
     def checkout(self, payment, *, is_mobile: bool, client_ip: str, return_url: str) -> dict:

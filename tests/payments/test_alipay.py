@@ -16,6 +16,7 @@ from ledger import batch
 from ledger.models import Account, Deposit, Transaction
 from payments import credentials, services
 from payments.models import MerchantAccount, Payment
+from payments.providers import ProviderError
 from payments.providers.alipay import AlipayProvider
 from tests.factories import FacilityFactory, InmateFactory
 from tests.ledger.helpers import deposit as credited_deposit
@@ -294,7 +295,7 @@ def test_provider_without_an_account_is_not_offered_and_refused(settings):
     from payments.providers import available_provider_names
 
     assert "alipay" not in available_provider_names(facility.pk)
-    with pytest.raises(Exception, match="No Alipay account"):
+    with pytest.raises(ProviderError, match="Alipay is not available"):
         started(10_000, inmate=InmateFactory(facility=facility))
 
 
@@ -310,3 +311,13 @@ def test_query_string_signature_covers_every_parameter(client, alipay):
         assert b"invalid-signature" in answer.read()
     assert alipay.trades == {}
     assert urllib.parse.urlparse(tampered).path == "/gateway.do"
+
+
+def test_poll_survives_an_account_whose_keys_cannot_be_read(client, alipay, settings):
+    """One broken account must not stop the poll for every other payment."""
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    settings.PAYMENTS_ALIPAY = alipay.account(app_private_key="not a key")
+    assert services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5)) == 1
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
