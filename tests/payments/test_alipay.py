@@ -10,7 +10,7 @@ import json
 import uuid
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from ledger import batch
 from ledger.models import Account, Deposit, Transaction
@@ -295,7 +295,7 @@ def test_provider_without_an_account_is_not_offered_and_refused(settings):
     from payments.providers import available_provider_names
 
     assert "alipay" not in available_provider_names(facility.pk)
-    with pytest.raises(ProviderError, match="Alipay is not available"):
+    with translation.override("en"), pytest.raises(ProviderError, match="Alipay is not available"):
         started(10_000, inmate=InmateFactory(facility=facility))
 
 
