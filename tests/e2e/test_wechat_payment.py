@@ -5,8 +5,10 @@ signed callback to the live server; the deposit page then shows the receipt. Onc
 width (the QR code) and once at phone width (H5: sent to the gateway's page). Any
 Content-Security-Policy violation fails the test."""
 
+import os
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -22,6 +24,26 @@ from tests.payments.helpers import PASSWORD, approved_link, depositor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# Where the browser tests leave screenshots for a person to look at (not committed).
+SHOTS = os.environ.get("FAMILY_SCREENSHOTS")
+WORDS = {
+    "en": {
+        "locale": "en-US",
+        "check": "Check fee and total",
+        "wechat": "WeChat Pay",
+        "pay": "Pay ¥88.88",
+        "see": "See the deposit",
+        "receipt": "Receipt",
+    },
+    "zh-hans": {
+        "locale": "zh-CN",
+        "check": "查看手续费和总额",
+        "wechat": "微信支付",
+        "pay": "支付 ¥88.88",
+        "see": "查看汇款",
+        "receipt": "收据",
+    },
+}
 PHONE_AGENT = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
@@ -39,8 +61,18 @@ def wechat_site(settings, live_server, httpserver):
     cache.clear()
 
 
-def _family_page(browser, site, *, width=1280, user_agent=None):
-    options = {"base_url": site.url, "locale": "en-US", "viewport": {"width": width, "height": 900}}
+def _shot(page, name):
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
+
+
+def _family_page(browser, site, *, width=1280, user_agent=None, language="en"):
+    options = {
+        "base_url": site.url,
+        "locale": WORDS[language]["locale"],
+        "viewport": {"width": width, "height": 900},
+    }
     if user_agent:
         options["user_agent"] = user_agent
     context = browser.new_context(**options)
@@ -56,32 +88,36 @@ def _family_page(browser, site, *, width=1280, user_agent=None):
     return context, page, violations
 
 
-def _start_wechat_deposit(page, user, link):
+def _start_wechat_deposit(page, user, link, words=WORDS["en"]):
     page.goto("/accounts/login/")
     page.locator("input[name=login]").fill(user.email)
     page.locator("input[name=password]").fill(PASSWORD)
     page.locator("main form button[type=submit]").click()
     page.goto(f"/family/links/{link.pk}/deposit")
     page.locator("input[name=amount]").fill("88.88")
-    page.get_by_role("button", name="Check fee and total").click()
+    page.get_by_role("button", name=words["check"]).click()
     expect(page.locator("#total")).to_have_text("¥88.88")
-    page.get_by_label("WeChat Pay").check()
-    page.get_by_role("button", name="Pay ¥88.88").click()
+    page.get_by_label(words["wechat"]).check()
+    _shot(page, f"wechat-{page.viewport_size['width']}-1-confirm")
+    page.get_by_role("button", name=words["pay"]).click()
 
 
-def test_wechat_native_qr_code_paid_through_the_fake_gateway(browser, wechat_site):
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_wechat_native_qr_code_paid_through_the_fake_gateway(browser, wechat_site, language):
+    words = WORDS[language]
     site, gateway = wechat_site
     facility = FacilityFactory(name="Beijing No. 2", links_need_approval=False)
     inmate = InmateFactory(facility=facility)
     user = depositor()
     link = approved_link(user, inmate)
-    context, page, violations = _family_page(browser, site)
+    context, page, violations = _family_page(browser, site, language=language)
     try:
-        _start_wechat_deposit(page, user, link)
+        _start_wechat_deposit(page, user, link, words)
 
         qr = page.locator("#wechat-qr")
         expect(qr).to_be_visible()
         assert page.evaluate("document.querySelector('#wechat-qr').naturalWidth") > 0
+        _shot(page, f"wechat-1280-2-qr-{language}")
         deposit = Deposit.objects.get(inmate=inmate)
         trade = gateway.trades[deposit.reference.hex]
         assert trade.kind == "native" and trade.total == 8_888
@@ -94,9 +130,10 @@ def test_wechat_native_qr_code_paid_through_the_fake_gateway(browser, wechat_sit
         gateway.pay(trade.out_trade_no)
         assert gateway.send_notification(f"{site.url}/payments/wechat/callback", trade) == 204
 
-        page.get_by_role("link", name="See the deposit").click()
-        expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
+        page.get_by_role("link", name=words["see"]).click()
+        expect(page.get_by_role("heading", name=words["receipt"])).to_be_visible()
         expect(page.locator("#receipt-amount")).to_have_text("¥88.88")
+        _shot(page, f"wechat-1280-3-receipt-{language}")
     finally:
         context.close()
 
