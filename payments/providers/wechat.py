@@ -71,7 +71,9 @@ def notify_url() -> str:
     return settings.SITE_URL + reverse("payments:callback", args=[WechatProvider.name])
 
 
-def _client(account: credentials.Account) -> WeChatPay:
+def _client(account: credentials.Account, *, notify: bool = True) -> WeChatPay:
+    """The SDK's client for ``account``. ``notify=False`` for refunds: their notifications
+    would come to the payment callback, which has nothing to learn from them."""
     config = account.config
     try:
         client = WeChatPay(
@@ -81,7 +83,7 @@ def _client(account: credentials.Account) -> WeChatPay:
             cert_serial_no=config["cert_serial_no"],
             appid=config["appid"],
             apiv3_key=config["apiv3_key"],
-            notify_url=notify_url(),
+            notify_url=notify_url() if notify else None,
             timeout=GATEWAY_TIMEOUT_SECONDS,
             public_key=config["platform_public_key"],
             public_key_id=config["platform_public_key_id"],
@@ -245,7 +247,7 @@ class WechatProvider:
         account = _account_for_payment(payment)
         status, answer = _call(
             "refund",
-            lambda: _client(account).refund(
+            lambda: _client(account, notify=False).refund(
                 out_refund_no=refund_number(payment),
                 out_trade_no=out_trade_no(payment),
                 amount={

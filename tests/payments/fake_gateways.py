@@ -414,6 +414,7 @@ class FakeWechatPay:
             return self._respond(200, self.transaction(trade))
         if request.method == "POST" and path == "/v3/refund/domestic/refunds":
             refund = request.get_json()
+            self.requests[-1]["refund"] = refund
             trade = self.trades.get(refund.get("out_trade_no", ""))
             if trade is None or trade.state not in ("SUCCESS", "REFUND"):
                 return self._respond(404, {"code": "RESOURCE_NOT_EXISTS", "message": "no"})
