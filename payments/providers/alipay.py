@@ -132,12 +132,10 @@ class AlipayProvider:
         return reverse("payments:provider_pay", args=[self.name, payment.provider_reference])
 
     def checkout(self, payment, *, is_mobile: bool, client_ip: str, return_url: str) -> dict:
-        """The signed URL of Alipay's payment page for this payment (kept, so a reload sends
-        the family to the same order)."""
+        """The signed URL of Alipay's payment page for this payment. Signed afresh on every
+        visit (the request carries its own timestamp) under the account of the first one, so a
+        reload reaches the same trade: Alipay knows it by ``out_trade_no``."""
         kind = "wap" if is_mobile else "page"
-        existing = ProviderCheckout.objects.filter(payment_id=payment.pk, kind=kind).first()
-        if existing is not None:
-            return {"kind": kind, "url": existing.pay_url}
         account = _account_for_payment(payment)
         deposit = payment.deposit
         biz_content = {
@@ -149,12 +147,12 @@ class AlipayProvider:
         }
         method = "alipay.trade.wap.pay" if is_mobile else "alipay.trade.page.pay"
         url = _Client(account).page_url(method, biz_content, return_url)
-        checkout, _created = ProviderCheckout.objects.get_or_create(
+        ProviderCheckout.objects.update_or_create(
             payment_id=payment.pk,
             kind=kind,
             defaults={"merchant_id": account.merchant_id, "pay_url": url},
         )
-        return {"kind": kind, "url": checkout.pay_url}
+        return {"kind": kind, "url": url}
 
     def verify_callback(self, *, headers, body: bytes, now: dt.datetime) -> CallbackResult:
         try:

@@ -321,3 +321,18 @@ def test_poll_survives_an_account_whose_keys_cannot_be_read(client, alipay, sett
     assert services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5)) == 1
     payment.refresh_from_db()
     assert payment.status == Payment.Status.PENDING
+
+
+def test_a_reload_signs_a_fresh_url_for_the_same_trade_under_the_same_account(
+    client, alipay, settings
+):
+    payment, trade = opened(client, alipay, 10_000)
+    # The environment's account changes meanwhile: the trade stays with the account it began
+    # under, so the new page still names the first app and is signed with its key.
+    settings.PAYMENTS_ALIPAY = alipay.account(app_id="2021000000000555")
+    again = client.get(f"/payments/alipay/pay/{payment.provider_reference}")
+    assert again.status_code == 502  # the first account is no longer configured anywhere
+    settings.PAYMENTS_ALIPAY = alipay.account()
+    again = client.get(f"/payments/alipay/pay/{payment.provider_reference}")
+    assert alipay.open(continue_url(again)) is trade
+    assert payment.checkouts.count() == 1
