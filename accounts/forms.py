@@ -69,9 +69,37 @@ class DepositAmountForm(forms.Form):
     )
 
 
+PROVIDER_LABELS = {
+    "alipay": _("Alipay"),
+    "wechat": _("WeChat Pay"),
+    "sandbox": _("Sandbox (test payments)"),
+}
+
+
 class DepositConfirmForm(forms.Form):
     amount_fen = forms.IntegerField(min_value=1, max_value=MAX_AMOUNT_FEN, widget=forms.HiddenInput)
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+    provider = forms.ChoiceField(label=_("Pay with"), widget=forms.RadioSelect, required=False)
+
+    def __init__(self, *args, providers=(), **kwargs):
+        """``providers``: the names the facility offers (``payments.providers``); with only
+        one there is nothing to choose, so it is sent hidden."""
+        super().__init__(*args, **kwargs)
+        field = self.fields["provider"]
+        field.choices = [(name, PROVIDER_LABELS.get(name, name)) for name in providers]
+        if len(providers) == 1:
+            field.widget = forms.HiddenInput()
+            field.initial = providers[0]
+        elif providers:
+            field.initial = providers[0]
+        self.providers = list(providers)
+
+    def clean_provider(self):
+        """Not sent (an older page): the first one offered."""
+        chosen = self.cleaned_data.get("provider") or (self.providers or [""])[0]
+        if not chosen:
+            raise forms.ValidationError(_("This facility accepts no online payments yet."))
+        return chosen
 
 
 class CloseAccountForm(forms.Form):

@@ -23,6 +23,7 @@ from ledger import selectors as ledger_selectors
 from ledger.models import Deposit
 from payments import receipts
 from payments import services as payments
+from payments.providers import available_provider_names
 
 from . import selectors, services
 from .forms import CloseAccountForm, DepositAmountForm, DepositConfirmForm, LinkForm
@@ -89,6 +90,7 @@ def _deposit_context(request, link_id):
         "room": room,
         "has_fee": bool(facility.deposit_fee_fixed_fen or facility.deposit_fee_rate_bp),
         "fee_percent": f"{facility.deposit_fee_rate_bp / 100:g}",
+        "providers": available_provider_names(facility.pk),
     }
 
 
@@ -111,7 +113,8 @@ def deposit_new(request, link_id: int):
         else:
             fee_fen = context["facility"].deposit_fee_fen(amount_fen)
             confirm = DepositConfirmForm(
-                initial={"amount_fen": amount_fen, "idempotency_key": uuid.uuid4()}
+                initial={"amount_fen": amount_fen, "idempotency_key": uuid.uuid4()},
+                providers=context["providers"],
             )
             return render(
                 request,
@@ -132,7 +135,7 @@ def deposit_new(request, link_id: int):
 def deposit_confirm(request, link_id: int):
     """Reserve under both caps and go to the provider's payment page."""
     context = _deposit_context(request, link_id)
-    confirm = DepositConfirmForm(request.POST)
+    confirm = DepositConfirmForm(request.POST, providers=context["providers"])
     if not confirm.is_valid():
         return redirect("family:deposit_new", link_id=link_id)
     try:
@@ -141,6 +144,7 @@ def deposit_confirm(request, link_id: int):
             link_id=context["link"].pk,
             amount_fen=confirm.cleaned_data["amount_fen"],
             idempotency_key=str(confirm.cleaned_data["idempotency_key"]),
+            provider_name=confirm.cleaned_data["provider"],
         )
     except errors.DomainError as refusal:
         context["room"] = ledger_selectors.deposit_room(inmate=context["link"].inmate)

@@ -4,6 +4,14 @@
 from django.utils.translation import gettext_noop
 
 LABELS = (
+    gettext_noop("is enabled"),
+    gettext_noop("merchant account"),
+    gettext_noop("merchant accounts"),
+    gettext_noop("merchant id"),
+    gettext_noop("pay url"),
+    gettext_noop("provider checkout"),
+    gettext_noop("provider checkouts"),
+    gettext_noop("secrets encrypted"),
     gettext_noop("Cancelled"),
     gettext_noop("Open"),
     gettext_noop("Paid"),

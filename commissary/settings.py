@@ -289,6 +289,25 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The sandbox provider creates money out of nothing; it is refused unless this is set.
 PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=False)
 PAYMENTS_SANDBOX_SECRET = env("PAYMENTS_SANDBOX_SECRET", default="")
+# Real providers' merchant accounts for every facility without one of its own (a facility's
+# own account is stored encrypted in the database). Keys are PEM text; see docs/payments.md.
+PAYMENTS_ALIPAY = {
+    "app_id": env("ALIPAY_APP_ID", default=""),
+    "seller_id": env("ALIPAY_SELLER_ID", default=""),
+    "app_private_key": env("ALIPAY_APP_PRIVATE_KEY", default=""),
+    "alipay_public_key": env("ALIPAY_PUBLIC_KEY", default=""),
+    "gateway": env("ALIPAY_GATEWAY", default="https://openapi.alipay.com/gateway.do"),
+}
+PAYMENTS_WECHAT = {
+    "mchid": env("WECHATPAY_MCHID", default=""),
+    "appid": env("WECHATPAY_APPID", default=""),
+    "private_key": env("WECHATPAY_PRIVATE_KEY", default=""),
+    "cert_serial_no": env("WECHATPAY_CERT_SERIAL_NO", default=""),
+    "apiv3_key": env("WECHATPAY_APIV3_KEY", default=""),
+    "platform_public_key": env("WECHATPAY_PLATFORM_PUBLIC_KEY", default=""),
+    "platform_public_key_id": env("WECHATPAY_PLATFORM_PUBLIC_KEY_ID", default=""),
+    "gateway": env("WECHATPAY_GATEWAY", default="https://api.mch.weixin.qq.com"),
+}
 # Link look-ups: at most this many an hour per depositor and per address.
 LINK_ATTEMPTS_PER_HOUR = env.int("LINK_ATTEMPTS_PER_HOUR", default=10)
 # --- Audit trail ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ side): the payment page writes it, status polls read it.
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Payment(models.Model):
@@ -71,3 +72,54 @@ class SandboxCharge(models.Model):
 
     def __str__(self):
         return f"sandbox {self.reference} {self.status}"
+
+
+class MerchantAccount(models.Model):
+    """A facility's own merchant account at a real provider (Alipay, WeChat Pay). Facilities
+    without one use the account configured in the environment, if any. The keys and secrets
+    are stored only encrypted (``payments.credentials``); ``merchant_id`` (Alipay's app id,
+    WeChat Pay's mchid) is not secret and is what the admin shows."""
+
+    class Provider(models.TextChoices):
+        ALIPAY = "alipay", _("Alipay")
+        WECHAT = "wechat", _("WeChat Pay")
+
+    facility = models.ForeignKey(
+        "facilities.Facility", on_delete=models.CASCADE, related_name="merchant_accounts"
+    )
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    is_enabled = models.BooleanField(default=True)
+    merchant_id = models.CharField(max_length=64)
+    secrets_encrypted = models.TextField(editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["facility", "provider"], name="merchant_account_per_facility_provider"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_provider_display()} {self.merchant_id}"
+
+
+class ProviderCheckout(models.Model):
+    """What a real provider gave the family to pay with (a payment page URL, WeChat Pay's
+    ``code_url`` or ``h5_url``), kept so a reloaded payment page shows the same one, and
+    the merchant account the order was placed under, so callbacks, polls and refunds use
+    that account even if the facility's settings change meanwhile."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="checkouts")
+    kind = models.CharField(max_length=16)  # page, wap, native, h5
+    merchant_id = models.CharField(max_length=64)
+    pay_url = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "kind"], name="checkout_per_payment_kind")
+        ]
+
+    def __str__(self):
+        return f"{self.kind} checkout of payment {self.payment_id}"

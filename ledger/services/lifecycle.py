@@ -38,7 +38,9 @@ SYSTEM_ACCOUNT_KINDS = (
 CAP_CHANGE_CHUNK = 500  # inmates locked per statement when a facility's caps change
 
 
-def open_facility_accounts(*, facility, providers: Sequence[str] = ("sandbox",)) -> None:
+def open_facility_accounts(
+    *, facility, providers: Sequence[str] = ("sandbox", "alipay", "wechat")
+) -> None:
     """Create the facility's system accounts (idempotent)."""
     wanted = [(kind, "") for kind in SYSTEM_ACCOUNT_KINDS]
     wanted += [(Account.Kind.CLEARING, provider) for provider in providers]

@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.utils.translation import gettext_lazy
+
 from commissary import errors
 
 
@@ -42,3 +44,11 @@ class PaymentProvider(Protocol):
 
     def refund(self, payment) -> None:
         """Return the payment's whole amount (amount plus fee) to the payer. Idempotent."""
+
+
+class ProviderError(errors.DomainError):
+    """A real provider could not be reached, refused a request, or answered something that
+    could not be verified. Nothing is recorded; the next callback or poll tries again."""
+
+    code = "provider_error"
+    default_message = gettext_lazy("The payment provider could not complete the request.")

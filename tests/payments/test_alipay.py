@@ -1,0 +1,338 @@
+"""Alipay end to end against a local fake gateway that holds RSA keys generated here: the
+adapter signs the page URL, query and refund with the application key, and verifies the
+notification and the gateway's answers with Alipay's public key, all through the SDK's real
+code. A paid deposit is credited once; a forged, replayed, changed, foreign or unknown
+notification credits nothing; the poll recovers a lost notification; a late payment that no
+longer fits is refunded through ``alipay.trade.refund`` exactly once."""
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+from django.utils import timezone, translation
+
+from ledger import batch
+from ledger.models import Account, Deposit, Transaction
+from payments import credentials, services
+from payments.models import MerchantAccount, Payment
+from payments.providers import ProviderError
+from payments.providers.alipay import AlipayProvider
+from tests.factories import FacilityFactory, InmateFactory
+from tests.ledger.helpers import deposit as credited_deposit
+from tests.ledger.helpers import key
+
+from .fake_gateways import AlipayTrade, FakeAlipay, KeyPair, continue_url
+from .helpers import approved_link, depositor
+
+pytestmark = pytest.mark.django_db
+
+DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0"
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
+
+
+@pytest.fixture
+def alipay(httpserver, settings):
+    gateway = FakeAlipay(httpserver)
+    settings.PAYMENTS_ALIPAY = gateway.account()
+    settings.SITE_URL = "http://testserver"
+    return gateway
+
+
+def started(amount_fen=10_000, *, inmate=None, user=None):
+    user = user or depositor()
+    inmate = inmate or InmateFactory()
+    link = approved_link(user, inmate)
+    reserved, pay_url = services.start_deposit(
+        depositor=user,
+        link_id=link.pk,
+        amount_fen=amount_fen,
+        idempotency_key=key(),
+        provider_name="alipay",
+    )
+    return Payment.objects.get(deposit=reserved), pay_url, user
+
+
+def opened(client, alipay, amount_fen=10_000, *, inmate=None, agent=DESKTOP):
+    """A deposit started, its pay page followed to Alipay's signed page URL, and that URL
+    opened at the fake gateway (as the family's browser does): the trade exists there."""
+    payment, pay_url, user = started(amount_fen, inmate=inmate)
+    client.force_login(user)
+    answer = client.get(pay_url, headers={"User-Agent": agent})
+    assert answer.status_code == 200
+    return payment, alipay.open(continue_url(answer))
+
+
+def notify(client, body: bytes):
+    return client.post(
+        "/payments/alipay/callback", data=body, content_type="application/x-www-form-urlencoded"
+    )
+
+
+def spendable_fen(inmate_id):
+    return Account.objects.get(inmate_id=inmate_id, kind="spendable").balance_fen
+
+
+def test_page_pay_url_is_signed_for_the_deposit_with_its_reference_amount_and_expiry(
+    client, alipay
+):
+    payment, trade = opened(client, alipay, 12_345)
+    request = alipay.requests[-1]
+    biz = json.loads(request["biz_content"])
+    assert request["method"] == "alipay.trade.page.pay"
+    assert request["notify_url"] == "http://testserver/payments/alipay/callback"
+    assert biz["out_trade_no"] == uuid.UUID(payment.provider_reference).hex
+    assert biz["total_amount"] == "123.45" == trade.total_amount
+    beijing = payment.deposit.expires_at.astimezone(dt.timezone(dt.timedelta(hours=8)))
+    assert biz["time_expire"] == beijing.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_phone_gets_the_wap_payment(client, alipay):
+    _payment, trade = opened(client, alipay, agent=PHONE)
+    assert trade.method == "alipay.trade.wap.pay"
+    assert json.loads(alipay.requests[-1]["biz_content"])["product_code"] == "QUICK_WAP_WAY"
+
+
+def test_paid_notification_credits_once_and_answers_success(
+    client, alipay, assert_ledger_consistent
+):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    body = alipay.notification(trade)
+    for _ in range(3):  # Alipay repeats a notification until it reads "success"
+        answer = notify(client, body)
+        assert answer.status_code == 200
+        assert answer.content == b"success"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+    assert payment.deposit.status == Deposit.Status.CREDITED
+    assert Transaction.objects.filter(deposit=payment.deposit).count() == 1
+    assert spendable_fen(payment.deposit.inmate_id) == 10_000
+    assert_ledger_consistent()
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param({"key": "forged"}, id="signed-with-another-key"),
+        pytest.param({"total_amount": "100.01"}, id="changed-amount"),
+        pytest.param({"total_amount": "100.0"}, id="one-decimal"),
+        pytest.param({"total_amount": "100.000"}, id="three-decimals"),
+        pytest.param({"total_amount": "1e2"}, id="exponent"),
+        pytest.param({"app_id": "2021000000009999"}, id="other-app-id"),
+        pytest.param({"seller_id": "2088000000009999"}, id="other-seller"),
+        pytest.param({"out_trade_no": uuid.uuid4().hex}, id="unknown-trade"),
+        pytest.param({"out_trade_no": "not-a-reference"}, id="malformed-trade"),
+        pytest.param({"sign_type": "RSA"}, id="rsa1-sign-type"),
+    ],
+)
+def test_untrustworthy_notification_is_refused_and_credits_nothing(
+    client, alipay, tamper, ledger_snapshot
+):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    tamper = dict(tamper)
+    if tamper.pop("key", None):
+        tamper["key"] = KeyPair.generate()
+    before = ledger_snapshot()
+    answer = notify(client, alipay.notification(trade, **tamper))
+    assert answer.status_code == 400
+    assert answer.content != b"success"
+    assert ledger_snapshot() == before
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+
+
+def test_notification_changed_after_signing_is_refused(client, alipay, ledger_snapshot):
+    payment, trade = opened(client, alipay, 10_000)
+    # An unpaid trade's notification, turned into a paid one after Alipay signed it.
+    body = alipay.notification(trade).replace(
+        b"trade_status=WAIT_BUYER_PAY", b"trade_status=TRADE_SUCCESS"
+    )
+    assert b"trade_status=TRADE_SUCCESS" in body
+    before = ledger_snapshot()
+    assert notify(client, body).status_code == 400
+    assert ledger_snapshot() == before
+
+
+def test_notification_for_another_facilitys_account_is_refused(client, alipay, ledger_snapshot):
+    """A facility with its own merchant account: a notification signed for the environment's
+    account (another merchant) cannot credit that facility's deposit."""
+    facility = FacilityFactory()
+    own_keys = KeyPair.generate()
+    MerchantAccount.objects.create(
+        facility=facility,
+        provider="alipay",
+        merchant_id="2021000000000777",
+        secrets_encrypted=credentials.encrypt_config(
+            alipay.account(app_id="2021000000000777", alipay_public_key=own_keys.public_pem)
+        ),
+    )
+    payment, _url, _user = started(10_000, inmate=InmateFactory(facility=facility))
+    trade = AlipayTrade(
+        out_trade_no=uuid.UUID(payment.provider_reference).hex,
+        total_amount="100.00",
+        method="alipay.trade.page.pay",
+        time_expire="",
+        status="TRADE_SUCCESS",
+    )
+    before = ledger_snapshot()
+    assert notify(client, alipay.notification(trade)).status_code == 400
+    assert ledger_snapshot() == before
+    # The same notification signed for the facility's own account is accepted.
+    own = alipay.notification(trade, app_id="2021000000000777", key=own_keys)
+    assert notify(client, own).content == b"success"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+
+
+def test_closed_trade_notification_releases_the_reservation(client, alipay):
+    payment, trade = opened(client, alipay, 10_000)
+    trade.status = "TRADE_CLOSED"
+    assert notify(client, alipay.notification(trade)).content == b"success"
+    payment.refresh_from_db()
+    assert payment.deposit.status == Deposit.Status.FAILED
+    assert spendable_fen(payment.deposit.inmate_id) == 0
+
+
+def test_poll_credits_a_payment_whose_notification_was_lost(
+    client, alipay, assert_ledger_consistent
+):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    asked = services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5))
+    assert asked == 1
+    assert alipay.requests[-1]["method"] == "alipay.trade.query"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+    assert spendable_fen(payment.deposit.inmate_id) == 10_000
+    assert_ledger_consistent()
+
+
+def test_poll_leaves_an_unopened_or_unpaid_trade_pending(client, alipay):
+    unopened, _url, _user = started(10_000)
+    unpaid, _trade = opened(client, alipay, 10_000)
+    services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5))
+    for payment in (unopened, unpaid):
+        payment.refresh_from_db()
+        assert payment.status == Payment.Status.PENDING
+        assert payment.deposit.status == Deposit.Status.CREATED
+
+
+def test_poll_does_not_trust_an_answer_with_a_bad_signature(client, alipay, ledger_snapshot):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    alipay.alipay = KeyPair.generate()  # the gateway now signs with a key we do not know
+    before = ledger_snapshot()
+    services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5))
+    assert ledger_snapshot() == before
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+
+
+def test_late_payment_that_no_longer_fits_is_refunded_once(
+    client, alipay, assert_ledger_consistent
+):
+    inmate = InmateFactory()
+    payment, trade = opened(client, alipay, 60_000, inmate=inmate)
+    batch.expire_stale_deposits(now=timezone.now() + dt.timedelta(hours=1))
+    credited_deposit(inmate, 50_000)  # the month's room is now 500 yuan, less than 600
+    alipay.pay(trade.out_trade_no)
+    body = alipay.notification(trade)
+    for _ in range(3):
+        assert notify(client, body).content == b"success"
+    payment.refresh_from_db()
+    payment.deposit.refresh_from_db()
+    assert payment.deposit.status == Deposit.Status.REFUNDED
+    assert payment.status == Payment.Status.REFUNDED
+    assert trade.refunds == {f"{trade.out_trade_no}_refund": "600.00"}
+    refunds = [r for r in alipay.requests if r.get("method") == "alipay.trade.refund"]
+    assert len(refunds) == 1
+    assert not Transaction.objects.filter(deposit=payment.deposit).exists()
+    assert spendable_fen(inmate.pk) == 50_000
+    assert_ledger_consistent()
+
+
+def test_refund_refused_by_alipay_records_nothing_and_is_retried(
+    client, alipay, assert_ledger_consistent
+):
+    inmate = InmateFactory()
+    payment, trade = opened(client, alipay, 60_000, inmate=inmate)
+    batch.expire_stale_deposits(now=timezone.now() + dt.timedelta(hours=1))
+    credited_deposit(inmate, 50_000)
+    alipay.pay(trade.out_trade_no)
+    body = alipay.notification(trade)
+    trade.status = "WAIT_BUYER_PAY"  # the gateway refuses to refund an unpaid trade
+    assert notify(client, body).status_code == 400
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+    trade.status = "TRADE_SUCCESS"
+    assert notify(client, body).content == b"success"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.REFUNDED
+    assert list(trade.refunds.values()) == ["600.00"]
+    assert_ledger_consistent()
+
+
+def test_refund_is_idempotent_at_the_gateway_through_out_request_no(client, alipay):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    provider = AlipayProvider()
+    provider.refund(payment)
+    provider.refund(payment)
+    assert trade.refunds == {f"{trade.out_trade_no}_refund": "100.00"}
+
+
+def test_pay_page_belongs_to_the_depositor(client, alipay):
+    _payment, pay_url, _user = started(10_000)
+    client.force_login(depositor())
+    assert client.get(pay_url).status_code == 404
+
+
+def test_provider_without_an_account_is_not_offered_and_refused(settings):
+    settings.PAYMENTS_ALIPAY = {"app_id": ""}
+    facility = FacilityFactory()
+    from payments.providers import available_provider_names
+
+    assert "alipay" not in available_provider_names(facility.pk)
+    with translation.override("en"), pytest.raises(ProviderError, match="Alipay is not available"):
+        started(10_000, inmate=InmateFactory(facility=facility))
+
+
+def test_query_string_signature_covers_every_parameter(client, alipay):
+    """The signed page URL is refused by the gateway if any parameter is changed."""
+    payment, _trade = opened(client, alipay, 10_000)
+    checkout = payment.checkouts.get()
+    tampered = checkout.pay_url.replace("100.00", "1.00")
+    alipay.trades.clear()
+    import urllib.request
+
+    with urllib.request.urlopen(tampered, timeout=10) as answer:  # noqa: S310
+        assert b"invalid-signature" in answer.read()
+    assert alipay.trades == {}
+    assert urllib.parse.urlparse(tampered).path == "/gateway.do"
+
+
+def test_poll_survives_an_account_whose_keys_cannot_be_read(client, alipay, settings):
+    """One broken account must not stop the poll for every other payment."""
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    settings.PAYMENTS_ALIPAY = alipay.account(app_private_key="not a key")
+    assert services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5)) == 1
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.PENDING
+
+
+def test_a_reload_signs_a_fresh_url_for_the_same_trade_under_the_same_account(
+    client, alipay, settings
+):
+    payment, trade = opened(client, alipay, 10_000)
+    # The environment's account changes meanwhile: the trade stays with the account it began
+    # under, so the new page still names the first app and is signed with its key.
+    settings.PAYMENTS_ALIPAY = alipay.account(app_id="2021000000000555")
+    again = client.get(f"/payments/alipay/pay/{payment.provider_reference}")
+    assert again.status_code == 502  # the first account is no longer configured anywhere
+    settings.PAYMENTS_ALIPAY = alipay.account()
+    again = client.get(f"/payments/alipay/pay/{payment.provider_reference}")
+    assert alipay.open(continue_url(again)) is trade
+    assert payment.checkouts.count() == 1
