@@ -46,11 +46,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "pgtrigger",
     "django_celery_beat",
     "accounts",
     "facilities",
     "ledger",
+    "catalog",
+    "kiosk",
 ]
 
 MIDDLEWARE = [
@@ -171,6 +175,41 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
 # Inmates per rollover transaction: short transactions keep deposits flowing at 00:05.
 LEDGER_ROLLOVER_CHUNK_SIZE = env.int("LEDGER_ROLLOVER_CHUNK_SIZE", default=50_000)
+
+# --- Kiosk API ------------------------------------------------------------------------
+# The kiosk API answers every error in one envelope (kiosk.errors); throttles count per device
+# in the default cache, so every web worker shares them when the cache is Redis.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "kiosk.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        "kiosk_device": env("KIOSK_THROTTLE_RATE", default="300/min"),
+        "kiosk_sign_in": env("KIOSK_SIGN_IN_THROTTLE_RATE", default="20/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Commissary kiosk API",
+    "DESCRIPTION": (
+        "The API commissary kiosks call: inmate sign-in, balance, catalog, orders and "
+        "statement. See the contract in the project's design document."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "SCHEMA_PATH_PREFIX": "/api/kiosk/v1",
+}
+KIOSK_SESSION_IDLE_SECONDS = env.int("KIOSK_SESSION_IDLE_SECONDS", default=600)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
