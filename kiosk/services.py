@@ -1,0 +1,165 @@
+"""Kiosk sign-in and sessions: the only way an inmate is known to the kiosk API.
+
+Five wrong PINs lock the inmate out of every kiosk for fifteen minutes. The count is one
+upsert on the inmate's own counter row (never a lock on the inmate row), so twenty wrong PINs
+sent from twenty kiosks at once count to exactly twenty and the lock-out starts at the fifth.
+"""
+
+import datetime as dt
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import connection
+from django.utils import timezone
+
+from commissary import errors
+from facilities.models import Inmate, KioskDevice
+
+from .models import KioskSession, PinFailureCounter
+
+MAX_PIN_FAILURES = 5
+LOCKOUT = dt.timedelta(minutes=15)
+_UNKNOWN_INMATE_PIN_HASH = None
+
+
+def idle_timeout() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.KIOSK_SESSION_IDLE_SECONDS)
+
+
+def hash_session_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _spend_pin_check_time(pin: str) -> None:
+    """Check the PIN against a throwaway hash, so an unknown inmate costs what a known one does
+    and the answer's timing does not tell which inmate numbers exist."""
+    global _UNKNOWN_INMATE_PIN_HASH
+    if _UNKNOWN_INMATE_PIN_HASH is None:
+        _UNKNOWN_INMATE_PIN_HASH = make_password(secrets.token_hex(8))
+    check_password(pin, _UNKNOWN_INMATE_PIN_HASH)
+
+
+def _count_pin_failure(*, inmate_id: int, now: dt.datetime) -> int:
+    """Count one wrong PIN and return the count. The fifth starts the lock-out; a count that
+    is older than the lock-out window (or whose lock-out has ended) starts again from one."""
+    stale_before = now - LOCKOUT
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO kiosk_pinfailurecounter AS c (inmate_id, failures, locked_until, updated_at)
+            VALUES (%(inmate)s, 1, NULL, %(now)s)
+            ON CONFLICT (inmate_id) DO UPDATE SET
+              failures = CASE
+                WHEN c.locked_until <= %(now)s THEN 1
+                WHEN c.locked_until IS NULL AND c.updated_at <= %(stale)s THEN 1
+                ELSE c.failures + 1 END,
+              locked_until = CASE
+                WHEN c.locked_until <= %(now)s THEN NULL
+                WHEN c.locked_until IS NOT NULL THEN c.locked_until
+                WHEN c.updated_at <= %(stale)s THEN NULL
+                WHEN c.failures + 1 >= %(limit)s THEN %(until)s
+                ELSE NULL END,
+              updated_at = %(now)s
+            RETURNING failures
+            """,
+            {
+                "inmate": inmate_id,
+                "now": now,
+                "stale": stale_before,
+                "limit": MAX_PIN_FAILURES,
+                "until": now + LOCKOUT,
+            },
+        )
+        return cursor.fetchone()[0]
+
+
+def sign_in(
+    *,
+    device: KioskDevice,
+    pin,
+    inmate_number: str | None = None,
+    card: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[KioskSession, str]:
+    """Open a session at this kiosk for the inmate of its facility with that number (or ID
+    card token) and PIN. Returns the session and its token (shown once, stored hashed).
+
+    Wrong number, card or PIN raise the same InvalidCredentials; from the sixth wrong PIN
+    within the lock-out on, every attempt raises LockedOut, even with the right PIN."""
+    now = now or timezone.now()
+    if not isinstance(pin, str):
+        raise errors.InvalidCredentials()
+    inmates = Inmate.objects.filter(facility_id=device.facility_id, status=Inmate.Status.ACTIVE)
+    if inmate_number is not None:
+        inmate = inmates.filter(inmate_number=inmate_number).first()
+    elif card is not None:
+        inmate = inmates.filter(card_token=card).first()
+    else:
+        inmate = None
+    if inmate is None:
+        _spend_pin_check_time(pin)
+        raise errors.InvalidCredentials()
+    locked_until = (
+        PinFailureCounter.objects.filter(inmate_id=inmate.pk)
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    if locked_until is not None and locked_until > now:
+        raise errors.LockedOut()
+    if not inmate.check_pin(pin):
+        if _count_pin_failure(inmate_id=inmate.pk, now=now) > MAX_PIN_FAILURES:
+            raise errors.LockedOut()
+        raise errors.InvalidCredentials()
+    PinFailureCounter.objects.filter(inmate_id=inmate.pk, failures__gt=0).update(
+        failures=0, locked_until=None, updated_at=now
+    )
+    token = secrets.token_urlsafe(32)
+    session = KioskSession.objects.create(
+        token_hash=hash_session_token(token),
+        device=device,
+        inmate=inmate,
+        created_at=now,
+        last_seen_at=now,
+    )
+    return session, token
+
+
+def touch_session(*, device: KioskDevice, token, now: dt.datetime | None = None) -> int:
+    """The inmate id of a live session of this kiosk, its idle clock restarted, in one
+    statement. A session of another kiosk, signed out, idle too long, or whose inmate has
+    left the kiosk's facility or been released, raises SessionExpired."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise errors.SessionExpired()
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE kiosk_kiosksession AS s SET last_seen_at = %(now)s
+            FROM facilities_inmate i
+            WHERE s.token_hash = %(token)s AND s.device_id = %(device)s
+              AND s.ended_at IS NULL AND s.last_seen_at > %(idle_since)s
+              AND i.id = s.inmate_id AND i.status = 'active' AND i.facility_id = %(facility)s
+            RETURNING s.inmate_id
+            """,
+            {
+                "now": now,
+                "token": hash_session_token(token),
+                "device": device.pk,
+                "idle_since": now - idle_timeout(),
+                "facility": device.facility_id,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise errors.SessionExpired()
+    return row[0]
+
+
+def sign_out(*, device: KioskDevice, token, now: dt.datetime | None = None) -> None:
+    """End the session; a session that is already over (or another kiosk's) is refused."""
+    touch_session(device=device, token=token, now=now)
+    KioskSession.objects.filter(
+        token_hash=hash_session_token(token), device=device, ended_at__isnull=True
+    ).update(ended_at=now or timezone.now())
