@@ -84,7 +84,13 @@ def exception_handler(exc, context):
         code = codes if isinstance(codes, str) else "not_authenticated"
         if code not in ("invalid_credentials", "session_expired"):
             code = "not_authenticated"
-        return error_response(code, exc.detail, status=401)
+        auth_header = getattr(exc, "auth_header", None)
+        return error_response(
+            code,
+            exc.detail,
+            status=401,
+            headers={"WWW-Authenticate": auth_header} if auth_header else None,
+        )
     if isinstance(exc, exceptions.APIException):
         code = {
             404: "not_found",

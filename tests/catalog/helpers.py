@@ -12,9 +12,12 @@ _skus = itertools.count()
 def product_at(facility, *, price_fen=500, stock=100, max_per_order=10, category=None, **fields):
     """A product on sale at ``facility`` with ``stock`` units."""
     number = next(_skus)
-    category = category or Category.objects.get_or_create(
-        code="food", defaults={"name_zh": "食品", "name_en": "Food"}
-    )[0]
+    category = (
+        category
+        or Category.objects.get_or_create(
+            code="food", defaults={"name_zh": "食品", "name_en": "Food"}
+        )[0]
+    )
     product = Product.objects.create(
         sku=f"SKU-{number:05d}",
         name_zh=f"商品{number}",

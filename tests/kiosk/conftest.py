@@ -45,7 +45,9 @@ class Kiosk:
         return answer
 
     def order(self, items, key, headers=None):
-        return self.post("orders", {"items": items}, headers={"Idempotency-Key": key, **(headers or {})})
+        return self.post(
+            "orders", {"items": items}, headers={"Idempotency-Key": key, **(headers or {})}
+        )
 
 
 @pytest.fixture(autouse=True)
