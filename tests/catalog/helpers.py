@@ -19,13 +19,15 @@ def product_at(facility, *, price_fen=500, stock=100, max_per_order=10, category
         )[0]
     )
     product = Product.objects.create(
-        sku=f"SKU-{number:05d}",
-        name_zh=f"商品{number}",
-        name_en=f"Product {number}",
-        category=category,
-        price_fen=price_fen,
-        max_per_order=max_per_order,
-        **fields,
+        **{
+            "sku": f"SKU-{number:05d}",
+            "name_zh": f"商品{number}",
+            "name_en": f"Product {number}",
+            "category": category,
+            "price_fen": price_fen,
+            "max_per_order": max_per_order,
+            **fields,
+        },
     )
     FacilityProduct.objects.create(facility=facility, product=product, stock=stock)
     return product
