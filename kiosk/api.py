@@ -8,6 +8,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
 )
 from rest_framework import pagination, status
@@ -102,6 +103,7 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=True,
+    pattern=r"^[ -~]{1,128}$",
     description=(
         "1-128 printable ASCII characters chosen by the kiosk, unique per order. The same "
         "key with the same inmate and body returns the first answer again; with anything "
@@ -109,7 +111,11 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     ),
 )
 PAGE_PARAMETER = OpenApiParameter(
-    "page", int, OpenApiParameter.QUERY, required=False, description="1-based; 20 a page."
+    "page",
+    {"type": "integer", "minimum": 1, "maximum": 10**9 - 1},
+    OpenApiParameter.QUERY,
+    required=False,
+    description="1-based; 20 a page.",
 )
 INMATE_EXAMPLE = {"id": 42, "inmate_number": "D0000042", "name": "王伟"}
 ORDER_EXAMPLE = {
@@ -140,9 +146,15 @@ class KioskView(APIView):
     authentication_classes = [KioskDeviceAuthentication]
     throttle_classes = [DeviceThrottle]
     needs_inmate_session = True
+    query_parameters: frozenset[str] = frozenset()
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        unknown = sorted(set(request.query_params) - self.query_parameters)
+        if unknown:
+            raise errors.ValidationFailed(
+                _("Unknown query parameter: %(name)s.") % {"name": unknown[0]}
+            )
         self.inmate = None
         if self.needs_inmate_session:
             inmate_id = services.touch_session(
@@ -155,6 +167,13 @@ class KioskView(APIView):
         return self.request.auth
 
     def paginated(self, queryset, shape):
+        """One page of 20 (``?page=``, a whole number from 1); a page past the end is
+        ``not_found``."""
+        page_number = self.request.query_params.get("page")
+        if page_number is not None and not (
+            page_number.isascii() and page_number.isdigit() and 1 <= int(page_number) < 10**9
+        ):
+            raise errors.ValidationFailed(_("page is a whole number from 1."))
         paginator = Page()
         page = paginator.paginate_queryset(queryset, self.request, view=self)
         return paginator.get_paginated_response([shape(row) for row in page])
@@ -181,7 +200,11 @@ class SessionsView(KioskView):
             "the sixth on, every attempt gets 423 `locked_out`, even with the right PIN. "
             "Sign-in attempts are also throttled per kiosk."
         ),
-        request=s.SessionRequest,
+        request=PolymorphicProxySerializer(
+            component_name="SessionRequest",
+            serializers=[s.SignInByNumber, s.SignInByCard],
+            resource_type_field_name=None,
+        ),
         parameters=[LANGUAGE_PARAMETER],
         responses={
             201: OpenApiResponse(s.SessionAnswer, description="Signed in."),
@@ -291,6 +314,8 @@ class BalanceView(KioskView):
 
 
 class CatalogView(KioskView):
+    query_parameters = frozenset({"page"})
+
     @extend_schema(
         operation_id="catalog",
         summary="Products this inmate may buy here",
@@ -337,6 +362,8 @@ class CatalogView(KioskView):
 
 
 class OrdersView(KioskView):
+    query_parameters = frozenset({"page"})
+
     @extend_schema(
         operation_id="list_orders",
         summary="The inmate's orders, newest first",
@@ -426,6 +453,8 @@ class OrderView(KioskView):
 
 
 class TransactionsView(KioskView):
+    query_parameters = frozenset({"page"})
+
     @extend_schema(
         operation_id="statement",
         summary="The inmate's statement lines, newest first",

@@ -65,6 +65,16 @@ class SessionRequest(StrictSerializer):
         return attrs
 
 
+class SignInByNumber(StrictSerializer):
+    inmate_number = JSONStringField(max_length=32, help_text="The inmate number.")
+    pin = JSONStringField(max_length=8, min_length=4, help_text="The inmate's 4-8 digit PIN.")
+
+
+class SignInByCard(StrictSerializer):
+    card = JSONStringField(max_length=64, help_text="The token in the QR code of the ID card.")
+    pin = JSONStringField(max_length=8, min_length=4, help_text="The inmate's 4-8 digit PIN.")
+
+
 class OrderLineRequest(StrictSerializer):
     product_id = JSONIntegerField(min_value=1, max_value=2**63 - 1)
     quantity = JSONIntegerField(
