@@ -69,3 +69,25 @@ def test_the_api_matches_its_published_schema(case, kiosk_headers):
     case.call_and_validate(
         headers={**generated, **real}, excluded_checks=[checks.positive_data_acceptance]
     )
+
+
+def test_the_schema_and_its_docs_are_served_without_inline_script(client):
+    schema_answer = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema_answer.status_code == 200
+    paths = schema_answer.json()["paths"]
+    assert set(paths) == {
+        "/api/kiosk/v1/sessions",
+        "/api/kiosk/v1/sessions/current",
+        "/api/kiosk/v1/me/balance",
+        "/api/kiosk/v1/me/transactions",
+        "/api/kiosk/v1/catalog",
+        "/api/kiosk/v1/orders",
+        "/api/kiosk/v1/orders/{order_id}",
+    }
+    post_orders = paths["/api/kiosk/v1/orders"]["post"]
+    assert {"201", "400", "401", "404", "409", "422", "429"} <= set(post_orders["responses"])
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "<script>" not in html and "<script nonce" not in html
+    assert 'src="/api/docs/?script=' in html or "?script=" in html
