@@ -3,6 +3,7 @@ ledger services and selectors. Every failure is answered in the envelope of ``ki
 """
 
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -155,12 +156,16 @@ class KioskView(APIView):
             raise errors.ValidationFailed(
                 _("Unknown query parameter: %(name)s.") % {"name": unknown[0]}
             )
-        self.inmate = None
+        self.inmate_id = None
         if self.needs_inmate_session:
-            inmate_id = services.touch_session(
+            self.inmate_id = services.touch_session(
                 device=self.device, token=request.headers.get(SESSION_HEADER)
             )
-            self.inmate = Inmate.objects.select_related("facility", "grade").get(pk=inmate_id)
+
+    @cached_property
+    def inmate(self) -> Inmate:
+        """The signed-in inmate, read when a view needs more than its id."""
+        return Inmate.objects.select_related("facility", "grade").get(pk=self.inmate_id)
 
     @property
     def device(self):
@@ -425,7 +430,7 @@ class OrdersView(KioskView):
         if key is None:
             raise errors.ValidationFailed(_("The Idempotency-Key header is required."))
         order = catalog_services.place_order(
-            inmate_id=self.inmate.pk,
+            inmate_id=self.inmate_id,
             device_id=self.device.pk,
             items=body.validated_data["items"],
             idempotency_key=key,
