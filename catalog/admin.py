@@ -131,6 +131,12 @@ class InmateCommissaryAdmin(FacilityScoped, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def save_model(self, request, obj, form, change):
+        """Only the grade is edited here, through its service (the inmate record belongs to
+        the facilities admin)."""
+        if "grade" in form.changed_data:
+            services.assign_grade(inmate_id=obj.pk, grade_id=obj.grade_id)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "grade":

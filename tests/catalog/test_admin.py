@@ -8,7 +8,9 @@ from django.urls import reverse
 
 from catalog import services
 from catalog.models import Order
+from commissary import errors
 from facilities import services as facility_services
+from facilities.models import Grade, Inmate
 from ledger.models import Account
 from tests.catalog.helpers import funded, product_at, stock_of
 from tests.factories import FacilityFactory, HousingUnitFactory, InmateFactory, StaffFactory
@@ -108,3 +110,34 @@ def test_staff_of_another_facility_see_neither_orders_nor_cards(client, shop):
     inmate = orders[0].inmate
     card = client.get(reverse("admin:catalog_inmatecommissary_card", args=[inmate.pk]))
     assert card.status_code == 404
+
+
+def test_staff_change_an_inmates_grade_and_only_the_grade(staff_client, shop):
+    facility, orders, _ = shop
+    inmate = orders[0].inmate
+    grade = Grade.objects.create(facility=facility, name="一级", spending_limit_fen=80_000)
+    Grade.objects.create(facility=FacilityFactory(), name="elsewhere", spending_limit_fen=1)
+    url = reverse("admin:catalog_inmatecommissary_change", args=[inmate.pk])
+    form = staff_client.get(url).context["adminform"].form
+    assert list(form.fields["grade"].queryset) == [grade]
+    Inmate.objects.filter(pk=inmate.pk).update(surname="Changed meanwhile")
+    answer = staff_client.post(
+        url,
+        {
+            "grade": grade.pk,
+            "commissary_restrictions-TOTAL_FORMS": "0",
+            "commissary_restrictions-INITIAL_FORMS": "0",
+        },
+    )
+    assert answer.status_code == 302, answer.content[:2000]
+    inmate.refresh_from_db()
+    assert (inmate.grade_id, inmate.surname) == (grade.pk, "Changed meanwhile")
+
+
+def test_a_grade_of_another_facility_is_refused(shop):
+    inmate = shop[1][0].inmate
+    elsewhere = Grade.objects.create(facility=FacilityFactory(), name="x", spending_limit_fen=1)
+    with pytest.raises(errors.ValidationFailed):
+        services.assign_grade(inmate_id=inmate.pk, grade_id=elsewhere.pk)
+    inmate.refresh_from_db()
+    assert inmate.grade_id is None
