@@ -7,8 +7,9 @@ Starts gunicorn on a loopback port with the project's WSGI app, signs one inmate
 one-product orders (``POST /api/kiosk/v1/orders`` with a fresh ``Idempotency-Key``) for the
 given seconds: orders per second and the p50/p99 latency of an order. In the same run it
 measures the raw baseline of bench/ledger.py — the purchase's statements through a bare
-psycopg connection, no HTTP, no Django — with 8 clients on 8 inmates. The last line is the
-kiosk order's rate over the raw purchase's at 8 clients.
+psycopg connection, no HTTP, no Django — with 8 clients on 8 inmates. The 8-client kiosk and
+raw measurements are cut into ``--rounds`` slices that alternate, so both see the same
+background load. The last line is the kiosk order's rate over the raw purchase's at 8 clients.
 
 Every client is its own process (32 clients: 8 processes of 4 threads), so the load generator
 is not held back by one GIL; it shares the machine with gunicorn and PostgreSQL, as a test rig
@@ -37,7 +38,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PROCESSES = 8
-CLIENT_COUNTS = (8, 32)
+LABELS = ("kiosk, 8 clients", "kiosk, 32 clients", "raw purchase, 8 clients")
 PRICE_FEN = 100
 SEED_FEN = 10**9
 
@@ -256,7 +257,7 @@ def client_process(jobs, start, results):
 
 
 def measure(jobs, seconds: float):
-    """Orders (or purchases) per second of the jobs together, and p50/p99 latency in ms."""
+    """Every latency of the jobs' operations, run together for ``seconds``."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     # Released once every client has signed in and placed a warm-up order (a client that
@@ -277,13 +278,17 @@ def measure(jobs, seconds: float):
         latencies.extend(share_latencies)
     for process in processes:
         process.join()
+    return latencies
+
+
+def figures(latencies: list[float], seconds: float) -> tuple[float, float, float]:
+    """Operations per second, and the p50 and p99 latency in milliseconds."""
     if not latencies:
         raise RuntimeError("no client finished an operation in time")
-    latencies.sort()
-    rate = len(latencies) / seconds
+    latencies = sorted(latencies)
     p50 = 1000 * latencies[len(latencies) // 2]
     p99 = 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return rate, p50, p99
+    return len(latencies) / seconds, p50, p99
 
 
 def main() -> None:
@@ -292,7 +297,14 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="slices the 8-client measurements are cut into, alternating kiosk and raw (4)",
+    )
     args = parser.parse_args()
+    slice_s = args.seconds / args.rounds
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres", "pgsql")):
         sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own.")
@@ -307,67 +319,69 @@ def main() -> None:
     bench.ensure_database(params)
     call_command("migrate", verbosity=0)
     run_id = uuid.uuid4().hex[:8]
-    wanted = sum(CLIENT_COUNTS) + CLIENT_COUNTS[0]  # kiosk clients, then raw clients
+    wanted = 8 + 32 + 8  # kiosk clients at 8, at 32, then raw clients
     inmates, keys, product_id = create_shop(run_id, wanted)
     connection.close()
     print(
         f"kiosk orders over HTTP on {os.cpu_count()} CPUs, {bench.server_settings()}; "
-        f"gunicorn with {args.workers} sync workers; {args.seconds:g} s a measurement",
+        f"gunicorn with {args.workers} sync workers; {args.seconds:g} s a measurement "
+        f"(at 8 clients in {args.rounds} slices alternating kiosk and raw)",
         flush=True,
     )
 
     port = free_port()
     server = start_gunicorn(database_url, port, args.workers)
-    results = {}
+    latencies: dict[str, list[float]] = {label: [] for label in LABELS}
     try:
-        used = 0
-        for count in CLIENT_COUNTS:
-            jobs = [
-                (
-                    kiosk_client,
-                    (
-                        port,
-                        keys[used + n],
-                        inmates[used + n][0],
-                        product_id,
-                        f"bench-{run_id}-k{count}-{n}",
-                        args.seconds,
-                    ),
-                )
-                for n in range(count)
-            ]
-            used += count
-            results[f"kiosk, {count} clients"] = measure(jobs, args.seconds)
-            print_line(f"kiosk, {count} clients", results[f"kiosk, {count} clients"])
-        raw_jobs = [
-            (
-                raw_client,
-                (
-                    database_url,
-                    inmates[used + n][1],
-                    f"bench-{run_id}-r-{n}",
-                    args.seconds,
-                ),
-            )
-            for n in range(CLIENT_COUNTS[0])
-        ]
-        results["raw purchase, 8 clients"] = measure(raw_jobs, args.seconds)
-        print_line("raw purchase, 8 clients", results["raw purchase, 8 clients"])
+        # 8 kiosk clients and 8 raw clients alternate in slices (which goes first alternates
+        # too), so both see the same background load; then 32 kiosk clients, in one go.
+        for round_number in range(args.rounds):
+            sides = ["kiosk", "raw"] if round_number % 2 == 0 else ["raw", "kiosk"]
+            for side in sides:
+                prefix = f"bench-{run_id}-{side}-{round_number}"
+                if side == "kiosk":
+                    jobs = kiosk_jobs(port, keys, inmates, product_id, 0, 8, prefix, slice_s)
+                    latencies[LABELS[0]] += measure(jobs, slice_s)
+                else:
+                    jobs = [
+                        (raw_client, (database_url, inmates[40 + n][1], f"{prefix}-{n}", slice_s))
+                        for n in range(8)
+                    ]
+                    latencies[LABELS[2]] += measure(jobs, slice_s)
+        for label in (LABELS[0], LABELS[2]):
+            print_line(label, figures(latencies[label], args.seconds))
+        jobs = kiosk_jobs(
+            port, keys, inmates, product_id, 8, 32, f"bench-{run_id}-k32", args.seconds
+        )
+        latencies[LABELS[1]] = measure(jobs, args.seconds)
+        print_line(LABELS[1], figures(latencies[LABELS[1]], args.seconds))
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+    results = {label: figures(latencies[label], args.seconds) for label in LABELS}
 
     print()
     print(f"{'measurement':<28}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}")
     for label, (rate, p50, p99) in results.items():
         print(f"{label:<28}{rate:>12.1f}{p50:>10.1f}{p99:>10.1f}")
-    ratio = results["kiosk, 8 clients"][0] / results["raw purchase, 8 clients"][0]
+    ratio = results[LABELS[0]][0] / results[LABELS[2]][0]
     print()
     print(f"kiosk/raw at 8 clients: {ratio:.2f}")
 
 
-def print_line(label, figures):
-    rate, p50, p99 = figures
+def kiosk_jobs(port, keys, inmates, product_id, first, count, prefix, seconds):
+    """``count`` kiosk clients, each with its own kiosk key and inmate from ``first`` on."""
+    return [
+        (
+            kiosk_client,
+            (port, keys[n], inmates[n][0], product_id, f"{prefix}-{n}", seconds),
+        )
+        for n in range(first, first + count)
+    ]
+
+
+def print_line(label, rate_and_latencies):
+    rate, p50, p99 = rate_and_latencies
     print(f"{label}: {rate:.1f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
 
 

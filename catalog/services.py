@@ -32,7 +32,8 @@ from .models import FacilityProduct, Order, OrderItem, Product, Restriction, loc
 
 MAX_LINES_PER_ORDER = 50
 MAX_KEY_LENGTH = ledger_services.MAX_CLIENT_KEY_LENGTH
-_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+# The ledger's rule for a client's key: printable ASCII, not starting with a space.
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 
 
 @dataclass(frozen=True, slots=True)

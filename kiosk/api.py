@@ -104,9 +104,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     str,
     OpenApiParameter.HEADER,
     required=True,
-    pattern=r"^[ -~]{1,128}$",
+    pattern=r"^[!-~][ -~]{0,127}$",
     description=(
-        "1-128 printable ASCII characters chosen by the kiosk, unique per order. The same "
+        "1-128 printable ASCII characters (not starting with a space) chosen by the kiosk, unique per order. The same "
         "key with the same inmate and body returns the first answer again; with anything "
         "else it is refused with 409 `idempotency_conflict`."
     ),
