@@ -106,9 +106,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     required=True,
     pattern=r"^[!-~][ -~]{0,127}$",
     description=(
-        "1-128 printable ASCII characters (not starting with a space) chosen by the kiosk, unique per order. The same "
-        "key with the same inmate and body returns the first answer again; with anything "
-        "else it is refused with 409 `idempotency_conflict`."
+        "1-128 printable ASCII characters (not starting with a space) chosen by the kiosk, "
+        "unique per order. The same key with the same inmate and body returns the first "
+        "answer again; with anything else it is refused with 409 `idempotency_conflict`."
     ),
 )
 PAGE_PARAMETER = OpenApiParameter(
