@@ -133,11 +133,6 @@ def place_order(
     )
     now = now or timezone.now()
 
-    # A replay is answered before anything is locked: the stock or money it would need again
-    # may be gone by now, and it must still get the first answer.
-    earlier = _order_by_key(scope, idempotency_key, request_hash)
-    if earlier is not None:
-        return earlier
     try:
         with transaction.atomic():
             return _place(
@@ -150,8 +145,10 @@ def place_order(
                 now=now,
             )
     except (errors.DomainError, IntegrityError):
-        # The same key racing its first request waits on the unique index, fails here, and
-        # then finds the committed first order.
+        # A replay fails (on the order's unique key, or earlier: the stock or money it would
+        # need again may be gone by now) and then finds the first order and its answer. The
+        # same key racing its first request waits on the unique index, fails, and finds the
+        # committed first order the same way. Only when there is none is the failure real.
         earlier = _order_by_key(scope, idempotency_key, request_hash)
         if earlier is None:
             raise
