@@ -61,9 +61,16 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+# A 401 always says how to authenticate (RFC 9110): the device key, or the inmate's session.
+INMATE_CHALLENGE = 'InmateSession realm="kiosk"'
+
+
 def exception_handler(exc, context):
     if isinstance(exc, errors.DomainError):
-        return error_response(exc.code, exc.message)
+        headers = None
+        if STATUS_BY_CODE.get(exc.code) == 401:
+            headers = {"WWW-Authenticate": INMATE_CHALLENGE}
+        return error_response(exc.code, exc.message, headers=headers)
     if isinstance(exc, Http404):
         return error_response("not_found", _("Not found."))
     if isinstance(exc, DjangoPermissionDenied):

@@ -148,6 +148,7 @@ def test_sign_out_ends_the_session(signed_in):
     answer = signed_in.get("me/balance")
     assert answer.status_code == 401
     assert error_of(answer) == "session_expired"
+    assert answer["WWW-Authenticate"] == 'InmateSession realm="kiosk"'
 
 
 def test_a_session_expires_after_ten_idle_minutes_and_each_request_restarts_the_clock(

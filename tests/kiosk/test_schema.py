@@ -86,6 +86,8 @@ def test_the_schema_and_its_docs_are_served_without_inline_script(client):
     }
     post_orders = paths["/api/kiosk/v1/orders"]["post"]
     assert {"201", "400", "401", "404", "409", "422", "429"} <= set(post_orders["responses"])
+    assert "Retry-After" in post_orders["responses"]["429"]["headers"]
+    assert "WWW-Authenticate" in post_orders["responses"]["401"]["headers"]
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     html = docs.content.decode()
