@@ -48,31 +48,27 @@ def _count_pin_failure(*, inmate_id: int, now: dt.datetime) -> int:
     is older than the lock-out window (or whose lock-out has ended) starts again from one."""
     stale_before = now - LOCKOUT
     with connection.cursor() as cursor:
-        cursor.execute(
+        # ``execute`` adapts the instants as the ORM stores them (SQLite keeps them as text).
+        execute(
+            cursor,
             """
             INSERT INTO kiosk_pinfailurecounter AS c (inmate_id, failures, locked_until, updated_at)
-            VALUES (%(inmate)s, 1, NULL, %(now)s)
+            VALUES (%s, 1, NULL, %s)
             ON CONFLICT (inmate_id) DO UPDATE SET
               failures = CASE
-                WHEN c.locked_until <= %(now)s THEN 1
-                WHEN c.locked_until IS NULL AND c.updated_at <= %(stale)s THEN 1
+                WHEN c.locked_until <= excluded.updated_at THEN 1
+                WHEN c.locked_until IS NULL AND c.updated_at <= %s THEN 1
                 ELSE c.failures + 1 END,
               locked_until = CASE
-                WHEN c.locked_until <= %(now)s THEN NULL
+                WHEN c.locked_until <= excluded.updated_at THEN NULL
                 WHEN c.locked_until IS NOT NULL THEN c.locked_until
-                WHEN c.updated_at <= %(stale)s THEN NULL
-                WHEN c.failures + 1 >= %(limit)s THEN %(until)s
+                WHEN c.updated_at <= %s THEN NULL
+                WHEN c.failures + 1 >= %s THEN %s
                 ELSE NULL END,
-              updated_at = %(now)s
+              updated_at = excluded.updated_at
             RETURNING failures
             """,
-            {
-                "inmate": inmate_id,
-                "now": now,
-                "stale": stale_before,
-                "limit": MAX_PIN_FAILURES,
-                "until": now + LOCKOUT,
-            },
+            [inmate_id, now, stale_before, stale_before, MAX_PIN_FAILURES, now + LOCKOUT],
         )
         return cursor.fetchone()[0]
 
@@ -143,18 +139,24 @@ def touch_session(*, device: KioskDevice, token, now: dt.datetime | None = None)
     with connection.cursor() as cursor:
         execute(
             cursor,
-            "SELECT s.id, s.inmate_id, s.last_seen_at FROM kiosk_kiosksession s "
+            "SELECT s.id, s.inmate_id, s.last_seen_at <= %s FROM kiosk_kiosksession s "
             "JOIN facilities_inmate i ON i.id = s.inmate_id "
             "WHERE s.token_hash = %s AND s.device_id = %s "
             "AND s.ended_at IS NULL AND s.last_seen_at > %s "
             "AND i.status = 'active' AND i.facility_id = %s",
-            [hash_session_token(token), device.pk, now - idle_timeout(), device.facility_id],
+            [
+                now - TOUCH_EVERY,
+                hash_session_token(token),
+                device.pk,
+                now - idle_timeout(),
+                device.facility_id,
+            ],
         )
         row = cursor.fetchone()
         if row is None:
             raise errors.SessionExpired()
-        session_id, inmate_id, last_seen_at = row
-        if last_seen_at <= now - TOUCH_EVERY:
+        session_id, inmate_id, is_clock_stale = row
+        if is_clock_stale:
             # Conditional: a sign-out that committed meanwhile is not revived.
             execute(
                 cursor,

@@ -124,6 +124,16 @@ def test_a_right_pin_before_the_fifth_wrong_one_starts_the_count_again(kiosk, in
         assert error_of(answer) == "invalid_credentials"
 
 
+def test_wrong_pins_older_than_the_lock_out_window_no_longer_count(kiosk, inmate):
+    wrong = {"inmate_number": inmate.inmate_number, "pin": "0000"}
+    for _ in range(4):
+        kiosk.post("sessions", wrong)
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=16)):
+        for _ in range(4):
+            assert error_of(kiosk.post("sessions", wrong)) == "invalid_credentials"
+        assert kiosk.post("sessions", {**wrong, "pin": "1234"}).status_code == 201
+
+
 @pytest.mark.parametrize(
     "body",
     [
