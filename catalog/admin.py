@@ -46,6 +46,16 @@ class FacilityScoped:
             return queryset
         return queryset.filter(**{f"{self.facility_path}__in": facility_ids})
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """A facility, inmate or grade chosen in a form is one of the user's facilities'."""
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        facility_ids = facility_ids_for(request.user)
+        if field is not None and facility_ids is not None:
+            scope = {"facility": "pk__in", "inmate": "facility__in", "grade": "facility__in"}
+            if db_field.name in scope:
+                field.queryset = field.queryset.filter(**{scope[db_field.name]: facility_ids})
+        return field
+
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from catalog import services
-from catalog.models import Order
+from catalog.models import Order, Restriction
 from commissary import errors
 from facilities import services as facility_services
 from facilities.models import Grade, Inmate
@@ -141,3 +141,24 @@ def test_a_grade_of_another_facility_is_refused(shop):
         services.assign_grade(inmate_id=inmate.pk, grade_id=elsewhere.pk)
     inmate.refresh_from_db()
     assert inmate.grade_id is None
+
+
+def test_staff_cannot_restrict_an_inmate_of_a_facility_not_theirs(client, shop):
+    facility = shop[0]
+    staff = StaffFactory(facilities=[facility])
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="catalog"))
+    client.force_login(staff)
+    outsider = InmateFactory(facility=FacilityFactory())
+    answer = client.post(
+        reverse("admin:catalog_restriction_add"),
+        {
+            "inmate": outsider.pk,
+            "kind": "suspension",
+            "ends_at_0": "2030-01-01",
+            "ends_at_1": "00:00:00",
+            "reason": "x",
+        },
+    )
+    assert answer.status_code == 200  # the form comes back with an error
+    assert "inmate" in answer.context["adminform"].form.errors
+    assert not Restriction.objects.exists()
