@@ -114,3 +114,51 @@ class MonthlyDepositCountExceeded(DomainError):
     default_message = _(
         "The inmate has received as many deposits this month as the facility allows."
     )
+
+
+# --- Commissary orders and kiosk sign-in (messages shown on the kiosk screen) ---------------
+
+
+class SpendingLimitExceeded(DomainError):
+    code = "spending_limit_exceeded"
+    default_message = _("This order would take the inmate over the spending limit.")
+
+
+class OutOfStock(DomainError):
+    code = "out_of_stock"
+    default_message = _("Not enough of a product is in stock for this order.")
+
+
+class ProductRestricted(DomainError):
+    code = "product_restricted"
+    default_message = _("The inmate may not buy this product now.")
+
+
+class ProductNotFound(DomainError):
+    code = "not_found"
+    default_message = _("No such product.")
+
+
+class OrderNotFound(DomainError):
+    code = "not_found"
+    default_message = _("No such order.")
+
+
+class OrderStateConflict(DomainError):
+    code = "order_state_conflict"
+    default_message = _("The order is no longer in a state that allows this.")
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+    default_message = _("The inmate number, card or PIN is wrong.")
+
+
+class LockedOut(DomainError):
+    code = "locked_out"
+    default_message = _("Too many wrong PINs: kiosk sign-in is locked for a while.")
+
+
+class SessionExpired(DomainError):
+    code = "session_expired"
+    default_message = _("The session has ended; sign in again.")

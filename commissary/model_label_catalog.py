@@ -4,6 +4,19 @@
 from django.utils.translation import gettext_noop
 
 LABELS = (
+    gettext_noop("device"),
+    gettext_noop("ended at"),
+    gettext_noop("failures"),
+    gettext_noop("handled by"),
+    gettext_noop("last seen at"),
+    gettext_noop("line total fen"),
+    gettext_noop("locked until"),
+    gettext_noop("name en"),
+    gettext_noop("name zh"),
+    gettext_noop("placed response"),
+    gettext_noop("quantity"),
+    gettext_noop("token hash"),
+    gettext_noop("unit price fen"),
     gettext_noop("is enabled"),
     gettext_noop("merchant account"),
     gettext_noop("merchant accounts"),

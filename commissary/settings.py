@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "pgtrigger",
     "django_celery_beat",
     "allauth",
@@ -60,6 +62,8 @@ INSTALLED_APPS = [
     "ledger",
     "payments",
     "reports",
+    "catalog",
+    "kiosk",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +200,46 @@ LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
 LEDGER_ROLLOVER_CHUNK_SIZE = env.int("LEDGER_ROLLOVER_CHUNK_SIZE", default=50_000)
 # How long a reserved deposit waits for its payment before the expiry task releases its room.
 DEPOSIT_RESERVATION_MINUTES = env.int("DEPOSIT_RESERVATION_MINUTES", default=30)
+
+# --- Kiosk API ------------------------------------------------------------------------
+# The kiosk API answers every error in one envelope (kiosk.errors); throttles count per device
+# in the default cache, so every web worker shares them when the cache is Redis.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "kiosk.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {
+        "kiosk_device": env("KIOSK_THROTTLE_RATE", default="300/min"),
+        "kiosk_sign_in": env("KIOSK_SIGN_IN_THROTTLE_RATE", default="20/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Commissary kiosk API",
+    "DESCRIPTION": (
+        "The API commissary kiosks call: inmate sign-in, balance, catalog, orders and "
+        "statement. See the contract in the project's design document."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "SCHEMA_PATH_PREFIX": "/api/kiosk/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "kiosk.schema.strict_request_bodies",
+        "kiosk.schema.documented_response_headers",
+    ],
+}
+KIOSK_SESSION_IDLE_SECONDS = env.int("KIOSK_SESSION_IDLE_SECONDS", default=600)
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

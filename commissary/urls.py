@@ -1,11 +1,15 @@
 """Root URLs: the staff admin, the family pages (``/`` and ``/family/``, sign-in under
-``/accounts/``), payment callbacks and receipt verification. The staff reports
-and dashboard sit under ``/admin/reports/``."""
+``/accounts/``), payment callbacks and receipt verification, the kiosk API (``/api/kiosk/v1/``,
+its OpenAPI schema at ``/api/schema/`` and docs at ``/api/docs/``). The staff reports and
+dashboard sit under ``/admin/reports/``."""
 
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.views import SpectacularAPIView
 
+from kiosk.docs import KioskApiDocsView
 from payments import views as payment_views
 
 
@@ -13,15 +17,18 @@ def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
 
 
-admin.site.site_header = "Commissary"
-admin.site.site_title = "Commissary staff"
-admin.site.index_title = "Trust accounts and facilities"
+admin.site.site_header = _("Commissary")
+admin.site.site_title = _("Commissary staff")
+admin.site.index_title = _("Trust accounts and facilities")
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/reports/", include("reports.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
+    path("api/kiosk/v1/", include("kiosk.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", KioskApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/", include("allauth.urls")),
     path("payments/", include("payments.urls")),
     path("receipts/<uuid:reference>/verify", payment_views.receipt_verify, name="receipt_verify"),

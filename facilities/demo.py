@@ -40,6 +40,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import FacilityAssignment
+from catalog import demo as catalog_demo
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, Transaction
 from ledger.services import DEPOSIT_RESERVATION_TTL, SYSTEM_SCOPE
 
@@ -610,6 +611,9 @@ def seed_demo(
             on_progress(last - first + 1)
     else:
         on_progress(inmate_count)
+    # The commissary: products in stock here, grades with spending limits for every inmate.
+    catalog_demo.seed_demo_catalog(facility=facility)
+    catalog_demo.grade_demo_inmates(facility=facility)
     return DemoSite(
         facility=facility,
         inmate_count=inmate_count,
@@ -702,10 +706,10 @@ def iter_inmate_credentials(site: DemoSite) -> Iterator[dict]:
     rows = (
         _demo_inmates(site.facility, site.inmate_count)
         .order_by("inmate_number")
-        .values_list("inmate_number", "card_token")
+        .values_list("inmate_number", "card_token", "grade__name")
         .iterator(chunk_size=10_000)
     )
-    for number, card_token in rows:
+    for number, card_token, grade in rows:
         match = _INMATE_NUMBER.fullmatch(number)
         if match is None:
             continue
@@ -714,6 +718,7 @@ def iter_inmate_credentials(site: DemoSite) -> Iterator[dict]:
             "inmate_number": number,
             "pin": site.pin_pool[pin_slot(index)],
             "card_token": card_token,
+            "grade": grade,
         }
 
 

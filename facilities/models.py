@@ -12,6 +12,7 @@ from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 DEFAULT_MONTHLY_CAP_FEN = 100_000  # 1,000.00 yuan a calendar month
 DEFAULT_BALANCE_CAP_FEN = 500_000  # 5,000.00 yuan at any moment
@@ -139,6 +140,61 @@ class HousingUnit(models.Model):
         return f"{self.facility.code} / {self.name}"
 
 
+class Grade(models.Model):
+    """A management grade and the spending limit that goes with it, as facility policy
+    (Chinese prisons set commissary spending by grade, e.g. 400 / 500 / 600 / 800 yuan a
+    month). The limit runs per calendar week (from Monday 00:00) or per calendar month, both
+    in the facility's timezone; no limit means the inmate spends up to the balance."""
+
+    class Period(models.TextChoices):
+        WEEK = "week", _("Week")
+        MONTH = "month", _("Month")
+
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="grades")
+    name = models.CharField(_("name"), max_length=50)
+    spending_limit_fen = models.BigIntegerField(
+        _("spending limit (fen)"),
+        null=True,
+        blank=True,
+        help_text=_("Commissary spending allowed per period, in fen; empty for no limit."),
+    )
+    spending_period = models.CharField(
+        _("spending period"), max_length=8, choices=Period.choices, default=Period.MONTH
+    )
+
+    class Meta:
+        verbose_name = _("grade")
+        constraints = [
+            models.UniqueConstraint(fields=["facility", "name"], name="grade_unique_name"),
+            models.CheckConstraint(
+                condition=Q(spending_limit_fen__isnull=True) | Q(spending_limit_fen__gte=0),
+                name="grade_spending_limit_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(spending_period__in=["week", "month"]),
+                name="grade_spending_period_known",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.facility.code} / {self.name}"
+
+    def period_start(self, instant: dt.datetime) -> dt.datetime:
+        """The instant this grade's spending period began (facility time), for ``instant``."""
+        return spending_period_start(instant, self.facility.timezone, self.spending_period)
+
+
+def spending_period_start(instant: dt.datetime, timezone_name: str, period: str) -> dt.datetime:
+    """Monday 00:00 of the week, or the 1st 00:00 of the month, in that timezone."""
+    zone = ZoneInfo(timezone_name)
+    local_day = instant.astimezone(zone).date()
+    if period == Grade.Period.WEEK:
+        first_day = local_day - dt.timedelta(days=local_day.weekday())
+    else:
+        first_day = local_day.replace(day=1)
+    return dt.datetime.combine(first_day, dt.time.min, tzinfo=zone)
+
+
 class Inmate(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -162,6 +218,15 @@ class Inmate(models.Model):
     )
     admitted_at = models.DateTimeField()
     released_at = models.DateTimeField(null=True, blank=True)
+    grade = models.ForeignKey(
+        Grade,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="inmates",
+        verbose_name=_("grade"),
+        help_text=_("Management grade: sets the commissary spending limit."),
+    )
 
     class Meta:
         constraints = [

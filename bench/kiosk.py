@@ -1,0 +1,389 @@
+"""Kiosk orders over HTTP under gunicorn, beside the raw-SQL purchase of bench/ledger.py.
+
+    DATABASE_URL=postgres://user@host:5432/commissary_bench python bench/kiosk.py --seconds 10
+
+Starts gunicorn on a loopback port with the project's WSGI app, signs one inmate in per client
+(each client is a kiosk of its own, with its own inmate), and has 8, then 32 clients place
+one-product orders (``POST /api/kiosk/v1/orders`` with a fresh ``Idempotency-Key``) for the
+given seconds: orders per second and the p50/p99 latency of an order. In the same run it
+measures the raw baseline of bench/ledger.py — the purchase's statements through a bare
+psycopg connection, no HTTP, no Django — with 8 clients on 8 inmates. The 8-client kiosk and
+raw measurements are cut into ``--rounds`` slices that alternate, so both see the same
+background load. The last line is the kiosk order's rate over the raw purchase's at 8 clients.
+
+Every client is its own process (32 clients: 8 processes of 4 threads), so the load generator
+is not held back by one GIL; it shares the machine with gunicorn and PostgreSQL, as a test rig
+does. Requests go to 127.0.0.1 only. Use a database of the benchmark's own: the data stays.
+"""
+
+import argparse
+import http.client
+import importlib.util
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PROCESSES = 8
+LABELS = ("kiosk, 8 clients", "kiosk, 32 clients", "raw purchase, 8 clients")
+PRICE_FEN = 100
+SEED_FEN = 10**9
+
+
+def ledger_bench():
+    """bench/ledger.py as a module (it is a script, named like the ledger app)."""
+    spec = importlib.util.spec_from_file_location("ledger_bench", ROOT / "bench" / "ledger.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- set-up -------------------------------------------------------------------------------
+
+
+def create_shop(run_id: str, inmates_wanted: int):
+    """A facility whose caps never run out, its inmates with money, one product with stock for
+    any run, and one kiosk per inmate. Returns (inmate numbers and ids, kiosk keys, product)."""
+    from django.contrib.auth.hashers import make_password
+
+    from catalog.models import Category, FacilityProduct, Product
+    from facilities import services as facility_services
+    from facilities.models import Inmate
+
+    bench = ledger_bench()
+    facility, inmate_ids = bench.create_bench_data(run_id, inmates_wanted)
+    bench.seed(inmate_ids, run_id)
+    category, _ = Category.objects.get_or_create(
+        code="bench", defaults={"name_zh": "测试", "name_en": "Bench"}
+    )
+    product = Product.objects.create(
+        sku=f"BENCH-{run_id}",
+        name_zh="测试商品",
+        name_en="Bench product",
+        category=category,
+        price_fen=PRICE_FEN,
+        max_per_order=10,
+    )
+    FacilityProduct.objects.create(facility=facility, product=product, stock=2_000_000_000)
+    # The server checks PINs with the production hasher: one hash, shared by the bench inmates.
+    Inmate.objects.filter(pk__in=inmate_ids).update(pin_hash=make_password("1234"))
+    keys = [
+        facility_services.register_kiosk_device(facility=facility, name=f"bench {n}")[1]
+        for n in range(inmates_wanted)
+    ]
+    numbers = [f"B{number:05d}" for number in range(inmates_wanted)]
+    return list(zip(numbers, inmate_ids, strict=True)), keys, product.pk
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(database_url: str, port: int, workers: int) -> subprocess.Popen:
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DEBUG": "false",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "KIOSK_THROTTLE_RATE": "10000000/min",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONWARNINGS": "ignore::UserWarning",  # no collected static files: not served here
+        "DJANGO_SETTINGS_MODULE": "commissary.settings",
+    }
+    server = subprocess.Popen(  # noqa: S603 - our own server, on loopback
+        [
+            gunicorn,
+            "commissary.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=environment,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+# --- clients ------------------------------------------------------------------------------
+
+
+def _request(port: int, method: str, path: str, body=None, headers=None):
+    # gunicorn's sync workers close every connection: one connection a request, as kiosks do
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    payload = json.dumps(body).encode() if body is not None else None
+    connection.request(
+        method, path, body=payload, headers={"Content-Type": "application/json", **headers}
+    )
+    answer = connection.getresponse()
+    content = answer.read()
+    connection.close()
+    return answer.status, content
+
+
+def kiosk_client(port, key, inmate_number, product_id, key_prefix, seconds, start, out):
+    """Sign in, then order until the time is up; append (orders, latencies) to ``out``."""
+    auth = {"Authorization": f"Kiosk {key}"}
+    status, content = _request(
+        port,
+        "POST",
+        "/api/kiosk/v1/sessions",
+        {"inmate_number": inmate_number, "pin": "1234"},
+        auth,
+    )
+    if status != 201:
+        raise RuntimeError(f"sign-in failed: {status} {content[:200]!r}")
+    headers = {**auth, "X-Inmate-Session": json.loads(content)["session"]}
+    body = {"items": [{"product_id": product_id, "quantity": 1}]}
+
+    def order(number):
+        began = time.perf_counter()
+        status, content = _request(
+            port,
+            "POST",
+            "/api/kiosk/v1/orders",
+            body,
+            {**headers, "Idempotency-Key": f"{key_prefix}-{number}"},
+        )
+        if status != 201:
+            raise RuntimeError(f"order failed: {status} {content[:200]!r}")
+        return time.perf_counter() - began
+
+    order("warm")
+    start.wait()  # every client is signed in and warm
+    end_at = time.time() + seconds
+    latencies = []
+    while True:
+        latencies.append(order(len(latencies)))
+        if time.time() > end_at:
+            latencies.pop()  # finished after the end: not counted
+            break
+    out.append(latencies)
+
+
+def _with_scoped_keys(bench, raw):
+    """The raw baseline writes each transaction's key scope, as the services do (an older
+    bench/ledger.py baseline predates key scopes: its insert gains the column here)."""
+    if "idempotency_scope" in bench.TRANSACTION_COLUMNS:
+        return raw
+
+    def post(*, kind, key, request_hash, facility_id, inmate_id, deposit_id, legs, now):
+        raw._execute(
+            f"INSERT INTO ledger_transaction (idempotency_scope, {bench.TRANSACTION_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            ["kiosk:1", kind, key, request_hash, facility_id, inmate_id, deposit_id]
+            + [None, None, "", None, None, now],
+        )
+        transaction_id = raw.cursor.fetchone()[0]
+        raw._execute(
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            + ", ".join(["(%s, %s, %s)"] * len(legs)),
+            [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
+        )
+        return transaction_id
+
+    raw._post = post
+    return raw
+
+
+def raw_client(database_url, inmate_id, key_prefix, seconds, start, out):
+    bench = ledger_bench()
+    bench.setup_django(database_url)
+    raw = _with_scoped_keys(bench, bench.open_raw_ledger(bench.raw_connection_params()))
+    try:
+
+        def purchase(key):
+            began = time.perf_counter()
+            raw.debit_purchase(inmate_id=inmate_id, amount_fen=PRICE_FEN, idempotency_key=key)
+            return time.perf_counter() - began
+
+        purchase(f"{key_prefix}-warm")
+        start.wait()
+        end_at = time.time() + seconds
+        latencies = []
+        while True:
+            latencies.append(purchase(f"{key_prefix}-{len(latencies)}"))
+            if time.time() > end_at:
+                latencies.pop()
+                break
+        out.append(latencies)
+    finally:
+        raw.connection.close()
+
+
+def client_process(jobs, start, results):
+    """Runs its share of the clients as threads and reports every latency."""
+    out: list[list[float]] = []
+    threads = [threading.Thread(target=target, args=(*args, start, out)) for target, args in jobs]
+    failure = None
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except Exception as error:  # reported to the parent
+        failure = repr(error)
+    if len(out) != len(threads) and failure is None:
+        failure = "a client failed (see its traceback above)"
+    results.put((failure, [latency for latencies in out for latency in latencies]))
+
+
+def measure(jobs, seconds: float):
+    """Every latency of the jobs' operations, run together for ``seconds``."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    # Released once every client has signed in and placed a warm-up order (a client that
+    # fails before it breaks the barrier for the others, after a timeout).
+    start = context.Barrier(len(jobs), timeout=300)
+    shares = [jobs[n::PROCESSES] for n in range(PROCESSES) if jobs[n::PROCESSES]]
+    processes = [
+        context.Process(target=client_process, args=(share, start, results), daemon=True)
+        for share in shares
+    ]
+    for process in processes:
+        process.start()
+    latencies = []
+    for _ in processes:
+        failure, share_latencies = results.get()
+        if failure:
+            raise RuntimeError(failure)
+        latencies.extend(share_latencies)
+    for process in processes:
+        process.join()
+    return latencies
+
+
+def figures(latencies: list[float], seconds: float) -> tuple[float, float, float]:
+    """Operations per second, and the p50 and p99 latency in milliseconds."""
+    if not latencies:
+        raise RuntimeError("no client finished an operation in time")
+    latencies = sorted(latencies)
+    p50 = 1000 * latencies[len(latencies) // 2]
+    p99 = 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / seconds, p50, p99
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="each measurement (10)")
+    parser.add_argument(
+        "--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="slices the 8-client measurements are cut into, alternating kiosk and raw (4)",
+    )
+    args = parser.parse_args()
+    slice_s = args.seconds / args.rounds
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres", "pgsql")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own.")
+
+    bench = ledger_bench()
+    bench.setup_django(database_url)
+    from django.core.management import call_command
+    from django.db import connection
+
+    params = bench.raw_connection_params()
+    print(f"database {params['dbname']}: creating if missing, migrating", flush=True)
+    bench.ensure_database(params)
+    call_command("migrate", verbosity=0)
+    run_id = uuid.uuid4().hex[:8]
+    wanted = 8 + 32 + 8  # kiosk clients at 8, at 32, then raw clients
+    inmates, keys, product_id = create_shop(run_id, wanted)
+    connection.close()
+    print(
+        f"kiosk orders over HTTP on {os.cpu_count()} CPUs, {bench.server_settings()}; "
+        f"gunicorn with {args.workers} sync workers; {args.seconds:g} s a measurement "
+        f"(at 8 clients in {args.rounds} slices alternating kiosk and raw)",
+        flush=True,
+    )
+
+    port = free_port()
+    server = start_gunicorn(database_url, port, args.workers)
+    latencies: dict[str, list[float]] = {label: [] for label in LABELS}
+    try:
+        # 8 kiosk clients and 8 raw clients alternate in slices (which goes first alternates
+        # too), so both see the same background load; then 32 kiosk clients, in one go.
+        for round_number in range(args.rounds):
+            sides = ["kiosk", "raw"] if round_number % 2 == 0 else ["raw", "kiosk"]
+            for side in sides:
+                prefix = f"bench-{run_id}-{side}-{round_number}"
+                if side == "kiosk":
+                    jobs = kiosk_jobs(port, keys, inmates, product_id, 0, 8, prefix, slice_s)
+                    latencies[LABELS[0]] += measure(jobs, slice_s)
+                else:
+                    jobs = [
+                        (raw_client, (database_url, inmates[40 + n][1], f"{prefix}-{n}", slice_s))
+                        for n in range(8)
+                    ]
+                    latencies[LABELS[2]] += measure(jobs, slice_s)
+        for label in (LABELS[0], LABELS[2]):
+            print_line(label, figures(latencies[label], args.seconds))
+        jobs = kiosk_jobs(
+            port, keys, inmates, product_id, 8, 32, f"bench-{run_id}-k32", args.seconds
+        )
+        latencies[LABELS[1]] = measure(jobs, args.seconds)
+        print_line(LABELS[1], figures(latencies[LABELS[1]], args.seconds))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    results = {label: figures(latencies[label], args.seconds) for label in LABELS}
+
+    print()
+    print(f"{'measurement':<28}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    for label, (rate, p50, p99) in results.items():
+        print(f"{label:<28}{rate:>12.1f}{p50:>10.1f}{p99:>10.1f}")
+    ratio = results[LABELS[0]][0] / results[LABELS[2]][0]
+    print()
+    print(f"kiosk/raw at 8 clients: {ratio:.2f}")
+
+
+def kiosk_jobs(port, keys, inmates, product_id, first, count, prefix, seconds):
+    """``count`` kiosk clients, each with its own kiosk key and inmate from ``first`` on."""
+    return [
+        (
+            kiosk_client,
+            (port, keys[n], inmates[n][0], product_id, f"{prefix}-{n}", seconds),
+        )
+        for n in range(first, first + count)
+    ]
+
+
+def print_line(label, rate_and_latencies):
+    rate, p50, p99 = rate_and_latencies
+    print(f"{label}: {rate:.1f}/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
+
+
+if __name__ == "__main__":
+    main()

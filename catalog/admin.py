@@ -1,0 +1,313 @@
+"""Staff screens for the commissary: products and stock, grades, restrictions, orders with
+their fulfilment (pick list per housing unit, picked, delivered, cancelled with a refund) and
+the inmate's ID card with its QR code. Each action calls one service; no screen moves money
+itself. Staff see only their facilities' rows, through the admin's one facility scope
+(``accounts.admin_scope.FacilityScopedAdmin``); products and categories are one catalogue for
+every facility, and each facility's stock and availability are scoped."""
+
+import io
+
+import qrcode
+import qrcode.image.svg
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin_scope import FacilityScopedAdmin
+from commissary.errors import DomainError
+from facilities.models import Grade
+from ledger.money import format_fen
+
+from . import selectors, services
+from .models import (
+    Category,
+    FacilityProduct,
+    InmateCommissary,
+    Order,
+    OrderItem,
+    Product,
+    Restriction,
+)
+
+
+@admin.register(Category)
+class CategoryAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    scope_global = True  # one catalogue for every facility
+    list_display = ("code", "name_zh", "name_en", "sort_order")
+
+
+class FacilityProductInline(FacilityScopedAdmin, admin.TabularInline):
+    model = FacilityProduct
+    extra = 0
+
+
+@admin.register(Product)
+class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    scope_global = True  # one catalogue; stock and availability are per facility (scoped)
+    list_display = ("sku", "name_zh", "name_en", "category", "price", "is_active", "max_per_order")
+    list_filter = ("category", "is_active")
+    search_fields = ("sku", "name_zh", "name_en")
+    inlines = [FacilityProductInline]
+
+    @admin.display(description=_("price"), ordering="price_fen")
+    def price(self, product):
+        return format_fen(product.price_fen)
+
+
+@admin.register(FacilityProduct)
+class FacilityProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    list_display = ("product", "facility", "is_available", "stock")
+    list_editable = ("is_available", "stock")
+    list_filter = ("facility", "is_available")
+    search_fields = ("product__sku", "product__name_zh", "product__name_en")
+
+
+@admin.register(Grade)
+class GradeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    list_display = ("name", "facility", "spending_limit", "spending_period")
+    list_filter = ("facility",)
+
+    @admin.display(description=_("spending limit"))
+    def spending_limit(self, grade):
+        if grade.spending_limit_fen is None:
+            return gettext("No limit")
+        return format_fen(grade.spending_limit_fen)
+
+
+@admin.register(Restriction)
+class RestrictionAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    list_display = ("inmate", "kind", "category", "product", "ends_at", "reason")
+    list_filter = ("kind",)
+    raw_id_fields = ("inmate",)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class RestrictionInline(FacilityScopedAdmin, admin.TabularInline):
+    model = Restriction
+    extra = 0
+    fields = ("kind", "category", "product", "ends_at", "reason")
+
+
+@admin.register(InmateCommissary)
+class InmateCommissaryAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    """An inmate's grade, restrictions and ID card; the inmate record itself is kept in the
+    facilities admin."""
+
+    list_display = ("inmate_number", "surname", "given_name", "facility", "grade", "card")
+    list_filter = ("facility", "grade")
+    search_fields = ("inmate_number", "surname", "given_name")
+    fields = ("inmate_number", "surname", "given_name", "facility", "grade")
+    readonly_fields = ("inmate_number", "surname", "given_name", "facility")
+    inlines = [RestrictionInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        """Only the grade is edited here, through its service (the inmate record belongs to
+        the facilities admin)."""
+        if "grade" in form.changed_data:
+            services.assign_grade(inmate_id=obj.pk, grade_id=obj.grade_id)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "grade":
+            inmate_id = request.resolver_match.kwargs.get("object_id")
+            inmate = InmateCommissary.objects.filter(pk=inmate_id).first()
+            if inmate is not None:
+                field.queryset = field.queryset.filter(facility_id=inmate.facility_id)
+        return field
+
+    @admin.display(description=_("ID card"))
+    def card(self, inmate):
+        from django.utils.html import format_html
+
+        url = reverse("admin:catalog_inmatecommissary_card", args=[inmate.pk])
+        return format_html('<a href="{}">{}</a>', url, gettext("Print ID card"))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:inmate_id>/card/",
+                self.admin_site.admin_view(self.card_view),
+                name="catalog_inmatecommissary_card",
+            ),
+            path(
+                "<int:inmate_id>/card/qr.svg",
+                self.admin_site.admin_view(self.card_qr_view),
+                name="catalog_inmatecommissary_card_qr",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _inmate(self, request, inmate_id):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(self.get_queryset(request), pk=inmate_id)
+
+    def card_view(self, request, inmate_id):
+        """A printable ID card: name, number, photo space, and the card token as a QR code,
+        which signs the inmate in at a kiosk together with the PIN."""
+        inmate = self._inmate(request, inmate_id)
+        return TemplateResponse(
+            request,
+            "admin/catalog/id_card.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("ID card"),
+                "inmate": inmate,
+                "qr_url": reverse("admin:catalog_inmatecommissary_card_qr", args=[inmate.pk]),
+            },
+        )
+
+    def card_qr_view(self, request, inmate_id):
+        inmate = self._inmate(request, inmate_id)
+        if not inmate.card_token:
+            raise PermissionDenied
+        image = qrcode.make(inmate.card_token, image_factory=qrcode.image.svg.SvgPathImage)
+        buffer = io.BytesIO()
+        image.save(buffer)
+        response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class OrderItemInline(FacilityScopedAdmin, admin.TabularInline):
+    facility_field = "order__facility"
+    model = OrderItem
+    extra = 0
+    fields = ("product", "name_zh", "name_en", "quantity", "unit_price_fen", "line_total_fen")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    list_display = ("id", "inmate", "housing_unit", "status", "total", "created_at")
+    list_filter = ("status", "facility", "inmate__housing_unit")
+    search_fields = ("inmate__inmate_number", "inmate__surname")
+    date_hierarchy = "created_at"
+    inlines = [OrderItemInline]
+    actions = ["print_pick_list", "mark_picked", "mark_delivered", "cancel_orders"]
+    readonly_fields = (
+        "facility",
+        "inmate",
+        "device",
+        "status",
+        "total_fen",
+        "currency",
+        "purchase",
+        "refund",
+        "created_at",
+        "picked_at",
+        "delivered_at",
+        "cancelled_at",
+        "cancel_reason",
+        "handled_by",
+    )
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("inmate", "inmate__housing_unit")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("housing unit"))
+    def housing_unit(self, order):
+        return order.inmate.housing_unit
+
+    @admin.display(description=_("total"), ordering="total_fen")
+    def total(self, order):
+        return format_fen(order.total_fen)
+
+    @admin.action(description=_("Print the pick list (per housing unit)"), permissions=["view"])
+    def print_pick_list(self, request, queryset):
+        orders = queryset.filter(status=Order.Status.PLACED).order_by("created_at", "id")
+        return TemplateResponse(
+            request,
+            "admin/catalog/pick_list.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Pick list"),
+                "units": selectors.pick_list(orders=orders),
+            },
+        )
+
+    def _move(self, request, queryset, service, done_message):
+        moved = 0
+        for order in queryset:
+            try:
+                service(order_id=order.pk, staff_id=request.user.pk)
+                moved += 1
+            except DomainError as error:
+                self.message_user(request, f"#{order.pk}: {error.message}", messages.WARNING)
+        self.message_user(request, done_message % {"count": moved}, messages.SUCCESS)
+
+    @admin.action(description=_("Mark as picked"), permissions=["change"])
+    def mark_picked(self, request, queryset):
+        self._move(
+            request, queryset, services.mark_order_picked, gettext("%(count)d orders picked.")
+        )
+
+    @admin.action(description=_("Mark as delivered"), permissions=["change"])
+    def mark_delivered(self, request, queryset):
+        self._move(
+            request,
+            queryset,
+            services.mark_order_delivered,
+            gettext("%(count)d orders delivered."),
+        )
+
+    @admin.action(description=_("Cancel and refund"), permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        """Shows what will be refunded first; cancels only after the confirmation with a
+        reason (as Django's own delete action does)."""
+        orders = list(queryset.exclude(status__in=["delivered", "cancelled"]))
+        reason = request.POST.get("reason", "").strip()
+        if request.POST.get("confirmed") == "yes" and reason:
+            cancelled = 0
+            for order in orders:
+                try:
+                    services.cancel_order(
+                        order_id=order.pk, staff_id=request.user.pk, reason=reason
+                    )
+                    cancelled += 1
+                except DomainError as error:
+                    self.message_user(request, f"#{order.pk}: {error.message}", messages.WARNING)
+            self.message_user(
+                request,
+                gettext("%(count)d orders cancelled and refunded.") % {"count": cancelled},
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/catalog/cancel_confirmation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Cancel and refund orders"),
+                "orders": orders,
+                "total": format_fen(sum(order.total_fen for order in orders)),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "needs_reason": request.POST.get("confirmed") == "yes" and not reason,
+            },
+        )

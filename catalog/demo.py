@@ -1,0 +1,113 @@
+"""The demo catalog: a few dozen products in a few categories, in stock at the demo facility,
+and management grades with their monthly spending limits, so a kiosk can shop right after
+``seed_demo``. Idempotent: a second run finds what the first made."""
+
+from django.db import connection, transaction
+
+from facilities.models import Facility, Grade
+
+from .models import Category, FacilityProduct, Product
+
+# (code, Chinese, English): categories in display order
+CATEGORIES = (
+    ("food", "食品", "Food"),
+    ("drinks", "饮料", "Drinks"),
+    ("hygiene", "日用品", "Hygiene"),
+    ("stationery", "文具", "Stationery"),
+)
+# (SKU, category, Chinese, English, price in fen, most per order)
+PRODUCTS = (
+    ("FOOD-001", "food", "方便面", "Instant noodles", 450, 10),
+    ("FOOD-002", "food", "火腿肠", "Ham sausage", 300, 10),
+    ("FOOD-003", "food", "榨菜", "Pickled mustard", 250, 10),
+    ("FOOD-004", "food", "饼干", "Biscuits", 650, 5),
+    ("FOOD-005", "food", "花生", "Peanuts", 800, 5),
+    ("FOOD-006", "food", "巧克力", "Chocolate bar", 1_200, 5),
+    ("FOOD-007", "food", "奶粉", "Milk powder", 4_500, 2),
+    ("FOOD-008", "food", "牛肉干", "Beef jerky", 2_800, 3),
+    ("FOOD-009", "food", "苹果", "Apples (bag)", 1_500, 3),
+    ("FOOD-010", "food", "面包", "Bread", 600, 5),
+    ("DRNK-001", "drinks", "矿泉水", "Mineral water", 200, 12),
+    ("DRNK-002", "drinks", "绿茶", "Green tea", 350, 12),
+    ("DRNK-003", "drinks", "牛奶", "Milk", 450, 6),
+    ("DRNK-004", "drinks", "速溶咖啡", "Instant coffee", 1_800, 2),
+    ("DRNK-005", "drinks", "果汁", "Fruit juice", 500, 6),
+    ("DRNK-006", "drinks", "茶叶", "Tea leaves", 2_500, 2),
+    ("HYGN-001", "hygiene", "牙膏", "Toothpaste", 1_200, 2),
+    ("HYGN-002", "hygiene", "牙刷", "Toothbrush", 500, 2),
+    ("HYGN-003", "hygiene", "肥皂", "Soap", 400, 3),
+    ("HYGN-004", "hygiene", "洗发水", "Shampoo", 1_900, 1),
+    ("HYGN-005", "hygiene", "毛巾", "Towel", 1_500, 2),
+    ("HYGN-006", "hygiene", "卫生纸", "Toilet paper", 1_000, 3),
+    ("HYGN-007", "hygiene", "洗衣粉", "Washing powder", 1_300, 1),
+    ("HYGN-008", "hygiene", "袜子", "Socks", 800, 3),
+    ("STAT-001", "stationery", "信纸", "Writing paper", 300, 5),
+    ("STAT-002", "stationery", "信封", "Envelopes", 200, 10),
+    ("STAT-003", "stationery", "圆珠笔", "Ballpoint pen", 150, 3),
+    ("STAT-004", "stationery", "笔记本", "Notebook", 500, 3),
+    ("STAT-005", "stationery", "邮票", "Stamps", 120, 10),
+    ("STAT-006", "stationery", "书", "Paperback book", 2_000, 2),
+)
+DEMO_STOCK = 500
+# Management grades and their monthly limits, as Chinese prisons set them (yuan 800/600/500/400).
+GRADES = (
+    ("一级 Grade 1", 80_000),
+    ("二级 Grade 2", 60_000),
+    ("三级 Grade 3", 50_000),
+    ("四级 Grade 4", 40_000),
+)
+
+
+def seed_demo_catalog(*, facility: Facility) -> None:
+    """Categories, products and the demo facility's stock; grades of the facility."""
+    with transaction.atomic():
+        categories = {
+            code: Category.objects.get_or_create(
+                code=code, defaults={"name_zh": zh, "name_en": en, "sort_order": position}
+            )[0]
+            for position, (code, zh, en) in enumerate(CATEGORIES)
+        }
+        for sku, category, zh, en, price_fen, most in PRODUCTS:
+            product, _ = Product.objects.get_or_create(
+                sku=sku,
+                defaults={
+                    "category": categories[category],
+                    "name_zh": zh,
+                    "name_en": en,
+                    "price_fen": price_fen,
+                    "max_per_order": most,
+                },
+            )
+            FacilityProduct.objects.get_or_create(
+                facility=facility, product=product, defaults={"stock": DEMO_STOCK}
+            )
+        for name, limit_fen in GRADES:
+            Grade.objects.get_or_create(
+                facility=facility,
+                name=name,
+                defaults={"spending_limit_fen": limit_fen, "spending_period": "month"},
+            )
+
+
+def grade_demo_inmates(*, facility: Facility) -> int:
+    """Give every ungraded inmate of the facility a grade, round-robin by id, in one set-based
+    statement (constant memory however many inmates). Returns how many were graded."""
+    grade_ids = list(
+        Grade.objects.filter(facility=facility, name__in=[name for name, _ in GRADES])
+        .order_by("name")
+        .values_list("id", flat=True)
+    )
+    if not grade_ids:
+        return 0
+    cases = " ".join("WHEN %s THEN %s" for _ in grade_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE facilities_inmate SET grade_id = CASE id %% %s {cases} END "  # noqa: S608
+            "WHERE facility_id = %s AND grade_id IS NULL",
+            [
+                len(grade_ids),
+                *[v for slot, grade_id in enumerate(grade_ids) for v in (slot, grade_id)],
+                facility.pk,
+            ],
+        )
+        return cursor.rowcount

@@ -1,0 +1,144 @@
+"""Reads of the catalog and orders that the kiosk API and the admin share. Amounts stay
+integer fen; times are ISO 8601 with the facility's offset."""
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.db.models import Exists, OuterRef, Q, Sum
+from django.utils import timezone
+
+from facilities.models import Inmate, spending_period_start
+
+from .models import FacilityProduct, Order, OrderItem, Restriction, localized
+
+
+def iso(instant: dt.datetime, timezone_name: str) -> str:
+    return instant.astimezone(ZoneInfo(timezone_name)).isoformat()
+
+
+def item_payload(item: OrderItem, language: str | None = None) -> dict:
+    return {
+        "product_id": item.product_id,
+        "name": localized(item.name_zh, item.name_en, language),
+        "quantity": item.quantity,
+        "unit_price": item.unit_price_fen,
+        "line_total": item.line_total_fen,
+    }
+
+
+def order_payload(
+    order: Order, *, items, balance_after_fen: int, timezone_name: str, language=None
+) -> dict:
+    """The kiosk's answer to a placed order, as the contract shapes it."""
+    return {
+        "id": order.pk,
+        "status": order.status,
+        "items": [item_payload(item, language) for item in items],
+        "total": order.total_fen,
+        "currency": order.currency,
+        "balance_after": balance_after_fen,
+        "created_at": iso(order.created_at, timezone_name),
+    }
+
+
+def order_answer(order: Order, *, timezone_name: str, language=None) -> dict:
+    """An order as ``GET orders`` shows it: the placed answer's shape, with today's status and
+    the balance as it was right after the order."""
+    return order_payload(
+        order,
+        items=order.items.all(),
+        balance_after_fen=order.placed_response.get("balance_after", 0),
+        timezone_name=timezone_name,
+        language=language,
+    )
+
+
+def active_restrictions(*, inmate_id: int, now: dt.datetime) -> list[Restriction]:
+    return list(
+        Restriction.objects.filter(inmate_id=inmate_id).filter(
+            Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+        )
+    )
+
+
+def catalog_for(*, inmate: Inmate, now: dt.datetime | None = None):
+    """The products this inmate may buy at its facility: on sale there, active, not barred for
+    the inmate by product or category; nothing while the inmate's commissary is suspended."""
+    now = now or timezone.now()
+    restrictions = Restriction.objects.filter(inmate_id=inmate.pk).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+    )
+    offers = (
+        FacilityProduct.objects.filter(
+            facility_id=inmate.facility_id, is_available=True, product__is_active=True
+        )
+        .select_related("product", "product__category")
+        .exclude(
+            Exists(
+                restrictions.filter(
+                    Q(product_id=OuterRef("product_id"))
+                    | Q(category_id=OuterRef("product__category_id"))
+                )
+            )
+        )
+        .order_by("product__category__sort_order", "product__sku", "id")
+    )
+    if restrictions.filter(kind=Restriction.Kind.SUSPENSION).exists():
+        return offers.none()
+    return offers
+
+
+@dataclass(frozen=True)
+class Spending:
+    period: str | None
+    spent_fen: int
+    limit_fen: int | None
+
+    @property
+    def remaining_fen(self) -> int | None:
+        return None if self.limit_fen is None else max(0, self.limit_fen - self.spent_fen)
+
+
+def spending_of(*, inmate: Inmate, now: dt.datetime | None = None) -> Spending:
+    """What the inmate has spent in the grade's current week or month (cancelled orders give
+    their room back) against the grade's limit (None: no limit, counted by the month)."""
+    now = now or timezone.now()
+    grade = inmate.grade
+    period = grade.spending_period if grade is not None else "month"
+    start = spending_period_start(now, inmate.facility.timezone, period)
+    spent = (
+        Order.objects.filter(inmate_id=inmate.pk, created_at__gte=start)
+        .exclude(status=Order.Status.CANCELLED)
+        .aggregate(total=Sum("total_fen"))["total"]
+        or 0
+    )
+    limit = grade.spending_limit_fen if grade is not None else None
+    return Spending(period=period, spent_fen=spent, limit_fen=limit)
+
+
+def orders_of(*, inmate_id: int):
+    return Order.objects.filter(inmate_id=inmate_id).prefetch_related("items")
+
+
+def pick_list(*, orders) -> list[dict]:
+    """Orders to pick, grouped by housing unit, then inmate, with each unit's product totals."""
+    units: dict[str, dict] = {}
+    for order in orders.select_related("inmate", "inmate__housing_unit").prefetch_related("items"):
+        unit_name = order.inmate.housing_unit.name if order.inmate.housing_unit else "—"
+        unit = units.setdefault(unit_name, {"name": unit_name, "orders": [], "totals": {}})
+        unit["orders"].append(order)
+        for item in order.items.all():
+            key = (item.product_id, item.name_zh, item.name_en)
+            unit["totals"][key] = unit["totals"].get(key, 0) + item.quantity
+    return [
+        {
+            "name": unit["name"],
+            "orders": unit["orders"],
+            "totals": [
+                {"name_zh": zh, "name_en": en, "quantity": quantity}
+                for (_, zh, en), quantity in sorted(unit["totals"].items())
+            ],
+        }
+        for _, unit in sorted(units.items())
+    ]

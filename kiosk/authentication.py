@@ -1,0 +1,114 @@
+"""Who is calling: the kiosk device (``Authorization: Kiosk <key>``), then, for inmate-scoped
+requests, the inmate's session at that kiosk (``X-Inmate-Session: <token>``). Both are checked
+on every request; throttles count per device."""
+
+from django.db import connection
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions, throttling
+
+from facilities.models import Facility, KioskDevice, hash_device_key
+
+SESSION_HEADER = "X-Inmate-Session"
+
+
+class KioskDeviceAuthentication(authentication.BaseAuthentication):
+    """A request without an active key of a kiosk is refused with 401 ``not_authenticated``.
+    ``request.auth`` is the device; there is no Django user."""
+
+    keyword = "Kiosk"
+
+    def authenticate(self, request):
+        scheme, _space, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        key = key.strip()
+        if scheme != self.keyword or not key or len(key) > 200:
+            raise exceptions.AuthenticationFailed(
+                _("Send the kiosk's key as 'Authorization: Kiosk <key>'."),
+                code="not_authenticated",
+            )
+        device = _active_device(hash_device_key(key))
+        if device is None:
+            raise exceptions.AuthenticationFailed(
+                _("This kiosk key is unknown or has been revoked."), code="not_authenticated"
+            )
+        return (None, device)
+
+    def authenticate_header(self, request):
+        return f'{self.keyword} realm="kiosk"'
+
+
+def _active_device(key_hash: str) -> KioskDevice | None:
+    """The active device with this key and the facility fields the API reads, in one statement
+    (every kiosk request starts here). Read-only instances: nothing saves them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT d.id, d.name, d.key_prefix, f.id, f.code, f.name, f.timezone, f.currency "
+            "FROM facilities_kioskdevice d JOIN facilities_facility f ON f.id = d.facility_id "
+            "WHERE d.key_hash = %s AND d.is_active AND d.revoked_at IS NULL",
+            [key_hash],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    device_id, name, key_prefix, facility_id, code, facility_name, timezone, currency = row
+    facility = Facility(
+        pk=facility_id, code=code, name=facility_name, timezone=timezone, currency=currency
+    )
+    return KioskDevice(
+        pk=device_id,
+        name=name,
+        key_prefix=key_prefix,
+        key_hash=key_hash,
+        facility=facility,
+        is_active=True,
+    )
+
+
+class DeviceThrottle(throttling.SimpleRateThrottle):
+    """Requests per kiosk device, shared by every web worker through the cache."""
+
+    scope = "kiosk_device"
+
+    def get_cache_key(self, request, view):
+        device = request.auth
+        if not isinstance(device, KioskDevice):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": device.pk}
+
+
+class SignInThrottle(DeviceThrottle):
+    """Sign-in attempts per kiosk device (the PIN lock-out is per inmate, this is per kiosk)."""
+
+    scope = "kiosk_sign_in"
+
+
+class KioskDeviceScheme(OpenApiAuthenticationExtension):
+    """Documents both headers: the device key on every request, and the inmate session on
+    the views that act for an inmate (``needs_inmate_session``)."""
+
+    target_class = KioskDeviceAuthentication
+    name = ["kioskKey", "inmateSession"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Kiosk <device key>`: the key issued for this kiosk in the admin.",
+            },
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": SESSION_HEADER,
+                "description": (
+                    "The `session` token from `POST sessions`. Bound to the kiosk that opened "
+                    "it; expires after 10 idle minutes and on sign-out."
+                ),
+            },
+        ]
+
+    def get_security_requirement(self, auto_schema):
+        if getattr(auto_schema.view, "needs_inmate_session", False):
+            return {"kioskKey": [], "inmateSession": []}
+        return {"kioskKey": []}

@@ -1,0 +1,175 @@
+"""Kiosk sign-in and sessions: the only way an inmate is known to the kiosk API.
+
+Five wrong PINs lock the inmate out of every kiosk for fifteen minutes. The count is one
+upsert on the inmate's own counter row (never a lock on the inmate row), so twenty wrong PINs
+sent from twenty kiosks at once count to exactly twenty and the lock-out starts at the fifth.
+"""
+
+import datetime as dt
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import connection
+from django.utils import timezone
+
+from commissary import errors
+from facilities.models import Inmate, KioskDevice
+from ledger.services.posting import execute
+
+from .models import KioskSession, PinFailureCounter
+
+MAX_PIN_FAILURES = 5
+TOUCH_EVERY = dt.timedelta(seconds=15)
+LOCKOUT = dt.timedelta(minutes=15)
+_UNKNOWN_INMATE_PIN_HASH = None
+
+
+def idle_timeout() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.KIOSK_SESSION_IDLE_SECONDS)
+
+
+def hash_session_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _spend_pin_check_time(pin: str) -> None:
+    """Check the PIN against a throwaway hash, so an unknown inmate costs what a known one does
+    and the answer's timing does not tell which inmate numbers exist."""
+    global _UNKNOWN_INMATE_PIN_HASH
+    if _UNKNOWN_INMATE_PIN_HASH is None:
+        _UNKNOWN_INMATE_PIN_HASH = make_password(secrets.token_hex(8))
+    check_password(pin, _UNKNOWN_INMATE_PIN_HASH)
+
+
+def _count_pin_failure(*, inmate_id: int, now: dt.datetime) -> int:
+    """Count one wrong PIN and return the count. The fifth starts the lock-out; a count that
+    is older than the lock-out window (or whose lock-out has ended) starts again from one."""
+    stale_before = now - LOCKOUT
+    with connection.cursor() as cursor:
+        # ``execute`` adapts the instants as the ORM stores them (SQLite keeps them as text).
+        execute(
+            cursor,
+            """
+            INSERT INTO kiosk_pinfailurecounter AS c (inmate_id, failures, locked_until, updated_at)
+            VALUES (%s, 1, NULL, %s)
+            ON CONFLICT (inmate_id) DO UPDATE SET
+              failures = CASE
+                WHEN c.locked_until <= excluded.updated_at THEN 1
+                WHEN c.locked_until IS NULL AND c.updated_at <= %s THEN 1
+                ELSE c.failures + 1 END,
+              locked_until = CASE
+                WHEN c.locked_until <= excluded.updated_at THEN NULL
+                WHEN c.locked_until IS NOT NULL THEN c.locked_until
+                WHEN c.updated_at <= %s THEN NULL
+                WHEN c.failures + 1 >= %s THEN %s
+                ELSE NULL END,
+              updated_at = excluded.updated_at
+            RETURNING failures
+            """,
+            [inmate_id, now, stale_before, stale_before, MAX_PIN_FAILURES, now + LOCKOUT],
+        )
+        return cursor.fetchone()[0]
+
+
+def sign_in(
+    *,
+    device: KioskDevice,
+    pin,
+    inmate_number: str | None = None,
+    card: str | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[KioskSession, str]:
+    """Open a session at this kiosk for the inmate of its facility with that number (or ID
+    card token) and PIN. Returns the session and its token (shown once, stored hashed).
+
+    Wrong number, card or PIN raise the same InvalidCredentials; from the sixth wrong PIN
+    within the lock-out on, every attempt raises LockedOut, even with the right PIN."""
+    now = now or timezone.now()
+    if not isinstance(pin, str):
+        raise errors.InvalidCredentials()
+    inmates = Inmate.objects.filter(facility_id=device.facility_id, status=Inmate.Status.ACTIVE)
+    if inmate_number is not None:
+        inmate = inmates.filter(inmate_number=inmate_number).first()
+    elif card is not None:
+        inmate = inmates.filter(card_token=card).first()
+    else:
+        inmate = None
+    if inmate is None:
+        _spend_pin_check_time(pin)
+        raise errors.InvalidCredentials()
+    locked_until = (
+        PinFailureCounter.objects.filter(inmate_id=inmate.pk)
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    if locked_until is not None and locked_until > now:
+        raise errors.LockedOut()
+    if not inmate.check_pin(pin):
+        if _count_pin_failure(inmate_id=inmate.pk, now=now) > MAX_PIN_FAILURES:
+            raise errors.LockedOut()
+        raise errors.InvalidCredentials()
+    PinFailureCounter.objects.filter(inmate_id=inmate.pk, failures__gt=0).update(
+        failures=0, locked_until=None, updated_at=now
+    )
+    token = secrets.token_urlsafe(32)
+    session = KioskSession.objects.create(
+        token_hash=hash_session_token(token),
+        device=device,
+        inmate=inmate,
+        created_at=now,
+        last_seen_at=now,
+    )
+    return session, token
+
+
+def touch_session(*, device: KioskDevice, token, now: dt.datetime | None = None) -> int:
+    """The inmate id of a live session of this kiosk, its idle clock restarted. A session of
+    another kiosk, signed out, idle too long, or whose inmate has left the kiosk's facility or
+    been released, raises SessionExpired.
+
+    The check is a read; the idle clock is written only when its last mark is older than
+    TOUCH_EVERY, so a busy kiosk's requests do not each commit a write (and wait for its flush
+    to disk). A session therefore ends after 10 idle minutes counted from a request at most
+    TOUCH_EVERY before the last one."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise errors.SessionExpired()
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        execute(
+            cursor,
+            "SELECT s.id, s.inmate_id, s.last_seen_at <= %s FROM kiosk_kiosksession s "
+            "JOIN facilities_inmate i ON i.id = s.inmate_id "
+            "WHERE s.token_hash = %s AND s.device_id = %s "
+            "AND s.ended_at IS NULL AND s.last_seen_at > %s "
+            "AND i.status = 'active' AND i.facility_id = %s",
+            [
+                now - TOUCH_EVERY,
+                hash_session_token(token),
+                device.pk,
+                now - idle_timeout(),
+                device.facility_id,
+            ],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise errors.SessionExpired()
+        session_id, inmate_id, is_clock_stale = row
+        if is_clock_stale:
+            # Conditional: a sign-out that committed meanwhile is not revived.
+            execute(
+                cursor,
+                "UPDATE kiosk_kiosksession SET last_seen_at = %s "
+                "WHERE id = %s AND ended_at IS NULL AND last_seen_at < %s",
+                [now, session_id, now],
+            )
+    return inmate_id
+
+
+def sign_out(*, device: KioskDevice, token, now: dt.datetime | None = None) -> None:
+    """End the session; a session that is already over (or another kiosk's) is refused."""
+    touch_session(device=device, token=token, now=now)
+    KioskSession.objects.filter(
+        token_hash=hash_session_token(token), device=device, ended_at__isnull=True
+    ).update(ended_at=now or timezone.now())

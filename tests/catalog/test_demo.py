@@ -1,0 +1,61 @@
+"""``seed_demo`` leaves a shop a kiosk can use at once: products in stock at the demo
+facility, every demo inmate graded, and the credentials file's inmates can sign in and buy."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from catalog.demo import GRADES, PRODUCTS
+from catalog.models import FacilityProduct, Order
+from facilities.models import Facility, Inmate
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_stocks_the_catalog_grades_inmates_and_a_kiosk_can_shop(tmp_path):
+    cache.clear()
+    path = tmp_path / "demo.json"
+    for _ in range(2):  # idempotent
+        call_command(
+            "seed_demo",
+            "--inmates=8",
+            "--seed=s",
+            f"--credentials-out={path}",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    facility = Facility.objects.get(code="demo")
+    assert FacilityProduct.objects.filter(facility=facility, stock__gt=0).count() == len(PRODUCTS)
+    assert facility.grades.count() == len(GRADES)
+    assert not Inmate.objects.filter(facility=facility, grade__isnull=True).exists()
+    assert len({i.grade_id for i in Inmate.objects.filter(facility=facility)}) == len(GRADES)
+
+    credentials = json.loads(path.read_text())
+    first = credentials["inmates"][0]
+    assert first["grade"] in [name for name, _ in GRADES]
+    client = APIClient()
+    auth = {"HTTP_AUTHORIZATION": f"Kiosk {credentials['kiosk']['key']}"}
+    signed_in = client.post(
+        "/api/kiosk/v1/sessions",
+        {"inmate_number": first["inmate_number"], "pin": first["pin"]},
+        format="json",
+        **auth,
+    )
+    assert signed_in.status_code == 201, signed_in.content
+    auth["HTTP_X_INMATE_SESSION"] = signed_in.json()["session"]
+    catalog = client.get("/api/kiosk/v1/catalog", **auth).json()
+    assert catalog["count"] == len(PRODUCTS)
+    cheapest = min(catalog["results"], key=lambda product: product["price"])
+    order = client.post(
+        "/api/kiosk/v1/orders",
+        {"items": [{"product_id": cheapest["id"], "quantity": 1}]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="demo-1",
+        **auth,
+    )
+    assert order.status_code == 201, order.content
+    assert Order.objects.count() == 1
