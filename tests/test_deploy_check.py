@@ -1,0 +1,30 @@
+"""Secure by default: with the production settings the README gives (a secret key, HTTPS, a
+host name), Django's deployment check finds nothing to warn about."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def test_check_deploy_is_clean_with_the_production_settings():
+    environment = {
+        **os.environ,
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "HTTPS": "true",
+        "ALLOWED_HOSTS": "pay.example.org",
+        "DEBUG": "false",
+    }
+    finished = subprocess.run(  # noqa: S603 - the project's own manage.py, fixed arguments
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPOSITORY,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "no issues" in finished.stdout
