@@ -55,8 +55,7 @@ class LockedInmate:
         return max(0, self.balance_cap_fen - self.total_fen)
 
 
-def _system_account(kind: str, provider_param: bool = False) -> str:
-    provider = "%(provider)s" if provider_param else "''"
+def _system_account(kind: str, provider: str = "''") -> str:
     return (
         f"(SELECT x.id FROM ledger_account x WHERE x.facility_id = s.facility_id "
         f"AND x.inmate_id IS NULL AND x.kind = '{kind}' AND x.provider = {provider})"
@@ -69,7 +68,7 @@ SELECT s.inmate_id, s.facility_id, s.id, h.id, s.balance_fen, s.pending_fen, h.b
        f.currency, f.timezone, f.monthly_cap_fen, f.deposit_fee_fixed_fen,
        f.deposit_fee_rate_bp, f.adjustment_approval_threshold_fen,
        {_system_account("sales")}, {_system_account("fees")}, {_system_account("payouts")},
-       {_system_account("adjustments")}, {_system_account("clearing", provider_param=True)}
+       {_system_account("adjustments")}, {_system_account("clearing", "{provider}")}
 FROM ledger_account s
 JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held'
 JOIN facilities_facility f ON f.id = s.facility_id
@@ -85,18 +84,32 @@ _INMATE_BY = {
 }
 
 
+_PROVIDER_BY = {
+    # whose clearing account: the provider given, or (by a deposit) the deposit's own, so
+    # crediting a deposit need not read it before the lock
+    "inmate": "%(provider)s",
+    "deposit": "(SELECT d.provider FROM ledger_deposit d WHERE d.id = %(key)s)",
+    "transaction": "%(provider)s",
+}
+
+
 def lock_sql(by: str) -> str:
     """The lock query by inmate, deposit or transaction id (parameters ``key`` and
-    ``provider``); public so the ledger benchmark sends exactly what the services send."""
+    ``provider``, which a lock by deposit ignores); public so the ledger benchmark sends
+    exactly what the services send."""
     lock_clause = "FOR UPDATE OF s, h" if connection.features.has_select_for_update_of else ""
-    return _LOCK_SQL.format(inmate=_INMATE_BY[by], lock_clause=lock_clause)
+    return _LOCK_SQL.format(
+        inmate=_INMATE_BY[by], provider=_PROVIDER_BY[by], lock_clause=lock_clause
+    )
 
 
 def lock_inmate_accounts(cursor, *, by: str, key: int, provider: str = "") -> LockedInmate:
     """Lock the inmate's spendable and held rows and return them with the facility policy.
 
     ``by`` says what ``key`` is: an inmate id, a deposit id or a transaction id. Raises
-    InmateNotFound when there is no such inmate with open ledger accounts.
+    InmateNotFound when there is no such inmate with open ledger accounts (or no such deposit
+    or transaction). Locked by a deposit, the clearing account is that of the deposit's
+    provider.
     """
     sql = lock_sql(by)
     params = {"key": key, "provider": provider}
