@@ -93,7 +93,7 @@ class RawLedger:
     update's ``RETURNING`` row, a purchase is what was inserted."""
 
     def __init__(self, connection):
-        from ledger.locks import lock_sql  # noqa: PLC0415 (Django is set up in the client)
+        from ledger.locks import lock_sql  # Django is set up in the client
 
         # The services' own lock query, text for text: the baseline cannot drift from it.
         self.lock_by_inmate_sql = lock_sql("inmate")
@@ -139,7 +139,7 @@ class RawLedger:
         )
         transaction_id = self.cursor.fetchone()[0]
         self._execute(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - placeholders only; values are bound
             + ", ".join(["(%s, %s, %s)"] * len(legs)),
             [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
         )
@@ -210,9 +210,9 @@ class RawLedger:
                 row[20],
             )
             self._execute(
-                "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "
+                "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "  # noqa: S608 - column names are a constant; values are bound
                 "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
-                f"WHERE id = %s AND status = 'created' RETURNING id, {DEPOSIT_COLUMNS}",  # noqa: S608 - constants
+                f"WHERE id = %s AND status = 'created' RETURNING id, {DEPOSIT_COLUMNS}",
                 [now, "", "", deposit_id],
             )
             credited = self.cursor.fetchone()

@@ -57,7 +57,7 @@ class LockedInmate:
 
 def _system_account(kind: str, provider: str = "''") -> str:
     return (
-        f"(SELECT x.id FROM ledger_account x WHERE x.facility_id = s.facility_id "
+        f"(SELECT x.id FROM ledger_account x WHERE x.facility_id = s.facility_id "  # noqa: S608 - kinds and provider expressions are this module's constants
         f"AND x.inmate_id IS NULL AND x.kind = '{kind}' AND x.provider = {provider})"
     )
 
@@ -74,7 +74,7 @@ JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held'
 JOIN facilities_facility f ON f.id = s.facility_id
 WHERE s.inmate_id = {{inmate}} AND s.kind = 'spendable'
 {{lock_clause}}
-"""
+"""  # noqa: S608 - fragments are this module's constants; values are bound
 
 _INMATE_BY = {
     # lock by the inmate's id, by one of its deposits, or by one of its transactions
@@ -143,8 +143,8 @@ def lock_facility_for_policy(cursor, *, facility_id: int) -> FacilityPolicy:
     """Lock a facility row for a change of its caps (or a read of them that must not race
     one), after the inmate accounts the operation needs."""
     cursor.execute(
-        "SELECT name, currency, monthly_cap_fen, balance_cap_fen FROM facilities_facility "
-        f"WHERE id = %s {_no_key_update()}",  # noqa: S608 - a constant clause
+        "SELECT name, currency, monthly_cap_fen, balance_cap_fen FROM facilities_facility "  # noqa: S608 - a constant lock clause; values are bound
+        f"WHERE id = %s {_no_key_update()}",
         [facility_id],
     )
     row = cursor.fetchone()
@@ -170,12 +170,12 @@ def lock_inmates_accounts(cursor, *, facility_id: int, chunk: int) -> dict[int, 
     after = 0
     while True:
         cursor.execute(
-            "SELECT s.inmate_id, i.inmate_number, s.balance_fen + s.pending_fen + h.balance_fen "
+            "SELECT s.inmate_id, i.inmate_number, s.balance_fen + s.pending_fen + h.balance_fen "  # noqa: S608 - a constant lock clause; values are bound
             "FROM ledger_account s "
             "JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held' "
             "JOIN facilities_inmate i ON i.id = s.inmate_id "
             "WHERE s.facility_id = %s AND s.kind = 'spendable' AND NOT s.is_closed "
-            f"AND s.inmate_id > %s ORDER BY s.inmate_id LIMIT %s {lock_clause}",  # noqa: S608
+            f"AND s.inmate_id > %s ORDER BY s.inmate_id LIMIT %s {lock_clause}",
             [facility_id, after, chunk],
         )
         rows = cursor.fetchall()

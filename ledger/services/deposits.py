@@ -122,7 +122,7 @@ def reserve_deposit(
             columns = list(created)
             execute(
                 cursor,
-                f"INSERT INTO ledger_deposit ({', '.join(columns)}) "
+                f"INSERT INTO ledger_deposit ({', '.join(columns)}) "  # noqa: S608 - column names are this function's own keys; values bound
                 f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
                 [created[column] for column in columns],
             )
@@ -165,9 +165,9 @@ def credit_deposit(
             raise errors.DepositNotFound() from None
         execute(
             cursor,
-            "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "
+            "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "  # noqa: S608 - the Deposit model's column names; values are bound
             "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
-            f"WHERE id = %s AND status = 'created' RETURNING {_DEPOSIT_COLUMNS}",  # noqa: S608 - column names
+            f"WHERE id = %s AND status = 'created' RETURNING {_DEPOSIT_COLUMNS}",
             [now, provider_reference, provider_reference, deposit_id],
         )
         row = cursor.fetchone()

@@ -250,7 +250,7 @@ def _post(
     transaction_id = cursor.fetchone()[0]
     execute(
         cursor,
-        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - placeholders only; values are bound
         + ", ".join(["(%s, %s, %s)"] * len(legs)),
         [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
     )
