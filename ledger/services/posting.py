@@ -265,11 +265,11 @@ def transaction_of(transaction_id: int) -> Transaction:
 
 
 def built(model, fields: dict):
-    """A model instance from the values just written, marked as saved, as if read back."""
-    instance = model(**fields)
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return instance
+    """A model instance from the values just written (every column, by attribute name),
+    marked as saved, as if read back. Built positionally, Django's fast path."""
+    return model.from_db(
+        connection.alias, None, [fields[field.attname] for field in model._meta.concrete_fields]
+    )
 
 
 _converters: dict = {}
@@ -281,26 +281,35 @@ def returning_columns(model) -> str:
     return ", ".join(field.column for field in model._meta.concrete_fields)
 
 
+def _row_converters(model) -> list | None:
+    """Per column, the converters the ORM applies to a fetched value, or None when no column
+    needs one (PostgreSQL hands back instants and UUIDs as they are)."""
+    key = (model, connection.vendor)
+    if key not in _converters:
+        table = model._meta.db_table
+        converters = []
+        for field in model._meta.concrete_fields:
+            column = field.get_col(table)
+            converters.append(
+                (
+                    column,
+                    connection.ops.get_db_converters(column) + column.get_db_converters(connection),
+                )
+            )
+        _converters[key] = converters if any(c for _, c in converters) else None
+    return _converters[key]
+
+
 def from_returned_row(model, row):
     """An instance of ``model`` from a row of ``returning_columns(model)``, converted as the
     ORM converts a row it fetches (SQLite hands back text for instants and UUIDs), so it is
     what an ORM read would return, without the read."""
-    key = (model, connection.vendor)
-    if key not in _converters:
-        table = model._meta.db_table
-        _converters[key] = [
-            (
-                field.attname,
-                field.get_col(table),
-                connection.ops.get_db_converters(field.get_col(table))
-                + field.get_col(table).get_db_converters(connection),
-            )
-            for field in model._meta.concrete_fields
-        ]
-    names, values = [], []
-    for (attname, column, converters), value in zip(_converters[key], row, strict=True):
-        for converter in converters:
-            value = converter(value, column, connection)
-        names.append(attname)
-        values.append(value)
-    return model.from_db(connection.alias, names, values)
+    converters = _row_converters(model)
+    if converters is not None:
+        values = []
+        for (column, column_converters), value in zip(converters, row, strict=True):
+            for converter in column_converters:
+                value = converter(value, column, connection)
+            values.append(value)
+        row = values
+    return model.from_db(connection.alias, None, row)
