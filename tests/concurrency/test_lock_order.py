@@ -8,7 +8,9 @@ deadlocked against ordinary deposits and purchases (31 deadlocks in 455 operatio
 seconds). Here they run against a stream of deposits and purchases on the same inmates and
 facilities, for a few seconds, and must meet no deadlock, no error but a domain refusal, and
 leave a ledger that reconciles, with every cap carried on the account rows the facility's own
-and every fen of held money accounted for.
+and every fen of held money accounted for. Either half of the order undone makes this fail:
+a transfer that takes the inmate row ``select_for_update()`` before the ledger, or parent
+rows locked ``FOR UPDATE`` instead of ``FOR NO KEY UPDATE``, met 3 to 5 deadlocks a run.
 """
 
 import random
