@@ -93,14 +93,21 @@ _PROVIDER_BY = {
 }
 
 
+_lock_sql_cache: dict[tuple[str, bool], str] = {}
+
+
 def lock_sql(by: str) -> str:
     """The lock query by inmate, deposit or transaction id (parameters ``key`` and
     ``provider``, which a lock by deposit ignores); public so the ledger benchmark sends
-    exactly what the services send."""
-    lock_clause = "FOR UPDATE OF s, h" if connection.features.has_select_for_update_of else ""
-    return _LOCK_SQL.format(
-        inmate=_INMATE_BY[by], provider=_PROVIDER_BY[by], lock_clause=lock_clause
-    )
+    exactly what the services send. Built once per kind of database: it is on every hot path."""
+    can_lock = connection.features.has_select_for_update_of
+    if (by, can_lock) not in _lock_sql_cache:
+        _lock_sql_cache[by, can_lock] = _LOCK_SQL.format(
+            inmate=_INMATE_BY[by],
+            provider=_PROVIDER_BY[by],
+            lock_clause="FOR UPDATE OF s, h" if can_lock else "",
+        )
+    return _lock_sql_cache[by, can_lock]
 
 
 def lock_inmate_accounts(cursor, *, by: str, key: int, provider: str = "") -> LockedInmate:

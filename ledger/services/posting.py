@@ -51,6 +51,9 @@ def staff_scope(user_id: int) -> str:
 def execute(cursor, sql: str, params) -> None:
     """Run one statement, adapting instants, dates and UUIDs the way the ORM would (SQLite
     has no native types for them; psycopg takes them as they are)."""
+    if cursor.db.vendor == "postgresql":  # the hot path: nothing to adapt
+        cursor.execute(sql, params)
+        return
     ops = connection.ops
     adapted = []
     for value in params:
