@@ -1,21 +1,26 @@
 """Throughput of the ledger's hot paths: the services against the same SQL through psycopg.
 
-    DATABASE_URL=postgres://user@host:5432/commissary_bench python bench/ledger.py --seconds 5
+    DATABASE_URL=postgres://user@host:5432/commissary_bench python bench/ledger.py --seconds 10
 
 Measures deposits (``reserve_deposit`` then ``credit_deposit``, the whole two-phase flow) and
 purchases (``debit_purchase``) per second with 1 client, 8 clients on 8 inmates, and 8
 clients on one hot inmate. Beside each figure it measures, in the same run, a raw baseline:
 the statements the services issue — the ``FOR UPDATE OF s, h`` lock query, the period insert
 and conditional update, the account update, the deposit, transaction and entry inserts, the
-reads before and after — in the same transactions, through a bare psycopg connection with the
-same client-side binding Django uses. The ratio services/raw is what Django and the service
-code cost on top of the SQL; the goal is at least 0.5 with 8 clients.
+credit's status update returning the credited deposit — in the same transactions, through a
+bare psycopg connection with the same client-side binding Django uses. Neither side reads
+anything back after it writes. The ratio services/raw is what Django and the service code
+cost on top of the SQL; the goal is at least 0.7 with 8 clients on 8 inmates (the last line).
 
-Every client is its own process (its own Django connection and its own psycopg connection), so
-neither side is held back by the GIL. The benchmark creates the database if it is missing,
-migrates it, and adds its own facility (caps raised so they never run out) and inmates; each
-side of each phase has inmates of its own, so no measurement inherits another's row
-history. Use a database of its own: the data stays there.
+A last phase puts 32 clients on ONE inmate through the services and compares that inmate's
+throughput with its own 1-client rate: the row lock serialises them, and the question is how
+much of one client's rate survives the queue (the goal is half).
+
+Every client is its own process (its own Django connection, and a psycopg connection once it
+runs a raw measurement), so neither side is held back by the GIL. The benchmark creates the
+database if it is missing, migrates it, and adds its own facility (caps raised so they never
+run out) and inmates; each side of each phase has inmates of its own, so no measurement
+inherits another's row history. Use a database of its own: the data stays there.
 """
 
 import argparse
@@ -31,19 +36,22 @@ import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-# Run as a script, Python puts this file's folder first on the path, and this file is named
-# like the ledger app: put the project root there instead.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# Run as a script, Python puts this file's folder first on the path, where this file would
+# shadow the ledger app: the project root goes there instead (see bench/common.py).
+sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
+from bench.common import ensure_database, open_raw, raw_connection_params, setup_django  # noqa: E402
 
 CLIENTS = 8
+HOT_CLIENTS = 32  # the last phase: this many clients all on one inmate
 DEPOSIT_FEN = 10_000  # ¥100.00, with the facility's 1% fee on top
 PURCHASE_FEN = 1_000
 SEED_FEN = 10**11  # what each purchasing inmate starts with: enough for any run
 CAP_FEN = 10**14  # both facility caps, far above anything a run can reach
 START_DELAY_SECONDS = 0.5  # time for every client to warm up before the clock starts
+HOT_SETTLE_SECONDS = 2.0  # the one-inmate queue forms before its operations are counted
+HOT_TARGET = 0.5  # one inmate's rate at HOT_CLIENTS clients, as a share of its 1-client rate
 
 OPERATIONS = ("deposits", "purchases")
 PHASES = (  # label, clients, whether they share one inmate
@@ -54,35 +62,17 @@ PHASES = (  # label, clients, whether they share one inmate
 SIDES = ("services", "raw")
 
 
-def setup_django(database_url: str) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["DEBUG"] = "false"  # measure what production runs: no query logging
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
-    import django
-
-    django.setup()
-
-
-def raw_connection_params() -> dict:
-    """Where Django connects, for the raw side and for creating the database."""
-    from django.db import connection
-
-    params = connection.get_connection_params()
-    keys = ("dbname", "user", "password", "host", "port")
-    return {key: params[key] for key in keys if params.get(key)}
-
-
 # --- the raw baseline -------------------------------------------------------------------
 
 
 DEPOSIT_COLUMNS = (
     "reference, inmate_id, facility_id, period_id, depositor_id, amount_fen, fee_fen, currency, "
-    "provider, provider_reference, status, idempotency_key, request_hash, created_at, "
-    "expires_at, resolved_at"
+    "provider, provider_reference, status, idempotency_scope, idempotency_key, request_hash, "
+    "created_at, expires_at, resolved_at"
 )
 TRANSACTION_COLUMNS = (
-    "kind, idempotency_key, request_hash, facility_id, inmate_id, deposit_id, refund_of_id, "
-    "reverses_id, memo, created_by_id, approved_by_id, created_at"
+    "kind, idempotency_scope, idempotency_key, request_hash, facility_id, inmate_id, "
+    "deposit_id, refund_of_id, reverses_id, memo, created_by_id, approved_by_id, created_at"
 )
 
 
@@ -91,14 +81,19 @@ def _hash(operation: str, **fields) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _placeholders(columns: str) -> str:
+    return ", ".join(["%s"] * len(columns.split(",")))
+
+
 class RawLedger:
     """Reserve, credit and purchase as the services do them, statement for statement and
     transaction for transaction, with none of the framework: tuples in, tuples out. Each
     transaction is BEGIN ... COMMIT on an autocommit connection, as ``transaction.atomic()``
-    does it; the reads after the commit run in autocommit, as the services' ORM reads do."""
+    does it. Like the services, it reads nothing back: the credited deposit is the status
+    update's ``RETURNING`` row, a purchase is what was inserted."""
 
     def __init__(self, connection):
-        from ledger.locks import lock_sql  # noqa: PLC0415 (Django is set up in the client)
+        from ledger.locks import lock_sql  # Django is set up in the client
 
         # The services' own lock query, text for text: the baseline cannot drift from it.
         self.lock_by_inmate_sql = lock_sql("inmate")
@@ -132,22 +127,27 @@ class RawLedger:
             [spendable_id, balance_fen, spendable_id, pending_fen, spendable_id],
         )
 
-    def _post(self, *, kind, key, request_hash, facility_id, inmate_id, deposit_id, legs, now):
+    def _post(
+        self, *, kind, scope, key, request_hash, facility_id, inmate_id, deposit_id, legs, now
+    ):
+        row = [kind, scope, key, request_hash, facility_id, inmate_id, deposit_id]
+        row += [None, None, "", None, None, now]
         self._execute(
-            f"INSERT INTO ledger_transaction ({TRANSACTION_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [kind, key, request_hash, facility_id, inmate_id, deposit_id]
-            + [None, None, "", None, None, now],
+            f"INSERT INTO ledger_transaction ({TRANSACTION_COLUMNS}) "  # noqa: S608 - constants
+            f"VALUES ({_placeholders(TRANSACTION_COLUMNS)}) RETURNING id",
+            row,
         )
         transaction_id = self.cursor.fetchone()[0]
         self._execute(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - placeholders only; values are bound
             + ", ".join(["(%s, %s, %s)"] * len(legs)),
             [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
         )
-        return transaction_id
+        return (transaction_id, *row)
 
-    def reserve_deposit(self, *, inmate_id: int, amount_fen: int, idempotency_key: str) -> int:
+    def reserve_deposit(
+        self, *, inmate_id: int, amount_fen: int, idempotency_key: str, idempotency_scope: str
+    ) -> int:
         now = dt.datetime.now(dt.UTC)
         request_hash = _hash(
             "reserve_deposit",
@@ -189,22 +189,19 @@ class RawLedger:
             )
             fee_fen = fee_fixed_fen + -(-amount_fen * fee_rate_bp // 10_000)
             self._execute(
-                f"INSERT INTO ledger_deposit ({DEPOSIT_COLUMNS}) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                f"INSERT INTO ledger_deposit ({DEPOSIT_COLUMNS}) "  # noqa: S608 - constants
+                f"VALUES ({_placeholders(DEPOSIT_COLUMNS)}) RETURNING id",
                 [uuid.uuid4(), inmate_id, facility_id, period[0], None, amount_fen, fee_fen]
-                + [currency, "sandbox", "", "created", idempotency_key, request_hash, now]
-                + [now + dt.timedelta(minutes=30), None],
+                + [currency, "sandbox", "", "created", idempotency_scope, idempotency_key]
+                + [request_hash, now, now + dt.timedelta(minutes=30), None],
             )
             return self.cursor.fetchone()[0]
 
     def credit_deposit(self, *, deposit_id: int) -> tuple:
         now = dt.datetime.now(dt.UTC)
         with self._transaction():
-            self._execute(
-                "SELECT provider FROM ledger_deposit WHERE id = %s LIMIT 21", [deposit_id]
-            )
-            (provider,) = self.cursor.fetchone()
-            row = self._lock(self.lock_by_deposit_sql, deposit_id, provider)
+            # By a deposit, the lock finds the deposit's provider's clearing account itself.
+            row = self._lock(self.lock_by_deposit_sql, deposit_id)
             inmate_id, facility_id, spendable_id, fees_id, clearing_id = (
                 row[0],
                 row[1],
@@ -213,13 +210,13 @@ class RawLedger:
                 row[20],
             )
             self._execute(
-                "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "
+                "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "  # noqa: S608 - column names are a constant; values are bound
                 "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
-                "WHERE id = %s AND status = 'created' "
-                "RETURNING amount_fen, fee_fen, period_id, idempotency_key",
+                f"WHERE id = %s AND status = 'created' RETURNING id, {DEPOSIT_COLUMNS}",
                 [now, "", "", deposit_id],
             )
-            amount_fen, fee_fen, period_id, deposit_key = self.cursor.fetchone()
+            credited = self.cursor.fetchone()
+            amount_fen, fee_fen, period_id = credited[6], credited[7], credited[4]
             self._execute(
                 "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen - %s, "
                 "received_fen = received_fen + %s WHERE id = %s",
@@ -233,7 +230,8 @@ class RawLedger:
             ]
             self._post(
                 kind="deposit",
-                key=f"deposit-credit:{deposit_key}",
+                scope="system",
+                key=f"deposit-credit:{deposit_id}",
                 request_hash=_hash("credit_deposit", deposit_id=deposit_id),
                 facility_id=facility_id,
                 inmate_id=inmate_id,
@@ -241,13 +239,11 @@ class RawLedger:
                 legs=[leg for leg in legs if leg[1]],
                 now=now,
             )
-        self._execute(
-            f"SELECT id, {DEPOSIT_COLUMNS} FROM ledger_deposit WHERE id = %s LIMIT 21",
-            [deposit_id],
-        )
-        return self.cursor.fetchone()
+        return credited
 
-    def debit_purchase(self, *, inmate_id: int, amount_fen: int, idempotency_key: str) -> tuple:
+    def debit_purchase(
+        self, *, inmate_id: int, amount_fen: int, idempotency_key: str, idempotency_scope: str
+    ) -> tuple:
         now = dt.datetime.now(dt.UTC)
         request_hash = _hash("debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo="")
         with self._transaction():
@@ -259,8 +255,9 @@ class RawLedger:
             if spendable_fen < amount_fen:
                 raise RuntimeError("insufficient funds")
             self._move_spendable(spendable_id, -amount_fen, 0)
-            transaction_id = self._post(
+            return self._post(
                 kind="purchase",
+                scope=idempotency_scope,
                 key=idempotency_key,
                 request_hash=request_hash,
                 facility_id=facility_id,
@@ -269,19 +266,12 @@ class RawLedger:
                 legs=[(spendable_id, -amount_fen), (sales_id, amount_fen)],
                 now=now,
             )
-        self._execute(
-            f"SELECT id, {TRANSACTION_COLUMNS} FROM ledger_transaction WHERE id = %s LIMIT 21",
-            [transaction_id],
-        )
-        return self.cursor.fetchone()
 
 
 def open_raw_ledger(params: dict) -> RawLedger:
     import psycopg
 
-    return RawLedger(
-        psycopg.connect(**params, autocommit=True, cursor_factory=psycopg.ClientCursor)
-    )
+    return RawLedger(open_raw(params, cursor_factory=psycopg.ClientCursor))
 
 
 # --- one operation, either way ----------------------------------------------------------
@@ -290,23 +280,23 @@ def open_raw_ledger(params: dict) -> RawLedger:
 def operation_for(side: str, operation: str, raw: RawLedger | None):
     """A function of (inmate id, idempotency key) doing one deposit or one purchase."""
     if side == "services":
-        from ledger import services
+        from ledger import services as ledger_services
 
         if operation == "deposits":
 
             def deposit(inmate_id: int, key: str) -> None:
-                reserved = services.reserve_deposit(
+                reserved = ledger_services.reserve_deposit(
                     idempotency_scope="depositor:1",
                     inmate_id=inmate_id,
                     amount_fen=DEPOSIT_FEN,
                     idempotency_key=key,
                 )
-                services.credit_deposit(deposit_id=reserved.pk)
+                ledger_services.credit_deposit(deposit_id=reserved.pk)
 
             return deposit
 
         def purchase(inmate_id: int, key: str) -> None:
-            services.debit_purchase(
+            ledger_services.debit_purchase(
                 idempotency_scope="kiosk:1",
                 inmate_id=inmate_id,
                 amount_fen=PURCHASE_FEN,
@@ -344,46 +334,52 @@ def operation_for(side: str, operation: str, raw: RawLedger | None):
 
 def client(number: int, database_url: str, is_commit_async: bool, commands, results) -> None:
     """One client process: waits for a measurement, warms up, runs it from the shared start
-    instant for the given seconds, and reports how many operations completed in time."""
+    instant for the given seconds, and reports how many operations completed in time. Its
+    raw connection opens with its first raw measurement (the one-inmate phase has none)."""
     setup_django(database_url)
     from django.db import connection
 
-    raw = open_raw_ledger(raw_connection_params())
+    raw = None
     if is_commit_async:
         with connection.cursor() as cursor:
             cursor.execute("SET synchronous_commit = off")
-        raw.connection.execute("SET synchronous_commit = off")
     results.put((number, None, None, None))  # ready
     try:
         while (command := commands.get()) is not None:
-            side, operation, inmate_id, key_prefix, start_at, seconds = command
+            side, operation, inmate_id, key_prefix, start_at, count_from, end_at = command
             try:
+                if side == "raw" and raw is None:
+                    raw = open_raw_ledger(raw_connection_params())
+                    if is_commit_async:
+                        raw.connection.execute("SET synchronous_commit = off")
                 run = operation_for(side, operation, raw)
                 run(inmate_id, f"{key_prefix}-warm")  # connection open, caches filled
                 time.sleep(max(0.0, start_at - time.time()))
-                end_at = start_at + seconds
                 cpu_at_start = time.process_time()
-                done = 0
+                done = started = 0
                 while True:
-                    run(inmate_id, f"{key_prefix}-{done}")
-                    if time.time() > end_at:
+                    run(inmate_id, f"{key_prefix}-{started}")
+                    started += 1
+                    finished_at = time.time()
+                    if finished_at > end_at:
                         break
-                    done += 1
+                    done += finished_at >= count_from
                 results.put((number, done, time.process_time() - cpu_at_start, None))
             except Exception as failure:  # reported, and the run stops
                 results.put((number, 0, 0.0, f"{type(failure).__name__}: {failure}"))
     finally:
         connection.close()
-        raw.connection.close()
+        if raw is not None:
+            raw.connection.close()
 
 
 class Clients:
-    """CLIENTS client processes, started once and given one measurement at a time."""
+    """``count`` client processes, started once and given one measurement at a time."""
 
-    def __init__(self, database_url: str, *, is_commit_async: bool):
+    def __init__(self, database_url: str, *, count: int, is_commit_async: bool):
         context = multiprocessing.get_context("spawn")
         self.results = context.Queue()
-        self.queues = [context.Queue() for _ in range(CLIENTS)]
+        self.queues = [context.Queue() for _ in range(count)]
         self.processes = [
             context.Process(
                 target=client,
@@ -397,13 +393,28 @@ class Clients:
         for _ in self.processes:
             self.results.get()  # each is set up and connected
 
-    def run(self, *, side, operation, inmate_ids, key_prefix, seconds) -> tuple[int, float]:
+    def run(
+        self, *, side, operation, inmate_ids, key_prefix, seconds, settle_seconds=0.0
+    ) -> tuple[int, float]:
         """How many operations len(inmate_ids) clients complete together in ``seconds``,
-        client i working on inmate i, and the CPU seconds the clients spent on them."""
+        client i working on inmate i, and the CPU seconds the clients spent on them. With
+        ``settle_seconds`` the clients start that long before the counted ``seconds``: a
+        queue on one inmate's lock takes a while to form, and its first seconds are no
+        steady state."""
         start_at = time.time() + START_DELAY_SECONDS
+        count_from = start_at + settle_seconds
+        end_at = count_from + seconds
         for number, inmate_id in enumerate(inmate_ids):
             self.queues[number].put(
-                (side, operation, inmate_id, f"{key_prefix}-c{number}", start_at, seconds)
+                (
+                    side,
+                    operation,
+                    inmate_id,
+                    f"{key_prefix}-c{number}",
+                    start_at,
+                    count_from,
+                    end_at,
+                )
             )
         done_in_all, cpu_in_all = 0, 0.0
         for _ in inmate_ids:
@@ -424,18 +435,6 @@ class Clients:
 
 
 # --- set-up -------------------------------------------------------------------------------
-
-
-def ensure_database(params: dict) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
-        exists = admin.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [params["dbname"]]
-        ).fetchone()
-        if not exists:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(params["dbname"])))
 
 
 def create_bench_data(run_id: str, inmates_wanted: int):
@@ -465,16 +464,16 @@ def create_bench_data(run_id: str, inmates_wanted: int):
 
 
 def seed(inmate_ids, run_id: str) -> None:
-    from ledger import services
+    from ledger import services as ledger_services
 
     for inmate_id in inmate_ids:
-        reserved = services.reserve_deposit(
+        reserved = ledger_services.reserve_deposit(
             idempotency_scope="depositor:1",
             inmate_id=inmate_id,
             amount_fen=SEED_FEN,
             idempotency_key=f"bench-{run_id}-seed-{inmate_id}",
         )
-        services.credit_deposit(deposit_id=reserved.pk)
+        ledger_services.credit_deposit(deposit_id=reserved.pk)
 
 
 def check_statements(inmate_ids, params: dict, run_id: str, *, show_sql: bool) -> str:
@@ -551,6 +550,25 @@ def measure_phase(clients: Clients, *, operation, inmates_by_side, key_prefix, s
     return rates, cpu_ms
 
 
+def measure_hot_inmate(clients: Clients, *, operation, inmate_id, key_prefix, seconds, rounds):
+    """One inmate's operations per second through the services with one client and with
+    HOT_CLIENTS clients all on it, in alternating slices as ``measure_phase`` does."""
+    done = {1: 0, HOT_CLIENTS: 0}
+    for round_number in range(rounds):
+        order = (1, HOT_CLIENTS) if round_number % 2 == 0 else (HOT_CLIENTS, 1)
+        for count in order:
+            slice_done, _ = clients.run(
+                side="services",
+                operation=operation,
+                inmate_ids=[inmate_id] * count,
+                key_prefix=f"{key_prefix}-{count}-{round_number}",
+                seconds=seconds / rounds,
+                settle_seconds=HOT_SETTLE_SECONDS,
+            )
+            done[count] += slice_done
+    return {count: done[count] / seconds for count in done}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -587,33 +605,38 @@ def main() -> None:
     ensure_database(params)
     call_command("migrate", verbosity=0)
     run_id = uuid.uuid4().hex[:8]
-    # A fresh set of inmates for each side of each phase, plus two for the statement check.
+    # A fresh set of inmates for each side of each phase, plus two for the statement check
+    # and one for each operation's phase of HOT_CLIENTS clients on one inmate.
     wanted = [
         (operation, label, side, 1 if shared else clients)
         for operation in OPERATIONS
         for label, clients, shared in PHASES
         for side in SIDES
     ]
-    facility, inmates = create_bench_data(run_id, sum(count for *_, count in wanted) + 2)
+    facility, inmates = create_bench_data(
+        run_id, sum(count for *_, count in wanted) + 2 + len(OPERATIONS)
+    )
     check_inmates, available = inmates[:2], iter(inmates[2:])
+    hot_inmate = {operation: next(available) for operation in OPERATIONS}
     inmates_for = {}
     for operation, label, side, count in wanted:
         chosen = [next(available) for _ in range(count)]
         # One inmate serves every client of its phase (1 client, or 8 on the hot inmate).
         inmates_for[operation, label, side] = chosen * CLIENTS if count == 1 else chosen
     purchasing = [i for (op, *_), ids in inmates_for.items() if op == "purchases" for i in ids]
-    seed([*check_inmates, *set(purchasing)], run_id)
+    seed([*check_inmates, hot_inmate["purchases"], *set(purchasing)], run_id)
     print(
         f"ledger throughput on {os.cpu_count()} CPUs, {server_settings()}; "
         f"each side runs {args.seconds:g} s a phase in {args.rounds} alternating slices"
         + ("; clients commit with synchronous_commit off" if args.async_commit else "")
     )
+    print(f"load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"set-up: facility {facility.code}, {len(inmates)} inmates")
     print(check_statements(check_inmates, params, run_id, show_sql=args.show_sql))
     connection.close()
 
     print(f"starting {CLIENTS} client processes", flush=True)
-    clients = Clients(database_url, is_commit_async=args.async_commit)
+    clients = Clients(database_url, count=CLIENTS, is_commit_async=args.async_commit)
     results, client_cpu = {}, {}
     try:
         for operation in OPERATIONS:
@@ -640,6 +663,27 @@ def main() -> None:
     finally:
         clients.stop()
 
+    print(f"starting {HOT_CLIENTS} client processes for one inmate", flush=True)
+    clients = Clients(database_url, count=HOT_CLIENTS, is_commit_async=args.async_commit)
+    hot = {}
+    try:
+        for operation in OPERATIONS:
+            hot[operation] = measure_hot_inmate(
+                clients,
+                operation=operation,
+                inmate_id=hot_inmate[operation],
+                key_prefix=f"bench-{run_id}-{operation}-hot",
+                seconds=args.seconds,
+                rounds=args.rounds,
+            )
+            print(
+                f"{operation}, one inmate: 1 client {hot[operation][1]:.1f}/s, "
+                f"{HOT_CLIENTS} clients {hot[operation][HOT_CLIENTS]:.1f}/s",
+                flush=True,
+            )
+    finally:
+        clients.stop()
+
     print()
     print(f"{'phase':<30}{'services/s':>12}{'raw/s':>10}{'ratio':>8}")
     for phase, rates in results.items():
@@ -650,6 +694,17 @@ def main() -> None:
     for phase, cpu_ms in client_cpu.items():
         extra = cpu_ms["services"] - cpu_ms["raw"]
         print(f"{phase:<30}{cpu_ms['services']:>12.2f}{cpu_ms['raw']:>10.2f}{extra:>8.2f}")
+    print()
+    hot_label = f"{HOT_CLIENTS} clients/s"
+    print(f"{'one inmate, services':<30}{'1 client/s':>12}{hot_label:>14}{'share':>8}")
+    for operation, rates in hot.items():
+        share = rates[HOT_CLIENTS] / rates[1]
+        print(f"{operation:<30}{rates[1]:>12.1f}{rates[HOT_CLIENTS]:>14.1f}{share:>8.2f}")
+    hot_share = min(rates[HOT_CLIENTS] / rates[1] for rates in hot.values())
+    print(
+        f"one inmate at {HOT_CLIENTS} clients / its 1-client rate: {hot_share:.2f} "
+        f"(the lower of {' and '.join(hot)}; target {HOT_TARGET:g})"
+    )
     at_eight = {
         operation: results[f"{operation}, 8 clients"]["services"]
         / results[f"{operation}, 8 clients"]["raw"]

@@ -210,11 +210,11 @@ def _place(
         wanted = {line.product_id: line.quantity for line in lines}
         lock_clause = "FOR UPDATE OF fp" if connection.features.has_select_for_update_of else ""
         cursor.execute(
-            "SELECT fp.id, fp.product_id, fp.stock, p.price_fen, p.max_per_order, p.name_zh, "
+            "SELECT fp.id, fp.product_id, fp.stock, p.price_fen, p.max_per_order, p.name_zh, "  # noqa: S608 - placeholder lists and a constant lock clause; values are bound
             "p.name_en FROM catalog_facilityproduct fp "
             "JOIN catalog_product p ON p.id = fp.product_id "
             f"WHERE fp.facility_id = %s AND fp.product_id IN ({', '.join(['%s'] * len(wanted))}) "
-            f"AND fp.is_available AND p.is_active ORDER BY fp.id {lock_clause}",  # noqa: S608
+            f"AND fp.is_available AND p.is_active ORDER BY fp.id {lock_clause}",
             [locked.facility_id, *wanted],
         )
         offers = [_Offer(*row) for row in cursor.fetchall()]
@@ -252,7 +252,7 @@ def _place(
         # 4. The writes: stock (the CHECK stock >= 0 backs the test above), the order and its
         # lines, the ledger's debit, and the order's first answer.
         cursor.execute(
-            "UPDATE catalog_facilityproduct SET stock = stock - CASE id "
+            "UPDATE catalog_facilityproduct SET stock = stock - CASE id "  # noqa: S608 - placeholder lists and a constant lock clause; values are bound
             + " ".join("WHEN %s THEN %s" for _ in offers)
             + " END WHERE id IN ("
             + ", ".join("%s" for _ in offers)
@@ -293,7 +293,7 @@ def _place(
             for line in lines
         ]
         cursor.execute(
-            "INSERT INTO catalog_orderitem (order_id, product_id, name_zh, name_en, quantity, "
+            "INSERT INTO catalog_orderitem (order_id, product_id, name_zh, name_en, quantity, "  # noqa: S608 - placeholder lists and a constant lock clause; values are bound
             "unit_price_fen, line_total_fen) VALUES "
             + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(order_items)),
             [

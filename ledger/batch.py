@@ -199,7 +199,7 @@ def expire_stale_deposits(
                         WHERE d.status = 'created' AND d.expires_at < %s
                         ORDER BY d.inmate_id LIMIT %s)
                     ORDER BY a.id {lock}
-                    """,
+                    """,  # noqa: S608 - a constant lock clause; values are bound
                     [now, chunk_size],
                 )
                 inmate_ids = [row[0] for row in cursor.fetchall()]
@@ -207,7 +207,7 @@ def expire_stale_deposits(
                     break
                 in_list = ", ".join(["%s"] * len(inmate_ids))
                 cursor.execute(
-                    f"UPDATE ledger_deposit SET status = 'expired', resolved_at = %s "
+                    f"UPDATE ledger_deposit SET status = 'expired', resolved_at = %s "  # noqa: S608 - placeholders only; values are bound
                     f"WHERE status = 'created' AND expires_at < %s AND inmate_id IN ({in_list}) "
                     f"RETURNING inmate_id, period_id, amount_fen",
                     [now, now, *inmate_ids],
@@ -224,7 +224,7 @@ def expire_stale_deposits(
                     cases = " ".join("WHEN %s THEN %s" for _ in amounts)
                     kind_filter = " AND kind = 'spendable'" if table == "ledger_account" else ""
                     cursor.execute(
-                        f"UPDATE {table} SET {column} = {column} - CASE {key} {cases} ELSE 0 END "
+                        f"UPDATE {table} SET {column} = {column} - CASE {key} {cases} ELSE 0 END "  # noqa: S608 - names from the constant tuple above, placeholders; values bound
                         f"WHERE {key} IN ({', '.join(['%s'] * len(amounts))}){kind_filter}",
                         [v for pair in amounts.items() for v in pair] + list(amounts),
                     )

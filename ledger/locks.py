@@ -62,10 +62,9 @@ class LockedInmate:
         return max(0, self.balance_cap_fen - self.total_fen)
 
 
-def _system_account(kind: str, provider_param: bool = False) -> str:
-    provider = "%(provider)s" if provider_param else "''"
+def _system_account(kind: str, provider: str = "''") -> str:
     return (
-        f"(SELECT x.id FROM ledger_account x WHERE x.facility_id = s.facility_id "
+        f"(SELECT x.id FROM ledger_account x WHERE x.facility_id = s.facility_id "  # noqa: S608 - kinds and provider expressions are this module's constants
         f"AND x.inmate_id IS NULL AND x.kind = '{kind}' AND x.provider = {provider})"
     )
 
@@ -76,13 +75,13 @@ SELECT s.inmate_id, s.facility_id, s.id, h.id, s.balance_fen, s.pending_fen, h.b
        f.currency, f.timezone, f.monthly_cap_fen, f.deposit_fee_fixed_fen,
        f.deposit_fee_rate_bp, f.adjustment_approval_threshold_fen,
        {_system_account("sales")}, {_system_account("fees")}, {_system_account("payouts")},
-       {_system_account("adjustments")}, {_system_account("clearing", provider_param=True)}
+       {_system_account("adjustments")}, {_system_account("clearing", "{provider}")}
 FROM ledger_account s
 JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held'
 JOIN facilities_facility f ON f.id = s.facility_id
 WHERE s.inmate_id = {{inmate}} AND s.kind = 'spendable'
 {{lock_clause}}
-"""
+"""  # noqa: S608 - fragments are this module's constants; values are bound
 
 _INMATE_BY = {
     # lock by the inmate's id, by one of its deposits, or by one of its transactions
@@ -92,18 +91,39 @@ _INMATE_BY = {
 }
 
 
+_PROVIDER_BY = {
+    # whose clearing account: the provider given, or (by a deposit) the deposit's own, so
+    # crediting a deposit need not read it before the lock
+    "inmate": "%(provider)s",
+    "deposit": "(SELECT d.provider FROM ledger_deposit d WHERE d.id = %(key)s)",
+    "transaction": "%(provider)s",
+}
+
+
+_lock_sql_cache: dict[tuple[str, bool], str] = {}
+
+
 def lock_sql(by: str) -> str:
     """The lock query by inmate, deposit or transaction id (parameters ``key`` and
-    ``provider``); public so the ledger benchmark sends exactly what the services send."""
-    lock_clause = "FOR UPDATE OF s, h" if connection.features.has_select_for_update_of else ""
-    return _LOCK_SQL.format(inmate=_INMATE_BY[by], lock_clause=lock_clause)
+    ``provider``, which a lock by deposit ignores); public so the ledger benchmark sends
+    exactly what the services send. Built once per kind of database: it is on every hot path."""
+    can_lock = connection.features.has_select_for_update_of
+    if (by, can_lock) not in _lock_sql_cache:
+        _lock_sql_cache[by, can_lock] = _LOCK_SQL.format(
+            inmate=_INMATE_BY[by],
+            provider=_PROVIDER_BY[by],
+            lock_clause="FOR UPDATE OF s, h" if can_lock else "",
+        )
+    return _lock_sql_cache[by, can_lock]
 
 
 def lock_inmate_accounts(cursor, *, by: str, key: int, provider: str = "") -> LockedInmate:
     """Lock the inmate's spendable and held rows and return them with the facility policy.
 
     ``by`` says what ``key`` is: an inmate id, a deposit id or a transaction id. Raises
-    InmateNotFound when there is no such inmate with open ledger accounts.
+    InmateNotFound when there is no such inmate with open ledger accounts (or no such deposit
+    or transaction). Locked by a deposit, the clearing account is that of the deposit's
+    provider.
     """
     sql = lock_sql(by)
     params = {"key": key, "provider": provider}
@@ -137,8 +157,8 @@ def lock_facility_for_policy(cursor, *, facility_id: int) -> FacilityPolicy:
     """Lock a facility row for a change of its caps (or a read of them that must not race
     one), after the inmate accounts the operation needs."""
     cursor.execute(
-        "SELECT name, currency, monthly_cap_fen, balance_cap_fen FROM facilities_facility "
-        f"WHERE id = %s {_no_key_update()}",  # noqa: S608 - a constant clause
+        "SELECT name, currency, monthly_cap_fen, balance_cap_fen FROM facilities_facility "  # noqa: S608 - a constant lock clause; values are bound
+        f"WHERE id = %s {_no_key_update()}",
         [facility_id],
     )
     row = cursor.fetchone()
@@ -164,12 +184,12 @@ def lock_inmates_accounts(cursor, *, facility_id: int, chunk: int) -> dict[int, 
     after = 0
     while True:
         cursor.execute(
-            "SELECT s.inmate_id, i.inmate_number, s.balance_fen + s.pending_fen + h.balance_fen "
+            "SELECT s.inmate_id, i.inmate_number, s.balance_fen + s.pending_fen + h.balance_fen "  # noqa: S608 - a constant lock clause; values are bound
             "FROM ledger_account s "
             "JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held' "
             "JOIN facilities_inmate i ON i.id = s.inmate_id "
             "WHERE s.facility_id = %s AND s.kind = 'spendable' AND NOT s.is_closed "
-            f"AND s.inmate_id > %s ORDER BY s.inmate_id LIMIT %s {lock_clause}",  # noqa: S608
+            f"AND s.inmate_id > %s ORDER BY s.inmate_id LIMIT %s {lock_clause}",
             [facility_id, after, chunk],
         )
         rows = cursor.fetchall()

@@ -115,7 +115,7 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
     zone = ZoneInfo(facility.timezone)
     with sql.cursor() as cursor:
         cursor.execute(
-            f"SELECT a.inmate_id, CAST(SUM(e.amount_fen) AS BIGINT) FROM ledger_entry e "
+            f"SELECT a.inmate_id, CAST(SUM(e.amount_fen) AS BIGINT) FROM ledger_entry e "  # noqa: S608 - placeholders only; values are bound
             f"JOIN ledger_account a ON a.id = e.account_id "
             f"JOIN ledger_transaction t ON t.id = e.transaction_id "
             f"WHERE a.inmate_id IN ({in_list}) AND t.created_at < %s GROUP BY a.inmate_id",
@@ -123,7 +123,7 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
         )
         opening.update(dict(cursor.fetchall()))
         cursor.execute(
-            f"SELECT a.inmate_id, t.created_at, t.kind, t.memo, a.kind, e.amount_fen "
+            f"SELECT a.inmate_id, t.created_at, t.kind, t.memo, a.kind, e.amount_fen "  # noqa: S608 - placeholders only; values are bound
             f"FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id "
             f"JOIN ledger_transaction t ON t.id = e.transaction_id "
             f"WHERE a.inmate_id IN ({in_list}) AND t.created_at >= %s AND t.created_at < %s "

@@ -50,7 +50,7 @@ class _BulkRows:
         # SQLite: the transaction is IMMEDIATE (see settings), so no other writer can take
         # ids until it commits; inserting them moves the AUTOINCREMENT sequence past them.
         self.cursor.execute(
-            f"SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = %s "
+            f"SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = %s "  # noqa: S608 - a model's table name, quoted; values are bound
             f"UNION ALL SELECT MAX(id) FROM {connection.ops.quote_name(table)})",
             [table],
         )
@@ -70,7 +70,7 @@ class _BulkRows:
                     copy.write_row(tuple(row.values()))
             return
         self.cursor.executemany(
-            f"INSERT INTO {table} ({column_list}) VALUES ({', '.join(['%s'] * len(rows[0]))})",
+            f"INSERT INTO {table} ({column_list}) VALUES ({', '.join(['%s'] * len(rows[0]))})",  # noqa: S608 - model table and column names, quoted; values are bound
             [tuple(sql.adapt(value) for value in row.values()) for row in rows],
         )
 

@@ -22,12 +22,15 @@ from .posting import (
     depositor_scope,
     ensure_open,
     execute,
+    from_returned_row,
     post,
     request_hash_of,
+    returning_columns,
     run_idempotent,
 )
 
 DEPOSIT_RESERVATION_TTL = dt.timedelta(minutes=settings.DEPOSIT_RESERVATION_MINUTES)
+_DEPOSIT_COLUMNS = returning_columns(Deposit)
 
 
 def reserve_deposit(
@@ -121,7 +124,7 @@ def reserve_deposit(
             columns = list(created)
             execute(
                 cursor,
-                f"INSERT INTO ledger_deposit ({', '.join(columns)}) "
+                f"INSERT INTO ledger_deposit ({', '.join(columns)}) "  # noqa: S608 - column names are this function's own keys; values bound
                 f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
                 [created[column] for column in columns],
             )
@@ -175,53 +178,55 @@ def credit_deposit(
 ) -> Deposit:
     """Credit a paid deposit: clearing -> inmate spendable, fee -> fees (the fee is paid on
     top by the depositor and never counts against a cap). The reservation turns into money
-    received. Idempotent: crediting a credited deposit returns it unchanged."""
+    received. Idempotent: crediting a credited deposit returns it unchanged.
+
+    Six statements on the hot path: the lock (which finds the deposit's inmate and its
+    provider's clearing account itself), the deposit's status update, whose ``RETURNING``
+    row is the credited deposit returned, the period update and the three of ``post``."""
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         try:
-            deposit = Deposit.objects.values("provider").get(pk=deposit_id)
-        except Deposit.DoesNotExist:
+            locked = lock_inmate_accounts(cursor, by="deposit", key=deposit_id)
+        except errors.InmateNotFound:
             raise errors.DepositNotFound() from None
-        locked = lock_inmate_accounts(
-            cursor, by="deposit", key=deposit_id, provider=deposit["provider"]
-        )
         execute(
             cursor,
-            "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "
+            "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "  # noqa: S608 - the Deposit model's column names; values are bound
             "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
-            "WHERE id = %s AND status = 'created' "
-            "RETURNING amount_fen, fee_fen, period_id",
+            f"WHERE id = %s AND status = 'created' RETURNING {_DEPOSIT_COLUMNS}",
             [now, provider_reference, provider_reference, deposit_id],
         )
         row = cursor.fetchone()
         if row is not None:
-            amount_fen, fee_fen, period_id = row
+            credited = from_returned_row(Deposit, row)
             execute(
                 cursor,
                 "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen - %s, "
                 "received_fen = received_fen + %s WHERE id = %s",
-                [amount_fen, amount_fen, period_id],
+                [credited.amount_fen, credited.amount_fen, credited.period_id],
             )
             post(
                 cursor,
                 locked=locked,
                 kind=Transaction.Kind.DEPOSIT,
                 legs=[
-                    (locked.clearing_id, -(amount_fen + fee_fen)),
-                    (locked.spendable_id, amount_fen),
-                    (locked.fees_id, fee_fen),
+                    (locked.clearing_id, -(credited.amount_fen + credited.fee_fen)),
+                    (locked.spendable_id, credited.amount_fen),
+                    (locked.fees_id, credited.fee_fen),
                 ],
-                pending_delta_fen=-amount_fen,
+                pending_delta_fen=-credited.amount_fen,
                 idempotency_scope=SYSTEM_SCOPE,
                 idempotency_key=f"deposit-credit:{deposit_id}",
                 request_hash=request_hash_of("credit_deposit", deposit_id=deposit_id),
                 deposit_id=deposit_id,
                 now=now,
             )
-    credited = Deposit.objects.get(pk=deposit_id)
-    if credited.status != Deposit.Status.CREDITED:
-        raise errors.DepositNotPending(f"The deposit is {credited.get_status_display().lower()}.")
-    return credited
+            return credited
+    # Not awaiting payment: a replay returns the credited deposit, anything else is refused.
+    earlier = Deposit.objects.get(pk=deposit_id)
+    if earlier.status != Deposit.Status.CREDITED:
+        raise errors.DepositNotPending(f"The deposit is {earlier.get_status_display().lower()}.")
+    return earlier
 
 
 def release_deposit(

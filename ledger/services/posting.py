@@ -52,6 +52,9 @@ def staff_scope(user_id: int) -> str:
 def execute(cursor, sql: str, params) -> None:
     """Run one statement, adapting instants, dates and UUIDs the way the ORM would (SQLite
     has no native types for them; psycopg takes them as they are)."""
+    if cursor.db.vendor == "postgresql":  # the hot path: nothing to adapt
+        cursor.execute(sql, params)
+        return
     ops = connection.ops
     adapted = []
     for value in params:
@@ -166,7 +169,19 @@ def existing_transaction_id(scope: str, idempotency_key: str, request_hash: str)
 # --- posting ----------------------------------------------------------------------------
 
 
-def post(
+def post(cursor, **posting) -> int:
+    """Write one balanced journal transaction (see ``post_transaction``); returns its id."""
+    return _post(cursor, **posting)[0]
+
+
+def post_transaction(cursor, **posting) -> Transaction:
+    """Write one balanced journal transaction and return it as the ORM would read it back,
+    built from exactly what was written: saves a read on the hot path."""
+    transaction_id, fields = _post(cursor, **posting)
+    return built(Transaction, {"id": transaction_id, **fields})
+
+
+def _post(
     cursor,
     *,
     locked: LockedInmate,
@@ -183,9 +198,10 @@ def post(
     reverses_id: int | None = None,
     created_by_id: int | None = None,
     approved_by_id: int | None = None,
-) -> int:
+) -> tuple[int, dict]:
     """Write one balanced journal transaction for the locked inmate and move the cached
-    balances of the inmate's accounts by the same legs, in three statements. Returns its id.
+    balances of the inmate's accounts by the same legs, in three statements. Returns its id
+    and the transaction's other columns as written.
 
     Refuses legs that do not sum to zero before touching the database; the deferred trigger
     on ``ledger_entry`` refuses them again at commit.
@@ -216,37 +232,90 @@ def post(
                 *moved,
             ],
         )
+    fields = {
+        "kind": kind,
+        "idempotency_scope": idempotency_scope,
+        "idempotency_key": idempotency_key,
+        "request_hash": request_hash,
+        "facility_id": locked.facility_id,
+        "inmate_id": locked.inmate_id,
+        "deposit_id": deposit_id,
+        "refund_of_id": refund_of_id,
+        "reverses_id": reverses_id,
+        "memo": memo,
+        "created_by_id": created_by_id,
+        "approved_by_id": approved_by_id,
+        "created_at": now,
+    }
     execute(
         cursor,
-        "INSERT INTO ledger_transaction (kind, idempotency_scope, idempotency_key, request_hash, "
-        "facility_id, inmate_id, deposit_id, refund_of_id, reverses_id, memo, created_by_id, "
-        "approved_by_id, created_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        [
-            kind,
-            idempotency_scope,
-            idempotency_key,
-            request_hash,
-            locked.facility_id,
-            locked.inmate_id,
-            deposit_id,
-            refund_of_id,
-            reverses_id,
-            memo,
-            created_by_id,
-            approved_by_id,
-            now,
-        ],
+        f"INSERT INTO ledger_transaction ({', '.join(fields)}) "  # noqa: S608 - constant names
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id",
+        list(fields.values()),
     )
     transaction_id = cursor.fetchone()[0]
     execute(
         cursor,
-        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - placeholders only; values are bound
         + ", ".join(["(%s, %s, %s)"] * len(legs)),
         [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
     )
-    return transaction_id
+    return transaction_id, fields
 
 
 def transaction_of(transaction_id: int) -> Transaction:
     return Transaction.objects.get(pk=transaction_id)
+
+
+# --- models from what was written -------------------------------------------------------
+
+
+def built(model, fields: dict):
+    """A model instance from the values just written (every column, by attribute name),
+    marked as saved, as if read back. Built positionally, Django's fast path."""
+    return model.from_db(
+        connection.alias, None, [fields[field.attname] for field in model._meta.concrete_fields]
+    )
+
+
+_converters: dict = {}
+
+
+def returning_columns(model) -> str:
+    """Every column of ``model``, in field order, for a ``RETURNING`` clause whose row
+    ``from_returned_row`` turns into an instance."""
+    return ", ".join(field.column for field in model._meta.concrete_fields)
+
+
+def _row_converters(model) -> list | None:
+    """Per column, the converters the ORM applies to a fetched value, or None when no column
+    needs one (PostgreSQL hands back instants and UUIDs as they are)."""
+    key = (model, connection.vendor)
+    if key not in _converters:
+        table = model._meta.db_table
+        converters = []
+        for field in model._meta.concrete_fields:
+            column = field.get_col(table)
+            converters.append(
+                (
+                    column,
+                    connection.ops.get_db_converters(column) + column.get_db_converters(connection),
+                )
+            )
+        _converters[key] = converters if any(c for _, c in converters) else None
+    return _converters[key]
+
+
+def from_returned_row(model, row):
+    """An instance of ``model`` from a row of ``returning_columns(model)``, converted as the
+    ORM converts a row it fetches (SQLite hands back text for instants and UUIDs), so it is
+    what an ORM read would return, without the read."""
+    converters = _row_converters(model)
+    if converters is not None:
+        values = []
+        for (column, column_converters), value in zip(converters, row, strict=True):
+            for converter in column_converters:
+                value = converter(value, column, connection)
+            values.append(value)
+        row = values
+    return model.from_db(connection.alias, None, row)

@@ -18,6 +18,7 @@ from .posting import (
     ensure_open,
     execute,
     post,
+    post_transaction,
     request_hash_of,
     run_idempotent,
     staff_scope,
@@ -46,13 +47,15 @@ def debit_purchase(
         "debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo=memo
     )
 
+    posted: list[Transaction] = []
+
     def attempt() -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
             ensure_open(locked, spending=True)
             if locked.spendable_fen < amount_fen:
                 raise errors.InsufficientFunds()
-            return post(
+            purchase = post_transaction(
                 cursor,
                 locked=locked,
                 kind=Transaction.Kind.PURCHASE,
@@ -63,11 +66,15 @@ def debit_purchase(
                 memo=memo,
                 now=now,
             )
+        posted.append(purchase)  # committed
+        return purchase.pk
 
     transaction_id = run_idempotent(
         attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
     )
-    return transaction_of(transaction_id)
+    if posted and posted[0].pk == transaction_id:
+        return posted[0]  # built from what was written: no read on the hot path
+    return transaction_of(transaction_id)  # a replay: the first request's purchase
 
 
 def refund_purchase(

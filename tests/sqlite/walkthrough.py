@@ -147,7 +147,7 @@ def raw_sql_against_the_journal():
     )
     committed = Transaction.objects.order_by("id").first().pk
     new_transaction = (
-        "INSERT INTO ledger_transaction (kind, idempotency_scope, idempotency_key, request_hash, "
+        "INSERT INTO ledger_transaction (kind, idempotency_scope, idempotency_key, request_hash, "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
         "facility_id, memo, created_at) VALUES ('adjustment', 'system', '{key}', '', "
         f"{facility.pk}, 'raw', '2026-01-01 00:00:00')"
     )
@@ -163,16 +163,16 @@ def raw_sql_against_the_journal():
         "empty_transaction": refusal(new_transaction.format(key="raw-empty")),
         "unbalanced_transaction": refusal(
             new_transaction.format(key="raw-unbalanced"),
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
             f"({newest}, {fees}, 500), ({newest}, {sales}, -499)",
         ),
         "entry_added_to_a_committed_transaction": refusal(
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
             f"({committed}, {fees}, 1)"
         ),
         "balanced_transaction": refusal(
             new_transaction.format(key="raw-balanced"),
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
             f"({newest}, {fees}, 500), ({newest}, {sales}, -500)",
         ),
     }
