@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import uuid
 from collections.abc import Callable, Sequence
 
 from django.db import IntegrityError, connection
@@ -22,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from commissary import errors
 
+from .. import sql as sql_params
 from ..locks import LockedInmate
 from ..models import Transaction
 
@@ -55,17 +55,7 @@ def execute(cursor, sql: str, params) -> None:
     if cursor.db.vendor == "postgresql":  # the hot path: nothing to adapt
         cursor.execute(sql, params)
         return
-    ops = connection.ops
-    adapted = []
-    for value in params:
-        if isinstance(value, dt.datetime):
-            value = ops.adapt_datetimefield_value(value)
-        elif isinstance(value, dt.date):
-            value = ops.adapt_datefield_value(value)
-        elif isinstance(value, uuid.UUID) and connection.vendor != "postgresql":
-            value = value.hex
-        adapted.append(value)
-    cursor.execute(sql, adapted)
+    cursor.execute(sql, sql_params.adapt_params(params))
 
 
 # --- validation -------------------------------------------------------------------------
