@@ -142,3 +142,35 @@ def pick_list(*, orders) -> list[dict]:
         }
         for _, unit in sorted(units.items())
     ]
+
+
+LOW_STOCK_AT = 10  # units left at which a product on sale shows as running low
+
+
+def low_stock_products(*, facility, at_most: int = LOW_STOCK_AT) -> list[FacilityProduct]:
+    """Products on sale at the facility with ``at_most`` units left or fewer, fewest first
+    (the staff dashboard's list)."""
+    return list(
+        FacilityProduct.objects.filter(
+            facility=facility, is_available=True, product__is_active=True, stock__lte=at_most
+        )
+        .select_related("product")
+        .order_by("stock", "product__sku")
+    )
+
+
+def sales_by_product(*, facility, start: dt.datetime, end: dt.datetime) -> list[tuple]:
+    """Rows of (SKU, Chinese name, English name, units sold, sales fen) for the orders placed
+    at the facility in [start, end) and not cancelled (a cancelled order was refunded)."""
+    return [
+        (row["product__sku"], row["name_zh"], row["name_en"], row["units"], row["sales_fen"])
+        for row in OrderItem.objects.filter(
+            order__facility=facility,
+            order__created_at__gte=start,
+            order__created_at__lt=end,
+        )
+        .exclude(order__status=Order.Status.CANCELLED)
+        .values("product__sku", "name_zh", "name_en")
+        .annotate(units=Sum("quantity"), sales_fen=Sum("line_total_fen"))
+        .order_by("-sales_fen", "product__sku")
+    ]

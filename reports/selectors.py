@@ -148,6 +148,19 @@ def low_stock_products(*, facility) -> list:
 # --- reports ------------------------------------------------------------------------------
 
 
+def sales_by_product(*, facility, first: dt.date, last: dt.date):
+    """Rows of (SKU, Chinese name, English name, units, sales fen) from ``first`` to ``last``
+    (facility days), orders not cancelled; empty when the catalog app is not installed."""
+    if not apps.is_installed("catalog"):
+        return []
+    from catalog import selectors as catalog_selectors  # noqa: PLC0415 (optional app)
+
+    tz = ZoneInfo(facility.timezone)
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return catalog_selectors.sales_by_product(facility=facility, start=start, end=end)
+
+
 def deposits_by_day_and_provider(*, facility, first: dt.date, last: dt.date):
     """Rows of (day, provider, deposits credited, amount fen, fees fen)."""
     tz = ZoneInfo(facility.timezone)

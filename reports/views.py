@@ -161,11 +161,25 @@ def _fees_report(request, facility):
     return ([_("Day"), _("Fees collected")], rows, {1}, {"from": first, "to": last})
 
 
+def _sales_report(request, facility):
+    today = timezone.now().date()
+    first = _date(request.GET.get("from", ""), today - dt.timedelta(days=30))
+    last = _date(request.GET.get("to", ""), today)
+    rows = selectors.sales_by_product(facility=facility, first=first, last=last)
+    return (
+        [_("SKU"), _("Product (Chinese)"), _("Product (English)"), _("Units sold"), _("Sales")],
+        rows,
+        {4},
+        {"from": first, "to": last},
+    )
+
+
 REPORTS = {
     "deposits": (_("Deposits by day and provider"), _deposits_report),
     "balances": (_("Trust balance per inmate at a date"), _balances_report),
     "caps": (_("Monthly cap report"), _caps_report),
     "fees": (_("Fees collected"), _fees_report),
+    "sales": (_("Sales by product"), _sales_report),
 }
 
 

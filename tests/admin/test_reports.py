@@ -106,3 +106,55 @@ def test_fees_collected_come_from_the_fees_account(client, site_a):
     client.force_login(site_a.staff["auditor"])
     answer = client.get("/admin/reports/fees/", {"facility": site_a.facility.pk})
     assert [row[1] for row in answer.context["rows"]] == ["¥1.00"]
+
+
+def _kiosk_order(site, product, quantity, key_text):
+    from catalog import services as catalog_services
+    from facilities import services as facility_services
+
+    device, _ = facility_services.register_kiosk_device(facility=site.facility, name=key_text)
+    return catalog_services.place_order(
+        inmate_id=site.inmate.pk,
+        device_id=device.pk,
+        items=[{"product_id": product.pk, "quantity": quantity}],
+        idempotency_key=key_text,
+    )
+
+
+def test_sales_by_product_counts_orders_not_cancelled_of_the_facility_only(client, site_a, site_b):
+    from catalog import services as catalog_services
+    from tests.catalog.helpers import product_at
+
+    deposit(site_a.inmate, 50_000)
+    deposit(site_b.inmate, 50_000)
+    noodles = product_at(site_a.facility, price_fen=350, name_en="Noodles", name_zh="方便面")
+    product_at(site_b.facility, price_fen=999)
+    _kiosk_order(site_a, noodles, 3, "first")
+    cancelled = _kiosk_order(site_a, noodles, 2, "second")
+    catalog_services.cancel_order(
+        order_id=cancelled.pk, staff_id=site_a.staff["clerk"].pk, reason="wrong item"
+    )
+    _kiosk_order(site_b, _offered_product(site_b), 1, "elsewhere")
+    client.force_login(site_a.staff["auditor"])
+    page = client.get("/admin/reports/sales/", {"facility": site_a.facility.pk, "format": "csv"})
+    rows = list(csv.reader(io.StringIO(page.content.decode("utf-8-sig"))))
+    assert rows[0] == ["SKU", "Product (Chinese)", "Product (English)", "Units sold", "Sales"]
+    assert rows[1:] == [[noodles.sku, "方便面", "Noodles", "3", "10.50"]]
+
+
+def _offered_product(site):
+    from catalog.models import FacilityProduct
+
+    return FacilityProduct.objects.filter(facility=site.facility).get().product
+
+
+def test_the_dashboard_lists_products_running_low(client, site_a, site_b):
+    from tests.catalog.helpers import product_at
+
+    low = product_at(site_a.facility, stock=3, name_en="Soap", name_zh="肥皂")
+    product_at(site_a.facility, stock=500, name_en="Paper", name_zh="纸")
+    product_at(site_b.facility, stock=1, name_en="Elsewhere", name_zh="别处")
+    client.force_login(site_a.staff["auditor"])
+    page = dashboard(client, site_a)
+    assert [offer.product for offer in page.context["low_stock"]] == [low]
+    assert "3 left" in page.content.decode()
