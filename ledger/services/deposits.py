@@ -29,6 +29,19 @@ from .posting import (
     run_idempotent,
 )
 
+
+def ensure_period(cursor, *, locked, month) -> None:
+    """Open the inmate's period for ``month`` if it is not open yet, under the facility's
+    monthly cap (the month is part of the key: no scheduled task has to run first)."""
+    execute(
+        cursor,
+        "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
+        "reserved_fen, cap_fen) VALUES (%s, %s, %s, 0, 0, %s) "
+        "ON CONFLICT (inmate_id, month) DO NOTHING",
+        [locked.inmate_id, locked.facility_id, month, locked.monthly_cap_fen],
+    )
+
+
 DEPOSIT_RESERVATION_TTL = dt.timedelta(minutes=settings.DEPOSIT_RESERVATION_MINUTES)
 _DEPOSIT_COLUMNS = returning_columns(Deposit)
 
@@ -75,13 +88,7 @@ def reserve_deposit(
                 )
             month = local_month(now, locked.timezone)
             _check_deposit_limits(cursor, locked=locked, month=month, amount_fen=amount_fen)
-            execute(
-                cursor,
-                "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
-                "reserved_fen, cap_fen) VALUES (%s, %s, %s, 0, 0, %s) "
-                "ON CONFLICT (inmate_id, month) DO NOTHING",
-                [locked.inmate_id, locked.facility_id, month, locked.monthly_cap_fen],
-            )
+            ensure_period(cursor, locked=locked, month=month)
             # The cap check and the reservation are one conditional UPDATE.
             execute(
                 cursor,
@@ -340,13 +347,7 @@ def _reserve_again(cursor, *, locked, amount_fen: int, now: dt.datetime) -> int 
         _check_deposit_limits(cursor, locked=locked, month=month, amount_fen=amount_fen)
     except errors.DomainError:
         return None
-    execute(
-        cursor,
-        "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
-        "reserved_fen, cap_fen) VALUES (%s, %s, %s, 0, 0, %s) "
-        "ON CONFLICT (inmate_id, month) DO NOTHING",
-        [locked.inmate_id, locked.facility_id, month, locked.monthly_cap_fen],
-    )
+    ensure_period(cursor, locked=locked, month=month)
     execute(
         cursor,
         "UPDATE ledger_monthlyperiod SET received_fen = received_fen + %s "

@@ -86,6 +86,23 @@ def _replayed_event(scope: str, idempotency_key: str, request_hash: str) -> Acco
     return event
 
 
+def _record_event(kind, *, key: tuple[str, str, str], staff_id, now, **where) -> AccountEvent:
+    """The event a fresh (not replayed) move or closing leaves, under its idempotency key."""
+    scope, idempotency_key, request_hash = key
+    event = AccountEvent.objects.create(
+        kind=kind,
+        idempotency_scope=scope,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        reason="",
+        created_by_id=staff_id,
+        created_at=now,
+        **where,
+    )
+    event.is_replay = False
+    return event
+
+
 def move_inmate_ledger(
     *,
     inmate_id: int,
@@ -155,21 +172,16 @@ def move_inmate_ledger(
             "ELSE %s END WHERE inmate_id = %s AND closed_at IS NULL",
             [policy.monthly_cap_fen, policy.monthly_cap_fen, inmate_id],
         )
-        event = AccountEvent.objects.create(
-            kind=AccountEvent.Kind.MOVED,
+        return _record_event(
+            AccountEvent.Kind.MOVED,
             inmate_id=inmate_id,
             facility_id=to_facility_id,
             from_facility_id=locked.facility_id,
             transaction_id=transaction_id,
-            idempotency_scope=scope,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            reason="",
-            created_by_id=staff_id,
-            created_at=now,
+            key=(scope, idempotency_key, request_hash),
+            staff_id=staff_id,
+            now=now,
         )
-        event.is_replay = False
-        return event
 
 
 def close_inmate_ledger(
@@ -231,20 +243,15 @@ def close_inmate_ledger(
             "UPDATE ledger_account SET is_closed = %s, pending_fen = 0 WHERE id IN (%s, %s)",
             [True, locked.spendable_id, locked.held_id],
         )
-        event = AccountEvent.objects.create(
-            kind=AccountEvent.Kind.CLOSED,
+        return _record_event(
+            AccountEvent.Kind.CLOSED,
             inmate_id=inmate_id,
             facility_id=locked.facility_id,
             transaction_id=payout_id,
-            idempotency_scope=scope,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            reason="",
-            created_by_id=staff_id,
-            created_at=now,
+            key=(scope, idempotency_key, request_hash),
+            staff_id=staff_id,
+            now=now,
         )
-        event.is_replay = False
-        return event
 
 
 def change_facility_caps(*, facility_id: int, monthly_cap_fen: int, balance_cap_fen: int) -> None:
