@@ -300,6 +300,8 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("facility", "housing_unit", "inmate_number", "surname", "given_name", "pin")
+        # A PIN is set, never shown: staff who may only view the inmate get no PIN row.
+        may_set_pin = self.has_change_permission(request, obj)
         return (
             "facility",
             "inmate_number",
@@ -309,7 +311,7 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
             "status",
             "admitted_at",
             "released_at",
-            "new_pin",
+            *(("new_pin",) if may_set_pin else ()),
             "balance",
             "records",
         )
