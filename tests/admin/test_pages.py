@@ -3,6 +3,8 @@ yuan."""
 
 import pytest
 
+from tests.factories import StaffFactory
+
 pytestmark = pytest.mark.django_db
 
 
@@ -28,3 +30,27 @@ def test_staff_who_may_only_view_an_inmate_see_no_pin_row(client, site_a):
     client.force_login(site_a.staff["facility_admin"])
     editable = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'name="new_pin"' in editable
+
+
+def test_saving_a_facility_keeps_its_caps_which_the_form_shows_but_does_not_change(
+    client, site_a
+):
+    facility = site_a.facility
+    caps_fen = (facility.monthly_cap_fen, facility.balance_cap_fen)
+    client.force_login(StaffFactory(is_superuser=True))
+    page = client.post(
+        f"/admin/facilities/facility/{facility.pk}/change/",
+        {
+            "name": "Renamed prison",
+            "timezone": facility.timezone,
+            "deposit_fee_rate_bp": "0",
+            "links_need_approval": "on",
+            "trust_alert_emails": "",
+            "deposit_fee_fixed": "0.00",
+            "adjustment_approval_threshold": "500.00",
+        },
+    )
+    assert page.status_code == 302
+    facility.refresh_from_db()
+    assert facility.name == "Renamed prison"
+    assert (facility.monthly_cap_fen, facility.balance_cap_fen) == caps_fen
