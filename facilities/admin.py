@@ -36,6 +36,7 @@ POLICY_AMOUNTS = {
     "balance_cap": "balance_cap_fen",
     "deposit_fee_fixed": "deposit_fee_fixed_fen",
     "adjustment_approval_threshold": "adjustment_approval_threshold_fen",
+    "max_deposit": "max_deposit_fen",
 }
 
 
@@ -50,6 +51,11 @@ class FacilityForm(forms.ModelForm):
     adjustment_approval_threshold = YuanField(
         label=_("Debits above this need a second trust officer"), allow_zero=True
     )
+    max_deposit = YuanField(
+        label=_("Largest single deposit"),
+        required=False,
+        help_text=_("In yuan, for example 1,234.50. Empty: no limit of its own."),
+    )
 
     class Meta:
         model = Facility
@@ -59,9 +65,12 @@ class FacilityForm(forms.ModelForm):
             "timezone",
             "currency",
             "deposit_fee_rate_bp",
+            "max_deposits_per_month",
             "links_need_approval",
             "trust_alert_emails",
         )
+        labels = {"max_deposits_per_month": _("Most deposits an inmate may receive a month")}
+        help_texts = {"max_deposits_per_month": _("Empty: no limit.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,7 +84,8 @@ class FacilityForm(forms.ModelForm):
     def clean(self):
         cleaned_data = super().clean()
         for yuan_field, fen_field in POLICY_AMOUNTS.items():
-            if cleaned_data.get(yuan_field) is not None:
+            # A valid amount is in cleaned_data; an optional one left empty (None) clears it.
+            if yuan_field in cleaned_data:
                 setattr(self.instance, fen_field, cleaned_data[yuan_field])
         return cleaned_data
 

@@ -32,9 +32,7 @@ def test_staff_who_may_only_view_an_inmate_see_no_pin_row(client, site_a):
     assert 'name="new_pin"' in editable
 
 
-def test_saving_a_facility_keeps_its_caps_which_the_form_shows_but_does_not_change(
-    client, site_a
-):
+def test_saving_a_facility_keeps_its_caps_which_the_form_shows_but_does_not_change(client, site_a):
     facility = site_a.facility
     caps_fen = (facility.monthly_cap_fen, facility.balance_cap_fen)
     client.force_login(StaffFactory(is_superuser=True))
@@ -54,3 +52,40 @@ def test_saving_a_facility_keeps_its_caps_which_the_form_shows_but_does_not_chan
     facility.refresh_from_db()
     assert facility.name == "Renamed prison"
     assert (facility.monthly_cap_fen, facility.balance_cap_fen) == caps_fen
+
+
+def facility_policy(facility, **changes):
+    return {
+        "name": facility.name,
+        "timezone": facility.timezone,
+        "deposit_fee_rate_bp": "0",
+        "links_need_approval": "on",
+        "trust_alert_emails": "",
+        "deposit_fee_fixed": "0.00",
+        "adjustment_approval_threshold": "500.00",
+        "max_deposit": "",
+        "max_deposits_per_month": "",
+        **changes,
+    }
+
+
+def test_the_largest_single_deposit_is_typed_and_shown_in_yuan_and_stored_in_fen(client, site_a):
+    facility = site_a.facility
+    url = f"/admin/facilities/facility/{facility.pk}/change/"
+    client.force_login(StaffFactory(is_superuser=True))
+    saved = client.post(
+        url, facility_policy(facility, max_deposit="1,234.50", max_deposits_per_month="4")
+    )
+    assert saved.status_code == 302
+    facility.refresh_from_db()
+    assert (facility.max_deposit_fen, facility.max_deposits_per_month) == (123_450, 4)
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'value="1,234.50"' in page and "Largest single deposit" in page
+    assert "max deposit fen" not in page.lower()
+    chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "单笔存款上限" in chinese and "每名在押人员每月最多收款次数" in chinese
+
+    cleared = client.post(url, facility_policy(facility))
+    assert cleared.status_code == 302
+    facility.refresh_from_db()
+    assert (facility.max_deposit_fen, facility.max_deposits_per_month) == (None, None)
