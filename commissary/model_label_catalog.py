@@ -183,4 +183,11 @@ LABELS = (
     gettext_noop("trigger"),
     gettext_noop("trust alert emails"),
     gettext_noop("user"),
+    gettext_noop("PIN failure counters"),
+    gettext_noop("grades"),
+    gettext_noop("kiosk sessions"),
+    gettext_noop("order lines"),
+    gettext_noop("orders"),
+    gettext_noop("products"),
+    gettext_noop("restrictions"),
 )

@@ -14,6 +14,7 @@ translatable here (``WRAPPED``) has a Chinese translation.
 """
 
 from django.apps import apps
+from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 
@@ -43,12 +44,13 @@ def translate_model_labels() -> None:
             config.verbose_name = _lazy(config.verbose_name)
     for model in _project_models():
         opts = model._meta
-        if "verbose_name_plural" not in opts.original_attrs and not isinstance(
-            opts.verbose_name, Promise
-        ):
+        if "verbose_name_plural" not in opts.original_attrs:
             # Django's default plural is the singular plus "s", formatted lazily from the
-            # singular; translate the English plural as a whole instead.
-            opts.verbose_name_plural = _lazy(f"{opts.verbose_name}s")
+            # singular (the Chinese singular plus "s" for a translated one); translate the
+            # English plural as a whole instead.
+            with translation.override(None):
+                english = str(opts.verbose_name)
+            opts.verbose_name_plural = _lazy(f"{english}s")
         else:
             opts.verbose_name_plural = _lazy(opts.verbose_name_plural)
         opts.verbose_name = _lazy(opts.verbose_name)

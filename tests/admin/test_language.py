@@ -83,3 +83,12 @@ def test_the_dashboard_reads_in_chinese(client, site_a):
     client.force_login(site_a.staff["auditor"])
     page = client.get("/admin/reports/dashboard/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "信托资金总额" in page.content.decode() and "每日入账存款" in page.content.decode()
+
+
+def test_no_model_list_reads_as_a_singular_with_an_s_added_in_chinese():
+    """Django's default plural appends "s" to the singular, a translated one included."""
+    from commissary.model_labels import _project_models
+
+    with translation.override("zh-hans"):
+        plurals = {str(model._meta.verbose_name_plural) for model in _project_models()}
+    assert sorted(p for p in plurals if re.search(r"[^\x00-\x7f]s$", p)) == []
