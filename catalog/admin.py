@@ -9,6 +9,7 @@ import io
 
 import qrcode
 import qrcode.image.svg
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -21,10 +22,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.errors import DomainError
 from facilities.models import Grade
+from ledger.forms import YuanField
 from ledger.money import format_fen
 
 from . import selectors, services
 from .models import (
+    MAX_PRICE_FEN,
     Category,
     FacilityProduct,
     InmateCommissary,
@@ -46,9 +49,47 @@ class FacilityProductInline(FacilityScopedAdmin, admin.TabularInline):
     extra = 0
 
 
+class YuanAmountsForm(forms.ModelForm):
+    """A model form whose amounts are typed and shown in yuan: ``yuan_amounts`` maps each
+    yuan form field to the fen model field it sets."""
+
+    yuan_amounts: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for yuan_field, fen_field in self.yuan_amounts.items():
+            self.fields[yuan_field].initial = getattr(self.instance, fen_field)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        for yuan_field, fen_field in self.yuan_amounts.items():
+            if yuan_field in cleaned_data:  # valid; an optional one left empty is None
+                setattr(self.instance, fen_field, cleaned_data[yuan_field])
+        return cleaned_data
+
+
+class ProductForm(YuanAmountsForm):
+    yuan_amounts = {"price": "price_fen"}
+    price = YuanField(label=_("Price"))
+
+    class Meta:
+        model = Product
+        fields = ("sku", "name_zh", "name_en", "category", "is_active", "max_per_order")
+
+    def clean_price(self):
+        price_fen = self.cleaned_data["price"]
+        if price_fen is not None and price_fen > MAX_PRICE_FEN:
+            raise forms.ValidationError(
+                _("A price is at most %(amount)s.") % {"amount": format_fen(MAX_PRICE_FEN)}
+            )
+        return price_fen
+
+
 @admin.register(Product)
 class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     scope_global = True  # one catalogue; stock and availability are per facility (scoped)
+    form = ProductForm
+    fields = ("sku", "name_zh", "name_en", "category", "price", "is_active", "max_per_order")
     list_display = ("sku", "name_zh", "name_en", "category", "price", "is_active", "max_per_order")
     list_filter = ("category", "is_active")
     search_fields = ("sku", "name_zh", "name_en")
@@ -67,8 +108,24 @@ class FacilityProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     search_fields = ("product__sku", "product__name_zh", "product__name_en")
 
 
+class GradeForm(YuanAmountsForm):
+    yuan_amounts = {"spending_limit": "spending_limit_fen"}
+    spending_limit = YuanField(
+        label=_("Spending limit"),
+        required=False,
+        allow_zero=True,
+        help_text=_("Commissary spending allowed per period, in yuan; empty for no limit."),
+    )
+
+    class Meta:
+        model = Grade
+        fields = ("facility", "name", "spending_period")
+
+
 @admin.register(Grade)
 class GradeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    form = GradeForm
+    fields = ("facility", "name", "spending_limit", "spending_period")
     list_display = ("name", "facility", "spending_limit", "spending_period")
     list_filter = ("facility",)
 

@@ -162,3 +162,44 @@ def test_staff_cannot_restrict_an_inmate_of_a_facility_not_theirs(client, shop):
     assert answer.status_code == 200  # the form comes back with an error
     assert "inmate" in answer.context["adminform"].form.errors
     assert not Restriction.objects.exists()
+
+
+def test_a_product_price_is_typed_and_shown_in_yuan_and_stored_in_fen(client):
+    noodles = product_at(FacilityFactory(), price_fen=450)
+    url = reverse("admin:catalog_product_change", args=[noodles.pk])
+    client.force_login(StaffFactory(is_superuser=True))
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'name="price" value="4.50"' in page and "price_fen" not in page
+    fields = {
+        "sku": noodles.sku,
+        "name_zh": noodles.name_zh,
+        "name_en": noodles.name_en,
+        "category": noodles.category_id,
+        "is_active": "on",
+        "max_per_order": "10",
+        "offers-TOTAL_FORMS": "0",  # the stock inline, left as it is
+        "offers-INITIAL_FORMS": "0",
+    }
+    assert client.post(url, {**fields, "price": "12.30"}).status_code == 302
+    noodles.refresh_from_db()
+    assert noodles.price_fen == 1_230
+    refused = client.post(url, {**fields, "price": "10,000,000.01"})
+    assert refused.status_code == 200
+    noodles.refresh_from_db()
+    assert noodles.price_fen == 1_230
+
+
+def test_a_grade_spending_limit_is_typed_in_yuan_and_empty_means_no_limit(client):
+    facility = FacilityFactory()
+    grade = Grade.objects.create(facility=facility, name="一级", spending_limit_fen=80_000)
+    url = reverse("admin:facilities_grade_change", args=[grade.pk])
+    client.force_login(StaffFactory(is_superuser=True))
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'value="800.00"' in page and "消费限额" in page
+    fields = {"facility": facility.pk, "name": "一级", "spending_period": "week"}
+    assert client.post(url, {**fields, "spending_limit": "650.50"}).status_code == 302
+    grade.refresh_from_db()
+    assert (grade.spending_limit_fen, grade.spending_period) == (65_050, "week")
+    assert client.post(url, {**fields, "spending_limit": ""}).status_code == 302
+    grade.refresh_from_db()
+    assert grade.spending_limit_fen is None
