@@ -106,3 +106,16 @@ def test_fees_collected_come_from_the_fees_account(client, site_a):
     client.force_login(site_a.staff["auditor"])
     answer = client.get("/admin/reports/fees/", {"facility": site_a.facility.pk})
     assert [row[1] for row in answer.context["rows"]] == ["¥1.00"]
+
+
+def test_a_reports_period_fields_are_labelled_in_the_readers_language(client, site_a):
+    client.force_login(site_a.staff["auditor"])
+    facility = {"facility": site_a.facility.pk}
+    caps = client.get("/admin/reports/caps/", facility, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert '<label for="param-month">月份</label>' in caps.content.decode()
+    deposits = client.get("/admin/reports/deposits/", facility, HTTP_ACCEPT_LANGUAGE="en")
+    text = deposits.content.decode()
+    assert '<label for="param-from">From</label>' in text
+    assert '<label for="param-to">To</label>' in text
+    balances = client.get("/admin/reports/balances/", facility, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert '<label for="param-date">日期</label>' in balances.content.decode()
