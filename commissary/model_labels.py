@@ -1,6 +1,7 @@
 """Translated labels for the project's own models in the admin (zh-hans and English).
 
-Most fields of the project's models carry Django's default label (the field name with spaces)
+Most fields of the project's models carry Django's default label (the field name with spaces),
+an English help text
 and their choices plain English labels. Rather than migrate every model to add
 ``verbose_name=_(...)`` (a migration per app, for labels only), the labels of the project's
 apps are made lazily translatable once the models are loaded (``translate_model_labels``,
@@ -58,5 +59,7 @@ def translate_model_labels() -> None:
             if not hasattr(field, "verbose_name") or field.auto_created:
                 continue
             field.verbose_name = _lazy(field.verbose_name)
+            if getattr(field, "help_text", None):  # the admin shows it under the field
+                field.help_text = _lazy(field.help_text)
             if getattr(field, "choices", None):
                 field.choices = [(value, _lazy(text)) for value, text in field.choices]
