@@ -35,6 +35,7 @@ from .models import (
     OrderItem,
     Product,
     Restriction,
+    localized,
 )
 
 
@@ -245,12 +246,24 @@ class OrderItemInline(FacilityScopedAdmin, admin.TabularInline):
     facility_field = "order__facility"
     model = OrderItem
     extra = 0
-    fields = ("product", "name_zh", "name_en", "quantity", "unit_price_fen", "line_total_fen")
+    fields = ("product", "name_as_sold", "quantity", "unit_price", "line_total")
     readonly_fields = fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("name as sold"))
+    def name_as_sold(self, item):
+        return localized(item.name_zh, item.name_en)
+
+    @admin.display(description=_("unit price"))
+    def unit_price(self, item):
+        return format_fen(item.unit_price_fen, item.order.currency)
+
+    @admin.display(description=_("line total"))
+    def line_total(self, item):
+        return format_fen(item.line_total_fen, item.order.currency)
 
 
 @admin.register(Order)
@@ -266,8 +279,7 @@ class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "inmate",
         "device",
         "status",
-        "total_fen",
-        "currency",
+        "total",
         "purchase",
         "refund",
         "created_at",
@@ -294,7 +306,7 @@ class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description=_("total"), ordering="total_fen")
     def total(self, order):
-        return format_fen(order.total_fen)
+        return format_fen(order.total_fen, order.currency)
 
     @admin.action(description=_("Print the pick list (per housing unit)"), permissions=["view"])
     def print_pick_list(self, request, queryset):

@@ -203,3 +203,13 @@ def test_a_grade_spending_limit_is_typed_in_yuan_and_empty_means_no_limit(client
     assert client.post(url, {**fields, "spending_limit": ""}).status_code == 302
     grade.refresh_from_db()
     assert grade.spending_limit_fen is None
+
+
+def test_an_order_page_shows_its_total_and_lines_in_yuan(client, shop):
+    _facility, orders, _noodles = shop
+    order = orders[1]  # two noodles at ¥4.50
+    client.force_login(StaffFactory(is_superuser=True))
+    url = reverse("admin:catalog_order_change", args=[order.pk])
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "¥9.00" in page and "¥4.50" in page
+    assert "total (fen)" not in page.lower() and "unit price fen" not in page.lower()
