@@ -126,6 +126,21 @@ class FacilityAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     def balance_cap(self, facility):
         return format_fen(facility.balance_cap_fen, facility.currency)
 
+    # What staff who may only view a facility see for the amounts the form types in yuan.
+    @admin.display(description=_("Fixed deposit fee"))
+    def deposit_fee_fixed(self, facility):
+        return format_fen(facility.deposit_fee_fixed_fen, facility.currency)
+
+    @admin.display(description=_("Debits above this need a second trust officer"))
+    def adjustment_approval_threshold(self, facility):
+        return format_fen(facility.adjustment_approval_threshold_fen, facility.currency)
+
+    @admin.display(description=_("Largest single deposit"))
+    def max_deposit(self, facility):
+        if facility.max_deposit_fen is None:
+            return gettext("No limit")
+        return format_fen(facility.max_deposit_fen, facility.currency)
+
 
 # --- housing units ------------------------------------------------------------------------
 

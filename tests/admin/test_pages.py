@@ -96,3 +96,16 @@ def test_the_audit_trail_and_sign_in_records_are_named_in_chinese_on_the_admin_i
     index = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "审计日志" in index and "登录尝试记录" in index
     assert "Audit log" not in index and "Access attempts" not in index
+
+
+def test_staff_who_may_only_view_a_facility_see_its_amounts_in_yuan(client, site_a):
+    facility = site_a.facility
+    facility.max_deposit_fen = 20_000
+    facility.deposit_fee_fixed_fen = 150
+    facility.save()
+    client.force_login(site_a.staff["auditor"])
+    page = client.get(
+        f"/admin/facilities/facility/{facility.pk}/change/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "¥200.00" in page and "¥1.50" in page and "¥500.00" in page
+    assert "None" not in page
