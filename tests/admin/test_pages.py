@@ -109,3 +109,12 @@ def test_staff_who_may_only_view_a_facility_see_its_amounts_in_yuan(client, site
     ).content.decode()
     assert "¥200.00" in page and "¥1.50" in page and "¥500.00" in page
     assert "None" not in page
+
+
+def test_the_scheduled_runs_page_has_no_inline_style_and_reads_in_chinese(client):
+    """The strict CSP (style-src 'self') blocks style attributes."""
+    client.force_login(StaffFactory(is_superuser=True))
+    page = client.get("/admin/ledger/scheduledrun/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    text = page.content.decode()
+    assert " style=" not in text
+    assert "立即对账" in text and "Run reconciliation now" not in text
