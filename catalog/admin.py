@@ -142,6 +142,7 @@ class RestrictionAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_display = ("inmate", "kind", "category", "product", "ends_at", "reason")
     list_filter = ("kind",)
     raw_id_fields = ("inmate",)
+    readonly_fields = ("created_by", "created_at")  # who imposed it and when: recorded, not typed
 
     def save_model(self, request, obj, form, change):
         if not change:

@@ -213,3 +213,30 @@ def test_an_order_page_shows_its_total_and_lines_in_yuan(client, shop):
     page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "¥9.00" in page and "¥4.50" in page
     assert "total (fen)" not in page.lower() and "unit price fen" not in page.lower()
+
+
+def test_who_imposed_a_restriction_and_when_are_recorded_not_typed(client, shop):
+    facility = shop[0]
+    inmate = InmateFactory(facility=facility)
+    someone_else = StaffFactory(facilities=[facility])
+    officer = StaffFactory(facilities=[facility], is_superuser=True)
+    client.force_login(officer)
+    url = reverse("admin:catalog_restriction_add")
+    assert 'name="created_by"' not in client.get(url).content.decode()
+    answer = client.post(
+        url,
+        {
+            "inmate": inmate.pk,
+            "kind": "suspension",
+            "ends_at_0": "2030-01-01",
+            "ends_at_1": "00:00:00",
+            "reason": "fight",
+            "created_by": someone_else.pk,
+            "created_at_0": "2020-01-01",
+            "created_at_1": "00:00:00",
+        },
+    )
+    assert answer.status_code == 302
+    restriction = Restriction.objects.get(inmate=inmate)
+    assert restriction.created_by == officer
+    assert restriction.created_at.year != 2020
