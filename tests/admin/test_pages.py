@@ -118,3 +118,15 @@ def test_the_scheduled_runs_page_has_no_inline_style_and_reads_in_chinese(client
     text = page.content.decode()
     assert " style=" not in text
     assert "立即对账" in text and "Run reconciliation now" not in text
+
+
+def test_a_deposits_view_page_shows_its_amount_and_fee_in_yuan(client, site_a):
+    from tests.ledger.helpers import deposit
+
+    credited = deposit(site_a.inmate, 12_345)
+    client.force_login(site_a.staff["auditor"])
+    page = client.get(
+        f"/admin/ledger/deposit/{credited.pk}/change/", HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "¥123.45" in page
+    assert "Amount fen" not in page and "12345" not in page
