@@ -253,7 +253,7 @@ class MonthlyPeriod(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.inmate_id} {self.month:%Y-%m}"
+        return f"{self.inmate.inmate_number} {self.month:%Y-%m}"
 
     @property
     def remaining_fen(self) -> int:
@@ -319,7 +319,10 @@ class Deposit(models.Model):
         ]
 
     def __str__(self):
-        return f"Deposit {self.reference} {self.status}"
+        return _("Deposit %(reference)s (%(status)s)") % {
+            "reference": self.reference,
+            "status": self.get_status_display(),
+        }
 
 
 class AccountEvent(models.Model):

@@ -20,3 +20,11 @@ def test_a_journal_transaction_and_its_entries_are_named_in_words_and_yuan():
         assert str(entry) == f"{inmate.inmate_number} Inmate spendable +¥123.45"
     with translation.override("zh-hans"):
         assert "Deposit" not in str(transaction_) and "spendable" not in str(entry)
+
+
+def test_a_deposit_and_its_month_are_named_in_words_with_the_inmate_number():
+    inmate = InmateFactory()
+    credited = deposit(inmate, 500)
+    with translation.override("zh-hans"):
+        assert str(credited) == f"存款 {credited.reference}（已入账）"
+    assert str(credited.period).startswith(f"{inmate.inmate_number} ")
