@@ -180,6 +180,16 @@ class InmateCommissaryAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         if "grade" in form.changed_data:
             services.assign_grade(inmate_id=obj.pk, grade_id=obj.grade_id)
 
+    def save_formset(self, request, form, formset, change):
+        # A restriction added on this page records who imposed it, as the restriction page does.
+        for restriction in formset.save(commit=False):
+            if restriction.pk is None:
+                restriction.created_by = request.user
+            restriction.save()
+        for removed in formset.deleted_objects:
+            removed.delete()
+        formset.save_m2m()
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "grade":

@@ -240,3 +240,26 @@ def test_who_imposed_a_restriction_and_when_are_recorded_not_typed(client, shop)
     restriction = Restriction.objects.get(inmate=inmate)
     assert restriction.created_by == officer
     assert restriction.created_at.year != 2020
+
+
+def test_a_restriction_added_on_the_inmates_commissary_page_records_who_imposed_it(client, shop):
+    facility = shop[0]
+    inmate = InmateFactory(facility=facility)
+    officer = StaffFactory(facilities=[facility], is_superuser=True)
+    client.force_login(officer)
+    url = reverse("admin:catalog_inmatecommissary_change", args=[inmate.pk])
+    prefix = "commissary_restrictions"
+    answer = client.post(
+        url,
+        {
+            "grade": "",
+            f"{prefix}-TOTAL_FORMS": "1",
+            f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-0-kind": "suspension",
+            f"{prefix}-0-ends_at_0": "2030-01-01",
+            f"{prefix}-0-ends_at_1": "00:00:00",
+            f"{prefix}-0-reason": "fight",
+        },
+    )
+    assert answer.status_code == 302
+    assert Restriction.objects.get(inmate=inmate).created_by == officer
