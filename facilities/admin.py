@@ -69,7 +69,10 @@ class FacilityForm(forms.ModelForm):
             "links_need_approval",
             "trust_alert_emails",
         )
-        labels = {"max_deposits_per_month": _("Most deposits an inmate may receive a month")}
+        labels = {
+            "deposit_fee_rate_bp": _("Deposit fee rate (basis points)"),
+            "max_deposits_per_month": _("Most deposits an inmate may receive a month"),
+        }
         help_texts = {"max_deposits_per_month": _("Empty: no limit.")}
 
     def __init__(self, *args, **kwargs):

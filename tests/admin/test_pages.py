@@ -81,6 +81,7 @@ def test_the_largest_single_deposit_is_typed_and_shown_in_yuan_and_stored_in_fen
     assert (facility.max_deposit_fen, facility.max_deposits_per_month) == (123_450, 4)
     page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'value="1,234.50"' in page and "Largest single deposit" in page
+    assert "Deposit fee rate (basis points)" in page and "Deposit fee rate bp" not in page
     assert "max deposit fen" not in page.lower()
     chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "单笔存款上限" in chinese and "每名在押人员每月最多收款次数" in chinese
