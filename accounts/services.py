@@ -82,9 +82,9 @@ def decide_link(
 ) -> DepositorLink:
     """Staff approve or reject a link (a rejection says why)."""
     if status not in (DepositorLink.Status.APPROVED, DepositorLink.Status.REJECTED):
-        raise errors.ValidationFailed("A link is approved or rejected.")
+        raise errors.ValidationFailed(_("A link is approved or rejected."))
     if status == DepositorLink.Status.REJECTED and not reason.strip():
-        raise errors.ValidationFailed("Say why the link is rejected.")
+        raise errors.ValidationFailed(_("Say why the link is rejected."))
     with transaction.atomic():
         link = DepositorLink.objects.select_for_update().select_related("inmate").get(pk=link_id)
         link.status = status
@@ -98,7 +98,7 @@ def decide_link(
 def block_depositor(*, depositor_id: int, facility_id: int, reason: str, staff) -> DepositorBlock:
     """Stop a depositor linking to or depositing for anyone at the facility; says why."""
     if not reason.strip():
-        raise errors.ValidationFailed("Say why the depositor is blocked.")
+        raise errors.ValidationFailed(_("Say why the depositor is blocked."))
     with transaction.atomic():
         block, _created = DepositorBlock.objects.get_or_create(
             depositor_id=depositor_id,
@@ -153,7 +153,7 @@ def close_depositor_account(*, depositor) -> None:
     """Close a family depositor's account: their deposits stay in the ledger, as the law
     requires, detached from them; their links, addresses and the account itself go."""
     if depositor.is_staff or depositor.is_superuser:
-        raise errors.NotPermitted("Staff accounts are closed by an administrator.")
+        raise errors.NotPermitted(_("Staff accounts are closed by an administrator."))
     # The audit trail records the closing without naming the closed account as the actor:
     # an entry pointing at a user deleted in the same transaction could not commit.
     with set_actor(None), transaction.atomic():

@@ -88,7 +88,6 @@ def _deposit_context(request, link_id):
         "link": link,
         "facility": facility,
         "room": room,
-        "has_fee": bool(facility.deposit_fee_fixed_fen or facility.deposit_fee_rate_bp),
         "fee_percent": f"{facility.deposit_fee_rate_bp / 100:g}",
         "providers": available_provider_names(facility.pk),
     }

@@ -9,6 +9,7 @@ import io
 
 import qrcode
 import qrcode.image.svg
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -21,10 +22,12 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.errors import DomainError
 from facilities.models import Grade
+from ledger.forms import YuanField
 from ledger.money import format_fen
 
 from . import selectors, services
 from .models import (
+    MAX_PRICE_FEN,
     Category,
     FacilityProduct,
     InmateCommissary,
@@ -32,6 +35,7 @@ from .models import (
     OrderItem,
     Product,
     Restriction,
+    localized,
 )
 
 
@@ -46,9 +50,47 @@ class FacilityProductInline(FacilityScopedAdmin, admin.TabularInline):
     extra = 0
 
 
+class YuanAmountsForm(forms.ModelForm):
+    """A model form whose amounts are typed and shown in yuan: ``yuan_amounts`` maps each
+    yuan form field to the fen model field it sets."""
+
+    yuan_amounts: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for yuan_field, fen_field in self.yuan_amounts.items():
+            self.fields[yuan_field].initial = getattr(self.instance, fen_field)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        for yuan_field, fen_field in self.yuan_amounts.items():
+            if yuan_field in cleaned_data:  # valid; an optional one left empty is None
+                setattr(self.instance, fen_field, cleaned_data[yuan_field])
+        return cleaned_data
+
+
+class ProductForm(YuanAmountsForm):
+    yuan_amounts = {"price": "price_fen"}
+    price = YuanField(label=_("Price"))
+
+    class Meta:
+        model = Product
+        fields = ("sku", "name_zh", "name_en", "category", "is_active", "max_per_order")
+
+    def clean_price(self):
+        price_fen = self.cleaned_data["price"]
+        if price_fen is not None and price_fen > MAX_PRICE_FEN:
+            raise forms.ValidationError(
+                _("A price is at most %(amount)s.") % {"amount": format_fen(MAX_PRICE_FEN)}
+            )
+        return price_fen
+
+
 @admin.register(Product)
 class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     scope_global = True  # one catalogue; stock and availability are per facility (scoped)
+    form = ProductForm
+    fields = ("sku", "name_zh", "name_en", "category", "price", "is_active", "max_per_order")
     list_display = ("sku", "name_zh", "name_en", "category", "price", "is_active", "max_per_order")
     list_filter = ("category", "is_active")
     search_fields = ("sku", "name_zh", "name_en")
@@ -67,8 +109,24 @@ class FacilityProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     search_fields = ("product__sku", "product__name_zh", "product__name_en")
 
 
+class GradeForm(YuanAmountsForm):
+    yuan_amounts = {"spending_limit": "spending_limit_fen"}
+    spending_limit = YuanField(
+        label=_("Spending limit"),
+        required=False,
+        allow_zero=True,
+        help_text=_("Commissary spending allowed per period, in yuan; empty for no limit."),
+    )
+
+    class Meta:
+        model = Grade
+        fields = ("facility", "name", "spending_period")
+
+
 @admin.register(Grade)
 class GradeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    form = GradeForm
+    fields = ("facility", "name", "spending_limit", "spending_period")
     list_display = ("name", "facility", "spending_limit", "spending_period")
     list_filter = ("facility",)
 
@@ -84,6 +142,7 @@ class RestrictionAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_display = ("inmate", "kind", "category", "product", "ends_at", "reason")
     list_filter = ("kind",)
     raw_id_fields = ("inmate",)
+    readonly_fields = ("created_by", "created_at")  # who imposed it and when: recorded, not typed
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -120,6 +179,16 @@ class InmateCommissaryAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         the facilities admin)."""
         if "grade" in form.changed_data:
             services.assign_grade(inmate_id=obj.pk, grade_id=obj.grade_id)
+
+    def save_formset(self, request, form, formset, change):
+        # A restriction added on this page records who imposed it, as the restriction page does.
+        for restriction in formset.save(commit=False):
+            if restriction.pk is None:
+                restriction.created_by = request.user
+            restriction.save()
+        for removed in formset.deleted_objects:
+            removed.delete()
+        formset.save_m2m()
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -188,12 +257,24 @@ class OrderItemInline(FacilityScopedAdmin, admin.TabularInline):
     facility_field = "order__facility"
     model = OrderItem
     extra = 0
-    fields = ("product", "name_zh", "name_en", "quantity", "unit_price_fen", "line_total_fen")
+    fields = ("product", "name_as_sold", "quantity", "unit_price", "line_total")
     readonly_fields = fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("name as sold"))
+    def name_as_sold(self, item):
+        return localized(item.name_zh, item.name_en)
+
+    @admin.display(description=_("unit price"))
+    def unit_price(self, item):
+        return format_fen(item.unit_price_fen, item.order.currency)
+
+    @admin.display(description=_("line total"))
+    def line_total(self, item):
+        return format_fen(item.line_total_fen, item.order.currency)
 
 
 @admin.register(Order)
@@ -209,8 +290,7 @@ class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "inmate",
         "device",
         "status",
-        "total_fen",
-        "currency",
+        "total",
         "purchase",
         "refund",
         "created_at",
@@ -237,7 +317,7 @@ class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description=_("total"), ordering="total_fen")
     def total(self, order):
-        return format_fen(order.total_fen)
+        return format_fen(order.total_fen, order.currency)
 
     @admin.action(description=_("Print the pick list (per housing unit)"), permissions=["view"])
     def print_pick_list(self, request, queryset):

@@ -41,6 +41,9 @@ def localized(name_zh: str, name_en: str, language: str | None = None) -> str:
     return name_zh if language.lower().startswith("zh") else name_en
 
 
+MAX_PRICE_FEN = 10**9  # ¥10,000,000.00, the catalogue's own ceiling
+
+
 class Product(models.Model):
     sku = models.CharField(_("SKU"), max_length=32, unique=True)
     name_zh = models.CharField(_("name (Chinese)"), max_length=200)
@@ -59,7 +62,7 @@ class Product(models.Model):
         ordering = ("category__sort_order", "sku")
         constraints = [
             models.CheckConstraint(
-                condition=Q(price_fen__gt=0) & Q(price_fen__lte=10**9),
+                condition=Q(price_fen__gt=0) & Q(price_fen__lte=MAX_PRICE_FEN),
                 name="product_price_positive",
             ),
             models.CheckConstraint(

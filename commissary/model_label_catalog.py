@@ -1,4 +1,4 @@
-"""The English labels of the project's models, listed for ``makemessages`` (see
+"""The English labels and help texts of the project's models, listed for ``makemessages`` (see
 ``commissary.model_labels``). Regenerate when a model gains a field."""
 
 from django.utils.translation import gettext_noop
@@ -183,4 +183,32 @@ LABELS = (
     gettext_noop("trigger"),
     gettext_noop("trust alert emails"),
     gettext_noop("user"),
+    gettext_noop("PIN failure counters"),
+    gettext_noop("grades"),
+    gettext_noop("kiosk sessions"),
+    gettext_noop("order lines"),
+    gettext_noop("orders"),
+    gettext_noop("products"),
+    gettext_noop("restrictions"),
+    # help texts
+    gettext_noop("The facilities a staff member works at and may see."),
+    gettext_noop("Family deposits an inmate may receive in one calendar month, in fen."),
+    gettext_noop("Money an inmate may hold at any moment (spendable + held + pending), in fen."),
+    gettext_noop("Fixed fee per deposit, paid by the depositor on top, in fen."),
+    gettext_noop("Fee as basis points of the amount (100 = 1%), rounded up."),
+    gettext_noop("Staff adjustments above this need a second staff member's approval."),
+    gettext_noop("The most one family deposit may be, in fen (empty: no limit of its own)."),
+    gettext_noop(
+        "How many family deposits an inmate may receive in a calendar month (empty: no limit)."
+    ),
+    gettext_noop("Depositor-inmate links wait for staff approval."),
+    gettext_noop("Who is emailed when reconciliation finds something wrong (comma-separated)."),
+    gettext_noop("Printed as a QR code on the ID card; signs in with the PIN at a kiosk."),
+    gettext_noop("Payment provider, for clearing accounts."),
+    gettext_noop("Deposits reserved for this inmate and not yet credited."),
+    gettext_noop("The facility's balance cap, carried for the CHECK."),
+    gettext_noop("Who chose the key: system, kiosk:<id>, depositor:<id>, staff:<id>."),
+    gettext_noop("Signed: positive adds to the account."),
+    gettext_noop("First day of the facility-local calendar month."),
+    gettext_noop("What the family pays: amount plus fee."),
 )

@@ -1,6 +1,7 @@
 """Translated labels for the project's own models in the admin (zh-hans and English).
 
-Most fields of the project's models carry Django's default label (the field name with spaces)
+Most fields of the project's models carry Django's default label (the field name with spaces),
+an English help text
 and their choices plain English labels. Rather than migrate every model to add
 ``verbose_name=_(...)`` (a migration per app, for labels only), the labels of the project's
 apps are made lazily translatable once the models are loaded (``translate_model_labels``,
@@ -14,6 +15,7 @@ translatable here (``WRAPPED``) has a Chinese translation.
 """
 
 from django.apps import apps
+from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy
 
@@ -43,12 +45,13 @@ def translate_model_labels() -> None:
             config.verbose_name = _lazy(config.verbose_name)
     for model in _project_models():
         opts = model._meta
-        if "verbose_name_plural" not in opts.original_attrs and not isinstance(
-            opts.verbose_name, Promise
-        ):
+        if "verbose_name_plural" not in opts.original_attrs:
             # Django's default plural is the singular plus "s", formatted lazily from the
-            # singular; translate the English plural as a whole instead.
-            opts.verbose_name_plural = _lazy(f"{opts.verbose_name}s")
+            # singular (the Chinese singular plus "s" for a translated one); translate the
+            # English plural as a whole instead.
+            with translation.override(None):
+                english = str(opts.verbose_name)
+            opts.verbose_name_plural = _lazy(f"{english}s")
         else:
             opts.verbose_name_plural = _lazy(opts.verbose_name_plural)
         opts.verbose_name = _lazy(opts.verbose_name)
@@ -56,5 +59,7 @@ def translate_model_labels() -> None:
             if not hasattr(field, "verbose_name") or field.auto_created:
                 continue
             field.verbose_name = _lazy(field.verbose_name)
+            if getattr(field, "help_text", None):  # the admin shows it under the field
+                field.help_text = _lazy(field.help_text)
             if getattr(field, "choices", None):
                 field.choices = [(value, _lazy(text)) for value, text in field.choices]

@@ -36,6 +36,7 @@ POLICY_AMOUNTS = {
     "balance_cap": "balance_cap_fen",
     "deposit_fee_fixed": "deposit_fee_fixed_fen",
     "adjustment_approval_threshold": "adjustment_approval_threshold_fen",
+    "max_deposit": "max_deposit_fen",
 }
 
 
@@ -50,6 +51,11 @@ class FacilityForm(forms.ModelForm):
     adjustment_approval_threshold = YuanField(
         label=_("Debits above this need a second trust officer"), allow_zero=True
     )
+    max_deposit = YuanField(
+        label=_("Largest single deposit"),
+        required=False,
+        help_text=_("In yuan, for example 1,234.50. Empty: no limit of its own."),
+    )
 
     class Meta:
         model = Facility
@@ -59,9 +65,15 @@ class FacilityForm(forms.ModelForm):
             "timezone",
             "currency",
             "deposit_fee_rate_bp",
+            "max_deposits_per_month",
             "links_need_approval",
             "trust_alert_emails",
         )
+        labels = {
+            "deposit_fee_rate_bp": _("Deposit fee rate (basis points)"),
+            "max_deposits_per_month": _("Most deposits an inmate may receive a month"),
+        }
+        help_texts = {"max_deposits_per_month": _("Empty: no limit.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,7 +87,8 @@ class FacilityForm(forms.ModelForm):
     def clean(self):
         cleaned_data = super().clean()
         for yuan_field, fen_field in POLICY_AMOUNTS.items():
-            if cleaned_data.get(yuan_field) is not None:
+            # A valid amount is in cleaned_data; an optional one left empty (None) clears it.
+            if yuan_field in cleaned_data:
                 setattr(self.instance, fen_field, cleaned_data[yuan_field])
         return cleaned_data
 
@@ -115,6 +128,21 @@ class FacilityAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     @admin.display(description=_("balance cap"))
     def balance_cap(self, facility):
         return format_fen(facility.balance_cap_fen, facility.currency)
+
+    # What staff who may only view a facility see for the amounts the form types in yuan.
+    @admin.display(description=_("Fixed deposit fee"))
+    def deposit_fee_fixed(self, facility):
+        return format_fen(facility.deposit_fee_fixed_fen, facility.currency)
+
+    @admin.display(description=_("Debits above this need a second trust officer"))
+    def adjustment_approval_threshold(self, facility):
+        return format_fen(facility.adjustment_approval_threshold_fen, facility.currency)
+
+    @admin.display(description=_("Largest single deposit"))
+    def max_deposit(self, facility):
+        if facility.max_deposit_fen is None:
+            return gettext("No limit")
+        return format_fen(facility.max_deposit_fen, facility.currency)
 
 
 # --- housing units ------------------------------------------------------------------------
@@ -300,6 +328,8 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("facility", "housing_unit", "inmate_number", "surname", "given_name", "pin")
+        # A PIN is set, never shown: staff who may only view the inmate get no PIN row.
+        may_set_pin = self.has_change_permission(request, obj)
         return (
             "facility",
             "inmate_number",
@@ -309,7 +339,7 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
             "status",
             "admitted_at",
             "released_at",
-            "new_pin",
+            *(("new_pin",) if may_set_pin else ()),
             "balance",
             "records",
         )

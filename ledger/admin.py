@@ -55,6 +55,16 @@ class ScopedExportMixin(ExportMixin):
 
 
 class ReadOnlyAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    def get_fields(self, request, obj=None):
+        # The view page shows amounts in yuan: an ``x_fen`` field gives way to the admin's
+        # ``x`` display (the one its list shows) where there is one.
+        return [
+            name.removesuffix("_fen")
+            if isinstance(name, str) and name.endswith("_fen") and hasattr(self, name[:-4])
+            else name
+            for name in super().get_fields(request, obj)
+        ]
+
     def has_add_permission(self, request, obj=None):
         return False
 

@@ -27,6 +27,10 @@ class YuanField(forms.CharField):
         return format_yuan_plain(value) if isinstance(value, int) else value
 
     def to_python(self, value):
+        if isinstance(value, int) and not isinstance(value, bool):
+            # Typed amounts arrive as text; an int is the form's initial value, already in fen
+            # (what a disabled field cleans), and must not be read again as yuan.
+            return value
         value = super().to_python(value)
         if value in self.empty_values:
             return None

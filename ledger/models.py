@@ -19,6 +19,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from .money import format_fen
+
 
 class Account(models.Model):
     class Kind(models.TextChoices):
@@ -105,7 +107,7 @@ class Account(models.Model):
     def __str__(self):
         owner = self.inmate.inmate_number if self.inmate_id else self.facility.code
         suffix = f":{self.provider}" if self.provider else ""
-        return f"{owner} {self.kind}{suffix}"
+        return f"{owner} {self.get_kind_display()}{suffix}"
 
 
 class Transaction(models.Model):
@@ -182,7 +184,7 @@ class Transaction(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.kind}"
+        return f"#{self.pk} {self.get_kind_display()}"
 
 
 class Entry(models.Model):
@@ -214,7 +216,8 @@ class Entry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.account} {self.amount_fen:+d}"
+        sign = "+" if self.amount_fen > 0 else ""
+        return f"{self.account} {sign}{format_fen(self.amount_fen)}"
 
 
 class MonthlyPeriod(models.Model):
@@ -250,7 +253,7 @@ class MonthlyPeriod(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.inmate_id} {self.month:%Y-%m}"
+        return f"{self.inmate.inmate_number} {self.month:%Y-%m}"
 
     @property
     def remaining_fen(self) -> int:
@@ -316,7 +319,10 @@ class Deposit(models.Model):
         ]
 
     def __str__(self):
-        return f"Deposit {self.reference} {self.status}"
+        return _("Deposit %(reference)s (%(status)s)") % {
+            "reference": self.reference,
+            "status": self.get_status_display(),
+        }
 
 
 class AccountEvent(models.Model):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
@@ -19,10 +19,25 @@ from facilities.models import Facility, Inmate
 
 from . import sql
 from .batch import chunk_pause, finish_run, inmate_id_chunks, recorded_run
-from .models import ScheduledRun, Statement, Transaction
+from .models import Account, ScheduledRun, Statement, Transaction
 from .money import format_fen
 
-KIND_LABELS = dict(Transaction.Kind.choices)
+
+def _shown_lines(rows, *, zone, currency: str) -> list[dict]:
+    """A statement's lines as shown, labelled in the active language (the project's choice
+    labels are made translatable once the apps are loaded, so they are read here, not at
+    import)."""
+    kind_labels = dict(Transaction._meta.get_field("kind").choices)
+    account_labels = dict(Account._meta.get_field("kind").choices)
+    return [
+        {
+            "when": timezone.localtime(created_at, zone).strftime("%Y-%m-%d %H:%M"),
+            "what": str(kind_labels.get(kind, kind)) + (f" ({memo})" if memo else ""),
+            "account": str(account_labels.get(account_kind, account_kind)),
+            "amount": format_fen(amount_fen, currency),
+        }
+        for created_at, kind, memo, account_kind, amount_fen in rows
+    ]
 
 
 def _month_bounds(month: dt.date, timezone_name: str) -> tuple[dt.datetime, dt.datetime]:
@@ -136,15 +151,10 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
     for inmate in inmates:
         opening_fen = opening[inmate.pk] or 0
         closing_fen = opening_fen + sum(line[4] for line in lines[inmate.pk])
-        shown = [
-            {
-                "when": timezone.localtime(created_at, zone).strftime("%Y-%m-%d %H:%M"),
-                "what": KIND_LABELS.get(kind, kind) + (f" ({memo})" if memo else ""),
-                "account": account_kind,
-                "amount": format_fen(amount_fen, facility.currency),
-            }
-            for created_at, kind, memo, account_kind, amount_fen in lines[inmate.pk]
-        ]
+        shown = _shown_lines(lines[inmate.pk], zone=zone, currency=facility.currency)
+        # The PDF's built-in fonts carry no CJK glyphs: its labels stay English.
+        with translation.override("en"):
+            shown_in_english = _shown_lines(lines[inmate.pk], zone=zone, currency=facility.currency)
         context = {
             "facility": facility,
             "inmate": inmate,
@@ -160,8 +170,9 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
                 month=month,
                 opening_fen=opening_fen,
                 closing_fen=closing_fen,
-                html=render_to_string("ledger/statement.html", context),
-                pdf=_render_pdf(**context),
+                # A copy: the template's {% get_current_language %} writes into its context.
+                html=render_to_string("ledger/statement.html", {**context}),
+                pdf=_render_pdf(**{**context, "lines": shown_in_english}),
                 created_at=now,
             )
         )

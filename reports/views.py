@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import scope_queryset
@@ -22,6 +22,13 @@ from ledger.money import format_fen
 from . import selectors
 
 VIEW_PERMISSION = "ledger.view_transaction"
+# The labels of the reports' period fields (their names are the query parameters).
+PARAM_LABELS = {
+    "from": pgettext_lazy("report period", "From"),
+    "to": pgettext_lazy("report period", "To"),
+    "month": pgettext_lazy("report period", "Month"),
+    "date": pgettext_lazy("report period", "Date"),
+}
 CHART_WIDTH, CHART_HEIGHT = 720, 160
 
 
@@ -228,6 +235,6 @@ def report(request, slug):
             "slug": slug,
             "columns": columns,
             "rows": shown,
-            "params": params,
+            "params": [(name, PARAM_LABELS[name], value) for name, value in params.items()],
         },
     )

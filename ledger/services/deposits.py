@@ -8,12 +8,14 @@ import uuid
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from commissary import errors
 from facilities.models import deposit_fee_fen, local_month
 
 from ..locks import lock_inmate_accounts
 from ..models import Deposit, Transaction
+from ..money import format_fen
 from .posting import (
     SYSTEM_SCOPE,
     checked_amount,
@@ -80,11 +82,13 @@ def reserve_deposit(
             locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id, provider=provider)
             ensure_open(locked, spending=True)
             if locked.clearing_id is None:
-                raise errors.ValidationFailed(f"Unknown payment provider {provider!r}.")
+                raise errors.ValidationFailed(
+                    _("Unknown payment provider %(provider)s.") % {"provider": provider}
+                )
             if amount_fen > locked.room_under_balance_cap_fen:
                 raise errors.BalanceCapExceeded(
-                    f"The inmate can receive at most {locked.room_under_balance_cap_fen} fen "
-                    f"before reaching the balance cap."
+                    _("The inmate can receive at most %(amount)s before reaching the balance cap.")
+                    % {"amount": format_fen(locked.room_under_balance_cap_fen, locked.currency)}
                 )
             month = local_month(now, locked.timezone)
             _check_deposit_limits(cursor, locked=locked, month=month, amount_fen=amount_fen)
@@ -172,11 +176,13 @@ def _check_deposit_limits(cursor, *, locked, month: dt.date, amount_fen: int) ->
     max_deposit_fen, max_per_month, this_month = cursor.fetchone()
     if max_deposit_fen is not None and amount_fen > max_deposit_fen:
         raise errors.DepositOverSingleLimit(
-            f"One deposit may be at most {max_deposit_fen} fen at this facility."
+            _("One deposit may be at most %(amount)s at this facility.")
+            % {"amount": format_fen(max_deposit_fen, locked.currency)}
         )
     if max_per_month is not None and this_month >= max_per_month:
         raise errors.MonthlyDepositCountExceeded(
-            f"The inmate may receive at most {max_per_month} deposits a month."
+            _("The inmate may receive at most %(count)d deposits a month.")
+            % {"count": max_per_month}
         )
 
 
@@ -232,7 +238,9 @@ def credit_deposit(
     # Not awaiting payment: a replay returns the credited deposit, anything else is refused.
     earlier = Deposit.objects.get(pk=deposit_id)
     if earlier.status != Deposit.Status.CREDITED:
-        raise errors.DepositNotPending(f"The deposit is {earlier.get_status_display().lower()}.")
+        raise errors.DepositNotPending(
+            _("The deposit is %(status)s.") % {"status": earlier.get_status_display().lower()}
+        )
     return earlier
 
 
@@ -242,7 +250,7 @@ def release_deposit(
     """Mark an unpaid deposit failed or expired and give its room under both caps back.
     Idempotent for the same outcome."""
     if status not in (Deposit.Status.FAILED, Deposit.Status.EXPIRED):
-        raise errors.ValidationFailed("A deposit is released as failed or expired.")
+        raise errors.ValidationFailed(_("A deposit is released as failed or expired."))
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         if not Deposit.objects.filter(pk=deposit_id).exists():
@@ -269,7 +277,9 @@ def release_deposit(
             )
     released = Deposit.objects.get(pk=deposit_id)
     if released.status != status:
-        raise errors.DepositNotPending(f"The deposit is {released.get_status_display().lower()}.")
+        raise errors.DepositNotPending(
+            _("The deposit is %(status)s.") % {"status": released.get_status_display().lower()}
+        )
     return released
 
 

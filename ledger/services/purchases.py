@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from commissary import errors
 
@@ -108,7 +109,7 @@ def refund_purchase(
                 pk=purchase_id, kind=Transaction.Kind.PURCHASE
             ).first()
             if purchase is None:
-                raise errors.TransactionNotFound("No such purchase.")
+                raise errors.TransactionNotFound(_("No such purchase."))
             locked = lock_inmate_accounts(cursor, by="transaction", key=purchase_id)
             ensure_open(locked)
             execute(

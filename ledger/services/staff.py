@@ -266,7 +266,9 @@ def set_account_frozen(
             ensure_staff_may_act(staff_id=staff_id, facility_id=locked.facility_id)
             if locked.is_frozen == is_frozen:
                 raise errors.ValidationFailed(
-                    "The account is already frozen." if is_frozen else "The account is not frozen."
+                    _("The account is already frozen.")
+                    if is_frozen
+                    else _("The account is not frozen.")
                 )
             execute(
                 cursor,

@@ -115,7 +115,7 @@ def _account_for_payment(payment) -> credentials.Account:
     else:
         account = credentials.account_for_facility("alipay", facility_id)
     if account is None:
-        raise ProviderError("No Alipay account is configured for this facility.")
+        raise ProviderError(_("No Alipay account is configured for this facility."))
     return account
 
 

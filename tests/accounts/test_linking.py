@@ -156,3 +156,21 @@ def test_staff_approve_a_pending_link_in_the_admin_and_a_rejection_needs_a_reaso
     client.post(url, {"status": "approved", "decision_reason": ""})
     link.refresh_from_db()
     assert link.status == DepositorLink.Status.APPROVED and link.decided_by == staff
+
+
+def test_a_rejection_without_a_reason_is_refused_in_the_readers_language(client, family):
+    from django.utils import translation
+
+    from commissary import errors
+
+    facility = FacilityFactory(links_need_approval=True)
+    InmateFactory(facility=facility, surname="Zhang", inmate_number="A1002")
+    _attempt(client, facility, "A1002", "Zhang")
+    link = DepositorLink.objects.get(depositor=family)
+    staff = StaffFactory(facilities=[facility])
+    with translation.override("zh-hans"), pytest.raises(errors.ValidationFailed) as refused:
+        services.decide_link(link_id=link.pk, status="rejected", staff=staff, reason="")
+    with translation.override("zh-hans"):
+        assert str(refused.value.message) == "请说明拒绝关联的原因。"
+    link.refresh_from_db()
+    assert link.status == DepositorLink.Status.PENDING

@@ -83,3 +83,32 @@ def test_the_dashboard_reads_in_chinese(client, site_a):
     client.force_login(site_a.staff["auditor"])
     page = client.get("/admin/reports/dashboard/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "信托资金总额" in page.content.decode() and "每日入账存款" in page.content.decode()
+
+
+def test_no_model_list_reads_as_a_singular_with_an_s_added_in_chinese():
+    """Django's default plural appends "s" to the singular, a translated one included."""
+    from commissary.model_labels import _project_models
+
+    with translation.override("zh-hans"):
+        plurals = {str(model._meta.verbose_name_plural) for model in _project_models()}
+    assert sorted(p for p in plurals if re.search(r"[^\x00-\x7f]s$", p)) == []
+
+
+def test_from_and_to_read_by_their_page_not_by_whichever_catalogue_came_first():
+    """The audit trail's change table, the transfer page and the family's receipt all say
+    "From" or "To", meaning different things."""
+    with translation.override("zh-hans"):
+        assert (translation.gettext("From"), translation.gettext("To")) == ("原值", "新值")
+        assert translation.pgettext("transfer", "From") == "原设施"
+        assert translation.pgettext("deposit recipient", "To") == "收款人"
+
+
+@pytest.mark.django_db
+def test_the_audit_trails_change_table_reads_old_and_new_values_in_chinese(client, site_a):
+    from auditlog.models import LogEntry
+
+    client.force_login(site_a.staff["facility_admin"])
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/admin/"})
+    entry = LogEntry.objects.get_for_object(site_a.facility).first() or LogEntry.objects.first()
+    page = client.get(f"/admin/auditlog/logentry/{entry.pk}/change/").content.decode()
+    assert "原值" in page and "新值" in page and "原设施" not in page

@@ -158,3 +158,16 @@ def test_the_dashboard_lists_products_running_low(client, site_a, site_b):
     page = dashboard(client, site_a)
     assert [offer.product for offer in page.context["low_stock"]] == [low]
     assert "3 left" in page.content.decode()
+
+
+def test_a_reports_period_fields_are_labelled_in_the_readers_language(client, site_a):
+    client.force_login(site_a.staff["auditor"])
+    facility = {"facility": site_a.facility.pk}
+    caps = client.get("/admin/reports/caps/", facility, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert '<label for="param-month">月份</label>' in caps.content.decode()
+    deposits = client.get("/admin/reports/deposits/", facility, HTTP_ACCEPT_LANGUAGE="en")
+    text = deposits.content.decode()
+    assert '<label for="param-from">From</label>' in text
+    assert '<label for="param-to">To</label>' in text
+    balances = client.get("/admin/reports/balances/", facility, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert '<label for="param-date">日期</label>' in balances.content.decode()

@@ -162,3 +162,104 @@ def test_staff_cannot_restrict_an_inmate_of_a_facility_not_theirs(client, shop):
     assert answer.status_code == 200  # the form comes back with an error
     assert "inmate" in answer.context["adminform"].form.errors
     assert not Restriction.objects.exists()
+
+
+def test_a_product_price_is_typed_and_shown_in_yuan_and_stored_in_fen(client):
+    noodles = product_at(FacilityFactory(), price_fen=450)
+    url = reverse("admin:catalog_product_change", args=[noodles.pk])
+    client.force_login(StaffFactory(is_superuser=True))
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'name="price" value="4.50"' in page and "price_fen" not in page
+    fields = {
+        "sku": noodles.sku,
+        "name_zh": noodles.name_zh,
+        "name_en": noodles.name_en,
+        "category": noodles.category_id,
+        "is_active": "on",
+        "max_per_order": "10",
+        "offers-TOTAL_FORMS": "0",  # the stock inline, left as it is
+        "offers-INITIAL_FORMS": "0",
+    }
+    assert client.post(url, {**fields, "price": "12.30"}).status_code == 302
+    noodles.refresh_from_db()
+    assert noodles.price_fen == 1_230
+    refused = client.post(url, {**fields, "price": "10,000,000.01"})
+    assert refused.status_code == 200
+    noodles.refresh_from_db()
+    assert noodles.price_fen == 1_230
+
+
+def test_a_grade_spending_limit_is_typed_in_yuan_and_empty_means_no_limit(client):
+    facility = FacilityFactory()
+    grade = Grade.objects.create(facility=facility, name="一级", spending_limit_fen=80_000)
+    url = reverse("admin:facilities_grade_change", args=[grade.pk])
+    client.force_login(StaffFactory(is_superuser=True))
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'value="800.00"' in page and "消费限额" in page
+    fields = {"facility": facility.pk, "name": "一级", "spending_period": "week"}
+    assert client.post(url, {**fields, "spending_limit": "650.50"}).status_code == 302
+    grade.refresh_from_db()
+    assert (grade.spending_limit_fen, grade.spending_period) == (65_050, "week")
+    assert client.post(url, {**fields, "spending_limit": ""}).status_code == 302
+    grade.refresh_from_db()
+    assert grade.spending_limit_fen is None
+
+
+def test_an_order_page_shows_its_total_and_lines_in_yuan(client, shop):
+    _facility, orders, _noodles = shop
+    order = orders[1]  # two noodles at ¥4.50
+    client.force_login(StaffFactory(is_superuser=True))
+    url = reverse("admin:catalog_order_change", args=[order.pk])
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "¥9.00" in page and "¥4.50" in page
+    assert "total (fen)" not in page.lower() and "unit price fen" not in page.lower()
+
+
+def test_who_imposed_a_restriction_and_when_are_recorded_not_typed(client, shop):
+    facility = shop[0]
+    inmate = InmateFactory(facility=facility)
+    someone_else = StaffFactory(facilities=[facility])
+    officer = StaffFactory(facilities=[facility], is_superuser=True)
+    client.force_login(officer)
+    url = reverse("admin:catalog_restriction_add")
+    assert 'name="created_by"' not in client.get(url).content.decode()
+    answer = client.post(
+        url,
+        {
+            "inmate": inmate.pk,
+            "kind": "suspension",
+            "ends_at_0": "2030-01-01",
+            "ends_at_1": "00:00:00",
+            "reason": "fight",
+            "created_by": someone_else.pk,
+            "created_at_0": "2020-01-01",
+            "created_at_1": "00:00:00",
+        },
+    )
+    assert answer.status_code == 302
+    restriction = Restriction.objects.get(inmate=inmate)
+    assert restriction.created_by == officer
+    assert restriction.created_at.year != 2020
+
+
+def test_a_restriction_added_on_the_inmates_commissary_page_records_who_imposed_it(client, shop):
+    facility = shop[0]
+    inmate = InmateFactory(facility=facility)
+    officer = StaffFactory(facilities=[facility], is_superuser=True)
+    client.force_login(officer)
+    url = reverse("admin:catalog_inmatecommissary_change", args=[inmate.pk])
+    prefix = "commissary_restrictions"
+    answer = client.post(
+        url,
+        {
+            "grade": "",
+            f"{prefix}-TOTAL_FORMS": "1",
+            f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-0-kind": "suspension",
+            f"{prefix}-0-ends_at_0": "2030-01-01",
+            f"{prefix}-0-ends_at_1": "00:00:00",
+            f"{prefix}-0-reason": "fight",
+        },
+    )
+    assert answer.status_code == 302
+    assert Restriction.objects.get(inmate=inmate).created_by == officer

@@ -84,3 +84,14 @@ def test_statement_downloads_need_a_staff_sign_in(inmate, client):
     statement = Statement.objects.get(inmate=inmate)
     response = client.get(f"/admin/ledger/statement/{statement.pk}/download.pdf")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_a_statement_reads_in_the_sites_language_with_its_lines_in_words(inmate):
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        generate_statements(facility_id=inmate.facility_id, month=JANUARY, chunk_size=1)
+    statement = Statement.objects.get(inmate=inmate, month=JANUARY)
+    assert "托管账户对账单" in statement.html and "期初余额" in statement.html
+    assert "Opening balance" not in statement.html and ">spendable<" not in statement.html
+    assert bytes(statement.pdf).startswith(b"%PDF")

@@ -32,6 +32,23 @@ def test_form_shows_room_and_no_fee_when_the_facility_charges_none(client, famil
     assert "No fee." in text
 
 
+@pytest.mark.parametrize(
+    ("rate_bp", "fixed_fen", "told"),
+    [
+        (100, 0, "Fee: 1% of the amount, paid by you on top."),
+        (0, 200, "Fee: ¥2.00 a deposit, paid by you on top."),
+        (150, 50, "Fee: 1.5% of the amount plus ¥0.50, paid by you on top."),
+    ],
+)
+def test_the_form_names_only_the_fee_parts_the_facility_charges(
+    client, family, rate_bp, fixed_fen, told
+):
+    facility = FacilityFactory(deposit_fee_rate_bp=rate_bp, deposit_fee_fixed_fen=fixed_fen)
+    link = approved_link(family, InmateFactory(facility=facility))
+    page = client.get(f"/family/links/{link.pk}/deposit", headers={"accept-language": "en"})
+    assert told in page.content.decode()
+
+
 def test_review_shows_fee_and_total_and_reserves_nothing(client, family, ledger_snapshot):
     facility = FacilityFactory(deposit_fee_rate_bp=100, deposit_fee_fixed_fen=50)
     link = approved_link(family, InmateFactory(facility=facility))
