@@ -310,14 +310,21 @@ def _place(
                 )
             ],
         )
-    purchase = ledger_services.debit_purchase(
-        inmate_id=inmate_id,
-        amount_fen=total_fen,
-        idempotency_key=idempotency_key,
-        idempotency_scope=scope,
-        memo=f"Commissary order #{order_id}",
-        now=now,
-    )
+        # The debit, under the lock taken in step 1 (the ledger's own entry point would take
+        # it again and read its transaction back).
+        memo = f"Commissary order #{order_id}"
+        purchase_id = ledger_services.post_purchase(
+            cursor,
+            locked=locked,
+            amount_fen=total_fen,
+            idempotency_scope=scope,
+            idempotency_key=idempotency_key,
+            request_hash=ledger_services.request_hash_of(
+                "debit_purchase", inmate_id=inmate_id, amount_fen=total_fen, memo=memo
+            ),
+            memo=memo,
+            now=now,
+        )
     order = Order(
         pk=order_id,
         facility_id=locked.facility_id,
@@ -329,7 +336,7 @@ def _place(
         idempotency_scope=scope,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
-        purchase=purchase,
+        purchase_id=purchase_id,
         created_at=now,
     )
     order.placed_response = selectors.order_payload(
@@ -341,7 +348,7 @@ def _place(
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE catalog_order SET purchase_id = %s, placed_response = %s WHERE id = %s",
-            [purchase.pk, json.dumps(order.placed_response), order_id],
+            [purchase_id, json.dumps(order.placed_response), order_id],
         )
     return order
 

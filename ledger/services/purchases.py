@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from commissary import errors
 
-from ..locks import lock_inmate_accounts
+from ..locks import LockedInmate, lock_inmate_accounts
 from ..models import Transaction
 from .posting import (
     checked_amount,
@@ -49,14 +49,10 @@ def debit_purchase(
     def attempt() -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
-            ensure_open(locked, spending=True)
-            if locked.spendable_fen < amount_fen:
-                raise errors.InsufficientFunds()
-            return post(
+            return post_purchase(
                 cursor,
                 locked=locked,
-                kind=Transaction.Kind.PURCHASE,
-                legs=[(locked.spendable_id, -amount_fen), (locked.sales_id, amount_fen)],
+                amount_fen=amount_fen,
                 idempotency_scope=scope,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
@@ -68,6 +64,39 @@ def debit_purchase(
         attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
     )
     return transaction_of(transaction_id)
+
+
+def post_purchase(
+    cursor,
+    *,
+    locked: LockedInmate,
+    amount_fen: int,
+    idempotency_scope: str,
+    idempotency_key: str,
+    request_hash: str,
+    memo: str,
+    now: dt.datetime,
+) -> int:
+    """The purchase's debit for a caller that holds the inmate's account lock (``locked``, read
+    under it in this transaction) and checked the amount, scope and key: refused on a closed
+    or frozen account and on too little spendable money, else posted. Returns the transaction
+    id. ``place_order`` posts its debit here, inside its own transaction, so an order takes the
+    lock once; its unique key makes a replay fail and roll the whole transaction back."""
+    checked_amount(amount_fen)
+    ensure_open(locked, spending=True)
+    if locked.spendable_fen < amount_fen:
+        raise errors.InsufficientFunds()
+    return post(
+        cursor,
+        locked=locked,
+        kind=Transaction.Kind.PURCHASE,
+        legs=[(locked.spendable_id, -amount_fen), (locked.sales_id, amount_fen)],
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        memo=memo,
+        now=now,
+    )
 
 
 def refund_purchase(
