@@ -255,7 +255,7 @@ LOGGING = {
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "commissary.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "commissary",
         }
