@@ -1,11 +1,12 @@
 """The Redis cache keeps one client per connection pool, and still caches."""
 
-from django.core.cache import cache
+from django.core.cache import caches
 
 from commissary.cache import RedisCache
 
 
 def test_the_redis_cache_reuses_its_client_and_stores_values():
+    cache = caches["default"]
     assert isinstance(cache, RedisCache)
     cache.set("reuse-probe", [1.5, 2.5], 30)
     assert cache.get("reuse-probe") == [1.5, 2.5]
