@@ -157,7 +157,7 @@ SESSION_COLUMNS = "s.id, s.inmate_id, s.last_seen_at <= %s"
 def session_join_params(token, now: dt.datetime) -> tuple[list, list]:
     """(parameters of SESSION_COLUMNS, parameters of session_join); a token that cannot be
     one matches no session."""
-    is_possible = isinstance(token, str) and token and len(token) <= 200
+    is_possible = isinstance(token, str) and 0 < len(token) <= 200
     token_hash = hash_session_token(token) if is_possible else None
     return [now - TOUCH_EVERY], [token_hash, now - idle_timeout()]
 
