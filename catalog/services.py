@@ -155,6 +155,17 @@ def place_order(
         return earlier
 
 
+# Whether the kiosk (parameter 1) is an active kiosk of the inmate's facility, the inmate's
+# grade, and whether a restriction is in force at the order's instant (parameter 2).
+_INMATE_COLUMNS = (
+    "EXISTS (SELECT 1 FROM facilities_kioskdevice d "
+    "WHERE d.id = %s AND d.facility_id = i.facility_id AND d.is_active), "
+    "g.spending_limit_fen, g.spending_period, "
+    "EXISTS (SELECT 1 FROM catalog_restriction r WHERE r.inmate_id = i.id "
+    "AND (r.ends_at IS NULL OR r.ends_at > %s))"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Offer:
     """A stock row as read under its lock, with the product's price and names."""
@@ -188,36 +199,37 @@ def _place(
             raise errors.InmateReleased()
         if locked.is_frozen:
             raise errors.AccountFrozen()
-        # The kiosk, the inmate's grade and whether any restriction applies, in one read.
-        execute(
-            cursor,
-            "SELECT (SELECT COUNT(*) FROM facilities_kioskdevice d "
-            "        WHERE d.id = %s AND d.facility_id = i.facility_id AND d.is_active), "
-            "       g.spending_limit_fen, g.spending_period, "
-            "       (SELECT COUNT(*) FROM catalog_restriction r WHERE r.inmate_id = i.id "
-            "        AND (r.ends_at IS NULL OR r.ends_at > %s)) "
-            "FROM facilities_inmate i LEFT JOIN facilities_grade g ON g.id = i.grade_id "
-            "WHERE i.id = %s",
-            [device_id, now, inmate_id],
-        )
-        is_device_here, limit_fen, period, restrictions = cursor.fetchone()
-        if not is_device_here:
-            raise errors.InmateNotFound()
-        if restrictions:
-            _refuse_restricted(inmate_id=inmate_id, lines=lines, now=now)
-
-        # 2. The stock rows, in primary-key order.
+        # 2. The stock rows, in primary-key order, read with the kiosk, the inmate's grade and
+        # whether any restriction applies (one statement; the decisions keep their order).
         wanted = {line.product_id: line.quantity for line in lines}
         lock_clause = "FOR UPDATE OF fp" if connection.features.has_select_for_update_of else ""
-        cursor.execute(
-            "SELECT fp.id, fp.product_id, fp.stock, p.price_fen, p.max_per_order, p.name_zh, "  # noqa: S608 - placeholder lists and a constant lock clause; values are bound
-            "p.name_en FROM catalog_facilityproduct fp "
-            "JOIN catalog_product p ON p.id = fp.product_id "
-            f"WHERE fp.facility_id = %s AND fp.product_id IN ({', '.join(['%s'] * len(wanted))}) "
-            f"AND fp.is_available AND p.is_active ORDER BY fp.id {lock_clause}",
-            [locked.facility_id, *wanted],
+        execute(
+            cursor,
+            f"SELECT {_INMATE_COLUMNS}, fp.id, fp.product_id, fp.stock, p.price_fen, "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound
+            "p.max_per_order, p.name_zh, p.name_en "
+            "FROM facilities_inmate i LEFT JOIN facilities_grade g ON g.id = i.grade_id "
+            "JOIN catalog_facilityproduct fp ON fp.facility_id = %s "
+            f"AND fp.product_id IN ({', '.join(['%s'] * len(wanted))}) AND fp.is_available "
+            "JOIN catalog_product p ON p.id = fp.product_id AND p.is_active "
+            f"WHERE i.id = %s ORDER BY fp.id {lock_clause}",
+            [device_id, now, locked.facility_id, *wanted, inmate_id],
         )
-        offers = [_Offer(*row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+        if rows:
+            is_device_here, limit_fen, period, is_restricted = rows[0][:4]
+        else:  # no such product here: the kiosk and restrictions still answer first
+            execute(
+                cursor,
+                f"SELECT {_INMATE_COLUMNS} FROM facilities_inmate i "  # noqa: S608
+                "LEFT JOIN facilities_grade g ON g.id = i.grade_id WHERE i.id = %s",
+                [device_id, now, inmate_id],
+            )
+            is_device_here, limit_fen, period, is_restricted = cursor.fetchone()
+        if not is_device_here:
+            raise errors.InmateNotFound()
+        if is_restricted:
+            _refuse_restricted(inmate_id=inmate_id, lines=lines, now=now)
+        offers = [_Offer(*row[4:]) for row in rows]
         if len(offers) != len(wanted):
             raise errors.ProductNotFound()
         for offer in offers:
@@ -310,14 +322,21 @@ def _place(
                 )
             ],
         )
-    purchase = ledger_services.debit_purchase(
-        inmate_id=inmate_id,
-        amount_fen=total_fen,
-        idempotency_key=idempotency_key,
-        idempotency_scope=scope,
-        memo=f"Commissary order #{order_id}",
-        now=now,
-    )
+        # The debit, under the lock taken in step 1 (the ledger's own entry point would take
+        # it again and read its transaction back).
+        memo = f"Commissary order #{order_id}"
+        purchase = ledger_services.post_purchase(
+            cursor,
+            locked=locked,
+            amount_fen=total_fen,
+            idempotency_scope=scope,
+            idempotency_key=idempotency_key,
+            request_hash=ledger_services.request_hash_of(
+                "debit_purchase", inmate_id=inmate_id, amount_fen=total_fen, memo=memo
+            ),
+            memo=memo,
+            now=now,
+        )
     order = Order(
         pk=order_id,
         facility_id=locked.facility_id,
@@ -329,7 +348,7 @@ def _place(
         idempotency_scope=scope,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
-        purchase=purchase,
+        purchase_id=purchase.pk,
         created_at=now,
     )
     order.placed_response = selectors.order_payload(

@@ -71,6 +71,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The kiosk API (/api/kiosk/) leaves here for KIOSK_API_MIDDLEWARE: it uses no cookies,
+    # sessions, Django users or browser sign-in (see kiosk.middleware).
+    "kiosk.middleware.KioskAPIMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,6 +86,12 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
+]
+
+KIOSK_API_MIDDLEWARE = [
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "commissary.urls"
@@ -259,7 +268,7 @@ LOGGING = {
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "commissary.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "commissary",
         }

@@ -158,7 +158,10 @@ class KioskView(APIView):
         self.inmate_id = None
         if self.needs_inmate_session:
             self.inmate_id = services.touch_session(
-                device=self.device, token=request.headers.get(SESSION_HEADER)
+                device=self.device,
+                token=request.headers.get(SESSION_HEADER),
+                now=request.kiosk_checked_at,
+                read=request.kiosk_session,
             )
 
     @cached_property

@@ -3,18 +3,25 @@ requests, the inmate's session at that kiosk (``X-Inmate-Session: <token>``). Bo
 on every request; throttles count per device."""
 
 from django.db import connection
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
 
 from facilities.models import Facility, KioskDevice, hash_device_key
+from ledger.services.posting import execute
+
+from . import services
 
 SESSION_HEADER = "X-Inmate-Session"
+SESSION_META_KEY = "HTTP_X_INMATE_SESSION"
 
 
 class KioskDeviceAuthentication(authentication.BaseAuthentication):
     """A request without an active key of a kiosk is refused with 401 ``not_authenticated``.
-    ``request.auth`` is the device; there is no Django user."""
+    ``request.auth`` is the device; there is no Django user. The inmate session the request
+    names (``X-Inmate-Session``) is read in the same statement, into ``request.kiosk_session``
+    (a ``services.SessionRead`` or None); the view decides on it after the throttles."""
 
     keyword = "Kiosk"
 
@@ -26,35 +33,47 @@ class KioskDeviceAuthentication(authentication.BaseAuthentication):
                 _("Send the kiosk's key as 'Authorization: Kiosk <key>'."),
                 code="not_authenticated",
             )
-        device = _active_device(hash_device_key(key))
-        if device is None:
+        now = timezone.now()
+        found = _active_device(
+            hash_device_key(key), token=request.META.get(SESSION_META_KEY), now=now
+        )
+        if found is None:
             raise exceptions.AuthenticationFailed(
                 _("This kiosk key is unknown or has been revoked."), code="not_authenticated"
             )
+        device, request.kiosk_session = found
+        request.kiosk_checked_at = now
         return (None, device)
 
     def authenticate_header(self, request):
         return f'{self.keyword} realm="kiosk"'
 
 
-def _active_device(key_hash: str) -> KioskDevice | None:
-    """The active device with this key and the facility fields the API reads, in one statement
-    (every kiosk request starts here). Read-only instances: nothing saves them."""
+def _active_device(
+    key_hash: str, *, token, now
+) -> tuple[KioskDevice, services.SessionRead | None] | None:
+    """The active device with this key and the facility fields the API reads, with the live
+    session of ``token`` at it, in one statement (every kiosk request starts here). Read-only
+    instances: nothing saves them."""
+    column_params, join_params = services.session_join_params(token, now)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT d.id, d.name, d.key_prefix, f.id, f.code, f.name, f.timezone, f.currency "
+        execute(
+            cursor,
+            "SELECT d.id, d.name, d.key_prefix, f.id, f.code, f.name, f.timezone, f.currency, "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound
+            f"{services.SESSION_COLUMNS} "
             "FROM facilities_kioskdevice d JOIN facilities_facility f ON f.id = d.facility_id "
+            f"{services.session_join('d')} "
             "WHERE d.key_hash = %s AND d.is_active AND d.revoked_at IS NULL",
-            [key_hash],
+            [*column_params, *join_params, key_hash],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    device_id, name, key_prefix, facility_id, code, facility_name, timezone, currency = row
+    device_id, name, key_prefix, facility_id, code, facility_name, timezone_name, currency = row[:8]
     facility = Facility(
-        pk=facility_id, code=code, name=facility_name, timezone=timezone, currency=currency
+        pk=facility_id, code=code, name=facility_name, timezone=timezone_name, currency=currency
     )
-    return KioskDevice(
+    device = KioskDevice(
         pk=device_id,
         name=name,
         key_prefix=key_prefix,
@@ -62,6 +81,7 @@ def _active_device(key_hash: str) -> KioskDevice | None:
         facility=facility,
         is_active=True,
     )
+    return device, services.session_read_of(row[8:])
 
 
 class DeviceThrottle(throttling.SimpleRateThrottle):

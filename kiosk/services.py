@@ -8,6 +8,7 @@ sent from twenty kiosks at once count to exactly twenty and the lock-out starts 
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -124,10 +125,58 @@ def sign_in(
     return session, token
 
 
-def touch_session(*, device: KioskDevice, token, now: dt.datetime | None = None) -> int:
+@dataclass(frozen=True, slots=True)
+class SessionRead:
+    """A live session as read with its kiosk (see ``session_join``): its id, its inmate, and
+    whether its idle clock's last mark is older than TOUCH_EVERY."""
+
+    session_id: int
+    inmate_id: int
+    is_clock_stale: bool
+
+
+NOT_READ = object()
+
+
+def session_join(device_alias: str) -> str:
+    """The SQL joining a kiosk (``device_alias``) to its live session with the token hash,
+    whose inmate is active in the kiosk's facility: a LEFT JOIN selecting the ``SessionRead``
+    columns, with the parameters of ``session_join_params``. One definition of a live session
+    for the device check (which reads it in the same statement) and ``touch_session``."""
+    return (
+        "LEFT JOIN (kiosk_kiosksession s JOIN facilities_inmate i ON i.id = s.inmate_id "
+        "AND i.status = 'active') "
+        f"ON s.token_hash = %s AND s.device_id = {device_alias}.id AND s.ended_at IS NULL "
+        f"AND s.last_seen_at > %s AND i.facility_id = {device_alias}.facility_id"
+    )
+
+
+SESSION_COLUMNS = "s.id, s.inmate_id, s.last_seen_at <= %s"
+
+
+def session_join_params(token, now: dt.datetime) -> tuple[list, list]:
+    """(parameters of SESSION_COLUMNS, parameters of session_join); a token that cannot be
+    one matches no session."""
+    is_possible = isinstance(token, str) and 0 < len(token) <= 200
+    token_hash = hash_session_token(token) if is_possible else None
+    return [now - TOUCH_EVERY], [token_hash, now - idle_timeout()]
+
+
+def session_read_of(columns) -> SessionRead | None:
+    session_id, inmate_id, is_clock_stale = columns
+    if session_id is None:
+        return None
+    return SessionRead(session_id, inmate_id, bool(is_clock_stale))
+
+
+def touch_session(
+    *, device: KioskDevice, token, now: dt.datetime | None = None, read=NOT_READ
+) -> int:
     """The inmate id of a live session of this kiosk, its idle clock restarted. A session of
     another kiosk, signed out, idle too long, or whose inmate has left the kiosk's facility or
-    been released, raises SessionExpired.
+    been released, raises SessionExpired. ``read`` is the session as the device check already
+    read it in the same statement (a SessionRead, or None for no live session); without it the
+    session is read here.
 
     The check is a read; the idle clock is written only when its last mark is older than
     TOUCH_EVERY, so a busy kiosk's requests do not each commit a write (and wait for its flush
@@ -137,34 +186,27 @@ def touch_session(*, device: KioskDevice, token, now: dt.datetime | None = None)
         raise errors.SessionExpired()
     now = now or timezone.now()
     with connection.cursor() as cursor:
-        execute(
-            cursor,
-            "SELECT s.id, s.inmate_id, s.last_seen_at <= %s FROM kiosk_kiosksession s "
-            "JOIN facilities_inmate i ON i.id = s.inmate_id "
-            "WHERE s.token_hash = %s AND s.device_id = %s "
-            "AND s.ended_at IS NULL AND s.last_seen_at > %s "
-            "AND i.status = 'active' AND i.facility_id = %s",
-            [
-                now - TOUCH_EVERY,
-                hash_session_token(token),
-                device.pk,
-                now - idle_timeout(),
-                device.facility_id,
-            ],
-        )
-        row = cursor.fetchone()
-        if row is None:
+        if read is NOT_READ:
+            column_params, join_params = session_join_params(token, now)
+            execute(
+                cursor,
+                f"SELECT {SESSION_COLUMNS} FROM facilities_kioskdevice d {session_join('d')} "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound
+                "WHERE d.id = %s",
+                [*column_params, *join_params, device.pk],
+            )
+            row = cursor.fetchone()
+            read = session_read_of(row) if row else None
+        if read is None:
             raise errors.SessionExpired()
-        session_id, inmate_id, is_clock_stale = row
-        if is_clock_stale:
+        if read.is_clock_stale:
             # Conditional: a sign-out that committed meanwhile is not revived.
             execute(
                 cursor,
                 "UPDATE kiosk_kiosksession SET last_seen_at = %s "
                 "WHERE id = %s AND ended_at IS NULL AND last_seen_at < %s",
-                [now, session_id, now],
+                [now, read.session_id, now],
             )
-    return inmate_id
+    return read.inmate_id
 
 
 def sign_out(*, device: KioskDevice, token, now: dt.datetime | None = None) -> None:

@@ -47,7 +47,7 @@ from .posting import (
     request_hash_of,
     staff_scope,
 )
-from .purchases import debit_purchase, refund_purchase
+from .purchases import debit_purchase, post_purchase, refund_purchase
 from .requests import (
     RequestPreview,
     approve_request,
@@ -89,6 +89,7 @@ __all__ = [
     "open_accounts_for_inmates",
     "open_facility_accounts",
     "open_inmate_accounts",
+    "post_purchase",
     "preview_request",
     "refund_purchase",
     "reject_request",

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from commissary import errors
 
-from ..locks import lock_inmate_accounts
+from ..locks import LockedInmate, lock_inmate_accounts
 from ..models import Transaction
 from .posting import (
     checked_amount,
@@ -53,14 +53,10 @@ def debit_purchase(
     def attempt() -> int:
         with transaction.atomic(), connection.cursor() as cursor:
             locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
-            ensure_open(locked, spending=True)
-            if locked.spendable_fen < amount_fen:
-                raise errors.InsufficientFunds()
-            purchase = post_transaction(
+            purchase = post_purchase(
                 cursor,
                 locked=locked,
-                kind=Transaction.Kind.PURCHASE,
-                legs=[(locked.spendable_id, -amount_fen), (locked.sales_id, amount_fen)],
+                amount_fen=amount_fen,
                 idempotency_scope=scope,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
@@ -76,6 +72,40 @@ def debit_purchase(
     if posted and posted[0].pk == transaction_id:
         return posted[0]  # built from what was written: no read on the hot path
     return transaction_of(transaction_id)  # a replay: the first request's purchase
+
+
+def post_purchase(
+    cursor,
+    *,
+    locked: LockedInmate,
+    amount_fen: int,
+    idempotency_scope: str,
+    idempotency_key: str,
+    request_hash: str,
+    memo: str,
+    now: dt.datetime,
+) -> Transaction:
+    """The purchase's debit for a caller that holds the inmate's account lock (``locked``, read
+    under it in this transaction) and checked the amount, scope and key: refused on a closed
+    or frozen account and on too little spendable money, else posted. Returns the transaction,
+    built from what was written. ``place_order`` posts its debit here, inside its own
+    transaction, so an order takes the lock once; its unique key makes a replay fail and roll
+    the whole transaction back."""
+    checked_amount(amount_fen)
+    ensure_open(locked, spending=True)
+    if locked.spendable_fen < amount_fen:
+        raise errors.InsufficientFunds()
+    return post_transaction(
+        cursor,
+        locked=locked,
+        kind=Transaction.Kind.PURCHASE,
+        legs=[(locked.spendable_id, -amount_fen), (locked.sales_id, amount_fen)],
+        idempotency_scope=idempotency_scope,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        memo=memo,
+        now=now,
+    )
 
 
 def refund_purchase(

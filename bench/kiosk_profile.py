@@ -1,0 +1,147 @@
+"""One kiosk order's cost in process: its SQL statements, its CPU, and where the CPU goes.
+
+    DATABASE_URL=postgres://user@host:5432/commissary_bench python bench/kiosk_profile.py
+
+Sets up a shop as bench/kiosk.py does (one inmate, one kiosk, one product), signs the inmate
+in, and places orders by calling the project's WSGI application directly (no HTTP server, no
+network client): the statements of one order (``CaptureQueriesContext``; Django's connection
+health check and the throttle's Redis commands are not among them), the wall and CPU time of an
+order averaged over ``--orders``, and a ``cProfile`` of as many orders by CPU time, cumulative.
+Use a database of the benchmark's own: the data stays.
+"""
+
+import argparse
+import cProfile
+import importlib.util
+import io
+import json
+import os
+import pstats
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def kiosk_bench():
+    """bench/kiosk.py as a module (it is a script, named like the kiosk app)."""
+    spec = importlib.util.spec_from_file_location("kiosk_bench", ROOT / "bench" / "kiosk.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class WSGIClient:
+    """Calls a WSGI application the way gunicorn would, one request at a time."""
+
+    def __init__(self, application):
+        self.application = application
+
+    def post(self, path: str, body, headers: dict) -> tuple[int, bytes]:
+        payload = json.dumps(body).encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(payload)),
+            "wsgi.input": io.BytesIO(payload),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+        }
+        for name, value in headers.items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        answer = {}
+
+        def start_response(status, response_headers, exc_info=None):
+            answer["status"] = int(status.split()[0])
+
+        chunks = self.application(environ, start_response)
+        try:
+            content = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        return answer["status"], content
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=300, help="orders per measurement (300)")
+    parser.add_argument("--top", type=int, default=40, help="profile lines shown (40)")
+    args = parser.parse_args()
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres", "pgsql")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own.")
+    os.environ.setdefault("KIOSK_THROTTLE_RATE", "10000000/min")
+    os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
+
+    bench = kiosk_bench()
+    ledger_bench = bench.ledger_bench()
+    ledger_bench.setup_django(database_url)
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ledger_bench.ensure_database(ledger_bench.raw_connection_params())
+    call_command("migrate", verbosity=0)
+    run_id = uuid.uuid4().hex[:8]
+    inmates, keys, product_id = bench.create_shop(run_id, 1)
+    connection.close()
+
+    from commissary.wsgi import application
+
+    client = WSGIClient(application)
+    auth = {"Authorization": f"Kiosk {keys[0]}"}
+    status, content = client.post(
+        "/api/kiosk/v1/sessions", {"inmate_number": inmates[0][0], "pin": "1234"}, auth
+    )
+    if status != 201:
+        sys.exit(f"sign-in failed: {status} {content[:200]!r}")
+    headers = {**auth, "X-Inmate-Session": json.loads(content)["session"]}
+    body = {"items": [{"product_id": product_id, "quantity": 1}]}
+    placed = 0
+
+    def order() -> None:
+        nonlocal placed
+        placed += 1
+        status, content = client.post(
+            "/api/kiosk/v1/orders", body, {**headers, "Idempotency-Key": f"{run_id}-{placed}"}
+        )
+        if status != 201:
+            raise RuntimeError(f"order failed: {status} {content[:200]!r}")
+
+    for _ in range(20):  # warm: URL configuration, translations, connections
+        order()
+    with CaptureQueriesContext(connection) as queries:
+        order()
+    print(f"{len(queries.captured_queries)} statements in one order:")
+    for query in queries.captured_queries:
+        print("   ", " ".join(query["sql"].split())[:110])
+
+    began_wall, began_cpu = time.perf_counter(), time.process_time()
+    for _ in range(args.orders):
+        order()
+    wall = (time.perf_counter() - began_wall) / args.orders
+    cpu = (time.process_time() - began_cpu) / args.orders
+    print(f"\none order: {1000 * wall:.2f} ms wall, {1000 * cpu:.2f} ms CPU (in this process)")
+
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    for _ in range(args.orders):
+        order()
+    profile.disable()
+    print(f"\nCPU profile of {args.orders} orders (profiling adds its own cost):")
+    pstats.Stats(profile).sort_stats("cumulative").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()

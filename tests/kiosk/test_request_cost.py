@@ -1,0 +1,100 @@
+"""What a kiosk request costs, and what the API's shorter middleware keeps: the statements of
+an order (a regression guard for the hot path), and the headers and envelope every answer
+still has while sessions, CSRF, users, the audit actor, messages, allauth and axes are skipped
+for the API (``kiosk.middleware``)."""
+
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from catalog.models import Order
+from ledger.models import Transaction
+from tests.catalog.helpers import funded, product_at, stock_of
+
+from .conftest import API, error_of
+
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "Permissions-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+)
+
+
+def _assert_security_headers(answer):
+    for header in SECURITY_HEADERS:
+        assert answer.has_header(header), header
+    assert "default-src 'self'" in answer["Content-Security-Policy"]
+    assert answer["X-Frame-Options"] == "DENY"
+
+
+def test_an_order_is_ten_statements_with_one_account_lock_and_no_model_reads(
+    signed_in, inmate, facility, django_db_blocker
+):
+    """The hot path: the device and session in one read, then one transaction: the account
+    lock, the stock rows (with the kiosk, grade and restrictions), the stock update, the order
+    and its lines, the debit's three writes under the same lock, the order's answer: ten
+    statements, twelve with the transaction's BEGIN and COMMIT (there were eighteen)."""
+    from django.db import connection
+
+    funded(inmate, 10_000)
+    product = product_at(facility, price_fen=450, stock=10)
+    with CaptureQueriesContext(connection) as queries:
+        answer = signed_in.order([{"product_id": product.pk, "quantity": 2}], "cost-1")
+    assert answer.status_code == 201, answer.content
+    statements = [query["sql"] for query in queries.captured_queries]
+    # The test runs in a transaction, so the order's BEGIN and COMMIT are a savepoint's.
+    work = [sql for sql in statements if "SAVEPOINT" not in sql.upper()]
+    listing = "\n".join(sql[:100] for sql in work)
+    assert len(work) == 10, listing
+    assert sum("ledger_account" in sql and "FOR UPDATE" in sql for sql in work) == 1, listing
+    assert not any('"' in sql.split("FROM")[0] for sql in work if sql.startswith("SELECT")), (
+        "an ORM read on the hot path:\n" + listing
+    )
+    order = Order.objects.get()
+    assert Transaction.objects.get(kind="purchase").pk == order.purchase_id
+    assert order.placed_response == answer.json()
+    assert stock_of(product, facility) == 8
+    assert signed_in.get("me/balance").json()["available"] == 10_000 - 900
+
+
+def test_api_answers_keep_the_security_headers_and_set_no_cookie(signed_in, inmate, facility):
+    funded(inmate, 10_000)
+    product = product_at(facility, price_fen=450, stock=10)
+    answer = signed_in.order(
+        [{"product_id": product.pk, "quantity": 1}], "headers-1", {"Accept-Language": "en"}
+    )
+    assert answer.status_code == 201
+    _assert_security_headers(answer)
+    assert answer["Content-Language"] == "en"
+    assert answer.json()["items"][0]["name"] == product.name_en
+    assert "Cookie" not in answer.get("Vary", "")
+    assert not answer.cookies
+
+
+def test_api_errors_keep_the_envelope_and_the_security_headers(kiosk, signed_in):
+    refused = kiosk.client.get(API + "me/balance", HTTP_AUTHORIZATION="Kiosk wrong")
+    assert refused.status_code == 401
+    assert error_of(refused) == "not_authenticated"
+    _assert_security_headers(refused)
+    # CSRF belongs to cookie sessions: a POST without a token to an unknown API path is the
+    # API's 404, not a CSRF page.
+    strict = Client(enforce_csrf_checks=True)
+    missing = strict.post(API + "nothing-here", {}, HTTP_AUTHORIZATION=f"Kiosk {kiosk.key}")
+    assert missing.status_code == 404
+    assert error_of(missing) == "not_found"
+    _assert_security_headers(missing)
+    wrong_method = signed_in.client.put(API + "orders", {}, format="json", **signed_in.headers())
+    assert wrong_method.status_code == 405
+    assert error_of(wrong_method) == "method_not_allowed"
+    _assert_security_headers(wrong_method)
+
+
+def test_pages_outside_the_api_keep_csrf_and_sessions(db):
+    strict = Client(enforce_csrf_checks=True)
+    page = strict.get("/accounts/login/")
+    assert page.status_code == 200
+    assert "csrftoken" in page.cookies
+    _assert_security_headers(page)
+    refused = strict.post("/accounts/login/", {"login": "a@example.com", "password": "x"})
+    assert refused.status_code == 403  # no CSRF token: the full stack still runs here
