@@ -108,5 +108,7 @@ class CloseAccountForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     understood = forms.BooleanField(
-        label=_("I understand that closing my account cannot be undone."), required=True
+        label=_("I understand that closing my account cannot be undone."),
+        label_suffix="",  # a sentence, shown beside its box
+        required=True,
     )

@@ -58,3 +58,10 @@ def test_staff_cannot_close_their_account_from_the_family_page(client):
     client.force_login(staff)
     client.post("/family/account/", {"password": "correct horse battery", "understood": "on"})
     assert User.objects.filter(pk=staff.pk).exists()
+
+
+def test_the_closing_acknowledgement_is_one_sentence_beside_its_box(client):
+    client.force_login(depositor())
+    page = client.get("/family/account/", headers={"accept-language": "zh-hans"}).content.decode()
+    assert 'name="understood"' in page
+    assert "我了解注销账户后无法恢复。</label>" in page and "恢复。：" not in page

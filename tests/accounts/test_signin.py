@@ -107,3 +107,8 @@ def test_language_switcher_sets_the_language_for_later_pages(client):
     assert "Send money to someone inside" in client.get("/").content.decode()
     client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"})
     assert "给狱中亲友汇款" in client.get("/", headers=EN).content.decode()
+
+
+def test_the_sign_up_page_points_to_sign_in_with_chinese_punctuation(client):
+    page = client.get("/accounts/signup/", headers={"accept-language": "zh-hans"}).content.decode()
+    assert "已经有账号？请" in page and "登录</a>。" in page
