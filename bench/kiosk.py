@@ -193,40 +193,20 @@ def kiosk_client(port, key, inmate_number, product_id, key_prefix, seconds, star
     out.append(latencies)
 
 
-def _with_scoped_keys(bench, raw):
-    """The raw baseline writes each transaction's key scope, as the services do (an older
-    bench/ledger.py baseline predates key scopes: its insert gains the column here)."""
-    if "idempotency_scope" in bench.TRANSACTION_COLUMNS:
-        return raw
-
-    def post(*, kind, key, request_hash, facility_id, inmate_id, deposit_id, legs, now):
-        raw._execute(
-            f"INSERT INTO ledger_transaction (idempotency_scope, {bench.TRANSACTION_COLUMNS}) "  # noqa: S608 - placeholders and the benchmark's column list; values are bound
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            ["kiosk:1", kind, key, request_hash, facility_id, inmate_id, deposit_id]
-            + [None, None, "", None, None, now],
-        )
-        transaction_id = raw.cursor.fetchone()[0]
-        raw._execute(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - placeholders and the benchmark's column list; values are bound
-            + ", ".join(["(%s, %s, %s)"] * len(legs)),
-            [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
-        )
-        return transaction_id
-
-    raw._post = post
-    return raw
-
-
 def raw_client(database_url, inmate_id, key_prefix, seconds, start, out):
     bench = ledger_bench()
     bench.setup_django(database_url)
-    raw = _with_scoped_keys(bench, bench.open_raw_ledger(bench.raw_connection_params()))
+    raw = bench.open_raw_ledger(bench.raw_connection_params())
     try:
 
         def purchase(key):
             began = time.perf_counter()
-            raw.debit_purchase(inmate_id=inmate_id, amount_fen=PRICE_FEN, idempotency_key=key)
+            raw.debit_purchase(
+                inmate_id=inmate_id,
+                amount_fen=PRICE_FEN,
+                idempotency_key=key,
+                idempotency_scope="kiosk:1",
+            )
             return time.perf_counter() - began
 
         purchase(f"{key_prefix}-warm")
