@@ -145,15 +145,15 @@ def transaction_by_key(scope: str, idempotency_key: str) -> Callable[[], tuple |
     )
 
 
-def existing_transaction_id(scope: str, idempotency_key: str, request_hash: str) -> int | None:
-    """The first result of a replayed request, checked before doing anything (for operations
-    whose second run would be refused for another reason, such as an already closed ledger)."""
-    earlier = transaction_by_key(scope, idempotency_key)()
-    if earlier is None:
-        return None
-    if earlier[1] != request_hash:
-        raise errors.IdempotencyConflict()
-    return earlier[0]
+def run_posting(
+    attempt: Callable[[], int], *, scope: str, idempotency_key: str, request_hash: str
+) -> Transaction:
+    """``run_idempotent`` for an operation that posts one journal transaction under
+    (scope, key): the transaction it wrote, or the first request's on a replay."""
+    transaction_id = run_idempotent(
+        attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
+    )
+    return transaction_of(transaction_id)
 
 
 # --- posting ----------------------------------------------------------------------------

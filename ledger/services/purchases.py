@@ -22,6 +22,7 @@ from .posting import (
     post_transaction,
     request_hash_of,
     run_idempotent,
+    run_posting,
     staff_scope,
     transaction_by_key,
     transaction_of,
@@ -180,7 +181,6 @@ def refund_purchase(
                 now=now,
             )
 
-    transaction_id = run_idempotent(
-        attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
+    return run_posting(
+        attempt, scope=scope, idempotency_key=idempotency_key, request_hash=request_hash
     )
-    return transaction_of(transaction_id)

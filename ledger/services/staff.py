@@ -29,9 +29,8 @@ from .posting import (
     post,
     request_hash_of,
     run_idempotent,
+    run_posting,
     staff_scope,
-    transaction_by_key,
-    transaction_of,
 )
 
 
@@ -122,10 +121,9 @@ def adjust_balance(
                 now=now,
             )
 
-    transaction_id = run_idempotent(
-        attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
+    return run_posting(
+        attempt, scope=scope, idempotency_key=idempotency_key, request_hash=request_hash
     )
-    return transaction_of(transaction_id)
 
 
 def _move_between_own_accounts(
@@ -180,10 +178,9 @@ def _move_between_own_accounts(
                 now=now,
             )
 
-    transaction_id = run_idempotent(
-        attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
+    return run_posting(
+        attempt, scope=scope, idempotency_key=idempotency_key, request_hash=request_hash
     )
-    return transaction_of(transaction_id)
 
 
 def hold_funds(
@@ -377,7 +374,6 @@ def reverse_transaction(
                 now=now,
             )
 
-    reversal_id = run_idempotent(
-        attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
+    return run_posting(
+        attempt, scope=scope, idempotency_key=idempotency_key, request_hash=request_hash
     )
-    return transaction_of(reversal_id)
