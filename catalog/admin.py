@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.errors import DomainError
+from facilities import services as facility_services
 from facilities.models import Grade
 from ledger.forms import YuanField
 from ledger.money import format_fen
@@ -178,7 +179,7 @@ class InmateCommissaryAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         """Only the grade is edited here, through its service (the inmate record belongs to
         the facilities admin)."""
         if "grade" in form.changed_data:
-            services.assign_grade(inmate_id=obj.pk, grade_id=obj.grade_id)
+            facility_services.assign_grade(inmate_id=obj.pk, grade_id=obj.grade_id)
 
     def save_formset(self, request, form, formset, change):
         # A restriction added on this page records who imposed it, as the restriction page does.

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
-from facilities.models import Inmate, spending_period_start
+from facilities.models import spending_period_start
 from ledger import services as ledger_services
 from ledger.locks import lock_inmate_accounts
 from ledger.services.posting import execute
@@ -386,17 +386,6 @@ def _refuse_restricted(*, inmate_id: int, lines: list[OrderLine], now: dt.dateti
 
 
 # --- grades ----------------------------------------------------------------------------
-
-
-def assign_grade(*, inmate_id: int, grade_id: int | None) -> None:
-    """Set an inmate's management grade (its spending limit), a grade of the inmate's own
-    facility. Writes that one column only, so a release or transfer saved meanwhile is never
-    overwritten by a stale form."""
-    inmates = Inmate.objects.filter(pk=inmate_id)
-    if grade_id is not None:
-        inmates = inmates.filter(facility__grades__pk=grade_id)
-    if not inmates.update(grade_id=grade_id):
-        raise errors.ValidationFailed(_("That grade belongs to another facility."))
 
 
 # --- fulfilment (staff, in the admin) --------------------------------------------------

@@ -9,6 +9,7 @@ import secrets
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from commissary.errors import InmateNotFound, ValidationFailed
 from ledger import services as ledger_services
@@ -197,6 +198,17 @@ def release_inmate(
         inmate.card_token = None
         inmate.save(update_fields=["status", "released_at", "card_token"])
     return inmate
+
+
+def assign_grade(*, inmate_id: int, grade_id: int | None) -> None:
+    """Set an inmate's management grade (its spending limit), a grade of the inmate's own
+    facility. Writes that one column only, so a release or transfer saved meanwhile is never
+    overwritten by a stale form."""
+    inmates = Inmate.objects.filter(pk=inmate_id)
+    if grade_id is not None:
+        inmates = inmates.filter(facility__grades__pk=grade_id)
+    if not inmates.update(grade_id=grade_id):
+        raise ValidationFailed(_("That grade belongs to another facility."))
 
 
 def register_kiosk_device(*, facility: Facility, name: str) -> tuple[KioskDevice, str]:

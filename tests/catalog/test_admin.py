@@ -138,7 +138,7 @@ def test_a_grade_of_another_facility_is_refused(shop):
     inmate = shop[1][0].inmate
     elsewhere = Grade.objects.create(facility=FacilityFactory(), name="x", spending_limit_fen=1)
     with pytest.raises(errors.ValidationFailed):
-        services.assign_grade(inmate_id=inmate.pk, grade_id=elsewhere.pk)
+        facility_services.assign_grade(inmate_id=inmate.pk, grade_id=elsewhere.pk)
     inmate.refresh_from_db()
     assert inmate.grade_id is None
 
