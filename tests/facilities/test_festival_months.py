@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import translation
 
 from facilities.models import FestivalMonth, Grade
 from tests.admin.conftest import make_site
@@ -51,9 +52,18 @@ def _grade(**limits) -> Grade:
     ids=["below-the-usual-limit", "without-a-usual-limit"],
 )
 def test_a_festival_limit_below_or_without_the_usual_limit_is_refused_readably(limits, message):
-    with pytest.raises(ValidationError) as refused:
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
         _grade(**limits).full_clean()
     assert message in " ".join(refused.value.message_dict["festival_spending_limit_fen"])
+
+
+def test_the_refusal_reads_in_chinese_too():
+    grade = _grade(spending_limit_fen=50_000, festival_spending_limit_fen=40_000)
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
+        grade.full_clean()
+    assert refused.value.message_dict["festival_spending_limit_fen"] == [
+        "节日月份限额不得低于平时限额（¥500.00）。"
+    ]
 
 
 @pytest.mark.parametrize(
