@@ -41,6 +41,8 @@ FACILITY_ADMIN = Role(
         r"facilities\.(add|change)_(inmate|housingunit|kioskdevice)",
         r"facilities\.delete_housingunit",
         r"facilities\.change_facility",
+        # The facility's festival months (when the grades' festival spending limits apply).
+        r"facilities\.(add|change|delete)_festivalmonth",
         r"accounts\.(change|add)_depositorlink",
         r"auditlog\.view_logentry",
         r"django_celery_beat\.view_\w+",

@@ -1,7 +1,8 @@
-"""Staff screens for the commissary: products and stock, grades, restrictions, orders with
-their fulfilment (pick list per housing unit, picked, delivered, cancelled with a refund) and
-the inmate's ID card with its QR code. Each action calls one service; no screen moves money
-itself. Staff see only their facilities' rows, through the admin's one facility scope
+"""Staff screens for the commissary: products and stock, grades and the facility's festival
+months (when the grades' festival limits apply), restrictions, orders with their fulfilment
+(pick list per housing unit, picked, delivered, cancelled with a refund) and the inmate's ID
+card with its QR code. Each action calls one service; no screen moves money itself. Staff see
+only their facilities' rows, through the admin's one facility scope
 (``accounts.admin_scope.FacilityScopedAdmin``); products and categories are one catalogue for
 every facility, and each facility's stock and availability are scoped."""
 
@@ -11,7 +12,7 @@ import qrcode
 import qrcode.image.svg
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -22,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.errors import DomainError
 from facilities import services as facility_services
-from facilities.models import Grade
+from facilities.models import FestivalMonth, Grade
 from ledger.forms import YuanField
 from ledger.money import format_fen
 
@@ -69,6 +70,19 @@ class YuanAmountsForm(forms.ModelForm):
                 setattr(self.instance, fen_field, cleaned_data[yuan_field])
         return cleaned_data
 
+    def _update_errors(self, errors):
+        # The model's own checks (``Model.clean``) name its fen fields, which are not on the
+        # form: show them at the yuan field the amount was typed in.
+        if hasattr(errors, "error_dict"):
+            yuan_field_of = {fen: yuan for yuan, fen in self.yuan_amounts.items()}
+            errors = ValidationError(
+                {
+                    yuan_field_of.get(field, field): messages
+                    for field, messages in errors.error_dict.items()
+                }
+            )
+        super()._update_errors(errors)
+
 
 class ProductForm(YuanAmountsForm):
     yuan_amounts = {"price": "price_fen"}
@@ -111,12 +125,25 @@ class FacilityProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
 
 class GradeForm(YuanAmountsForm):
-    yuan_amounts = {"spending_limit": "spending_limit_fen"}
+    yuan_amounts = {
+        "spending_limit": "spending_limit_fen",
+        "festival_spending_limit": "festival_spending_limit_fen",
+    }
     spending_limit = YuanField(
         label=_("Spending limit"),
         required=False,
         allow_zero=True,
         help_text=_("Commissary spending allowed per period, in yuan; empty for no limit."),
+    )
+    festival_spending_limit = YuanField(
+        label=_("Festival-month spending limit"),
+        required=False,
+        allow_zero=True,
+        help_text=_(
+            "Allowed per period instead of the usual limit when an order falls in one of the "
+            "facility's festival months, in yuan; at least the usual limit. Empty: the usual "
+            "limit applies all year."
+        ),
     )
 
     class Meta:
@@ -127,8 +154,14 @@ class GradeForm(YuanAmountsForm):
 @admin.register(Grade)
 class GradeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     form = GradeForm
-    fields = ("facility", "name", "spending_limit", "spending_period")
-    list_display = ("name", "facility", "spending_limit", "spending_period")
+    fields = ("facility", "name", "spending_limit", "festival_spending_limit", "spending_period")
+    list_display = (
+        "name",
+        "facility",
+        "spending_limit",
+        "festival_spending_limit",
+        "spending_period",
+    )
     list_filter = ("facility",)
 
     @admin.display(description=_("spending limit"))
@@ -136,6 +169,48 @@ class GradeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         if grade.spending_limit_fen is None:
             return gettext("No limit")
         return format_fen(grade.spending_limit_fen)
+
+    @admin.display(description=_("festival-month spending limit"))
+    def festival_spending_limit(self, grade):
+        if grade.festival_spending_limit_fen is None:
+            return gettext("As usual")
+        return format_fen(grade.festival_spending_limit_fen)
+
+
+class FestivalMonthForm(forms.ModelForm):
+    """A festival month picked as a month (a browser's month picker, or typed as 2027-02); a
+    full date is accepted too and stored as the first of its month."""
+
+    month = forms.DateField(
+        label=_("Festival month"),
+        input_formats=["%Y-%m", "%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+        help_text=_(
+            "For example 2027-02. Orders placed in this month, in the facility's time, are "
+            "held to the grades' festival-month limits."
+        ),
+    )
+
+    class Meta:
+        model = FestivalMonth
+        fields = ("facility", "month", "name")
+
+    def clean_month(self):
+        return self.cleaned_data["month"].replace(day=1)
+
+
+@admin.register(FestivalMonth)
+class FestivalMonthAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    form = FestivalMonthForm
+    list_display = ("month_shown", "name", "facility")
+    list_filter = ("facility",)
+    list_select_related = ("facility",)
+    search_fields = ("name",)
+    ordering = ("facility__name", "-month")
+
+    @admin.display(description=_("month"), ordering="month")
+    def month_shown(self, festival_month):
+        return f"{festival_month.month:%Y-%m}"
 
 
 @admin.register(Restriction)

@@ -1,10 +1,13 @@
 """The demo catalog: a few dozen products in a few categories, in stock at the demo facility,
-and management grades with their monthly spending limits, so a kiosk can shop right after
-``seed_demo``. Idempotent: a second run finds what the first made."""
+and management grades with their monthly spending limits (higher in the facility's festival
+month, the coming Spring Festival), so a kiosk can shop right after ``seed_demo``. Idempotent:
+a second run finds what the first made."""
+
+import datetime as dt
 
 from django.db import connection, transaction
 
-from facilities.models import Facility, Grade
+from facilities.models import Facility, FestivalMonth, Grade
 
 from .models import Category, FacilityProduct, Product
 
@@ -56,10 +59,19 @@ GRADES = (
     ("三级 Grade 3", 50_000),
     ("四级 Grade 4", 40_000),
 )
+# Each grade's limit in a festival month (yuan 1000/800/700/600), and the month declared one.
+FESTIVAL_LIMITS_FEN = {
+    "一级 Grade 1": 100_000,
+    "二级 Grade 2": 80_000,
+    "三级 Grade 3": 70_000,
+    "四级 Grade 4": 60_000,
+}
+FESTIVAL_MONTH = (dt.date(2027, 2, 1), "春节 Spring Festival")
 
 
 def seed_demo_catalog(*, facility: Facility) -> None:
-    """Categories, products and the demo facility's stock; grades of the facility."""
+    """Categories, products and the demo facility's stock; grades of the facility with their
+    festival limits, and the coming Spring Festival month declared a festival month."""
     with transaction.atomic():
         categories = {
             code: Category.objects.get_or_create(
@@ -82,11 +94,20 @@ def seed_demo_catalog(*, facility: Facility) -> None:
                 facility=facility, product=product, defaults={"stock": DEMO_STOCK}
             )
         for name, limit_fen in GRADES:
-            Grade.objects.get_or_create(
+            grade, _ = Grade.objects.get_or_create(
                 facility=facility,
                 name=name,
                 defaults={"spending_limit_fen": limit_fen, "spending_period": "month"},
             )
+            # A demo made before festival limits existed gets them too, unless staff changed
+            # the grade's limit since.
+            if grade.festival_spending_limit_fen is None and grade.spending_limit_fen == limit_fen:
+                grade.festival_spending_limit_fen = FESTIVAL_LIMITS_FEN[name]
+                grade.save(update_fields=["festival_spending_limit_fen"])
+        month, festival = FESTIVAL_MONTH
+        FestivalMonth.objects.get_or_create(
+            facility=facility, month=month, defaults={"name": festival}
+        )
 
 
 def grade_demo_inmates(*, facility: Facility) -> int:

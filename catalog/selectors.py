@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from facilities.models import Inmate, spending_period_start
+from facilities.selectors import spending_limit_for
 
 from .models import FacilityProduct, Order, OrderItem, Restriction, localized
 
@@ -102,18 +103,20 @@ class Spending:
 
 def spending_of(*, inmate: Inmate, now: dt.datetime | None = None) -> Spending:
     """What the inmate has spent in the grade's current week or month (cancelled orders give
-    their room back) against the grade's limit (None: no limit, counted by the month)."""
+    their room back) against the grade's limit at ``now`` (its festival limit in a festival
+    month of the facility; None: no limit, counted by the month)."""
     now = now or timezone.now()
     grade = inmate.grade
+    timezone_name = inmate.facility.timezone
     period = grade.spending_period if grade is not None else "month"
-    start = spending_period_start(now, inmate.facility.timezone, period)
+    start = spending_period_start(now, timezone_name, period)
     spent = (
         Order.objects.filter(inmate_id=inmate.pk, created_at__gte=start)
         .exclude(status=Order.Status.CANCELLED)
         .aggregate(total=Sum("total_fen"))["total"]
         or 0
     )
-    limit = grade.spending_limit_fen if grade is not None else None
+    limit = spending_limit_for(grade, now, timezone_name)
     return Spending(period=period, spent_fen=spent, limit_fen=limit)
 
 

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from commissary import errors
 from facilities.models import spending_period_start
+from facilities.selectors import SPENDING_LIMIT_SQL, festival_month_key
 from ledger import services as ledger_services
 from ledger.locks import lock_inmate_accounts
 from ledger.services.posting import execute
@@ -155,12 +156,13 @@ def place_order(
         return earlier
 
 
-# Whether the kiosk (parameter 1) is an active kiosk of the inmate's facility, the inmate's
-# grade, and whether a restriction is in force at the order's instant (parameter 2).
+# Whether the kiosk (parameter 1) is an active kiosk of the inmate's facility, the grade's
+# limit at the order's instant (parameter 2: its festival month key, see facilities.selectors)
+# and period, and whether a restriction is in force at the order's instant (parameter 3).
 _INMATE_COLUMNS = (
-    "EXISTS (SELECT 1 FROM facilities_kioskdevice d "
+    "EXISTS (SELECT 1 FROM facilities_kioskdevice d "  # noqa: S608 - constant SQL; values bound
     "WHERE d.id = %s AND d.facility_id = i.facility_id AND d.is_active), "
-    "g.spending_limit_fen, g.spending_period, "
+    f"{SPENDING_LIMIT_SQL}, g.spending_period, "
     "EXISTS (SELECT 1 FROM catalog_restriction r WHERE r.inmate_id = i.id "
     "AND (r.ends_at IS NULL OR r.ends_at > %s))"
 )
@@ -202,6 +204,7 @@ def _place(
         # 2. The stock rows, in primary-key order, read with the kiosk, the inmate's grade and
         # whether any restriction applies (one statement; the decisions keep their order).
         wanted = {line.product_id: line.quantity for line in lines}
+        festival_month = festival_month_key(now, locked.timezone)
         lock_clause = "FOR UPDATE OF fp" if connection.features.has_select_for_update_of else ""
         execute(
             cursor,
@@ -212,7 +215,7 @@ def _place(
             f"AND fp.product_id IN ({', '.join(['%s'] * len(wanted))}) AND fp.is_available "
             "JOIN catalog_product p ON p.id = fp.product_id AND p.is_active "
             f"WHERE i.id = %s ORDER BY fp.id {lock_clause}",
-            [device_id, now, locked.facility_id, *wanted, inmate_id],
+            [device_id, festival_month, now, locked.facility_id, *wanted, inmate_id],
         )
         rows = cursor.fetchall()
         if rows:
@@ -222,7 +225,7 @@ def _place(
                 cursor,
                 f"SELECT {_INMATE_COLUMNS} FROM facilities_inmate i "  # noqa: S608
                 "LEFT JOIN facilities_grade g ON g.id = i.grade_id WHERE i.id = %s",
-                [device_id, now, inmate_id],
+                [device_id, festival_month, now, inmate_id],
             )
             is_device_here, limit_fen, period, is_restricted = cursor.fetchone()
         if not is_device_here:

@@ -185,6 +185,7 @@ LABELS = (
     gettext_noop("user"),
     gettext_noop("PIN failure counters"),
     gettext_noop("grades"),
+    gettext_noop("festival months"),
     gettext_noop("kiosk sessions"),
     gettext_noop("order lines"),
     gettext_noop("orders"),

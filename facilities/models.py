@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo, available_timezones
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+from ledger.money import format_fen
 
 DEFAULT_MONTHLY_CAP_FEN = 100_000  # 1,000.00 yuan a calendar month
 DEFAULT_BALANCE_CAP_FEN = 500_000  # 5,000.00 yuan at any moment
@@ -144,7 +146,14 @@ class Grade(models.Model):
     """A management grade and the spending limit that goes with it, as facility policy
     (Chinese prisons set commissary spending by grade, e.g. 400 / 500 / 600 / 800 yuan a
     month). The limit runs per calendar week (from Monday 00:00) or per calendar month, both
-    in the facility's timezone; no limit means the inmate spends up to the balance."""
+    in the facility's timezone; no limit means the inmate spends up to the balance.
+
+    A festival limit, when set, replaces the usual one for orders whose instant falls, in the
+    facility's timezone, in one of the facility's festival months (``FestivalMonth``); it is at
+    least the usual limit and needs one. For a weekly grade the order's own local date decides,
+    so in a week that runs into a festival month the festival limit holds on its festival days
+    (against the whole week's spending). ``facilities.selectors.spending_limit_for`` applies
+    the rule."""
 
     class Period(models.TextChoices):
         WEEK = "week", _("Week")
@@ -161,6 +170,15 @@ class Grade(models.Model):
     spending_period = models.CharField(
         _("spending period"), max_length=8, choices=Period.choices, default=Period.MONTH
     )
+    festival_spending_limit_fen = models.BigIntegerField(
+        _("festival-month spending limit (fen)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Spending allowed per period when the order falls in one of the facility's "
+            "festival months, in fen; at least the usual limit. Empty: the usual limit applies."
+        ),
+    )
 
     class Meta:
         verbose_name = _("grade")
@@ -174,10 +192,50 @@ class Grade(models.Model):
                 condition=Q(spending_period__in=["week", "month"]),
                 name="grade_spending_period_known",
             ),
+            models.CheckConstraint(
+                condition=Q(festival_spending_limit_fen__isnull=True)
+                | Q(festival_spending_limit_fen__gte=0),
+                name="grade_festival_limit_non_negative",
+            ),
+            # A festival month raises a limit; with no usual limit there is nothing to raise.
+            models.CheckConstraint(
+                condition=Q(festival_spending_limit_fen__isnull=True)
+                | Q(spending_limit_fen__isnull=False),
+                name="grade_festival_limit_needs_usual_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(festival_spending_limit_fen__isnull=True)
+                | Q(festival_spending_limit_fen__gte=F("spending_limit_fen")),
+                name="grade_festival_limit_at_least_usual",
+            ),
         ]
 
     def __str__(self):
         return f"{self.facility.code} / {self.name}"
+
+    def clean(self):
+        super().clean()
+        festival_fen, usual_fen = self.festival_spending_limit_fen, self.spending_limit_fen
+        if festival_fen is None:
+            return
+        if usual_fen is None:
+            raise ValidationError(
+                {
+                    "festival_spending_limit_fen": _(
+                        "A festival-month limit needs a usual spending limit; without one the "
+                        "grade has no limit at any time."
+                    )
+                }
+            )
+        if festival_fen < usual_fen:
+            raise ValidationError(
+                {
+                    "festival_spending_limit_fen": _(
+                        "The festival-month limit is at least the usual limit (%(amount)s)."
+                    )
+                    % {"amount": format_fen(usual_fen)}
+                }
+            )
 
     def period_start(self, instant: dt.datetime) -> dt.datetime:
         """The instant this grade's spending period began (facility time), for ``instant``."""
@@ -193,6 +251,39 @@ def spending_period_start(instant: dt.datetime, timezone_name: str, period: str)
     else:
         first_day = local_day.replace(day=1)
     return dt.datetime.combine(first_day, dt.time.min, tzinfo=zone)
+
+
+class FestivalMonth(models.Model):
+    """A calendar month the facility declares a festival month (春节, 中秋, 国庆 ...): orders
+    whose instant falls in it, in the facility's timezone, are held to the grades' festival
+    limits instead of their usual ones (``facilities.selectors.spending_limit_for``)."""
+
+    facility = models.ForeignKey(
+        Facility,
+        on_delete=models.PROTECT,
+        related_name="festival_months",
+        verbose_name=_("facility"),
+    )
+    month = models.DateField(
+        _("month"), help_text=_("Stored as the first day of the month, in facility time.")
+    )
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("For example 春节 (Spring Festival).")
+    )
+
+    class Meta:
+        verbose_name = _("festival month")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["facility", "month"], name="festival_month_unique_per_facility"
+            ),
+            models.CheckConstraint(
+                condition=Q(month__day=1), name="festival_month_is_first_of_month"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.name}"
 
 
 class Inmate(models.Model):

@@ -270,6 +270,11 @@ class BalanceView(KioskView):
     @extend_schema(
         operation_id="balance",
         summary="The inmate's money, caps and spending room",
+        description=(
+            "`spending.limit` is the grade's limit at this moment: in a month the facility "
+            "declared a festival month (in facility time) it is the grade's festival-month "
+            "limit when the grade has one, else its usual limit; `null` when there is none."
+        ),
         responses={
             200: OpenApiResponse(s.BalanceAnswer, description="The balance."),
             **_errors("session_expired"),
@@ -394,9 +399,10 @@ class OrdersView(KioskView):
         description=(
             "Prices come from the server only; the body carries products and quantities, "
             "nothing else. One atomic step: stock is taken, the grade's spending limit for the "
-            "week or month is checked, and the total is debited from spendable money; any "
-            "refusal changes nothing. Each product at most once; a quantity is a JSON integer "
-            "from 1 to the product's `max_per_order`."
+            "week or month (its festival-month limit when the order falls in one of the "
+            "facility's festival months) is checked, and the total is debited from spendable "
+            "money; any refusal changes nothing. Each product at most once; a quantity is a "
+            "JSON integer from 1 to the product's `max_per_order`."
         ),
         request=s.OrderRequest,
         parameters=[IDEMPOTENCY_PARAMETER, LANGUAGE_PARAMETER],

@@ -115,7 +115,11 @@ class MonthAnswer(serializers.Serializer):
 class SpendingAnswer(serializers.Serializer):
     period = serializers.ChoiceField(choices=["week", "month"])
     spent = serializers.IntegerField(help_text="Spent this week or month, fen.")
-    limit = serializers.IntegerField(allow_null=True, help_text="The grade's limit; null: none.")
+    limit = serializers.IntegerField(
+        allow_null=True,
+        help_text="The grade's limit now, fen: its festival-month limit in one of the facility's "
+        "festival months (when it has one), else its usual limit; null: none.",
+    )
     remaining = serializers.IntegerField(allow_null=True)
 
 

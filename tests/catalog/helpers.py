@@ -37,12 +37,13 @@ def stock_of(product, facility) -> int:
     return FacilityProduct.objects.get(product=product, facility=facility).stock
 
 
-def grade_at(facility, *, limit_fen, period="month", name=None):
+def grade_at(facility, *, limit_fen, period="month", name=None, festival_limit_fen=None):
     return Grade.objects.create(
         facility=facility,
         name=name or f"Grade {next(_skus)}",
         spending_limit_fen=limit_fen,
         spending_period=period,
+        festival_spending_limit_fen=festival_limit_fen,
     )
 
 

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from catalog.demo import GRADES, PRODUCTS
+from catalog.demo import FESTIVAL_LIMITS_FEN, FESTIVAL_MONTH, GRADES, PRODUCTS
 from catalog.models import FacilityProduct, Order
 from facilities.models import Facility, Inmate
 
@@ -31,6 +31,10 @@ def test_seed_demo_stocks_the_catalog_grades_inmates_and_a_kiosk_can_shop(tmp_pa
     facility = Facility.objects.get(code="demo")
     assert FacilityProduct.objects.filter(facility=facility, stock__gt=0).count() == len(PRODUCTS)
     assert facility.grades.count() == len(GRADES)
+    assert {g.name: g.festival_spending_limit_fen for g in facility.grades.all()} == (
+        FESTIVAL_LIMITS_FEN
+    )
+    assert list(facility.festival_months.values_list("month", flat=True)) == [FESTIVAL_MONTH[0]]
     assert not Inmate.objects.filter(facility=facility, grade__isnull=True).exists()
     assert len({i.grade_id for i in Inmate.objects.filter(facility=facility)}) == len(GRADES)
 
