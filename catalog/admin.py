@@ -36,6 +36,7 @@ from .models import (
     Order,
     OrderItem,
     Product,
+    RefusedOrder,
     Restriction,
     localized,
 )
@@ -467,3 +468,29 @@ class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
                 "needs_reason": request.POST.get("confirmed") == "yes" and not reason,
             },
         )
+
+
+@admin.register(RefusedOrder)
+class RefusedOrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    """What inmates tried to buy and were refused (too little money, over the spending limit,
+    out of stock, restricted), as the kiosk was answered. Read-only: the record is the answer
+    a replay of the kiosk's key gets back."""
+
+    list_display = ("created_at", "inmate", "code", "message", "device")
+    list_filter = ("code", "facility")
+    search_fields = ("inmate__inmate_number", "inmate__surname")
+    date_hierarchy = "created_at"
+    fields = ("facility", "inmate", "device", "code", "message", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("inmate", "device")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

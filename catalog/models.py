@@ -274,6 +274,54 @@ class OrderItem(models.Model):
         return localized(self.name_zh, self.name_en, language)
 
 
+class RefusedOrder(models.Model):
+    """An order a kiosk sent that was taken up and refused: too little money, over the
+    spending limit, out of stock, restricted, a frozen or closed account, a product not sold
+    here. Kept under its key, so a replay of the same key and body gets the same refusal back
+    (the contract: "a replay returns the stored status and body") and the key can never place
+    another order. A body refused by validation (400) was never taken up and is not kept.
+    Staff see it as the inmate's attempt to buy."""
+
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    inmate = models.ForeignKey(
+        "facilities.Inmate", on_delete=models.PROTECT, related_name="+", verbose_name=_("inmate")
+    )
+    device = models.ForeignKey(
+        "facilities.KioskDevice",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("kiosk"),
+    )
+    idempotency_scope = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    # The first answer: the error's code and message, as the kiosk received them.
+    code = models.CharField(_("reason"), max_length=40)
+    message = models.TextField(_("message"))
+    created_at = models.DateTimeField(_("refused at"))
+
+    class Meta:
+        verbose_name = _("refused order")
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_scope", "idempotency_key"],
+                name="refused_order_unique_key_per_scope",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["inmate", "created_at"], name="refused_order_inmate_created"),
+        ]
+
+    def __str__(self):
+        return _("Refused order %(key)s") % {"key": self.idempotency_key}
+
+
 class InmateCommissary(Inmate):
     """The inmate as commissary staff see it (grade, restrictions, ID card), a proxy so that
     the commissary admin stays apart from the inmate records admin."""

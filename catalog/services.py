@@ -29,7 +29,15 @@ from ledger.locks import lock_inmate_accounts
 from ledger.services.posting import execute
 
 from . import selectors
-from .models import FacilityProduct, Order, OrderItem, Product, Restriction, localized
+from .models import (
+    FacilityProduct,
+    Order,
+    OrderItem,
+    Product,
+    RefusedOrder,
+    Restriction,
+    localized,
+)
 
 MAX_LINES_PER_ORDER = 50
 MAX_KEY_LENGTH = ledger_services.MAX_CLIENT_KEY_LENGTH
@@ -92,21 +100,46 @@ def checked_key(idempotency_key) -> str:
     return idempotency_key
 
 
-def _order_by_key(scope: str, idempotency_key: str, request_hash: str) -> Order | None:
-    """The first order placed under this key, or None; a different request under the same
-    key is refused."""
+# Refusals a kiosk gets back, as they were, when it replays the key (a body that fails
+# validation, 400, is not kept: it was never taken up).
+_KEPT_REFUSALS = (
+    errors.InsufficientFunds,
+    errors.SpendingLimitExceeded,
+    errors.OutOfStock,
+    errors.ProductRestricted,
+    errors.AccountFrozen,
+    errors.InmateReleased,
+    errors.ProductNotFound,
+    errors.InmateNotFound,
+)
+
+
+class _KeyTaken(errors.DomainError):
+    """The key already holds a refusal: the order is not tried again."""
+
+
+def _answer_by_key(scope: str, idempotency_key: str, request_hash: str) -> Order | None:
+    """The first answer under this key: its order, or its refusal raised again as it was
+    (``RepeatedRefusal``); None when the key is unused. A different request under the same key
+    is refused with IdempotencyConflict."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, request_hash FROM catalog_order "
+        execute(
+            cursor,
+            "SELECT id, request_hash, NULL, NULL FROM catalog_order "
+            "WHERE idempotency_scope = %s AND idempotency_key = %s "
+            "UNION ALL SELECT NULL, request_hash, code, message FROM catalog_refusedorder "
             "WHERE idempotency_scope = %s AND idempotency_key = %s",
-            [scope, idempotency_key],
+            [scope, idempotency_key, scope, idempotency_key],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    if row[1] != request_hash:
+    order_id, first_hash, code, message = row
+    if first_hash != request_hash:
         raise errors.IdempotencyConflict()
-    return Order.objects.get(pk=row[0])
+    if order_id is None:
+        raise errors.RepeatedRefusal(code, message)
+    return Order.objects.get(pk=order_id)
 
 
 def place_order(
@@ -121,8 +154,9 @@ def place_order(
     spending limit checked for its week or month, the total debited from spendable money.
 
     Idempotent per kiosk: the same key with the same inmate and items returns the first order
-    (its stored answer in ``placed_response``); the same key with anything else raises
-    IdempotencyConflict. Any refusal raises one DomainError and changes nothing.
+    (its stored answer in ``placed_response``), or raises its first refusal again (kept as a
+    ``RefusedOrder``); the same key with anything else raises IdempotencyConflict. Any refusal
+    raises one DomainError and changes nothing but that record.
     """
     lines = checked_lines(items)
     idempotency_key = checked_key(idempotency_key)
@@ -145,27 +179,83 @@ def place_order(
                 request_hash=request_hash,
                 now=now,
             )
-    except (errors.DomainError, IntegrityError):
-        # A replay fails (on the order's unique key, or earlier: the stock or money it would
-        # need again may be gone by now) and then finds the first order and its answer. The
+    except (errors.DomainError, IntegrityError) as failure:
+        # A replay fails (on a unique key, or earlier: the stock or money it would need again
+        # may be gone by now, or its key holds a refusal) and then finds the first answer. The
         # same key racing its first request waits on the unique index, fails, and finds the
-        # committed first order the same way. Only when there is none is the failure real.
-        earlier = _order_by_key(scope, idempotency_key, request_hash)
-        if earlier is None:
+        # committed first answer the same way. Only when there is none is the failure real.
+        earlier = _answer_by_key(scope, idempotency_key, request_hash)
+        if earlier is not None:
+            return earlier
+        if not isinstance(failure, _KEPT_REFUSALS):
             raise
-        return earlier
+        kept = _keep_refusal(
+            failure,
+            inmate_id=inmate_id,
+            device_id=device_id,
+            scope=scope,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            now=now,
+        )
+        if kept is not None:
+            return kept
+        raise
 
 
-# Whether the kiosk (parameter 1) is an active kiosk of the inmate's facility, the grade's
-# limit at the order's instant (parameter 2: its festival month key, see facilities.selectors)
-# and period, and whether a restriction is in force at the order's instant (parameter 3).
+def _keep_refusal(
+    refusal: errors.DomainError,
+    *,
+    inmate_id: int,
+    device_id: int,
+    scope: str,
+    idempotency_key: str,
+    request_hash: str,
+    now: dt.datetime,
+) -> Order | None:
+    """Keep a refusal under its key, so a replay gets it back. Under the inmate's account lock,
+    which every order of the inmate is written under: a replay of the key that placed its order
+    meanwhile is found (and returned instead), and a replay still to come finds the refusal."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+        earlier = _answer_by_key(scope, idempotency_key, request_hash)
+        if earlier is not None:
+            return earlier
+        try:
+            with transaction.atomic():
+                RefusedOrder.objects.create(
+                    facility_id=locked.facility_id,
+                    inmate_id=inmate_id,
+                    device_id=device_id,
+                    idempotency_scope=scope,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    code=refusal.code,
+                    message=str(refusal.message),
+                    created_at=now,
+                )
+        except IntegrityError:
+            # The same kiosk sent the key for another inmate at the same moment: its answer
+            # holds the key (and this request conflicts with it).
+            _answer_by_key(scope, idempotency_key, request_hash)
+    return None
+
+
+# Whether the key already holds a refusal (parameters 1 and 2), whether the kiosk (3) is an
+# active kiosk of the inmate's facility, the grade's limit at the order's instant (4: its
+# festival month key, see facilities.selectors) and period, and whether a restriction is in
+# force at the order's instant (5).
 _INMATE_COLUMNS = (
-    "EXISTS (SELECT 1 FROM facilities_kioskdevice d "  # noqa: S608 - constant SQL; values bound
+    "EXISTS (SELECT 1 FROM catalog_refusedorder x "  # noqa: S608 - constant SQL; values bound
+    "WHERE x.idempotency_scope = %s AND x.idempotency_key = %s), "
+    "EXISTS (SELECT 1 FROM facilities_kioskdevice d "
     "WHERE d.id = %s AND d.facility_id = i.facility_id AND d.is_active), "
     f"{SPENDING_LIMIT_SQL}, g.spending_period, "
     "EXISTS (SELECT 1 FROM catalog_restriction r WHERE r.inmate_id = i.id "
     "AND (r.ends_at IS NULL OR r.ends_at > %s))"
 )
+_INMATE_COLUMN_COUNT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,45 +284,64 @@ def _place(
     # The hot path of a kiosk order: a handful of statements through one cursor (an ORM call
     # costs several times its round trip), each decision taken on what was read under the
     # locks. Tested like any other service: tests/catalog, tests/kiosk.
+    is_postgresql = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         # 1. The inmate's accounts, first, as every money operation takes them.
         locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
-        if locked.is_closed:
-            raise errors.InmateReleased()
-        if locked.is_frozen:
-            raise errors.AccountFrozen()
-        # 2. The stock rows, in primary-key order, read with the kiosk, the inmate's grade and
-        # whether any restriction applies (one statement; the decisions keep their order).
+        # 2. The stock rows, in primary-key order, read with whether the key holds a refusal,
+        # the kiosk, the inmate's grade and whether any restriction applies (one statement;
+        # the decisions keep their order). On PostgreSQL the order's id comes from its sequence
+        # in the same statement (once: an uncorrelated subquery), so the order can be written
+        # whole, once, at the end.
         wanted = {line.product_id: line.quantity for line in lines}
-        festival_month = festival_month_key(now, locked.timezone)
+        inmate_params = [
+            scope,
+            idempotency_key,
+            device_id,
+            festival_month_key(now, locked.timezone),
+            now,
+        ]
         lock_clause = "FOR UPDATE OF fp" if connection.features.has_select_for_update_of else ""
+        next_id = (
+            "(SELECT nextval(pg_get_serial_sequence('catalog_order', 'id')))"
+            if is_postgresql
+            else "NULL"
+        )
         execute(
             cursor,
-            f"SELECT {_INMATE_COLUMNS}, fp.id, fp.product_id, fp.stock, p.price_fen, "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound
+            f"SELECT {_INMATE_COLUMNS}, {next_id}, fp.id, fp.product_id, fp.stock, p.price_fen, "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound
             "p.max_per_order, p.name_zh, p.name_en "
             "FROM facilities_inmate i LEFT JOIN facilities_grade g ON g.id = i.grade_id "
             "JOIN catalog_facilityproduct fp ON fp.facility_id = %s "
             f"AND fp.product_id IN ({', '.join(['%s'] * len(wanted))}) AND fp.is_available "
             "JOIN catalog_product p ON p.id = fp.product_id AND p.is_active "
             f"WHERE i.id = %s ORDER BY fp.id {lock_clause}",
-            [device_id, festival_month, now, locked.facility_id, *wanted, inmate_id],
+            [*inmate_params, locked.facility_id, *wanted, inmate_id],
         )
         rows = cursor.fetchall()
         if rows:
-            is_device_here, limit_fen, period, is_restricted = rows[0][:4]
-        else:  # no such product here: the kiosk and restrictions still answer first
+            inmate_row = rows[0][:_INMATE_COLUMN_COUNT]
+            order_id = rows[0][_INMATE_COLUMN_COUNT]
+        else:  # no such product here: the key, kiosk and restrictions still answer first
             execute(
                 cursor,
                 f"SELECT {_INMATE_COLUMNS} FROM facilities_inmate i "  # noqa: S608
                 "LEFT JOIN facilities_grade g ON g.id = i.grade_id WHERE i.id = %s",
-                [device_id, festival_month, now, inmate_id],
+                [*inmate_params, inmate_id],
             )
-            is_device_here, limit_fen, period, is_restricted = cursor.fetchone()
+            inmate_row, order_id = cursor.fetchone(), None
+        is_refused_before, is_device_here, limit_fen, period, is_restricted = inmate_row
+        if is_refused_before:
+            raise _KeyTaken()
+        if locked.is_closed:
+            raise errors.InmateReleased()
+        if locked.is_frozen:
+            raise errors.AccountFrozen()
         if not is_device_here:
             raise errors.InmateNotFound()
         if is_restricted:
             _refuse_restricted(inmate_id=inmate_id, lines=lines, now=now)
-        offers = [_Offer(*row[4:]) for row in rows]
+        offers = [_Offer(*row[_INMATE_COLUMN_COUNT + 1 :]) for row in rows]
         if len(offers) != len(wanted):
             raise errors.ProductNotFound()
         for offer in offers:
@@ -264,36 +373,8 @@ def _place(
         if locked.spendable_fen < total_fen:
             raise errors.InsufficientFunds()
 
-        # 4. The writes: stock (the CHECK stock >= 0 backs the test above), the order and its
-        # lines, the ledger's debit, and the order's first answer.
-        cursor.execute(
-            "UPDATE catalog_facilityproduct SET stock = stock - CASE id "  # noqa: S608 - placeholder lists and a constant lock clause; values are bound
-            + " ".join("WHEN %s THEN %s" for _ in offers)
-            + " END WHERE id IN ("
-            + ", ".join("%s" for _ in offers)
-            + ")",
-            [v for offer in offers for v in (offer.id, wanted[offer.product_id])]
-            + [offer.id for offer in offers],
-        )
-        execute(
-            cursor,
-            "INSERT INTO catalog_order (facility_id, inmate_id, device_id, status, total_fen, "
-            "currency, idempotency_scope, idempotency_key, request_hash, placed_response, "
-            "created_at, cancel_reason) "
-            "VALUES (%s, %s, %s, 'placed', %s, %s, %s, %s, %s, '{}', %s, '') RETURNING id",
-            [
-                locked.facility_id,
-                inmate_id,
-                device_id,
-                total_fen,
-                locked.currency,
-                scope,
-                idempotency_key,
-                request_hash,
-                now,
-            ],
-        )
-        order_id = cursor.fetchone()[0]
+        # 4. The writes: the order's stock (the CHECK stock >= 0 backs the test above), the
+        # order and its lines, the ledger's debit, and the order's first answer.
         offer_of = {offer.product_id: offer for offer in offers}
         order_items = [
             OrderItem(
@@ -307,27 +388,26 @@ def _place(
             )
             for line in lines
         ]
-        cursor.execute(
-            "INSERT INTO catalog_orderitem (order_id, product_id, name_zh, name_en, quantity, "  # noqa: S608 - placeholder lists and a constant lock clause; values are bound
-            "unit_price_fen, line_total_fen) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(order_items)),
-            [
-                value
-                for item in order_items
-                for value in (
-                    item.order_id,
-                    item.product_id,
-                    item.name_zh,
-                    item.name_en,
-                    item.quantity,
-                    item.unit_price_fen,
-                    item.line_total_fen,
-                )
-            ],
+        order = Order(
+            pk=order_id,
+            facility_id=locked.facility_id,
+            inmate_id=inmate_id,
+            device_id=device_id,
+            status=Order.Status.PLACED,
+            total_fen=total_fen,
+            currency=locked.currency,
+            idempotency_scope=scope,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            created_at=now,
         )
+        writes = _OrderWrites(cursor, order=order, items=order_items, offers=offers, wanted=wanted)
+        if order_id is None:  # SQLite: the id comes from the insert
+            writes.stock()
+            writes.order_and_items()
         # The debit, under the lock taken in step 1 (the ledger's own entry point would take
         # it again and read its transaction back).
-        memo = f"Commissary order #{order_id}"
+        memo = f"Commissary order #{order.pk}"
         purchase = ledger_services.post_purchase(
             cursor,
             locked=locked,
@@ -340,32 +420,114 @@ def _place(
             memo=memo,
             now=now,
         )
-    order = Order(
-        pk=order_id,
-        facility_id=locked.facility_id,
-        inmate_id=inmate_id,
-        device_id=device_id,
-        status=Order.Status.PLACED,
-        total_fen=total_fen,
-        currency=locked.currency,
-        idempotency_scope=scope,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        purchase_id=purchase.pk,
-        created_at=now,
-    )
-    order.placed_response = selectors.order_payload(
-        order,
-        items=order_items,
-        balance_after_fen=locked.spendable_fen - total_fen,
-        timezone_name=locked.timezone,
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE catalog_order SET purchase_id = %s, placed_response = %s WHERE id = %s",
-            [purchase.pk, json.dumps(order.placed_response), order_id],
+        order.purchase_id = purchase.pk
+        order.placed_response = selectors.order_payload(
+            order,
+            items=order_items,
+            balance_after_fen=locked.spendable_fen - total_fen,
+            timezone_name=locked.timezone,
         )
+        if order_id is None:
+            writes.answer()
+        else:  # PostgreSQL: stock, order (whole) and lines in one statement
+            writes.stock_order_and_items()
     return order
+
+
+class _OrderWrites:
+    """The statements that write a placed order. PostgreSQL writes the stock, the whole order
+    (its id taken from the sequence beforehand) and its lines in one statement, after the
+    debit; SQLite, which has neither sequences nor writes inside WITH, writes stock, order and
+    lines first and the order's debit and answer after."""
+
+    def __init__(self, cursor, *, order: Order, items: list[OrderItem], offers, wanted):
+        self.cursor, self.order, self.items = cursor, order, items
+        self.stock_ids = [offer.id for offer in offers]
+        self.stock_taken = [wanted[offer.product_id] for offer in offers]
+
+    def _stock_sql(self) -> tuple[str, list]:
+        return (
+            "UPDATE catalog_facilityproduct SET stock = stock - CASE id "  # noqa: S608 - placeholder lists; values are bound
+            + " ".join("WHEN %s THEN %s" for _ in self.stock_ids)
+            + " END WHERE id IN ("
+            + ", ".join("%s" for _ in self.stock_ids)
+            + ")",
+            [v for pair in zip(self.stock_ids, self.stock_taken, strict=True) for v in pair]
+            + self.stock_ids,
+        )
+
+    def _items_sql(self) -> tuple[str, list]:
+        return (
+            "INSERT INTO catalog_orderitem (order_id, product_id, name_zh, name_en, quantity, "  # noqa: S608 - placeholder lists; values are bound
+            "unit_price_fen, line_total_fen) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(self.items)),
+            [
+                value
+                for item in self.items
+                for value in (
+                    self.order.pk,
+                    item.product_id,
+                    item.name_zh,
+                    item.name_en,
+                    item.quantity,
+                    item.unit_price_fen,
+                    item.line_total_fen,
+                )
+            ],
+        )
+
+    _ORDER_COLUMNS = (
+        "facility_id, inmate_id, device_id, status, total_fen, currency, idempotency_scope, "
+        "idempotency_key, request_hash, placed_response, purchase_id, created_at, cancel_reason"
+    )
+
+    def _order_params(self) -> list:
+        order = self.order
+        return [
+            order.facility_id,
+            order.inmate_id,
+            order.device_id,
+            order.status,
+            order.total_fen,
+            order.currency,
+            order.idempotency_scope,
+            order.idempotency_key,
+            order.request_hash,
+            json.dumps(order.placed_response),
+            order.purchase_id,
+            order.created_at,
+            "",
+        ]
+
+    def stock(self) -> None:
+        self.cursor.execute(*self._stock_sql())
+
+    def order_and_items(self) -> None:
+        execute(
+            self.cursor,
+            f"INSERT INTO catalog_order ({self._ORDER_COLUMNS}) "  # noqa: S608 - constant column list; values are bound
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, '{}', NULL, %s, '') RETURNING id",
+            [p for n, p in enumerate(self._order_params()) if n not in (9, 10, 12)],
+        )
+        self.order.pk = self.cursor.fetchone()[0]
+        for item in self.items:
+            item.order_id = self.order.pk
+        self.cursor.execute(*self._items_sql())
+
+    def answer(self) -> None:
+        self.cursor.execute(
+            "UPDATE catalog_order SET purchase_id = %s, placed_response = %s WHERE id = %s",
+            [self.order.purchase_id, json.dumps(self.order.placed_response), self.order.pk],
+        )
+
+    def stock_order_and_items(self) -> None:
+        stock_sql, stock_params = self._stock_sql()
+        items_sql, items_params = self._items_sql()
+        self.cursor.execute(
+            f"WITH taken AS ({stock_sql}), placed AS (INSERT INTO catalog_order "  # noqa: S608 - statements built above; values are bound
+            f"(id, {self._ORDER_COLUMNS}) VALUES (%s, {', '.join(['%s'] * 13)})) {items_sql}",
+            [*stock_params, self.order.pk, *self._order_params(), *items_params],
+        )
 
 
 def _refuse_restricted(*, inmate_id: int, lines: list[OrderLine], now: dt.datetime) -> None:

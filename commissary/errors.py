@@ -139,6 +139,15 @@ class ProductNotFound(DomainError):
     default_message = _("No such product.")
 
 
+class RepeatedRefusal(DomainError):
+    """A refusal given before under the same idempotency key, raised again as it was given: its
+    code and message (an order refused once stays refused under its key)."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
 class OrderNotFound(DomainError):
     code = "not_found"
     default_message = _("No such order.")

@@ -190,6 +190,7 @@ LABELS = (
     gettext_noop("order lines"),
     gettext_noop("orders"),
     gettext_noop("products"),
+    gettext_noop("refused orders"),
     gettext_noop("restrictions"),
     # help texts
     gettext_noop("The facilities a staff member works at and may see."),

@@ -107,7 +107,9 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
     description=(
         "1-128 printable ASCII characters (not starting with a space) chosen by the kiosk, "
         "unique per order. The same key with the same inmate and body returns the first "
-        "answer again; with anything else it is refused with 409 `idempotency_conflict`."
+        "answer again, with its status: the order (201), or the refusal it got (404 or 422; "
+        "a body refused as invalid, 400, is not kept). With anything else the key is refused "
+        "with 409 `idempotency_conflict`."
     ),
 )
 PAGE_PARAMETER = OpenApiParameter(

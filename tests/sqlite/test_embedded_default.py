@@ -95,6 +95,14 @@ def test_a_deposit_and_a_purchase_move_the_money_once(walkthrough):
     assert walkthrough["spendable_moved_fen"] == 10_000 - 2_500
     assert walkthrough["replay_returns_the_first"] and walkthrough["replay_wrote_nothing"]
     assert walkthrough["reservation_minutes"] == 45  # DEPOSIT_RESERVATION_MINUTES
+    assert walkthrough["order"] == {
+        "answer_kept": True,
+        "debited": True,
+        "stock_taken": True,
+        "replay_is_the_first": True,
+        "orders": 1,
+    }
+    assert walkthrough["refusal"] == {"codes": ["out_of_stock", "out_of_stock"], "kept": 1}
 
 
 def test_expiry_compares_instants_not_text(walkthrough):

@@ -105,6 +105,51 @@ def deposit_and_purchase():
 
 
 @step
+def kiosk_order_and_refusal():
+    """A kiosk order on SQLite (no sequences, no writes inside WITH: the order is inserted,
+    then debited, then its answer written), its replay, and a refusal kept under its key."""
+    from catalog import services as catalog_services
+    from catalog.models import FacilityProduct, Order, RefusedOrder
+    from commissary import errors
+
+    offers = FacilityProduct.objects.filter(facility=facility, stock__gt=0).order_by(
+        "product__price_fen"
+    )
+    cheapest, other = offers[0], offers[1]
+    order = dict(
+        inmate_id=first.pk,
+        device_id=kiosk.pk,
+        items=[{"product_id": cheapest.product_id, "quantity": 1}],
+        idempotency_key="walkthrough-order",
+    )
+    placed = catalog_services.place_order(**order)
+    stored = Order.objects.get(pk=placed.pk)
+    seen["order"] = {
+        "answer_kept": stored.placed_response == placed.placed_response
+        and stored.placed_response["id"] == placed.pk,
+        "debited": Transaction.objects.get(pk=stored.purchase_id).memo
+        == f"Commissary order #{placed.pk}",
+        "stock_taken": FacilityProduct.objects.get(pk=cheapest.pk).stock == cheapest.stock - 1,
+        "replay_is_the_first": catalog_services.place_order(**order).pk == placed.pk,
+        "orders": Order.objects.filter(idempotency_key="walkthrough-order").count(),
+    }
+    FacilityProduct.objects.filter(pk=other.pk).update(stock=0)
+    refused = dict(order, items=[{"product_id": other.product_id, "quantity": 1}])
+    refused["idempotency_key"] = "walkthrough-refused"
+    codes = []
+    for restock in (0, 5):  # the replay is refused as the first was, though stock came back
+        FacilityProduct.objects.filter(pk=other.pk).update(stock=restock)
+        try:
+            catalog_services.place_order(**refused)
+        except errors.DomainError as refusal:
+            codes.append(refusal.code)
+    seen["refusal"] = {
+        "codes": codes,
+        "kept": RefusedOrder.objects.filter(idempotency_key="walkthrough-refused").count(),
+    }
+
+
+@step
 def deposit_at_the_facility_local_month_start():
     """Thirty minutes into this month, facility time: the previous day in UTC."""
     early = reserve(second, 100, "walkthrough-early", now=month_start + dt.timedelta(minutes=30))
