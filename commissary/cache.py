@@ -28,3 +28,28 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+    def count_hit(self, key: str, timeout: int) -> int:
+        """Add one to the counter at ``key`` (created at zero to live ``timeout`` seconds) and
+        return it: one round trip, atomic (MULTI: the counter cannot lose its expiry between
+        the two commands)."""
+        key = self.make_and_validate_key(key)
+        client = self._cache.get_client(key, write=True)
+        with client.pipeline(transaction=True) as pipeline:
+            pipeline.set(key, 0, ex=timeout, nx=True)
+            pipeline.incr(key)
+            return pipeline.execute()[1]
+
+
+def count_hit(cache, key: str, timeout: int) -> int:
+    """Add one to a counter that lives ``timeout`` seconds and return it: on Redis in one
+    atomic round trip, on another cache (the embedded default's database cache) with its own
+    ``add`` and ``incr``."""
+    if isinstance(cache, RedisCache):
+        return cache.count_hit(key, timeout)
+    cache.add(key, 0, timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.add(key, 1, timeout)
+        return 1

@@ -434,15 +434,14 @@ class OrdersView(KioskView):
         ],
     )
     def post(self, request):
-        body = s.OrderRequest(data=request.data)
-        body.is_valid(raise_exception=True)
+        items = s.order_items(request.data)
         key = request.headers.get("Idempotency-Key")
         if key is None:
             raise errors.ValidationFailed(_("The Idempotency-Key header is required."))
         order = catalog_services.place_order(
             inmate_id=self.inmate_id,
             device_id=self.device.pk,
-            items=body.validated_data["items"],
+            items=items,
             idempotency_key=key,
         )
         return Response(order.placed_response, status=status.HTTP_201_CREATED)

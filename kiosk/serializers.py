@@ -90,6 +90,35 @@ class OrderRequest(StrictSerializer):
     )
 
 
+def _is_line(item) -> bool:
+    return (
+        type(item) is dict
+        and item.keys() == {"product_id", "quantity"}
+        and type(item["product_id"]) is int
+        and 1 <= item["product_id"] <= 2**63 - 1
+        and type(item["quantity"]) is int
+        and 1 <= item["quantity"] <= MAX_QUANTITY
+    )
+
+
+def order_items(data) -> list[dict]:
+    """The items of an order body, as ``OrderRequest`` validates them. A body that is plainly
+    valid (a kiosk's usual order) is accepted here directly: building ``OrderRequest`` deep-
+    copies its fields on every request, a tenth of an order's Python. Any other body goes
+    through ``OrderRequest``, which refuses it with its own message. The two accept exactly the
+    same bodies (tests/kiosk/test_order_body.py)."""
+    items = data.get("items") if type(data) is dict and data.keys() == {"items"} else None
+    if (
+        type(items) is list
+        and 1 <= len(items) <= MAX_LINES_PER_ORDER
+        and all(_is_line(item) for item in items)
+    ):
+        return items
+    body = OrderRequest(data=data)
+    body.is_valid(raise_exception=True)
+    return body.validated_data["items"]
+
+
 # --- answers ----------------------------------------------------------------------------
 
 
