@@ -25,6 +25,8 @@ AUDITED = {
     # label: fields never written to the trail
     "facilities.Facility": (),
     "facilities.HousingUnit": (),
+    "facilities.Grade": (),  # spending limits: who raised one, and when
+    "facilities.FestivalMonth": (),  # when the festival limits apply
     "facilities.Inmate": ("pin_hash", "card_token"),
     "facilities.KioskDevice": ("key_hash",),
     "accounts.User": ("password", "last_login"),

@@ -41,8 +41,10 @@ FACILITY_ADMIN = Role(
         r"facilities\.(add|change)_(inmate|housingunit|kioskdevice)",
         r"facilities\.delete_housingunit",
         r"facilities\.change_facility",
-        # The facility's festival months (when the grades' festival spending limits apply).
-        r"facilities\.(add|change|delete)_festivalmonth",
+        # The facility's grades with their spending limits (usual and festival-month) and its
+        # festival months: commissary policy of the facility. A grade inmates hold cannot be
+        # deleted (PROTECT); the admin says so and deletes nothing.
+        r"facilities\.(add|change|delete)_(grade|festivalmonth)",
         r"accounts\.(change|add)_depositorlink",
         r"auditlog\.view_logentry",
         r"django_celery_beat\.view_\w+",
@@ -64,7 +66,8 @@ COMMISSARY_CLERK = Role(
     "Commissary clerk",
     _("Commissary clerk"),
     (
-        r"facilities\.view_(inmate|housingunit|kioskdevice|facility)",
+        # Grades and festival months read-only: the limits a kiosk order is refused by.
+        r"facilities\.view_(inmate|housingunit|kioskdevice|facility|grade|festivalmonth)",
         r"catalog\.(add|change|view)_\w+",
         r"catalog\.(fulfil|fulfill|cancel)_\w+",
     ),

@@ -13,7 +13,7 @@ import qrcode.image.svg
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -151,6 +151,13 @@ class GradeForm(YuanAmountsForm):
         model = Grade
         fields = ("facility", "name", "spending_period")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "facility" in self.fields:
+            # Inmates hold a grade of their own facility: a grade never moves to another one.
+            # Disabled rather than read-only, so the name is still checked unique per facility.
+            self.fields["facility"].disabled = True
+
 
 @admin.register(Grade)
 class GradeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
@@ -164,6 +171,35 @@ class GradeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "spending_period",
     )
     list_filter = ("facility",)
+    list_select_related = ("facility",)
+
+    def get_actions(self, request):
+        # One grade at a time, through the delete page: it names the inmates holding a grade
+        # and refuses to delete it, where the list action could only report a count.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_deleted_objects(self, objs, request):
+        to_delete, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            # The inmates holding the grade are the refusal, not something to delete with it:
+            # the page lists them (admin/facilities/grade/delete_confirmation.html) rather than
+            # an inmate delete permission that nobody should have for this.
+            perms_needed = set()
+        return to_delete, model_count, perms_needed, protected
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as refusal:
+            # An inmate was given the grade after the page checked (the service re-checks under
+            # the grade's lock): the delete rolled back, and the grade's page says why.
+            self.message_user(request, refusal.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:facilities_grade_change", args=[object_id]))
+
+    def delete_model(self, request, obj):
+        facility_services.delete_grade(grade_id=obj.pk)
 
     @admin.display(description=_("spending limit"))
     def spending_limit(self, grade):

@@ -99,6 +99,11 @@ class FacilityNotFound(DomainError):
     default_message = _("No such facility.")
 
 
+class GradeInUse(DomainError):
+    code = "grade_in_use"
+    default_message = _("Inmates hold this grade: give them another grade before deleting it.")
+
+
 class NotPermitted(DomainError):
     code = "permission_denied"
     default_message = _("You are not allowed to do this.")

@@ -10,13 +10,14 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from commissary.errors import InmateNotFound, ValidationFailed
+from commissary.errors import GradeInUse, InmateNotFound, ValidationFailed
 from ledger import services as ledger_services
 from ledger.locks import lock_inmate_row
 from ledger.schedules import ensure_rollover_schedule
 
-from .models import Facility, HousingUnit, Inmate, KioskDevice, hash_device_key
+from .models import Facility, Grade, HousingUnit, Inmate, KioskDevice, hash_device_key
 
 
 def create_facility(*, code: str, name: str, **policy) -> Facility:
@@ -202,13 +203,60 @@ def release_inmate(
 
 def assign_grade(*, inmate_id: int, grade_id: int | None) -> None:
     """Set an inmate's management grade (its spending limit), a grade of the inmate's own
-    facility. Writes that one column only, so a release or transfer saved meanwhile is never
-    overwritten by a stale form."""
-    inmates = Inmate.objects.filter(pk=inmate_id)
-    if grade_id is not None:
-        inmates = inmates.filter(facility__grades__pk=grade_id)
-    if not inmates.update(grade_id=grade_id):
-        raise ValidationFailed(_("That grade belongs to another facility."))
+    facility. The inmate row is read under its lock and only the grade column is written, so
+    a release or transfer saved meanwhile is never overwritten by a stale form; the save goes
+    through the model, so the change is in the audit trail with the person who made it.
+
+    Lock order: the inmate row (``FOR NO KEY UPDATE``, as a transfer takes it), then the
+    grade's ``FOR KEY SHARE``, which ``delete_grade``'s ``FOR UPDATE`` waits on (and the other
+    way round), so a grade is never deleted while an inmate is given it."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        lock_inmate_row(cursor, inmate_id=inmate_id)
+        inmate = Inmate.objects.filter(pk=inmate_id).first()
+        if inmate is None:
+            raise InmateNotFound()
+        if grade_id is not None:
+            cursor.execute(
+                f"SELECT id FROM facilities_grade WHERE id = %s AND facility_id = %s "  # noqa: S608
+                f"{_key_share()}",
+                [grade_id, inmate.facility_id],
+            )
+            if cursor.fetchone() is None:
+                raise ValidationFailed(_("That grade belongs to another facility."))
+        if inmate.grade_id == grade_id:
+            return
+        inmate.grade_id = grade_id
+        inmate.save(update_fields=["grade"])
+
+
+def delete_grade(*, grade_id: int) -> None:
+    """Delete a grade no inmate holds (released inmates included: their records keep the
+    grade they had). A grade in use is refused and nothing is deleted; the grade row is
+    locked first, so an inmate given the grade meanwhile is either seen here or refused
+    there."""
+    with transaction.atomic():
+        grade = Grade.objects.select_for_update().filter(pk=grade_id).first()
+        if grade is None:
+            return  # already gone: deleting twice deletes once
+        holders = grade.inmates.count()
+        if holders:
+            raise GradeInUse(
+                ngettext(
+                    "%(count)d inmate holds the grade %(grade)s: give them another grade "
+                    "before deleting it.",
+                    "%(count)d inmates hold the grade %(grade)s: give them another grade "
+                    "before deleting it.",
+                    holders,
+                )
+                % {"count": holders, "grade": grade.name}
+            )
+        grade.delete()
+
+
+def _key_share() -> str:
+    # The lock a foreign-key check takes: it waits on a grade being deleted, never on another
+    # inmate being given the same grade.
+    return "FOR KEY SHARE" if connection.vendor == "postgresql" else ""
 
 
 def register_kiosk_device(*, facility: Facility, name: str) -> tuple[KioskDevice, str]:
