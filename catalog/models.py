@@ -164,17 +164,22 @@ class Order(models.Model):
         DELIVERED = "delivered", _("Delivered")
         CANCELLED = "cancelled", _("Cancelled")
 
+    # Indexes: every one is written with each order, so none repeats another. The facility
+    # and the inmate are the first columns of the composite indexes below; the refund and the
+    # staff member are indexed only where set (most orders have neither).
     facility = models.ForeignKey(
         "facilities.Facility",
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("facility"),
+        db_index=False,
     )
     inmate = models.ForeignKey(
         "facilities.Inmate",
         on_delete=models.PROTECT,
         related_name="commissary_orders",
         verbose_name=_("inmate"),
+        db_index=False,
     )
     device = models.ForeignKey(
         "facilities.KioskDevice",
@@ -207,6 +212,7 @@ class Order(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("refund transaction"),
+        db_index=False,
     )
     # The kiosk's first answer, kept so a replay of the same key and body gets it back as it was.
     placed_response = models.JSONField(default=dict, editable=False)
@@ -216,7 +222,12 @@ class Order(models.Model):
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     cancel_reason = models.CharField(_("why cancelled"), max_length=200, blank=True)
     handled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -236,6 +247,12 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["inmate", "created_at"], name="order_inmate_created"),
             models.Index(fields=["facility", "status"], name="order_facility_status"),
+            models.Index(fields=["refund"], name="order_refund", condition=Q(refund__isnull=False)),
+            models.Index(
+                fields=["handled_by"],
+                name="order_handled_by",
+                condition=Q(handled_by__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -243,7 +260,8 @@ class Order(models.Model):
 
 
 class OrderItem(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="items")
+    # Looked up by the unique (order, product) index: no index of its own.
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="items", db_index=False)
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     # The names and price as sold, so a later catalog change never rewrites an old order.
     name_zh = models.CharField(max_length=200)

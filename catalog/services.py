@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from commissary.db import prepared_cursor
 from facilities.models import spending_period_start
 from facilities.selectors import SPENDING_LIMIT_SQL, festival_month_key
 from ledger import services as ledger_services
@@ -285,14 +286,17 @@ def _place(
     # costs several times its round trip), each decision taken on what was read under the
     # locks. Tested like any other service: tests/catalog, tests/kiosk.
     is_postgresql = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         # 1. The inmate's accounts, first, as every money operation takes them.
         locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
         # 2. The stock rows, in primary-key order, read with whether the key holds a refusal,
         # the kiosk, the inmate's grade and whether any restriction applies (one statement;
         # the decisions keep their order). On PostgreSQL the order's id comes from its sequence
         # in the same statement (once: an uncorrelated subquery), so the order can be written
-        # whole, once, at the end.
+        # whole, once, at the end. The stock is read, not locked: every order of a popular
+        # product would queue on its row for the rest of the transaction. It is locked by the
+        # last statement, which takes the units only where they are still there (see
+        # ``_OrderWrites.stock_order_and_items``); the read answers the refusals early.
         wanted = {line.product_id: line.quantity for line in lines}
         inmate_params = [
             scope,
@@ -301,7 +305,6 @@ def _place(
             festival_month_key(now, locked.timezone),
             now,
         ]
-        lock_clause = "FOR UPDATE OF fp" if connection.features.has_select_for_update_of else ""
         next_id = (
             "(SELECT nextval(pg_get_serial_sequence('catalog_order', 'id')))"
             if is_postgresql
@@ -315,7 +318,7 @@ def _place(
             "JOIN catalog_facilityproduct fp ON fp.facility_id = %s "
             f"AND fp.product_id IN ({', '.join(['%s'] * len(wanted))}) AND fp.is_available "
             "JOIN catalog_product p ON p.id = fp.product_id AND p.is_active "
-            f"WHERE i.id = %s ORDER BY fp.id {lock_clause}",
+            "WHERE i.id = %s ORDER BY fp.id",
             [*inmate_params, locked.facility_id, *wanted, inmate_id],
         )
         rows = cursor.fetchall()
@@ -429,9 +432,27 @@ def _place(
         )
         if order_id is None:
             writes.answer()
-        else:  # PostgreSQL: stock, order (whole) and lines in one statement
-            writes.stock_order_and_items()
+        elif not writes.stock_order_and_items():  # PostgreSQL: one statement
+            _refuse_out_of_stock(cursor, offers=offers, wanted=wanted)
     return order
+
+
+def _refuse_out_of_stock(cursor, *, offers: list[_Offer], wanted: dict[int, int]) -> None:
+    """Another order took the units between the read and the write: say which are short."""
+    execute(
+        cursor,
+        "SELECT id, stock FROM catalog_facilityproduct "  # noqa: S608 - placeholder list; values are bound
+        f"WHERE id IN ({', '.join(['%s'] * len(offers))})",
+        [offer.id for offer in offers],
+    )
+    stock = dict(cursor.fetchall())
+    for offer in offers:
+        if stock[offer.id] < wanted[offer.product_id]:
+            raise errors.OutOfStock(
+                _("Only %(count)d of %(name)s are left.")
+                % {"count": stock[offer.id], "name": localized(offer.name_zh, offer.name_en)}
+            )
+    raise errors.OutOfStock()
 
 
 class _OrderWrites:
@@ -520,14 +541,52 @@ class _OrderWrites:
             [self.order.purchase_id, json.dumps(self.order.placed_response), self.order.pk],
         )
 
-    def stock_order_and_items(self) -> None:
-        stock_sql, stock_params = self._stock_sql()
-        items_sql, items_params = self._items_sql()
+    def stock_order_and_items(self) -> bool:
+        """PostgreSQL: the stock rows locked in primary-key order (the lock order) and their
+        units taken where they are still there, the whole order written only if every line's
+        units were, and its lines: one statement. False, with nothing written, when another
+        order took the units first."""
+        items = self.items
+        stock_rows = ", ".join(["%s"] * len(self.stock_ids))
+        wants = ", ".join(["(%s::bigint, %s::bigint)"] * len(self.stock_ids))
+        lines = ", ".join(["(%s::bigint, %s, %s, %s::bigint, %s::bigint, %s::bigint)"] * len(items))
         self.cursor.execute(
-            f"WITH taken AS ({stock_sql}), placed AS (INSERT INTO catalog_order "  # noqa: S608 - statements built above; values are bound
-            f"(id, {self._ORDER_COLUMNS}) VALUES (%s, {', '.join(['%s'] * 13)})) {items_sql}",
-            [*stock_params, self.order.pk, *self._order_params(), *items_params],
+            "WITH locked AS (SELECT id FROM catalog_facilityproduct "  # noqa: S608 - placeholder lists and constant column names; values are bound
+            f"WHERE id IN ({stock_rows}) ORDER BY id FOR UPDATE), "
+            "taken AS (UPDATE catalog_facilityproduct fp SET stock = fp.stock - want.quantity "
+            f"FROM locked, (VALUES {wants}) AS want (id, quantity) "
+            "WHERE fp.id = locked.id AND fp.id = want.id AND fp.stock >= want.quantity "
+            "RETURNING fp.id), "
+            f"placed AS (INSERT INTO catalog_order (id, {self._ORDER_COLUMNS}) "
+            "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s "
+            "WHERE (SELECT count(*) FROM taken) = %s RETURNING id) "
+            "INSERT INTO catalog_orderitem (order_id, product_id, name_zh, name_en, quantity, "
+            "unit_price_fen, line_total_fen) "
+            "SELECT placed.id, line.product_id, line.name_zh, line.name_en, line.quantity, "
+            "line.unit_price_fen, line.line_total_fen FROM placed, "
+            f"(VALUES {lines}) AS line (product_id, name_zh, name_en, quantity, "
+            "unit_price_fen, line_total_fen) RETURNING order_id",
+            [
+                *self.stock_ids,
+                *[v for pair in zip(self.stock_ids, self.stock_taken, strict=True) for v in pair],
+                self.order.pk,
+                *self._order_params(),
+                len(self.stock_ids),
+                *[
+                    value
+                    for item in items
+                    for value in (
+                        item.product_id,
+                        item.name_zh,
+                        item.name_en,
+                        item.quantity,
+                        item.unit_price_fen,
+                        item.line_total_fen,
+                    )
+                ],
+            ],
         )
+        return self.cursor.fetchone() is not None
 
 
 def _refuse_restricted(*, inmate_id: int, lines: list[OrderLine], now: dt.datetime) -> None:

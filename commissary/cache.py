@@ -29,16 +29,24 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
 
+    # INCR, and EXPIRE when the INCR created the counter: one command, atomic (a script runs
+    # whole), so a counter never loses its expiry and a hit costs one round trip.
+    _COUNT_HIT = (
+        "local hits = redis.call('INCR', KEYS[1]) "
+        "if hits == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+        "return hits"
+    )
+
     def count_hit(self, key: str, timeout: int) -> int:
-        """Add one to the counter at ``key`` (created at zero to live ``timeout`` seconds) and
-        return it: one round trip, atomic (MULTI: the counter cannot lose its expiry between
-        the two commands)."""
+        """Add one to the counter at ``key`` (created to live ``timeout`` seconds) and return
+        it."""
         key = self.make_and_validate_key(key)
         client = self._cache.get_client(key, write=True)
-        with client.pipeline(transaction=True) as pipeline:
-            pipeline.set(key, 0, ex=timeout, nx=True)
-            pipeline.incr(key)
-            return pipeline.execute()[1]
+        scripts = self.__dict__.setdefault("_count_scripts", {})
+        script = scripts.get(id(client))
+        if script is None:
+            script = scripts[id(client)] = client.register_script(self._COUNT_HIT)
+        return script(keys=[key], args=[timeout])
 
 
 def count_hit(cache, key: str, timeout: int) -> int:

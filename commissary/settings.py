@@ -124,6 +124,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The kiosk order's statements are prepared (commissary.db), and only they: Django's own
+    # cursors bind on the client and never prepare, and psycopg prepares nothing by itself
+    # short of this many runs of a statement. Their generic plan (primary and unique keys) is
+    # the one to keep, not a custom plan made again on every call; only prepared statements
+    # are affected.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        prepare_threshold=2**31 - 1, options="-c plan_cache_mode=force_generic_plan"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

@@ -3,13 +3,13 @@ requests, the inmate's session at that kiosk (``X-Inmate-Session: <token>``). Bo
 on every request; throttles count per device."""
 
 from django.core.cache import caches
-from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
 
 from commissary.cache import count_hit
+from commissary.db import prepared_cursor
 from facilities.models import Facility, KioskDevice, hash_device_key
 from ledger.services.posting import execute
 
@@ -58,7 +58,7 @@ def _active_device(
     session of ``token`` at it, in one statement (every kiosk request starts here). Read-only
     instances: nothing saves them."""
     column_params, join_params = services.session_join_params(token, now)
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         execute(
             cursor,
             "SELECT d.id, d.name, d.key_prefix, f.id, f.code, f.name, f.timezone, f.currency, "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound

@@ -190,8 +190,9 @@ def _post(
     approved_by_id: int | None = None,
 ) -> tuple[int, dict]:
     """Write one balanced journal transaction for the locked inmate and move the cached
-    balances of the inmate's accounts by the same legs, in three statements. Returns its id
-    and the transaction's other columns as written.
+    balances of the inmate's accounts by the same legs: one statement on PostgreSQL, three on
+    SQLite (no writes inside WITH). Returns its id and the transaction's other columns as
+    written.
 
     Refuses legs that do not sum to zero before touching the database; the deferred trigger
     on ``ledger_entry`` refuses them again at commit.
@@ -207,11 +208,11 @@ def _post(
             raise ValueError(f"a {kind} leg names a system account this facility lacks")
     cached[locked.spendable_id][1] += pending_delta_fen
     moved = {account_id: delta for account_id, delta in cached.items() if delta != [0, 0]}
+    update = None
     if moved:
         case_balance = " ".join("WHEN %s THEN %s" for _ in moved)
         case_pending = " ".join("WHEN %s THEN %s" for _ in moved)
-        execute(
-            cursor,
+        update = (
             f"UPDATE ledger_account SET "  # noqa: S608 - placeholders only, values are bound
             f"balance_fen = balance_fen + CASE id {case_balance} ELSE 0 END, "
             f"pending_fen = pending_fen + CASE id {case_pending} ELSE 0 END "
@@ -237,12 +238,31 @@ def _post(
         "approved_by_id": approved_by_id,
         "created_at": now,
     }
-    execute(
-        cursor,
+    insert = (
         f"INSERT INTO ledger_transaction ({', '.join(fields)}) "  # noqa: S608 - constant names
         f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id",
         list(fields.values()),
     )
+    if cursor.db.vendor == "postgresql":
+        # One statement: the balances, the transaction and its entries (statements in WITH
+        # all run; the entries take the transaction's id from its RETURNING).
+        moves = f"moved AS ({update[0]}), " if update else ""
+        cursor.execute(
+            f"WITH {moves}posted AS ({insert[0]}) "  # noqa: S608 - statements built above; values are bound
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) "
+            "SELECT posted.id, leg.account_id, leg.amount_fen FROM posted, (VALUES "
+            + ", ".join(["(%s::bigint, %s::bigint)"] * len(legs))
+            + ") AS leg (account_id, amount_fen) RETURNING transaction_id",
+            [
+                *(update[1] if update else []),
+                *insert[1],
+                *[v for leg in legs for v in leg],
+            ],
+        )
+        return cursor.fetchone()[0], fields
+    if update:
+        execute(cursor, *update)
+    execute(cursor, *insert)
     transaction_id = cursor.fetchone()[0]
     execute(
         cursor,

@@ -159,3 +159,35 @@ def test_last_weeks_spending_does_not_count_against_this_week(setting):
         _order(inmate, device, product, "j", now=sunday_night + dt.timedelta(minutes=20))
     monday = sunday_night + dt.timedelta(minutes=31)
     assert _order(inmate, device, product, "k", quantity=2, now=monday).total_fen == 2_000
+
+
+def test_units_taken_between_the_read_and_the_write_refuse_the_order_whole(setting, monkeypatch):
+    """The stock is read unlocked and taken by the order's last statement only where the
+    units are still there: units gone in between (another order's, simulated here in the same
+    transaction) refuse the whole order, money and lines included, and name what is left."""
+    facility, inmate, device, _staff = setting
+    plenty, short = product_at(facility, stock=50), product_at(facility, stock=5, name_en="Soap")
+    write = services._OrderWrites.stock_order_and_items
+
+    def taken_meanwhile(self):
+        self.cursor.execute(
+            "UPDATE catalog_facilityproduct SET stock = 1 WHERE product_id = %s", [short.pk]
+        )
+        return write(self)
+
+    monkeypatch.setattr(services._OrderWrites, "stock_order_and_items", taken_meanwhile)
+    before = (_money(inmate), Transaction.objects.count(), Entry.objects.count())
+    with pytest.raises(errors.OutOfStock) as refused:
+        services.place_order(
+            inmate_id=inmate.pk,
+            device_id=device.pk,
+            items=[
+                {"product_id": plenty.pk, "quantity": 3},
+                {"product_id": short.pk, "quantity": 2},
+            ],
+            idempotency_key="late",
+        )
+    assert "Only 1 of Soap" in str(refused.value.message)
+    assert not Order.objects.exists()
+    assert (_money(inmate), Transaction.objects.count(), Entry.objects.count()) == before
+    assert (stock_of(plenty, facility), stock_of(short, facility)) == (50, 5)

@@ -28,14 +28,14 @@ def _assert_security_headers(answer):
     assert answer["X-Frame-Options"] == "DENY"
 
 
-def test_an_order_is_seven_statements_with_one_account_lock_and_no_model_reads(
+def test_an_order_is_five_statements_with_one_account_lock_and_no_model_reads(
     signed_in, inmate, facility, django_db_blocker
 ):
     """The hot path: the device and session in one read, then one transaction: the account
     lock, the stock rows (with the refusal check, kiosk, grade, restrictions and the order's
-    id), the debit's three writes under the same lock, then the stock, the whole order and its
-    lines in one statement: seven statements, nine with the transaction's BEGIN and COMMIT
-    (there were eighteen, then twelve)."""
+    id), the debit (balances, transaction and entries in one statement) under the same lock,
+    then the stock, the whole order and its lines in one statement: five statements, seven
+    with the transaction's BEGIN and COMMIT (there were eighteen, then twelve)."""
     from django.db import connection
 
     funded(inmate, 10_000)
@@ -47,7 +47,7 @@ def test_an_order_is_seven_statements_with_one_account_lock_and_no_model_reads(
     # The test runs in a transaction, so the order's BEGIN and COMMIT are a savepoint's.
     work = [sql for sql in statements if "SAVEPOINT" not in sql.upper()]
     listing = "\n".join(sql[:100] for sql in work)
-    assert len(work) == 7, listing
+    assert len(work) == 5, listing
     assert sum(sql.startswith("UPDATE catalog_order") for sql in work) == 0, listing
     assert sum("ledger_account" in sql and "FOR UPDATE" in sql for sql in work) == 1, listing
     assert not any('"' in sql.split("FROM")[0] for sql in work if sql.startswith("SELECT")), (

@@ -43,7 +43,7 @@ def _reserve(inmate, amount_fen=1_000, **kwargs):
     )
 
 
-def test_a_credited_deposit_is_returned_as_written_in_six_statements():
+def test_a_credited_deposit_is_returned_as_written_in_four_statements():
     inmate = InmateFactory(facility=FacilityFactory(deposit_fee_rate_bp=100))
     reserved = _reserve(inmate, 2_500)
 
@@ -51,7 +51,7 @@ def test_a_credited_deposit_is_returned_as_written_in_six_statements():
         credited = services.credit_deposit(deposit_id=reserved.pk, provider_reference="PAY-7")
 
     sent = _statements(captured)
-    assert len(sent) == 6, sent
+    assert len(sent) == 4, sent  # the lock, the deposit, its period, the journal posting
     assert sent[0].lstrip().startswith("SELECT") and "FOR UPDATE" in sent[0]
     assert not any(sql.lstrip().startswith("SELECT") for sql in sent[1:]), sent
     assert isinstance(credited, Deposit) and not credited._state.adding
@@ -109,7 +109,7 @@ def test_a_deposit_is_credited_to_its_own_providers_clearing_account():
     assert legs["clearing"] == reserved.provider == "sandbox"
 
 
-def test_a_purchase_is_returned_as_written_in_four_statements():
+def test_a_purchase_is_returned_as_written_in_two_statements():
     inmate = InmateFactory()
     deposit(inmate, 5_000)
 
@@ -123,7 +123,7 @@ def test_a_purchase_is_returned_as_written_in_four_statements():
         )
 
     sent = _statements(captured)
-    assert len(sent) == 4, sent
+    assert len(sent) == 2, sent  # the lock, then balances, transaction and entries at once
     assert not any(sql.lstrip().startswith("SELECT") for sql in sent[1:]), sent
     assert isinstance(purchase, Transaction) and not purchase._state.adding
     assert _fields(purchase) == _fields(Transaction.objects.get(pk=purchase.pk))
