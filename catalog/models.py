@@ -318,8 +318,18 @@ class RefusedOrder(models.Model):
     idempotency_scope = models.CharField(max_length=40)
     idempotency_key = models.CharField(max_length=200)
     request_hash = models.CharField(max_length=64)
+
+    class Reason(models.TextChoices):
+        INSUFFICIENT_FUNDS = "insufficient_funds", _("Not enough money")
+        SPENDING_LIMIT_EXCEEDED = "spending_limit_exceeded", _("Over the spending limit")
+        OUT_OF_STOCK = "out_of_stock", _("Out of stock")
+        PRODUCT_RESTRICTED = "product_restricted", _("Restricted")
+        ACCOUNT_FROZEN = "account_frozen", _("Account frozen")
+        INMATE_RELEASED = "inmate_released", _("Released")
+        NOT_FOUND = "not_found", _("Not sold here")
+
     # The first answer: the error's code and message, as the kiosk received them.
-    code = models.CharField(_("reason"), max_length=40)
+    code = models.CharField(_("reason"), max_length=40, choices=Reason.choices)
     message = models.TextField(_("message"))
     created_at = models.DateTimeField(_("refused at"))
 

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ('idempotency_scope', models.CharField(max_length=40)),
                 ('idempotency_key', models.CharField(max_length=200)),
                 ('request_hash', models.CharField(max_length=64)),
-                ('code', models.CharField(max_length=40, verbose_name='reason')),
+                ('code', models.CharField(choices=[('insufficient_funds', 'Not enough money'), ('spending_limit_exceeded', 'Over the spending limit'), ('out_of_stock', 'Out of stock'), ('product_restricted', 'Restricted'), ('account_frozen', 'Account frozen'), ('inmate_released', 'Released'), ('not_found', 'Not sold here')], max_length=40, verbose_name='reason')),
                 ('message', models.TextField(verbose_name='message')),
                 ('created_at', models.DateTimeField(verbose_name='refused at')),
                 ('device', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='facilities.kioskdevice', verbose_name='kiosk')),
