@@ -51,3 +51,27 @@ def funded(inmate, amount_fen):
     """Give the inmate spendable money through a real deposit."""
     deposit(inmate, amount_fen)
     return inmate
+
+
+def order_from_kiosk(inmate, device, product, key, quantity=1):
+    """Place an order through the service, as the kiosk API does."""
+    from catalog import services
+
+    return services.place_order(
+        inmate_id=inmate.pk,
+        device_id=device.pk,
+        items=[{"product_id": product.pk, "quantity": quantity}],
+        idempotency_key=key,
+    )
+
+
+def unfunded_shop(facility=None):
+    """An inmate with no money, a kiosk and a product of 10 yuan at one facility: every order
+    is refused for insufficient funds. Returns (inmate, device, product)."""
+    from facilities import services as facility_services
+    from tests.factories import FacilityFactory, InmateFactory
+
+    facility = facility or FacilityFactory()
+    device, _key = facility_services.register_kiosk_device(facility=facility, name="K")
+    inmate = facility.inmates.first() or InmateFactory(facility=facility)
+    return inmate, device, product_at(facility, price_fen=1_000)

@@ -10,13 +10,11 @@ import pytest
 from django.utils import translation
 from playwright.sync_api import Page, expect
 
-from catalog import services as catalog_services
 from catalog.models import RefusedOrder
 from commissary import errors
-from facilities import services as facility_services
 from facilities.models import FestivalMonth, Grade
 from tests.admin.conftest import make_site
-from tests.catalog.helpers import grade_at, product_at
+from tests.catalog.helpers import grade_at, order_from_kiosk, unfunded_shop
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -80,15 +78,9 @@ def test_a_facility_administrator_declares_a_festival_month_and_its_limit(
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_a_clerk_reads_the_refused_orders_of_the_facility(page, sign_in, language, width):
     site = make_site("refu")
-    device, _key = facility_services.register_kiosk_device(facility=site.facility, name="K1")
-    product = product_at(site.facility, price_fen=1_000)
+    inmate, device, product = unfunded_shop(site.facility)
     with pytest.raises(errors.InsufficientFunds):
-        catalog_services.place_order(
-            inmate_id=site.inmate.pk,
-            device_id=device.pk,
-            items=[{"product_id": product.pk, "quantity": 1}],
-            idempotency_key="too-poor",
-        )
+        order_from_kiosk(inmate, device, product, "too-poor")
     page.set_viewport_size({"width": WIDTHS[width], "height": 900})
     sign_in(page, site.staff["clerk"])
     _switch_language(page, language)

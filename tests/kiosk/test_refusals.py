@@ -4,14 +4,12 @@ order. A body refused as invalid (400) was never taken up, so its key stays free
 
 import pytest
 
-from catalog import services as catalog_services
 from catalog.models import Order, RefusedOrder
 from commissary import errors
-from facilities import services as facility_services
 from ledger.models import Transaction
-from tests.catalog.helpers import funded, product_at
+from tests.catalog.helpers import funded, order_from_kiosk, product_at, unfunded_shop
 from tests.concurrency.conftest import _run_together
-from tests.factories import FacilityFactory, InmateFactory
+from tests.factories import FacilityFactory
 
 from .conftest import Kiosk, error_of
 
@@ -91,20 +89,8 @@ def test_a_refused_key_of_one_kiosk_does_not_touch_another_kiosks(facility, inma
 @pytest.mark.concurrency
 @pytest.mark.django_db(transaction=True)
 def test_the_same_refused_key_ten_times_at_once_is_kept_once():
-    facility = FacilityFactory()
-    inmate = InmateFactory(facility=facility)
-    device, _key = facility_services.register_kiosk_device(facility=facility, name="K")
-    product = product_at(facility, price_fen=1_000)
-
-    def order():
-        return catalog_services.place_order(
-            inmate_id=inmate.pk,
-            device_id=device.pk,
-            items=[{"product_id": product.pk, "quantity": 1}],
-            idempotency_key="ten",
-        )
-
-    outcomes = _run_together([order] * 10)
+    inmate, device, product = unfunded_shop()
+    outcomes = _run_together([lambda: order_from_kiosk(inmate, device, product, "ten")] * 10)
     assert not any(outcome.succeeded for outcome in outcomes)
     assert {outcome.error.code for outcome in outcomes} == {"insufficient_funds"}
     kept = RefusedOrder.objects.get()
@@ -118,18 +104,10 @@ def test_the_same_refused_key_ten_times_at_once_is_kept_once():
 def test_a_refusal_and_money_racing_on_one_key_give_one_answer_for_every_replay():
     """Replays of a key race with the money that would let it through: whichever answer the
     key got first (the refusal, or the order once the money is in), every replay gets it."""
-    facility = FacilityFactory()
-    inmate = InmateFactory(facility=facility)
-    device, _key = facility_services.register_kiosk_device(facility=facility, name="K")
-    product = product_at(facility, price_fen=1_000)
+    inmate, device, product = unfunded_shop()
 
     def order():
-        return catalog_services.place_order(
-            inmate_id=inmate.pk,
-            device_id=device.pk,
-            items=[{"product_id": product.pk, "quantity": 1}],
-            idempotency_key="race",
-        )
+        return order_from_kiosk(inmate, device, product, "race")
 
     outcomes = _run_together([order] * 6 + [lambda: funded(inmate, 10_000)])
     replays = outcomes[:6]
@@ -156,15 +134,9 @@ def test_staff_see_refused_orders_of_their_facility_only(db, client, role):
 
     site_a, site_b = make_site("RA"), make_site("RB")
     for site in (site_a, site_b):
-        device, _key = facility_services.register_kiosk_device(facility=site.facility, name="K")
-        product = product_at(site.facility, price_fen=1_000)
+        inmate, device, product = unfunded_shop(site.facility)
         with pytest.raises(errors.InsufficientFunds):
-            catalog_services.place_order(
-                inmate_id=site.inmate.pk,
-                device_id=device.pk,
-                items=[{"product_id": product.pk, "quantity": 1}],
-                idempotency_key=f"broke-{site.facility.code}",
-            )
+            order_from_kiosk(inmate, device, product, f"broke-{site.facility.code}")
     client.force_login(site_a.staff[role])
     listing = client.get("/admin/catalog/refusedorder/")
     assert listing.status_code == 200
