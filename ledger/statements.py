@@ -9,10 +9,14 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.translation import gettext
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from facilities.models import Facility, Inmate
@@ -54,32 +58,54 @@ def previous_month(facility: Facility, now: dt.datetime) -> dt.date:
     return (this_month - dt.timedelta(days=1)).replace(day=1)
 
 
+# A CJK font every PDF reader has (one of the Adobe Asian fonts, not embedded): it carries the
+# Chinese names and labels, and Latin text too, so one statement reads in either language.
+PDF_FONT = "STSong-Light"
+pdfmetrics.registerFont(UnicodeCIDFont(PDF_FONT))
+
+
 def _render_pdf(*, facility, inmate, month, opening, closing, lines) -> bytes:
+    """The statement as a PDF, in the active language, as the HTML one is."""
     buffer = io.BytesIO()
     styles = getSampleStyleSheet()
-    document = SimpleDocTemplate(buffer, pagesize=A4, title=f"Statement {inmate.inmate_number}")
-    rows = [["Date", "What", "Account", "Amount"]] + [
-        [line["when"], line["what"], line["account"], line["amount"]] for line in lines
+    title_style = styles["Title"].clone("StatementTitle", fontName=PDF_FONT)
+    text_style = styles["Normal"].clone("StatementText", fontName=PDF_FONT, leading=16)
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title=f"{gettext('Statement')} {inmate.inmate_number} {month:%Y-%m}",
+    )
+    rows = [[gettext("Date"), gettext("What"), gettext("Account"), gettext("Amount")]] + [
+        [line["when"], Paragraph(escape(line["what"]), text_style), line["account"], line["amount"]]
+        for line in lines
     ]
-    table = Table(rows, colWidths=[110, 190, 80, 90], repeatRows=1)
+    if not lines:
+        rows.append(["", gettext("No money moved this month."), "", ""])
+    table = Table(rows, colWidths=[100, 210, 70, 90], repeatRows=1)
     table.setStyle(
         TableStyle(
             [
-                ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
-                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),
+                ("FONTNAME", (0, 0), (-1, -1), PDF_FONT),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.75, colors.black),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
                 ("ALIGN", (3, 0), (3, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
             ]
         )
     )
-    # The built-in PDF fonts carry no CJK glyphs, so names go in as their inmate number and
-    # pinyin-free text; the HTML statement carries the full names.
+    heading = gettext("%(facility)s — trust account statement") % {"facility": facility.name}
+    who = f"{inmate.surname}{inmate.given_name} · {gettext('Inmate number')} {inmate.inmate_number}"
     document.build(
         [
+            Paragraph(escape(heading), title_style),
+            Paragraph(escape(f"{who} · {month:%Y-%m}"), text_style),
             Paragraph(
-                f"{facility.code.upper()} trust account statement, {month:%Y-%m}", styles["Title"]
+                escape(
+                    f"{gettext('Opening balance')}: {opening} · "
+                    f"{gettext('Closing balance')}: {closing}"
+                ),
+                text_style,
             ),
-            Paragraph(f"Inmate number {inmate.inmate_number}", styles["Normal"]),
-            Paragraph(f"Opening balance {opening} - closing balance {closing}", styles["Normal"]),
             Spacer(1, 12),
             table,
         ]
@@ -152,9 +178,6 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
         opening_fen = opening[inmate.pk] or 0
         closing_fen = opening_fen + sum(line[4] for line in lines[inmate.pk])
         shown = _shown_lines(lines[inmate.pk], zone=zone, currency=facility.currency)
-        # The PDF's built-in fonts carry no CJK glyphs: its labels stay English.
-        with translation.override("en"):
-            shown_in_english = _shown_lines(lines[inmate.pk], zone=zone, currency=facility.currency)
         context = {
             "facility": facility,
             "inmate": inmate,
@@ -172,7 +195,7 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
                 closing_fen=closing_fen,
                 # A copy: the template's {% get_current_language %} writes into its context.
                 html=render_to_string("ledger/statement.html", {**context}),
-                pdf=_render_pdf(**{**context, "lines": shown_in_english}),
+                pdf=_render_pdf(**context),
                 created_at=now,
             )
         )

@@ -1,7 +1,11 @@
 """Monthly statements: the month's lines between the right opening and closing balances, as
 HTML and PDF, rewritten (not duplicated) on a re-run, and downloadable by staff."""
 
+import base64
+import contextlib
 import datetime as dt
+import re
+import zlib
 
 import pytest
 
@@ -15,6 +19,27 @@ from .helpers import SHANGHAI, deposit, key
 pytestmark = pytest.mark.django_db
 
 JANUARY = dt.date(2026, 1, 1)
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text a statement PDF shows: its page streams decoded (ASCII85, then deflate, as
+    ReportLab writes them), the strings drawn with ``Tj`` unescaped and read as the CJK font's
+    UTF-16."""
+    shown = []
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        stream = stream.strip()
+        if stream.endswith(b"~>"):
+            stream = base64.a85decode(stream[:-2])
+        with contextlib.suppress(zlib.error):
+            stream = zlib.decompress(stream)
+        for literal in re.findall(rb"\(((?:\\.|[^\\)])*)\) Tj", stream, re.S):
+            raw = re.sub(
+                rb"\\([0-7]{1,3}|.)",
+                lambda m: bytes([int(m[1], 8)]) if m[1][:1].isdigit() else m[1],
+                literal,
+            )
+            shown.append(raw.decode("utf-16-be", errors="replace"))
+    return " ".join(shown)
 
 
 @pytest.fixture
@@ -95,3 +120,16 @@ def test_a_statement_reads_in_the_sites_language_with_its_lines_in_words(inmate)
     assert "托管账户对账单" in statement.html and "期初余额" in statement.html
     assert "Opening balance" not in statement.html and ">spendable<" not in statement.html
     assert bytes(statement.pdf).startswith(b"%PDF")
+    text = pdf_text(bytes(statement.pdf))
+    assert "托管账户对账单" in text and "期初余额" in text and "ZhangSan" in text
+    assert "¥137.50" in text and "Opening balance" not in text
+
+
+def test_the_pdf_statement_reads_in_english_too(inmate):
+    from django.utils import translation
+
+    with translation.override("en"):
+        generate_statements(facility_id=inmate.facility_id, month=JANUARY)
+    text = pdf_text(bytes(Statement.objects.get(inmate=inmate).pdf))
+    assert "trust account statement" in text and "Opening balance" in text
+    assert "¥100.00" in text and "-¥12.50" in text and "soap" in text
