@@ -144,3 +144,21 @@ def test_staff_see_refused_orders_of_their_facility_only(db, client, role):
     assert site_b.inmate.inmate_number not in listing.content.decode()
     b_refusal = RefusedOrder.objects.get(inmate=site_b.inmate)
     assert client.get(f"/admin/catalog/refusedorder/{b_refusal.pk}/change/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orders_and_refusals_take_turns_on_one_connection():
+    """A refusal rolls the order's transaction back, and the driver then drops the statements
+    it had prepared on the connection (commissary.db); the next order prepares them again."""
+    inmate, device, product = unfunded_shop()
+    funded(inmate, 3_000)
+    answers = []
+    for n in range(5):  # 10 yuan each: three are paid, then the money has run out
+        try:
+            answers.append(order_from_kiosk(inmate, device, product, f"turn-{n}").pk)
+        except errors.InsufficientFunds:
+            answers.append("refused")
+        if n == 3:
+            funded(inmate, 1_000)
+    assert answers[3] == "refused" and all(isinstance(a, int) for a in answers[:3] + answers[4:])
+    assert Order.objects.count() == 4 and RefusedOrder.objects.count() == 1
