@@ -244,8 +244,10 @@ def send_receipt_once(*, payment_id: int) -> bool:
     from .receipts import send_receipt_email
 
     with transaction.atomic():
-        # FOR NO KEY UPDATE: only the payment row, and not its key, so nothing that points at
-        # it waits; money never locks payments before inmate accounts, so no lock order breaks.
+        # FOR NO KEY UPDATE, and no other lock in this transaction, so it cannot deadlock with
+        # the money paths; a replayed callback's update skips the settled row without waiting.
+        # (On the SQLite default the IMMEDIATE transaction makes writers wait for the send,
+        # which EMAIL_TIMEOUT bounds.)
         payment = (
             Payment.objects.select_for_update(no_key=True)
             .filter(pk=payment_id)
