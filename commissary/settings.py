@@ -185,6 +185,9 @@ X_FRAME_OPTIONS = "DENY"
 # --- Email ----------------------------------------------------------------------------
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="commissary@localhost")
+# Seconds a mail server may take to answer: the receipt task holds its payment row while it
+# sends, so a mail server that hangs must not hold it for long.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 # Who hears of problems that belong to no one facility (a reconciliation finding about the
 # whole ledger): comma-separated addresses.
 ADMINS = [("Commissary operators", address) for address in env.list("ADMINS", default=[])]

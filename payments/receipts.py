@@ -82,7 +82,8 @@ def send_receipt_email(*, payment_id: int) -> None:
     receipt = receipt_for(deposit=deposit)
     if receipt is None:
         return
-    # Both languages in one email: the callback that sends it knows no reader's language.
+    # Both languages in one email: no depositor's language is recorded, and the task that
+    # sends it has no request to take one from.
     subjects, texts, sections = [], [], []
     for language in ("zh-hans", "en"):
         with translation.override(language):

@@ -6,7 +6,8 @@ or, when it settled after the deposit was released and no longer fits, is refund
 provider (DESIGN "Deposits and payments"). Every step is idempotent, so a callback replayed, a
 callback racing a poll, or a poll repeated moves money once. Each function runs the ledger call
 first inside its own ``transaction.atomic()``, so the inmate's accounts are locked before the
-payment row is written.
+payment row is written. The family's receipt email is sent by a Celery task queued once the
+credit has committed, never inside the callback.
 """
 
 import contextlib
@@ -170,7 +171,12 @@ def _settle(*, payment_id: int, now: dt.datetime) -> Payment:
             Payment.objects.filter(pk=payment_id).exclude(status=Payment.Status.SETTLED).update(
                 status=Payment.Status.SETTLED, settled_at=now
             )
-            transaction.on_commit(lambda: _send_receipt_once(payment_id))
+            if payment.receipt_sent_at is None:
+                # Queued, never sent here: a slow or failing mail server must not slow or fail
+                # the callback, and the task retries a failed send. A replayed callback queues
+                # it again until it is sent (the task sends once), which also recovers a
+                # receipt whose queueing failed.
+                transaction.on_commit(lambda: _queue_receipt(payment_id))
         elif deposit.status == Deposit.Status.REFUNDED:
             refunding = (
                 Payment.objects.filter(pk=payment_id)
@@ -225,14 +231,40 @@ def poll_pending_payments(*, now: dt.datetime | None = None, limit: int = 500) -
     return len(pending)
 
 
-def _send_receipt_once(payment_id: int) -> None:
+def send_receipt_once(*, payment_id: int) -> bool:
+    """Email the family the receipt of a credited deposit, once per deposit. Returns whether it
+    was sent now. Run by ``payments.tasks.send_receipt`` (queued when the deposit is credited);
+    moves no money: the only row it writes is the payment's ``receipt_sent_at``.
+
+    The payment row is locked for the send and ``receipt_sent_at`` set in the same transaction,
+    so a second delivery of the task waits and then finds the receipt sent, and a failed send
+    rolls the mark back for the task's retry. Only a worker dying between the mail server
+    accepting the email and the commit can send it twice; marking it before sending instead
+    would lose it then, and on every failure."""
     from .receipts import send_receipt_email
 
-    claimed = Payment.objects.filter(pk=payment_id, receipt_sent_at__isnull=True).update(
-        receipt_sent_at=timezone.now()
-    )
-    if claimed:
-        try:
-            send_receipt_email(payment_id=payment_id)
-        except Exception:  # the money is credited; a lost email must not undo the callback
-            logger.exception("the receipt email for payment %s was not sent", payment_id)
+    with transaction.atomic():
+        # FOR NO KEY UPDATE, and no other lock in this transaction, so it cannot deadlock with
+        # the money paths; a replayed callback's update skips the settled row without waiting.
+        # (On the SQLite default the IMMEDIATE transaction makes writers wait for the send,
+        # which EMAIL_TIMEOUT bounds.)
+        payment = (
+            Payment.objects.select_for_update(no_key=True)
+            .filter(pk=payment_id)
+            .only("receipt_sent_at")
+            .first()
+        )
+        if payment is None or payment.receipt_sent_at is not None:
+            return False
+        send_receipt_email(payment_id=payment_id)
+        Payment.objects.filter(pk=payment_id).update(receipt_sent_at=timezone.now())
+    return True
+
+
+def _queue_receipt(payment_id: int) -> None:
+    from .tasks import send_receipt  # the tasks module imports this one
+
+    try:
+        send_receipt.delay(payment_id=payment_id)
+    except Exception:  # the money is credited; a broker outage must not fail the callback
+        logger.exception("the receipt email for payment %s was not queued", payment_id)

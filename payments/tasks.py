@@ -9,3 +9,21 @@ from . import services
 def poll_pending_payments() -> int:
     """Ask providers about payments still pending, so a lost callback loses no money."""
     return services.poll_pending_payments()
+
+
+# SMTP errors are OSErrors, as are the connection's (refused, reset, timed out, unknown host).
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
+    retry_backoff_max=60 * 60,
+    retry_jitter=True,
+    max_retries=10,
+)
+def send_receipt(payment_id: int) -> bool:
+    """Email the receipt of a credited deposit, once however often it runs. A mail server that
+    fails is tried again up to ten times, each wait a random part of 30 s, 1, 2, 4 … minutes
+    (capped at an hour, so that receipts failed together do not return together): a few hours
+    in all, after which the failure is in the worker's log and ``receipt_sent_at`` stays empty."""
+    return services.send_receipt_once(payment_id=payment_id)

@@ -61,3 +61,28 @@ def ledger_snapshot():
             return cursor.fetchone()
 
     return snapshot
+
+
+class QueuedReceipts(list):
+    """The receipt tasks the code under test queued (their keyword arguments), in order."""
+
+    def run(self) -> list:
+        """Run each queued task here, as a worker would (Celery's ``apply``), and empty the
+        list; a task that fails fails the test. Returns what each returned."""
+        from payments.tasks import send_receipt
+
+        results = [send_receipt.apply(kwargs=kwargs).get() for kwargs in self]
+        self.clear()
+        return results
+
+
+@pytest.fixture(autouse=True)
+def queued_receipts(monkeypatch) -> QueuedReceipts:
+    """Receipt emails are queued for a Celery worker when a deposit is credited. Here they are
+    kept in this list instead of sent to a broker no worker of the test reads; a test that
+    wants the email runs them (``queued_receipts.run()``)."""
+    from payments.tasks import send_receipt
+
+    queued = QueuedReceipts()
+    monkeypatch.setattr(send_receipt, "delay", lambda **kwargs: queued.append(kwargs))
+    return queued

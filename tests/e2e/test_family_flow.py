@@ -72,7 +72,9 @@ def _shot(page, name):
     [("en", 1280), ("zh-hans", 1280), ("zh-hans", 390)],
     ids=["english-desktop", "chinese-desktop", "chinese-phone"],
 )
-def test_sign_up_link_deposit_pay_and_verify_the_receipt(browser, family_site, language, width):
+def test_sign_up_link_deposit_pay_and_verify_the_receipt(
+    browser, family_site, language, width, queued_receipts
+):
     words = WORDS[language]
     facility = FacilityFactory(name="Beijing No. 2", links_need_approval=False)
     inmate = InmateFactory(facility=facility, surname="Zhang", inmate_number="B2-0042")
@@ -158,5 +160,10 @@ def test_sign_up_link_deposit_pay_and_verify_the_receipt(browser, family_site, l
     assert Payment.objects.get(deposit=deposit).status == Payment.Status.SETTLED
     spendable = Account.objects.get(inmate=inmate, kind="spendable")
     assert spendable.balance_fen == 12_345
+    # The callback queued the receipt email and sent nothing; the task, run as a worker runs
+    # it, sends it.
+    assert queued_receipts == [{"payment_id": Payment.objects.get(deposit=deposit).pk}]
+    assert not any("parent@example.com" in message.to for message in mail.outbox[1:])
+    assert queued_receipts.run() == [True]
     assert any("parent@example.com" in message.to for message in mail.outbox[1:])
     assert violations == []

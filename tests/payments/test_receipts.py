@@ -16,10 +16,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def paid(client, settings, django_capture_on_commit_callbacks):
-    """A deposit paid through three identical callbacks (the receipt is sent on commit)."""
+def paid(client, settings, django_capture_on_commit_callbacks, queued_receipts):
+    """A deposit paid through three identical callbacks, and the receipt tasks they queued on
+    commit run as the worker would run them."""
     with django_capture_on_commit_callbacks(execute=True):
-        return _paid(client, settings)
+        paid = _paid(client, settings)
+    queued_receipts.run()
+    return paid
 
 
 def _paid(client, settings):

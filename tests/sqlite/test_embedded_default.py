@@ -167,6 +167,20 @@ for _ in range(240):
 print(run.status if run else "never ran")
 """
 
+# The walkthrough's credits queued their receipt emails in the queue folders before any worker
+# ran; the worker of scripts/run sends them.
+WAIT_FOR_RECEIPTS = """
+import time
+from payments.models import Payment
+settled = Payment.objects.filter(status="settled")
+for _ in range(240):
+    unsent = settled.filter(receipt_sent_at__isnull=True).count()
+    if not unsent:
+        break
+    time.sleep(0.25)
+print(settled.count(), unsent)
+"""
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -188,7 +202,8 @@ def test_scripts_run_serves_pages_runs_tasks_without_a_broker_and_stops_on_ctrl_
     walkthrough, embedded_data_dir
 ):
     """The same data directory, started the way a new user starts it: web server, and a
-    Celery worker with beat on the filesystem queue, which runs a task queued from outside."""
+    Celery worker with beat on the filesystem queue, which runs a task queued from outside and
+    sends the receipt emails the walkthrough's credits queued."""
     stray_control_folder = REPOSITORY / "control"  # kombu's default, in the working directory
     had_stray_control_folder = stray_control_folder.exists()
     port = _free_port()
@@ -218,6 +233,10 @@ def test_scripts_run_serves_pages_runs_tasks_without_a_broker_and_stops_on_ctrl_
         # from the queue folders.
         ran = _run([sys.executable, "manage.py", "shell", "-c", QUEUE_AND_WAIT], environment)
         assert ran.split()[-1] == "succeeded"
+        settled, unsent = _run(
+            [sys.executable, "manage.py", "shell", "-c", WAIT_FOR_RECEIPTS], environment
+        ).split()[-2:]
+        assert int(settled) > 0 and unsent == "0"
     finally:
         os.killpg(app.pid, signal.SIGINT)  # Ctrl-C
         try:
