@@ -27,6 +27,7 @@ from ledger.services import kiosk_scope
 from . import services
 from .models import Facility, HousingUnit, Inmate, KioskDevice
 from .roster import InmateRosterResource
+from .selectors import grade_names_at
 
 # --- facilities ---------------------------------------------------------------------------
 
@@ -457,7 +458,7 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
         permissions=("change",),
     )
     def transfer_inmates(self, request, queryset):
-        queryset = queryset.filter(status=Inmate.Status.ACTIVE)
+        queryset = queryset.filter(status=Inmate.Status.ACTIVE).select_related("grade")
         destinations = scope_queryset(Facility.objects.all(), request.user, "pk")
         form = TransferForm(request.POST if "to_facility" in request.POST else None)
         form.fields["to_facility"].queryset = destinations
@@ -467,6 +468,10 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
             if "apply" in request.POST:
                 self._transfer(request, queryset, form.cleaned_data)
                 return None
+            grades_there = grade_names_at(
+                facility_id=to_facility.pk,
+                names={inmate.grade.name for inmate in queryset if inmate.grade is not None},
+            )
             for inmate in queryset:
                 spendable, held, pending = self._balances(inmate)
                 to_held = transfer_excess_fen(
@@ -479,6 +484,9 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
                         "held": format_fen(held),
                         "pending": format_fen(pending),
                         "outcome": format_fen(to_held),
+                        "grade": inmate.grade.name
+                        if inmate.grade is not None and inmate.grade.name in grades_there
+                        else gettext("None: assign one after the transfer"),
                         "refused": gettext("Deposits are awaiting payment; it will be refused.")
                         if pending
                         else "",
@@ -497,15 +505,32 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
     def _transfer(self, request, queryset, data):
         for inmate in queryset:
             try:
-                services.transfer_inmate(
+                moved = services.transfer_inmate(
                     inmate_id=inmate.pk,
                     to_facility=data["to_facility"],
                     staff_id=request.user.pk,
                     idempotency_key=f"transfer:{data['request_key']}:{inmate.pk}",
                 )
-                self.message_user(request, gettext("%(inmate)s transferred.") % {"inmate": inmate})
             except DomainError as refused:
                 self.message_user(request, f"{inmate}: {gettext(refused.message)}", messages.ERROR)
+                continue
+            # The inmate took the new facility's grade of the same name, else none.
+            if moved.grade is not None:
+                self.message_user(
+                    request,
+                    gettext(
+                        "%(inmate)s transferred. Grade %(grade)s kept as the new facility's "
+                        "%(grade)s."
+                    )
+                    % {"inmate": moved, "grade": moved.grade.name},
+                )
+            else:
+                self.message_user(
+                    request,
+                    gettext("%(inmate)s transferred. No grade at the new facility: assign one.")
+                    % {"inmate": moved},
+                    messages.WARNING,
+                )
 
     @admin.action(
         description=_("Release selected inmates (pay out and close their accounts)"),

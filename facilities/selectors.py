@@ -47,3 +47,11 @@ SPENDING_LIMIT_SQL = (
     "facilities_festivalmonth fm WHERE fm.facility_id = i.facility_id AND fm.month = %s) "
     "THEN g.festival_spending_limit_fen ELSE g.spending_limit_fen END"
 )
+
+
+def grade_names_at(*, facility_id: int, names: set[str]) -> set[str]:
+    """Which of ``names`` are grades of the facility: the grades a transfer there keeps (an
+    inmate takes the new facility's grade of the same name, else none)."""
+    return set(
+        Grade.objects.filter(facility_id=facility_id, name__in=names).values_list("name", flat=True)
+    )

@@ -139,10 +139,17 @@ def transfer_inmate(
     """Move an inmate to another facility, keeping one ledger (see
     ``ledger.services.move_inmate_ledger`` for what happens to money over the new caps).
 
+    Grades are facility policy, so the inmate takes the new facility's grade of the same name,
+    or none when it has no such grade (no spending limit until its staff assign one; the
+    balance cap still holds). The grade column is saved through the model with the rest of the
+    move, so the change is in the audit trail as ``assign_grade``'s is. A transfer that is
+    refused changes no grade: it is one transaction.
+
     Lock order: the ledger takes the inmate's account rows first, then this takes the inmate
     row ``FOR NO KEY UPDATE`` (never ``FOR UPDATE``, which waits on the key share of every
-    deposit and purchase insert and so deadlocked against them). A replay of the same key
-    returns the inmate as the first call left it."""
+    deposit and purchase insert and so deadlocked against them), then the new grade
+    ``FOR KEY SHARE``, as ``assign_grade`` does. A replay of the same key returns the inmate as
+    the first call left it."""
     if housing_unit is not None and housing_unit.facility_id != to_facility.pk:
         raise ValidationFailed("The housing unit belongs to another facility.")
     try:
@@ -155,14 +162,16 @@ def transfer_inmate(
                 idempotency_scope=idempotency_scope,
             )
             lock_inmate_row(cursor, inmate_id=inmate_id)
-            inmate = Inmate.objects.get(pk=inmate_id)
+            inmate = Inmate.objects.select_related("grade").get(pk=inmate_id)
             if event.is_replay:
                 return inmate  # the first call already moved the record
+            grade_name = inmate.grade.name if inmate.grade is not None else None
             inmate.facility = to_facility
             inmate.housing_unit = housing_unit
             if inmate_number:
                 inmate.inmate_number = inmate_number
-            inmate.save(update_fields=["facility", "housing_unit", "inmate_number"])
+            inmate.grade_id = _grade_named(cursor, facility_id=to_facility.pk, name=grade_name)
+            inmate.save(update_fields=["facility", "housing_unit", "inmate_number", "grade"])
     except IntegrityError:
         raise ValidationFailed(
             f"Inmate number {inmate_number or ''} is already in use at {to_facility.name}."
@@ -251,6 +260,20 @@ def delete_grade(*, grade_id: int) -> None:
                 % {"count": holders, "grade": grade.name}
             )
         grade.delete()
+
+
+def _grade_named(cursor, *, facility_id: int, name: str | None) -> int | None:
+    """The id of the facility's grade called ``name`` (None: no name, or no such grade), held
+    ``FOR KEY SHARE``: a ``delete_grade`` of it waits until the inmate holds it, and then
+    refuses, rather than deleting it under the transfer (whose save would then fail)."""
+    if name is None:
+        return None
+    cursor.execute(
+        f"SELECT id FROM facilities_grade WHERE facility_id = %s AND name = %s {_key_share()}",  # noqa: S608
+        [facility_id, name],
+    )
+    row = cursor.fetchone()
+    return row[0] if row is not None else None
 
 
 def _key_share() -> str:

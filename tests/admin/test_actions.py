@@ -6,9 +6,10 @@ import uuid
 import pytest
 
 from facilities.models import HousingUnit, Inmate, KioskDevice
-from facilities.services import register_kiosk_device
+from facilities.services import assign_grade, register_kiosk_device
 from ledger import services
 from ledger.selectors import inmate_balance
+from tests.catalog.helpers import grade_at
 from tests.factories import FacilityFactory, HousingUnitFactory, InmateFactory
 from tests.ledger.helpers import deposit
 
@@ -65,6 +66,71 @@ def test_transfer_preview_shows_what_moves_to_held_before_anything_moves(client,
     client.post("/admin/facilities/inmate/", {**base, "apply": "1"})
     money = inmate_balance(inmate=Inmate.objects.get(pk=site_a.inmate.pk))
     assert (money.spendable_fen, money.held_fen) == (10_000, 5_000)
+
+
+@pytest.mark.parametrize(
+    ("language", "column", "no_grade_yet", "kept", "dropped"),
+    [
+        (
+            "en",
+            "Grade at the new facility",
+            "None: assign one after the transfer",
+            "{inmate} transferred. Grade Grade A kept as the new facility's Grade A.",
+            "{inmate} transferred. No grade at the new facility: assign one.",
+        ),
+        (
+            "zh-hans",
+            "新设施的管理等级",
+            "无：转移后请指定",
+            "{inmate} 已转移。管理等级“Grade A”沿用为新设施的“Grade A”。",
+            "{inmate} 已转移。新设施没有同名管理等级：请为其指定一个。",
+        ),
+    ],
+    ids=["en", "zh-hans"],
+)
+def test_a_transfer_shows_then_says_what_becomes_of_each_inmate_s_grade(
+    client, site_a, language, column, no_grade_yet, kept, dropped
+):
+    from accounts.models import FacilityAssignment
+
+    there = FacilityFactory()
+    FacilityAssignment.objects.create(user=site_a.staff["facility_admin"], facility=there)
+    second = InmateFactory(facility=site_a.facility)
+    assign_grade(
+        inmate_id=site_a.inmate.pk,
+        grade_id=grade_at(site_a.facility, limit_fen=40_000, name="Grade A").pk,
+    )
+    assign_grade(
+        inmate_id=second.pk, grade_id=grade_at(site_a.facility, limit_fen=40_000, name="Grade C").pk
+    )
+    same_name = grade_at(there, limit_fen=20_000, name="Grade A")
+    client.force_login(site_a.staff["facility_admin"])
+    base = {
+        "action": "transfer_inmates",
+        "_selected_action": [site_a.inmate.pk, second.pk],
+        "to_facility": there.pk,
+        "request_key": str(uuid.uuid4()),
+    }
+
+    preview = client.post(
+        "/admin/facilities/inmate/", {**base, "preview": "1"}, HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    assert column in preview and no_grade_yet in preview
+    assert Inmate.objects.filter(facility=there).count() == 0
+
+    answer = client.post(
+        "/admin/facilities/inmate/",
+        {**base, "apply": "1"},
+        HTTP_ACCEPT_LANGUAGE=language,
+        follow=True,
+    )
+    said = {(message.level_tag, str(message)) for message in answer.context["messages"]}
+    assert said == {
+        ("info", kept.format(inmate=site_a.inmate)),
+        ("warning", dropped.format(inmate=second)),
+    }
+    grades = dict(Inmate.objects.filter(facility=there).values_list("pk", "grade_id"))
+    assert grades == {site_a.inmate.pk: same_name.pk, second.pk: None}
 
 
 def test_a_housing_unit_with_inmates_cannot_move_to_another_facility(client, site_a, site_b):

@@ -46,3 +46,45 @@ def test_a_grade_deleted_while_inmates_are_given_it_ends_consistent(run_together
             assert isinstance(deleted.error, errors.GradeInUse)
             assert Grade.objects.filter(pk=grade.pk).exists()
             assert holders == given == len(inmates)
+
+
+def test_a_grade_deleted_while_inmates_are_transferred_to_its_facility_ends_consistent(
+    run_together,
+):
+    """The transfer reads the new facility's grade of the same name ``FOR KEY SHARE``: the
+    delete either wins (the inmates arrive with no grade) or is refused (they all hold it);
+    every transfer goes through either way."""
+    for round_number in range(6):
+        origin, destination = FacilityFactory(), FacilityFactory()
+        name = f"round {round_number}"
+        at_origin = Grade.objects.create(facility=origin, name=name)
+        grade = Grade.objects.create(facility=destination, name=name)
+        inmates = [InmateFactory(facility=origin) for _ in range(4)]
+        Inmate.objects.filter(facility=origin).update(grade=at_origin)
+
+        outcomes = run_together(
+            [
+                lambda grade_id=grade.pk: services.delete_grade(grade_id=grade_id),
+                *[
+                    lambda inmate_id=inmate.pk, to_facility=destination: services.transfer_inmate(
+                        inmate_id=inmate_id,
+                        to_facility=to_facility,
+                        staff_id=None,
+                        idempotency_scope="system",
+                        idempotency_key=f"grade-race-{inmate_id}",
+                    )
+                    for inmate in inmates
+                ],
+            ]
+        )
+
+        deleted, *transferred = outcomes
+        assert all(outcome.succeeded for outcome in transferred), transferred
+        arrived = Inmate.objects.filter(facility=destination)
+        assert arrived.count() == len(inmates)
+        if deleted.succeeded:
+            assert not Grade.objects.filter(pk=grade.pk).exists()
+            assert set(arrived.values_list("grade_id", flat=True)) == {None}
+        else:
+            assert isinstance(deleted.error, errors.GradeInUse)
+            assert set(arrived.values_list("grade_id", flat=True)) == {grade.pk}
