@@ -19,6 +19,18 @@ settings.STORAGES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _english_unless_asked():
+    """Each test starts in the suite's language: a request in Chinese leaves Chinese active in
+    the thread (Django's locale middleware activates it), and with none active Django falls
+    back to the site's Chinese, fixed before this file set English."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 def pytest_sessionstart(session):
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" not in engine:
