@@ -3,6 +3,7 @@ what it proves); it refuses to start on anything else rather than quietly test l
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from ledger.reconciliation import run_checks
 
@@ -17,6 +18,17 @@ settings.STORAGES = {
     **settings.STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+
+@pytest.fixture(autouse=True)
+def _tests_language():
+    """Each test starts in the tests' language. A request through the test client leaves no
+    language active in the thread afterwards, and with none active Django falls back to the
+    default it cached when it started, before the line above changed it: the site's Chinese.
+    So without this, a test after any page request read Chinese refusals."""
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
 
 
 def pytest_sessionstart(session):
