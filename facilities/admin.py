@@ -1,7 +1,8 @@
 """Staff screens for facilities, housing units, inmates and kiosks. Intake is the inmate add
 form; transfer and release are actions with a confirmation page that shows each inmate's money
-and what will happen to it. Each screen calls one service; none writes money itself. Every
-screen is scoped to the staff member's facilities (``accounts.admin_scope``)."""
+and what will happen to it (a release paying out more than the facility's threshold waits for a
+second trust officer as a money request). Each screen calls one service; none writes money
+itself. Every screen is scoped to the staff member's facilities (``accounts.admin_scope``)."""
 
 import uuid
 
@@ -21,7 +22,12 @@ from commissary.errors import DomainError
 from ledger.forms import YuanField
 from ledger.models import Transaction
 from ledger.money import format_fen
-from ledger.selectors import inmate_balance, release_payout_fen, transfer_excess_fen
+from ledger.selectors import (
+    inmate_balance,
+    release_needs_approval,
+    release_payout_fen,
+    transfer_excess_fen,
+)
 from ledger.services import kiosk_scope
 
 from . import services
@@ -254,14 +260,38 @@ class TransferForm(forms.Form):
 
 
 class ReleaseForm(forms.Form):
-    """Releasing pays money out: the staff member types back how many inmates they release."""
+    """Releasing pays money out: the staff member types back how many inmates they release.
+    When some payout is above the facility's threshold, its release is filed as a money
+    request for a second trust officer, with the reason typed here."""
 
     confirm_count = forms.IntegerField(label=_("Type the number of inmates to release"))
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            "Needed when a payout waits for a second trust officer: it goes on the money request."
+        ),
+    )
     request_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
-    def __init__(self, *args, count: int, **kwargs):
+    def __init__(self, *args, count: int, waiting: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.count = count
+        self.waiting = waiting
+        if not waiting:
+            del self.fields["reason"]
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if self.waiting and not reason:
+            raise forms.ValidationError(
+                gettext(
+                    "Give a reason: the releases that wait for a second trust officer are "
+                    "filed with it."
+                )
+            )
+        return reason
 
     def clean_confirm_count(self):
         typed = self.cleaned_data["confirm_count"]
@@ -538,15 +568,14 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
     )
     def release_inmates(self, request, queryset):
         queryset = queryset.filter(status=Inmate.Status.ACTIVE)
-        count = queryset.count()
-        form = ReleaseForm(request.POST if "confirm_count" in request.POST else None, count=count)
-        if form.is_bound and form.is_valid():
-            self._release(request, queryset)
-            return None
         rows, total_fen = [], 0
         for inmate in queryset:
             spendable, held, pending = self._balances(inmate)
             paid_out = release_payout_fen(spendable_fen=spendable or 0, held_fen=held or 0)
+            waits = release_needs_approval(
+                payout_fen=paid_out,
+                approval_threshold_fen=inmate.facility.adjustment_approval_threshold_fen,
+            )
             total_fen += paid_out
             rows.append(
                 {
@@ -555,8 +584,19 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
                     "held": format_fen(held),
                     "pending": format_fen(pending),
                     "outcome": format_fen(paid_out),
+                    "waits": waits,
+                    "what_happens": gettext("Waits for a second trust officer")
+                    if waits
+                    else gettext("Released now"),
                 }
             )
+        count, waiting = len(rows), sum(row["waits"] for row in rows)
+        form = ReleaseForm(
+            request.POST if "confirm_count" in request.POST else None, count=count, waiting=waiting
+        )
+        if form.is_bound and form.is_valid():
+            self._release(request, queryset, form.cleaned_data)
+            return None
         response = self._confirmation(
             request,
             queryset,
@@ -568,21 +608,50 @@ class InmateAdmin(ImportMixin, FacilityScopedAdmin, admin.ModelAdmin):
             rows=rows,
         )
         response.context_data["total"] = format_fen(total_fen)
+        response.context_data["waiting"] = waiting
         return response
 
-    def _release(self, request, queryset):
+    def _release(self, request, queryset, data):
+        released = waiting = 0
         for inmate in queryset:
             try:
-                services.release_inmate(
+                outcome = services.release_or_request_approval(
                     inmate_id=inmate.pk,
                     staff_id=request.user.pk,
+                    reason=data.get("reason", ""),
                     idempotency_key=f"release:{inmate.pk}",
-                )
-                self.message_user(
-                    request, gettext("%(inmate)s released; money paid out.") % {"inmate": inmate}
                 )
             except DomainError as refused:
                 self.message_user(request, f"{inmate}: {gettext(refused.message)}", messages.ERROR)
+                continue
+            if outcome.is_waiting:
+                waiting += 1
+                self.message_user(
+                    request,
+                    gettext(
+                        "%(inmate)s: the payout waits for a second trust officer "
+                        "(money request #%(id)d); nothing has been paid out yet."
+                    )
+                    % {"inmate": inmate, "id": outcome.waiting_request.pk},
+                    messages.WARNING,
+                )
+            else:
+                released += 1
+                self.message_user(
+                    request, gettext("%(inmate)s released; money paid out.") % {"inmate": inmate}
+                )
+        self.message_user(
+            request,
+            ngettext("%(count)d inmate released now.", "%(count)d inmates released now.", released)
+            % {"count": released}
+            + " "
+            + ngettext(
+                "%(count)d release waits for a second trust officer.",
+                "%(count)d releases wait for a second trust officer.",
+                waiting,
+            )
+            % {"count": waiting},
+        )
 
 
 # --- kiosks -------------------------------------------------------------------------------

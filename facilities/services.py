@@ -5,6 +5,7 @@ locks: see ``ledger.locks`` for the order) so an inmate's status and ledger neve
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, connection, transaction
@@ -15,6 +16,7 @@ from django.utils.translation import ngettext
 from commissary.errors import GradeInUse, InmateNotFound, ValidationFailed
 from ledger import services as ledger_services
 from ledger.locks import lock_inmate_row
+from ledger.models import StaffRequest
 from ledger.schedules import ensure_rollover_schedule
 
 from .models import Facility, Grade, HousingUnit, Inmate, KioskDevice, hash_device_key
@@ -185,11 +187,16 @@ def release_inmate(
     staff_id: int | None,
     idempotency_key: str,
     idempotency_scope: str | None = None,
+    approved_by_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> Inmate:
     """Release an inmate: pending deposits expire, spendable and held money is paid out, the
     accounts close, and the record is kept (the journal refers to it forever). Same lock
-    order as a transfer; a replay of the same key returns the released inmate."""
+    order as a transfer; a replay of the same key returns the released inmate.
+
+    A staff member's release paying out more than the facility's threshold needs a second
+    trust officer (``approved_by_id``) and is refused without one (``ApprovalRequired``,
+    nothing changed): staff ask through ``release_or_request_approval`` or a money request."""
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         event = ledger_services.close_inmate_ledger(
@@ -197,6 +204,7 @@ def release_inmate(
             staff_id=staff_id,
             idempotency_key=idempotency_key,
             idempotency_scope=idempotency_scope,
+            approved_by_id=approved_by_id,
             now=now,
         )
         lock_inmate_row(cursor, inmate_id=inmate_id)
@@ -208,6 +216,47 @@ def release_inmate(
         inmate.card_token = None
         inmate.save(update_fields=["status", "released_at", "card_token"])
     return inmate
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """What a staff member's release did: ``inmate`` as it stands afterwards, and the money
+    request waiting for a second trust officer when the payout was above the threshold
+    (the inmate is then still active and nothing has been paid out)."""
+
+    inmate: Inmate
+    waiting_request: StaffRequest | None = None
+
+    @property
+    def is_waiting(self) -> bool:
+        return self.waiting_request is not None
+
+
+def release_or_request_approval(
+    *,
+    inmate_id: int,
+    staff_id: int,
+    reason: str,
+    idempotency_key: str,
+    now: dt.datetime | None = None,
+) -> ReleaseOutcome:
+    """A staff member releases an inmate (the inmate admin's release action). A payout at or
+    below the facility's threshold is released at once (``release_inmate``, under
+    ``idempotency_key``); one above it files a ``release_payout`` money request with the
+    reason, which pays out only once a second trust officer approves it, exactly like a trust
+    officer's own request. The decision is taken under the inmate's account lock and the
+    release runs in the same transaction, so money arriving meanwhile cannot slip a large
+    payout past the threshold."""
+    with transaction.atomic():
+        waiting = ledger_services.file_release_request_if_needed(
+            inmate_id=inmate_id, reason=reason, staff_id=staff_id, now=now
+        )
+        if waiting is not None:
+            return ReleaseOutcome(inmate=Inmate.objects.get(pk=inmate_id), waiting_request=waiting)
+        inmate = release_inmate(
+            inmate_id=inmate_id, staff_id=staff_id, idempotency_key=idempotency_key, now=now
+        )
+    return ReleaseOutcome(inmate=inmate)
 
 
 def assign_grade(*, inmate_id: int, grade_id: int | None) -> None:

@@ -144,3 +144,10 @@ def transfer_excess_fen(*, spendable_fen: int, to_balance_cap_fen: int) -> int:
 def release_payout_fen(*, spendable_fen: int, held_fen: int) -> int:
     """What a release pays out (``services.close_inmate_ledger``): spendable and held money."""
     return spendable_fen + held_fen
+
+
+def release_needs_approval(*, payout_fen: int, approval_threshold_fen: int) -> bool:
+    """Whether a release paying out ``payout_fen`` waits for a second trust officer: a payout
+    is a debit of the inmate, so above the facility's threshold it does (the rule
+    ``services.close_inmate_ledger`` enforces under the lock)."""
+    return payout_fen > approval_threshold_fen

@@ -3,6 +3,7 @@ what it proves); it refuses to start on anything else rather than quietly test l
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from ledger.reconciliation import run_checks
 
@@ -24,8 +25,6 @@ def _english_unless_asked():
     """Each test starts in the suite's language: a request in Chinese leaves Chinese active in
     the thread (Django's locale middleware activates it), and with none active Django falls
     back to the site's Chinese, fixed before this file set English."""
-    from django.utils import translation
-
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.activate(settings.LANGUAGE_CODE)

@@ -51,6 +51,7 @@ from .purchases import debit_purchase, post_purchase, refund_purchase
 from .requests import (
     RequestPreview,
     approve_request,
+    file_release_request_if_needed,
     preview_request,
     reject_request,
     request_key,
@@ -82,6 +83,7 @@ __all__ = [
     "debit_purchase",
     "detach_depositor",
     "depositor_scope",
+    "file_release_request_if_needed",
     "hold_funds",
     "kiosk_scope",
     "move_inmate_ledger",

@@ -19,6 +19,7 @@ from commissary import errors
 
 from ..locks import lock_facility_for_policy, lock_inmate_accounts, lock_inmates_accounts
 from ..models import Account, AccountEvent, Transaction
+from ..selectors import release_needs_approval, release_payout_fen
 from .posting import (
     checked_key,
     checked_scope,
@@ -28,6 +29,7 @@ from .posting import (
     request_hash_of,
     staff_scope,
 )
+from .staff import ensure_second_approver
 
 SYSTEM_ACCOUNT_KINDS = (
     Account.Kind.SALES,
@@ -190,22 +192,48 @@ def close_inmate_ledger(
     staff_id: int | None,
     idempotency_key: str,
     idempotency_scope: str | None = None,
+    approved_by_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> AccountEvent:
     """On release: expire deposits still awaiting payment (their room is given back), pay
     out spendable and held money, and close the accounts. Returns the closing event, whose
     ``transaction`` is the payout (None when there was nothing to pay out). A replay returns
-    the first closing."""
+    the first closing.
+
+    The payout is a debit of the inmate: a staff member's release paying out more than the
+    facility's threshold needs a second trust officer (``approved_by_id``, judged by
+    ``accounts.selectors.may_approve`` under the lock), as a staff debit does; without one it
+    is refused and nothing changes (staff ask through a ``release_payout`` money request)."""
     scope = checked_scope(idempotency_scope, actor_id=staff_id, actor_scope=staff_scope)
     idempotency_key = checked_key(idempotency_key, scope=scope)
     now = now or timezone.now()
-    request_hash = request_hash_of("close_inmate_ledger", inmate_id=inmate_id, staff_id=staff_id)
+    # The approver joins the fingerprint only when there is one, so the keys of releases
+    # recorded before approvals existed still replay.
+    approval = {"approved_by_id": approved_by_id} if approved_by_id is not None else {}
+    request_hash = request_hash_of(
+        "close_inmate_ledger", inmate_id=inmate_id, staff_id=staff_id, **approval
+    )
     replayed = _replayed_event(scope, idempotency_key, request_hash)
     if replayed is not None:
         return replayed
     with transaction.atomic(), connection.cursor() as cursor:
         locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
         ensure_open(locked)
+        payout_fen = release_payout_fen(
+            spendable_fen=locked.spendable_fen, held_fen=locked.held_fen
+        )
+        if staff_id is not None and release_needs_approval(
+            payout_fen=payout_fen, approval_threshold_fen=locked.approval_threshold_fen
+        ):
+            ensure_second_approver(
+                locked,
+                staff_id=staff_id,
+                approved_by_id=approved_by_id,
+                missing_message=_(
+                    "Paying out this much on release needs a second trust officer: ask for the "
+                    "release as a money request."
+                ),
+            )
         execute(
             cursor,
             "UPDATE ledger_deposit SET status = 'expired', resolved_at = %s "
@@ -219,7 +247,6 @@ def close_inmate_ledger(
                 [amount_fen, period_id],
             )
         payout_id = None
-        payout_fen = locked.spendable_fen + locked.held_fen
         if payout_fen:
             payout_id = post(
                 cursor,
@@ -236,6 +263,7 @@ def close_inmate_ledger(
                 request_hash=request_hash,
                 memo="Paid out on release",
                 created_by_id=staff_id,
+                approved_by_id=approved_by_id,
                 now=now,
             )
         execute(

@@ -9,6 +9,9 @@ service). Approval posts through the ordinary ledger service with the key
 ``staff-request:<id>`` in the system scope, so a request moves money at most once however often
 it is approved; a rejection moves nothing. What needs no approval executes when asked.
 
+The inmate admin's release action files a ``release_payout`` request the same way when the
+payout is above the threshold (``file_release_request_if_needed``), for whoever released.
+
 Lock order as everywhere: the inmate's accounts first (``lock_inmate_accounts``), then the
 request row. Two approvers racing both wait for the accounts; the second finds the request
 already decided.
@@ -26,11 +29,12 @@ from commissary import errors
 
 from ..locks import lock_inmate_accounts
 from ..models import AccountEvent, StaffRequest, Transaction
-from ..selectors import inmate_balance
+from ..selectors import inmate_balance, release_needs_approval, release_payout_fen
 from .posting import SYSTEM_SCOPE, checked_amount, checked_reason
 from .staff import (
     REVERSIBLE_KINDS,
     adjust_balance,
+    ensure_staff_may_act,
     hold_funds,
     needs_approval,
     release_hold,
@@ -158,9 +162,9 @@ def _needs_approval(
         added = spendable_change + held_change
         return needs_approval(amount_fen=added or -largest, approval_threshold_fen=threshold)
     if kind == Kind.RELEASE_PAYOUT:
-        paid_out = spendable_fen + held_fen
-        return paid_out > 0 and needs_approval(
-            amount_fen=-paid_out, approval_threshold_fen=threshold
+        return release_needs_approval(
+            payout_fen=release_payout_fen(spendable_fen=spendable_fen, held_fen=held_fen),
+            approval_threshold_fen=threshold,
         )
     return False  # holds, their release, freezes: the inmate's money stays the inmate's
 
@@ -197,6 +201,8 @@ def request_money_action(
         locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
         if locked.is_closed:
             raise errors.InmateReleased()
+        if kind == Kind.RELEASE_PAYOUT:
+            _ensure_no_release_waiting(inmate_id)
         waits = _needs_approval(
             kind,
             inmate=inmate,
@@ -219,6 +225,65 @@ def request_money_action(
         if not waits:
             _execute(staff_request, approved_by_id=None, now=now)
     return staff_request
+
+
+def file_release_request_if_needed(
+    *, inmate_id: int, reason: str, staff_id: int, now: dt.datetime | None = None
+) -> StaffRequest | None:
+    """For a release asked for outside a money request (the inmate admin's release action).
+
+    Under the inmate's lock: when releasing now would pay out more than the facility's
+    threshold, file a ``release_payout`` request with the reason, waiting for a second trust
+    officer, and return it (the one already waiting, if there is one: a form sent twice files
+    one request). Otherwise file nothing and return None, and the caller releases at once.
+    Call it inside the caller's transaction, so the lock taken here still holds when the
+    caller releases and the decision cannot go stale in between; the release service checks
+    the threshold again all the same."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+        ensure_staff_may_act(staff_id=staff_id, facility_id=locked.facility_id)
+        if locked.is_closed:
+            return None  # the release answers: a replay of its own key, or a refusal
+        payout_fen = release_payout_fen(
+            spendable_fen=locked.spendable_fen, held_fen=locked.held_fen
+        )
+        if not release_needs_approval(
+            payout_fen=payout_fen, approval_threshold_fen=locked.approval_threshold_fen
+        ):
+            return None
+        waiting = _waiting_release(inmate_id)
+        if waiting is not None:
+            return waiting
+        return StaffRequest.objects.create(
+            kind=Kind.RELEASE_PAYOUT,
+            facility_id=locked.facility_id,
+            inmate_id=inmate_id,
+            reason=checked_reason(reason),
+            needs_approval=True,
+            requested_by_id=staff_id,
+            requested_at=now,
+        )
+
+
+def _waiting_release(inmate_id: int) -> StaffRequest | None:
+    return StaffRequest.objects.filter(
+        inmate_id=inmate_id, kind=Kind.RELEASE_PAYOUT, state=State.REQUESTED
+    ).first()
+
+
+def _ensure_no_release_waiting(inmate_id: int) -> None:
+    # Read under the inmate's lock, which every request takes first: two releases of one
+    # inmate never wait side by side (the second could only fail once the first ran).
+    waiting = _waiting_release(inmate_id)
+    if waiting is not None:
+        raise errors.ValidationFailed(
+            _(
+                "A release of this inmate is already waiting for a second trust officer "
+                "(request #%(id)d)."
+            )
+            % {"id": waiting.pk}
+        )
 
 
 def approve_request(
@@ -329,7 +394,7 @@ def _execute(staff_request: StaffRequest, *, approved_by_id: int | None, now) ->
         from facilities.services import release_inmate  # noqa: PLC0415 (import cycle)
 
         common.pop("reason")
-        release_inmate(**common)
+        release_inmate(approved_by_id=approved_by_id, **common)
         event = AccountEvent.objects.filter(
             idempotency_scope=SYSTEM_SCOPE, idempotency_key=request_key(staff_request.pk)
         ).first()

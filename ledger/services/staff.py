@@ -46,16 +46,17 @@ def ensure_staff_may_act(*, staff_id: int | None, facility_id: int) -> None:
         )
 
 
-def _ensure_approved(
-    locked: LockedInmate, *, amount_fen: int, staff_id: int, approved_by_id: int | None
+def ensure_second_approver(
+    locked: LockedInmate,
+    *,
+    staff_id: int | None,
+    approved_by_id: int | None,
+    missing_message: str | None = None,
 ) -> None:
-    ensure_staff_may_act(staff_id=staff_id, facility_id=locked.facility_id)
-    if not needs_approval(
-        amount_fen=amount_fen, approval_threshold_fen=locked.approval_threshold_fen
-    ):
-        return
+    """Refuse unless ``approved_by_id`` may approve ``staff_id``'s action at the inmate's
+    facility (``accounts.selectors.may_approve``), read under the inmate's lock."""
     if approved_by_id is None:
-        raise errors.ApprovalRequired()
+        raise errors.ApprovalRequired(missing_message)
     if not people.may_approve(
         approver_id=approved_by_id, requester_id=staff_id, facility_id=locked.facility_id
     ):
@@ -65,6 +66,17 @@ def _ensure_approved(
                 "facility."
             )
         )
+
+
+def _ensure_approved(
+    locked: LockedInmate, *, amount_fen: int, staff_id: int, approved_by_id: int | None
+) -> None:
+    ensure_staff_may_act(staff_id=staff_id, facility_id=locked.facility_id)
+    if not needs_approval(
+        amount_fen=amount_fen, approval_threshold_fen=locked.approval_threshold_fen
+    ):
+        return
+    ensure_second_approver(locked, staff_id=staff_id, approved_by_id=approved_by_id)
 
 
 def adjust_balance(

@@ -178,8 +178,14 @@ def _seed(facilities):
 def test_transfers_releases_and_cap_changes_beside_deposits_and_purchases_never_deadlock(
     run_together,
 ):
+    # Releases here are about lock order, not approval: no payout reaches the threshold.
     facilities = [
-        FacilityFactory(balance_cap_fen=HIGH_CAP_FEN, monthly_cap_fen=10_000_000) for _ in range(2)
+        FacilityFactory(
+            balance_cap_fen=HIGH_CAP_FEN,
+            monthly_cap_fen=10_000_000,
+            adjustment_approval_threshold_fen=HIGH_CAP_FEN,
+        )
+        for _ in range(2)
     ]
     inmates = _seed(facilities)
     staff = StaffFactory(facilities=facilities)

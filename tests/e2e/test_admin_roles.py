@@ -1,7 +1,8 @@
 """Staff roles in a real browser: a trust officer asks for a credit and sees what will happen,
 cannot approve it, and a second trust officer approves it; a clerk sees no money; a facility
-administrator sees only their facility and types the count back to release; the language
-switcher turns the admin into Chinese."""
+administrator sees only their facility and types the count back to release, and a payout above
+the threshold waits for a second trust officer; the language switcher turns the admin into
+Chinese."""
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -91,6 +92,42 @@ def test_a_facility_administrator_releases_two_after_typing_the_count(page, sign
         site.inmate.pk,
         second.pk,
     }
+
+
+def test_a_large_payout_in_the_release_action_waits_for_a_second_trust_officer(page, sign_in):
+    site = make_site("alpha")
+    large = InmateFactory(facility=site.facility)
+    deposit(site.inmate, 2_000)
+    deposit(large, 60_000)  # above the facility's 500.00 yuan threshold
+    sign_in(page, site.staff["facility_admin"])
+    page.goto("/admin/facilities/inmate/")
+    page.locator("#action-toggle").check()
+    page.locator("select[name=action]").select_option(value="release_inmates")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator("td.release-now")).to_have_text("Released now")
+    expect(page.locator("td.release-waits")).to_have_text("Waits for a second trust officer")
+    expect(page.locator(".approval-note")).to_contain_text("second trust officer")
+    page.get_by_label("Type the number of inmates to release").fill("2")
+    page.get_by_label("Reason").fill("Sentence served")
+    page.get_by_role("button", name="Yes, release them and pay out").click()
+    expect(page.locator(".messagelist")).to_contain_text(
+        "1 inmate released now. 1 release waits for a second trust officer."
+    )
+    assert set(Inmate.objects.filter(status="released").values_list("pk", flat=True)) == {
+        site.inmate.pk
+    }
+    assert inmate_balance(inmate=large).spendable_fen == 60_000
+    waiting = StaffRequest.objects.get(inmate=large, state=StaffRequest.State.REQUESTED)
+    sign_out(page)
+
+    sign_in(page, site.staff["trust_officer"])
+    page.goto(f"/admin/ledger/staffrequest/{waiting.pk}/change/")
+    page.get_by_role("button", name="Approve and execute").click()
+    expect(page.locator(".messagelist")).to_contain_text(f"request #{waiting.pk}")
+    large.refresh_from_db()
+    assert large.status == Inmate.Status.RELEASED
+    payout = Transaction.objects.get(kind=Transaction.Kind.PAYOUT, inmate=large)
+    assert payout.approved_by_id == site.staff["trust_officer"].pk
 
 
 def test_the_language_switcher_turns_the_admin_chinese(page, sign_in):
