@@ -230,7 +230,16 @@ class Crowd:
         with self.pool_lock:
             pool.append(item)
 
-    def run(self, *, thread_number: int, operations: int, seed: int, first_operation: str) -> Tally:
+    def run(
+        self,
+        *,
+        thread_number: int,
+        operations: int,
+        seed: int,
+        first_operation: str,
+        first_done: threading.Barrier | None = None,
+    ) -> Tally:
+        """``first_done``: every thread's first operation runs before any thread's second."""
         rng = random.Random(seed * 1_000 + thread_number)
         tally = Tally()
         names, weights = list(self.WEIGHTS), list(self.WEIGHTS.values())
@@ -243,6 +252,8 @@ class Crowd:
                 tally.refusals[type(refusal)] += 1
             except Exception as error:
                 tally.unexpected.append((name, repr(error)))
+            if step == 0 and first_done is not None:
+                first_done.wait()
         return tally
 
     def reserve(self, rng, tally, key):
@@ -354,7 +365,8 @@ def test_random_money_operations_from_sixteen_threads_keep_every_invariant(
     # Start exactly at the balance cap with 20,000 fen of the month left and four purchases
     # to refund: each thread's first operation is a refund (it overflows into held money) or
     # a deposit (it is refused at the balance cap), whatever order they run in, because none
-    # of the first operations lowers spendable + held + pending.
+    # of the first operations lowers spendable + held + pending, and no thread goes on to its
+    # second before all have done their first.
     _fund(inmate, 30_000, now=now, key="start-1")
     for n in range(4):
         purchase = services.debit_purchase(
@@ -373,6 +385,9 @@ def test_random_money_operations_from_sixteen_threads_keep_every_invariant(
         60_000,
     )
     seed = random.randrange(10**6)
+    # Without it, a fast thread's second operation (a purchase) could lower spendable money
+    # before a slow thread's first refund, which would then not overflow.
+    first_done = threading.Barrier(16, timeout=60)
 
     outcomes = run_together(
         [
@@ -381,6 +396,7 @@ def test_random_money_operations_from_sixteen_threads_keep_every_invariant(
                 operations=40,
                 seed=seed,
                 first_operation="refund" if n % 2 else "reserve",
+                first_done=first_done,
             )
             for n in range(16)
         ]
