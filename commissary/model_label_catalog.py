@@ -83,6 +83,7 @@ LABELS = (
     gettext_noop("Running"),
     gettext_noop("Staff adjustment"),
     gettext_noop("Succeeded"),
+    gettext_noop("Sweep of unsent receipts"),
     gettext_noop("Trust ledger"),
     gettext_noop("account"),
     gettext_noop("account event"),

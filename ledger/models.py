@@ -385,15 +385,17 @@ class AccountEvent(models.Model):
 
 
 class ScheduledRun(models.Model):
-    """One run of scheduled money work (rollover, reconciliation, expiry, statements), with
-    what it did, for the admin. A run killed half-way stays ``running`` until the next run of
-    the same work marks it ``abandoned``; the work itself is idempotent and simply runs again."""
+    """One run of scheduled work (rollover, reconciliation, expiry, statements, the sweep of
+    unsent receipts), with what it did, for the admin. A run killed half-way stays ``running``
+    until the next run of the same work marks it ``abandoned``; the work itself is idempotent
+    and simply runs again."""
 
     class Kind(models.TextChoices):
         ROLLOVER = "rollover", "Monthly rollover"
         RECONCILIATION = "reconciliation", "Reconciliation"
         EXPIRY = "expiry", "Expiry of unpaid deposits"
         STATEMENTS = "statements", "Monthly statements"
+        RECEIPTS = "receipts", "Sweep of unsent receipts"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -23,6 +23,7 @@ EXPIRY_TASK = "ledger.tasks.expire_stale_deposits"
 # How often unpaid deposits are expired by default. Reconciliation allows a reservation this
 # long (as staff have set the schedule) past its expiry before it reports it.
 EXPIRY_INTERVAL = dt.timedelta(minutes=5)
+RECEIPT_SWEEP_TASK = "payments.tasks.queue_unsent_receipts"
 
 
 def _crontab(*, minute, hour, day_of_month="*", timezone_name=SYSTEM_TIMEZONE, using):
@@ -35,6 +36,20 @@ def _crontab(*, minute, hour, day_of_month="*", timezone_name=SYSTEM_TIMEZONE, u
         timezone=timezone_name,
     )
     return schedule
+
+
+def _minutes(every: int, *, using) -> IntervalSchedule:
+    """An interval of ``every`` minutes: the first one there is (intervals are not unique, and
+    staff may have made another the same), else a new one."""
+    interval = (
+        IntervalSchedule.objects.using(using)
+        .filter(every=every, period=IntervalSchedule.MINUTES)
+        .order_by("id")
+        .first()
+    )
+    return interval or IntervalSchedule.objects.using(using).create(
+        every=every, period=IntervalSchedule.MINUTES
+    )
 
 
 def _task(*, using, name, task, kwargs=None, **fields) -> tuple[PeriodicTask, bool]:
@@ -84,12 +99,9 @@ def ensure_default_schedules(*, using=DEFAULT_DB_ALIAS) -> list[tuple[PeriodicTa
     """Every default schedule, created where missing, each with whether it was created now."""
     every = EXPIRY_INTERVAL // dt.timedelta(minutes=1)
     with transaction.atomic(using=using):
-        expiry_interval, _ = IntervalSchedule.objects.using(using).get_or_create(
-            every=every, period=IntervalSchedule.MINUTES
-        )
-        every_five_minutes, _ = IntervalSchedule.objects.using(using).get_or_create(
-            every=5, period=IntervalSchedule.MINUTES
-        )
+        expiry_interval = _minutes(every, using=using)
+        every_five_minutes = _minutes(5, using=using)
+        every_fifteen_minutes = _minutes(15, using=using)
         defaults = [
             (
                 "Nightly reconciliation",
@@ -109,6 +121,13 @@ def ensure_default_schedules(*, using=DEFAULT_DB_ALIAS) -> list[tuple[PeriodicTa
                 {"interval": every_five_minutes},
                 "Asks payment providers about payments still pending, so a lost callback "
                 "loses no money.",
+            ),
+            (
+                "Queue unsent receipts",
+                RECEIPT_SWEEP_TASK,
+                {"interval": every_fifteen_minutes},
+                "Queues the receipt email again for credited deposits of the last week whose "
+                "receipt was never sent; the email itself still goes once.",
             ),
             (
                 "Monthly statements",

@@ -47,7 +47,15 @@ class Payment(models.Model):
                 name="payment_refunded_has_time",
             ),
         ]
-        indexes = [models.Index(fields=["status", "created_at"], name="payment_status_age")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="payment_status_age"),
+            # The receipt sweep's search: small, since a receipt is normally sent at once.
+            models.Index(
+                fields=["settled_at"],
+                condition=Q(status="settled", receipt_sent_at__isnull=True),
+                name="payment_receipt_unsent",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.provider} {self.provider_reference} {self.status}"

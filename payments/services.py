@@ -24,7 +24,8 @@ from accounts import selectors as account_selectors
 from commissary import errors
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
-from ledger.models import Deposit
+from ledger.batch import finish_run, recorded_run
+from ledger.models import Deposit, ScheduledRun
 from ledger.money import format_fen
 
 from .models import Payment
@@ -37,6 +38,10 @@ logger = logging.getLogger(__name__)
 # when after its deposit's expiry it keeps asking (a payment may settle late).
 POLL_AFTER = dt.timedelta(minutes=2)
 POLL_UNTIL = dt.timedelta(days=2)
+# The receipt sweep re-queues receipts of payments settled longer ago than this (the task queued
+# at the credit had its chance) and more recently than RECEIPT_SWEEP_UNTIL (no old surprises).
+RECEIPT_SWEEP_AFTER = dt.timedelta(minutes=10)
+RECEIPT_SWEEP_UNTIL = dt.timedelta(days=7)
 
 
 class OverDepositRoom(errors.DomainError):
@@ -259,6 +264,48 @@ def send_receipt_once(*, payment_id: int) -> bool:
         send_receipt_email(payment_id=payment_id)
         Payment.objects.filter(pk=payment_id).update(receipt_sent_at=timezone.now())
     return True
+
+
+def queue_unsent_receipts(
+    *, now: dt.datetime | None = None, limit: int = 500, trigger: str = "schedule"
+) -> ScheduledRun:
+    """Queue the receipt task again for credited deposits whose receipt is still unsent: the
+    broker was down when they were credited, or the task used up its retries. Only payments
+    settled between ``RECEIPT_SWEEP_UNTIL`` and ``RECEIPT_SWEEP_AFTER`` ago, oldest first, at
+    most ``limit`` a run. Sends nothing itself: the task's once-only guard makes a receipt
+    queued twice (by the sweep and a replayed callback, or by two sweeps) go once."""
+    from .tasks import send_receipt  # the tasks module imports this one
+
+    now = now or timezone.now()
+    with recorded_run(kind=ScheduledRun.Kind.RECEIPTS, trigger=trigger, now=now) as run:
+        unsent = list(
+            Payment.objects.filter(
+                status=Payment.Status.SETTLED,
+                receipt_sent_at__isnull=True,
+                settled_at__lte=now - RECEIPT_SWEEP_AFTER,
+                settled_at__gt=now - RECEIPT_SWEEP_UNTIL,
+            )
+            .order_by("settled_at", "pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        queued = 0
+        for payment_id in unsent:
+            try:
+                send_receipt.delay(payment_id=payment_id)
+            except Exception:  # the broker is down: the next run tries again
+                logger.exception("the receipt email for payment %s was not queued", payment_id)
+            else:
+                queued += 1
+        run.counts = {"receipts_unsent": len(unsent), "receipts_queued": queued}
+        run.progress_done, run.progress_total = queued, len(unsent)
+        finish_run(
+            run,
+            status=ScheduledRun.Status.SUCCEEDED
+            if queued == len(unsent)
+            else ScheduledRun.Status.FOUND_PROBLEMS,
+        )
+        logger.info("receipt sweep: %s unsent, %s queued", len(unsent), queued)
+        return run
 
 
 def _queue_receipt(payment_id: int) -> None:

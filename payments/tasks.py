@@ -11,6 +11,12 @@ def poll_pending_payments() -> int:
     return services.poll_pending_payments()
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def queue_unsent_receipts() -> int:
+    """Queue ``send_receipt`` again for recent credited deposits whose receipt is unsent."""
+    return services.queue_unsent_receipts().pk
+
+
 # SMTP errors are OSErrors, as are the connection's (refused, reset, timed out, unknown host).
 @shared_task(
     acks_late=True,

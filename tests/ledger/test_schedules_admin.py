@@ -75,6 +75,7 @@ DEFAULT_TASKS = {
     "ledger.tasks.generate_monthly_statements",
     "ledger.tasks.roll_over_periods",
     "payments.tasks.poll_pending_payments",
+    "payments.tasks.queue_unsent_receipts",
 }
 
 

@@ -27,6 +27,7 @@ EXPECTED_SCHEDULES = [
     "ledger.tasks.reconcile_ledger",
     "ledger.tasks.roll_over_periods",
     "payments.tasks.poll_pending_payments",
+    "payments.tasks.queue_unsent_receipts",
 ]
 APPEND_ONLY_REFUSAL = "is never changed or deleted: the journal is append-only"
 
