@@ -33,7 +33,13 @@ from payments.models import Payment  # noqa: E402
 
 seen: dict = {"vendor": connection.vendor, "errors": {}}
 facility = Facility.objects.get(code=demo.FACILITY_CODE)
-first, second = Inmate.objects.filter(facility=facility).order_by("id")[:2]
+# The two inmates with the most room left this month: the demo's own deposits (random per
+# installation) can bring an inmate up to the monthly cap, where the deposits below would be
+# refused.
+first, second = sorted(
+    Inmate.objects.filter(facility=facility, status="active"),
+    key=lambda inmate: (-inmate_balance(inmate=inmate).month_remaining_fen, inmate.pk),
+)[:2]
 family = User.objects.get(username=demo.DEPOSITOR_USERNAME)
 staff = User.objects.get(username=demo.STAFF_USERNAME)
 kiosk = KioskDevice.objects.filter(facility=facility).order_by("id").first()
