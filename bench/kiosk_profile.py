@@ -83,12 +83,48 @@ def backend_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def statement_times_reset(connection) -> None:
+    from django.db import DatabaseError
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            cursor.execute("SELECT pg_stat_statements_reset()")
+    except DatabaseError as error:
+        sys.exit(
+            f"--statements needs pg_stat_statements in shared_preload_libraries and "
+            f"pg_stat_statements.track_planning on: {error}"
+        )
+
+
+def print_statement_times(connection, *, calls: int) -> None:
+    """Planning and execution time an order of each statement run at least once an order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT total_plan_time / calls, total_exec_time / calls, query "
+            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) AND calls >= %s "
+            "ORDER BY total_plan_time + total_exec_time DESC LIMIT 12",
+            [calls],
+        )
+        rows = cursor.fetchall()
+    print("\nPostgreSQL, per call: planning ms, execution ms, statement")
+    for plan_ms, exec_ms, query in rows:
+        print(f"    {plan_ms:6.3f} {exec_ms:6.3f}  {' '.join(query.split())[:90]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=300, help="orders per measurement (300)")
     parser.add_argument("--top", type=int, default=40, help="profile lines shown (40)")
     parser.add_argument(
         "--sort", default="cumulative", help="profile order: cumulative or tottime (cumulative)"
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="also PostgreSQL's planning and execution time of each statement of the measured "
+        "orders (needs pg_stat_statements loaded, with pg_stat_statements.track_planning on)",
     )
     args = parser.parse_args()
     database_url = os.environ.get("DATABASE_URL", "")
@@ -140,6 +176,8 @@ def main() -> None:
     for query in queries.captured_queries:
         print("   ", " ".join(query["sql"].split())[:110])
 
+    if args.statements:
+        statement_times_reset(connection)
     backend = connection.connection.info.backend_pid
     began_wall, began_cpu = time.perf_counter(), time.process_time()
     began_backend = backend_cpu_seconds(backend)
@@ -151,6 +189,8 @@ def main() -> None:
     if began_backend is not None:
         backend_cpu = (backend_cpu_seconds(backend) - began_backend) / args.orders
         print(f"           {1000 * backend_cpu:.2f} ms CPU in its PostgreSQL server process")
+    if args.statements:
+        print_statement_times(connection, calls=args.orders)
 
     profile = cProfile.Profile(time.process_time)
     profile.enable()

@@ -356,9 +356,7 @@ def _place(
                     % {"count": offer.max_per_order, "name": name}
                 )
             if quantity > offer.stock:
-                raise errors.OutOfStock(
-                    _("Only %(count)d of %(name)s are left.") % {"count": offer.stock, "name": name}
-                )
+                raise _out_of_stock(offer, left=offer.stock)
         total_fen = sum(offer.price_fen * wanted[offer.product_id] for offer in offers)
 
         # 3. The spending limit: every order of this inmate is written under its account
@@ -448,11 +446,15 @@ def _refuse_out_of_stock(cursor, *, offers: list[_Offer], wanted: dict[int, int]
     stock = dict(cursor.fetchall())
     for offer in offers:
         if stock[offer.id] < wanted[offer.product_id]:
-            raise errors.OutOfStock(
-                _("Only %(count)d of %(name)s are left.")
-                % {"count": stock[offer.id], "name": localized(offer.name_zh, offer.name_en)}
-            )
+            raise _out_of_stock(offer, left=stock[offer.id])
     raise errors.OutOfStock()
+
+
+def _out_of_stock(offer: _Offer, *, left: int) -> errors.OutOfStock:
+    return errors.OutOfStock(
+        _("Only %(count)d of %(name)s are left.")
+        % {"count": left, "name": localized(offer.name_zh, offer.name_en)}
+    )
 
 
 class _OrderWrites:
@@ -527,8 +529,8 @@ class _OrderWrites:
         execute(
             self.cursor,
             f"INSERT INTO catalog_order ({self._ORDER_COLUMNS}) "  # noqa: S608 - constant column list; values are bound
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, '{}', NULL, %s, '') RETURNING id",
-            [p for n, p in enumerate(self._order_params()) if n not in (9, 10, 12)],
+            f"VALUES ({', '.join(['%s'] * 13)}) RETURNING id",
+            self._order_params(),  # no purchase and an empty answer yet: ``answer`` sets them
         )
         self.order.pk = self.cursor.fetchone()[0]
         for item in self.items:

@@ -5,14 +5,11 @@ facility scope, the search and the filters apply; amounts are exact yuan."""
 from import_export import fields, resources
 
 from .models import Deposit, Transaction
+from .money import format_yuan_plain
 
 
 def yuan(amount_fen: int | None) -> str:
-    if amount_fen is None:
-        return ""
-    sign = "-" if amount_fen < 0 else ""
-    whole, fen = divmod(abs(amount_fen), 100)
-    return f"{sign}{whole}.{fen:02d}"
+    return "" if amount_fen is None else format_yuan_plain(amount_fen, grouped=False)
 
 
 class JournalResource(resources.ModelResource):

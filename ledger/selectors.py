@@ -146,8 +146,13 @@ def release_payout_fen(*, spendable_fen: int, held_fen: int) -> int:
     return spendable_fen + held_fen
 
 
+def needs_approval(*, amount_fen: int, approval_threshold_fen: int) -> bool:
+    """The one approval rule (DESIGN.md): every credit needs a second staff member; a debit
+    only above the facility's threshold."""
+    return amount_fen > 0 or -amount_fen > approval_threshold_fen
+
+
 def release_needs_approval(*, payout_fen: int, approval_threshold_fen: int) -> bool:
     """Whether a release paying out ``payout_fen`` waits for a second trust officer: a payout
-    is a debit of the inmate, so above the facility's threshold it does (the rule
-    ``services.close_inmate_ledger`` enforces under the lock)."""
-    return payout_fen > approval_threshold_fen
+    is a debit of the inmate (``services.close_inmate_ledger`` enforces it under the lock)."""
+    return needs_approval(amount_fen=-payout_fen, approval_threshold_fen=approval_threshold_fen)

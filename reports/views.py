@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import scope_queryset
 from facilities.models import Facility
-from ledger.money import format_fen
+from ledger.money import format_fen, format_yuan_plain
 
 from . import selectors
 
@@ -47,13 +47,6 @@ def _facility_for(request):
     if facility is None:
         raise Http404
     return facility, facilities
-
-
-def _fen_plain(amount_fen: int) -> str:
-    """Yuan for a CSV cell: ``-1234.50``, no grouping, exact."""
-    sign = "-" if amount_fen < 0 else ""
-    yuan, fen = divmod(abs(amount_fen), 100)
-    return f"{sign}{yuan}.{fen:02d}"
 
 
 @dataclass(frozen=True)
@@ -125,10 +118,15 @@ def _date(text: str, default: dt.date) -> dt.date:
         return default
 
 
-def _deposits_report(request, facility):
+def _date_range(request) -> tuple[dt.date, dt.date]:
+    """The report's ``from`` and ``to`` days: the last 30 days unless asked."""
     today = timezone.now().date()
     first = _date(request.GET.get("from", ""), today - dt.timedelta(days=30))
-    last = _date(request.GET.get("to", ""), today)
+    return first, _date(request.GET.get("to", ""), today)
+
+
+def _deposits_report(request, facility):
+    first, last = _date_range(request)
     rows = selectors.deposits_by_day_and_provider(facility=facility, first=first, last=last)
     return (
         [_("Day"), _("Provider"), _("Deposits"), _("Amount"), _("Fees")],
@@ -161,17 +159,13 @@ def _caps_report(request, facility):
 
 
 def _fees_report(request, facility):
-    today = timezone.now().date()
-    first = _date(request.GET.get("from", ""), today - dt.timedelta(days=30))
-    last = _date(request.GET.get("to", ""), today)
+    first, last = _date_range(request)
     rows = selectors.fees_collected(facility=facility, first=first, last=last)
     return ([_("Day"), _("Fees collected")], rows, {1}, {"from": first, "to": last})
 
 
 def _sales_report(request, facility):
-    today = timezone.now().date()
-    first = _date(request.GET.get("from", ""), today - dt.timedelta(days=30))
-    last = _date(request.GET.get("to", ""), today)
+    first, last = _date_range(request)
     rows = selectors.sales_by_product(facility=facility, first=first, last=last)
     return (
         [_("SKU"), _("Product (Chinese)"), _("Product (English)"), _("Units sold"), _("Sales")],
@@ -218,7 +212,12 @@ def report(request, slug):
         writer = csv.writer(response)
         writer.writerow([str(column) for column in columns])
         for row in rows:
-            writer.writerow([_fen_plain(v) if i in money_columns else v for i, v in enumerate(row)])
+            writer.writerow(
+                [
+                    format_yuan_plain(v, grouped=False) if i in money_columns else v
+                    for i, v in enumerate(row)
+                ]
+            )
         return response
     shown = [
         [format_fen(v, facility.currency) if i in money_columns else v for i, v in enumerate(row)]

@@ -59,22 +59,7 @@ def open_facility_accounts(
 
 def open_inmate_accounts(*, inmate) -> None:
     """Open the inmate's spendable and held accounts, empty, carrying the facility's cap."""
-    with transaction.atomic():
-        Account.objects.bulk_create(
-            [
-                Account(
-                    kind=kind,
-                    facility_id=inmate.facility_id,
-                    inmate=inmate,
-                    currency=inmate.facility.currency,
-                    balance_fen=0,
-                    balance_cap_fen=inmate.facility.balance_cap_fen
-                    if kind == "spendable"
-                    else None,
-                )
-                for kind in Account.INMATE_KINDS
-            ]
-        )
+    open_accounts_for_inmates(inmates=[inmate])
 
 
 def _replayed_event(scope: str, idempotency_key: str, request_hash: str) -> AccountEvent | None:

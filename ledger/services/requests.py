@@ -29,14 +29,18 @@ from commissary import errors
 
 from ..locks import lock_inmate_accounts
 from ..models import AccountEvent, StaffRequest, Transaction
-from ..selectors import inmate_balance, release_needs_approval, release_payout_fen
+from ..selectors import (
+    inmate_balance,
+    needs_approval,
+    release_needs_approval,
+    release_payout_fen,
+)
 from .posting import SYSTEM_SCOPE, checked_amount, checked_reason
 from .staff import (
     REVERSIBLE_KINDS,
     adjust_balance,
     ensure_staff_may_act,
     hold_funds,
-    needs_approval,
     release_hold,
     reverse_transaction,
     set_account_frozen,

@@ -19,6 +19,7 @@ from commissary import errors
 
 from ..locks import LockedInmate, lock_inmate_accounts
 from ..models import AccountEvent, Transaction
+from ..selectors import needs_approval
 from .posting import (
     checked_amount,
     checked_key,
@@ -32,11 +33,6 @@ from .posting import (
     run_posting,
     staff_scope,
 )
-
-
-def needs_approval(*, amount_fen: int, approval_threshold_fen: int) -> bool:
-    """Every credit needs a second staff member; a debit only above the threshold."""
-    return amount_fen > 0 or -amount_fen > approval_threshold_fen
 
 
 def ensure_staff_may_act(*, staff_id: int | None, facility_id: int) -> None:

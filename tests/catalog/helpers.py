@@ -53,8 +53,8 @@ def funded(inmate, amount_fen):
     return inmate
 
 
-def order_from_kiosk(inmate, device, product, key, quantity=1):
-    """Place an order through the service, as the kiosk API does."""
+def order_from_kiosk(inmate, device, product, key, quantity=1, now=None):
+    """Place an order of one product through the service, as the kiosk API does."""
     from catalog import services
 
     return services.place_order(
@@ -62,6 +62,7 @@ def order_from_kiosk(inmate, device, product, key, quantity=1):
         device_id=device.pk,
         items=[{"product_id": product.pk, "quantity": quantity}],
         idempotency_key=key,
+        now=now,
     )
 
 

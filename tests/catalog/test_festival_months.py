@@ -7,14 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from catalog import selectors, services
+from catalog import selectors
 from catalog.models import Order
 from commissary import errors
 from facilities import services as facility_services
 from facilities.models import FestivalMonth
 from facilities.selectors import spending_limit_for
 from ledger.models import Account
-from tests.catalog.helpers import funded, grade_at, product_at, stock_of
+from tests.catalog.helpers import funded, grade_at, order_from_kiosk, product_at, stock_of
 from tests.factories import FacilityFactory, InmateFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,13 +41,7 @@ def shop():
 
 def _order(shop, quantity, now, key):
     _facility, inmate, device, product = shop
-    return services.place_order(
-        inmate_id=inmate.pk,
-        device_id=device.pk,
-        items=[{"product_id": product.pk, "quantity": quantity}],
-        idempotency_key=key,
-        now=now,
-    )
+    return order_from_kiosk(inmate, device, product, key, quantity, now=now)
 
 
 def _spendable(inmate) -> int:

@@ -12,7 +12,7 @@ from commissary import errors
 from facilities import services as facility_services
 from facilities.models import spending_period_start
 from ledger.models import Account, Entry, Transaction
-from tests.catalog.helpers import funded, grade_at, product_at, stock_of
+from tests.catalog.helpers import funded, grade_at, order_from_kiosk, product_at, stock_of
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
 from tests.ledger.helpers import deposit
 
@@ -29,16 +29,6 @@ def setting():
     return facility, inmate, device, staff
 
 
-def _order(inmate, device, product, key, quantity=1, now=None):
-    return services.place_order(
-        inmate_id=inmate.pk,
-        device_id=device.pk,
-        items=[{"product_id": product.pk, "quantity": quantity}],
-        idempotency_key=key,
-        now=now,
-    )
-
-
 def _money(inmate):
     accounts = {a.kind: a.balance_fen for a in Account.objects.filter(inmate=inmate)}
     return accounts["spendable"], accounts["held"]
@@ -46,7 +36,7 @@ def _money(inmate):
 
 def test_an_order_moves_through_picked_to_delivered(setting):
     facility, inmate, device, staff = setting
-    order = _order(inmate, device, product_at(facility), "a")
+    order = order_from_kiosk(inmate, device, product_at(facility), "a")
     services.mark_order_picked(order_id=order.pk, staff_id=staff.pk)
     services.mark_order_delivered(order_id=order.pk, staff_id=staff.pk)
     order.refresh_from_db()
@@ -60,7 +50,7 @@ def test_an_order_moves_through_picked_to_delivered(setting):
 
 def test_delivery_needs_picking_first(setting):
     facility, inmate, device, staff = setting
-    order = _order(inmate, device, product_at(facility), "b")
+    order = order_from_kiosk(inmate, device, product_at(facility), "b")
     with pytest.raises(errors.OrderStateConflict):
         services.mark_order_delivered(order_id=order.pk, staff_id=staff.pk)
 
@@ -70,9 +60,9 @@ def test_cancelling_refunds_the_money_restores_stock_and_gives_the_spending_room
     inmate.grade = grade_at(facility, limit_fen=3_000)
     inmate.save(update_fields=["grade"])
     product = product_at(facility, price_fen=1_000, stock=10)
-    order = _order(inmate, device, product, "c", quantity=3)
+    order = order_from_kiosk(inmate, device, product, "c", quantity=3)
     with pytest.raises(errors.SpendingLimitExceeded):
-        _order(inmate, device, product, "d")
+        order_from_kiosk(inmate, device, product, "d")
     services.mark_order_picked(order_id=order.pk, staff_id=staff.pk)
 
     services.cancel_order(order_id=order.pk, staff_id=staff.pk, reason="out of date")
@@ -83,7 +73,7 @@ def test_cancelling_refunds_the_money_restores_stock_and_gives_the_spending_room
     assert (refund.kind, refund.refund_of_id) == ("refund", order.purchase_id)
     assert _money(inmate) == (20_000, 0)
     assert stock_of(product, facility) == 10
-    assert _order(inmate, device, product, "e", quantity=3).total_fen == 3_000
+    assert order_from_kiosk(inmate, device, product, "e", quantity=3).total_fen == 3_000
     with pytest.raises(errors.OrderStateConflict):
         services.cancel_order(order_id=order.pk, staff_id=staff.pk, reason="again")
     assert Transaction.objects.filter(kind="refund").count() == 1
@@ -95,7 +85,7 @@ def test_a_cancelled_orders_refund_over_the_balance_cap_goes_to_held_money(setti
         facility_id=facility.pk, monthly_cap_fen=100_000, balance_cap_fen=25_000
     )
     product = product_at(facility, price_fen=10_000)
-    order = _order(inmate, device, product, "f")  # spendable 10,000
+    order = order_from_kiosk(inmate, device, product, "f")  # spendable 10,000
     deposit(inmate, 15_000)  # spendable 25,000: at the cap
     services.cancel_order(order_id=order.pk, staff_id=staff.pk, reason="damaged")
     assert _money(inmate) == (25_000, 10_000)
@@ -129,7 +119,7 @@ def test_a_kiosk_of_another_facility_cannot_order_for_the_inmate(setting, ledger
     far_device, _ = facility_services.register_kiosk_device(facility=FacilityFactory(), name="F")
     before = ledger_snapshot()
     with pytest.raises(errors.InmateNotFound):
-        _order(inmate, far_device, product, "h")
+        order_from_kiosk(inmate, far_device, product, "h")
     assert ledger_snapshot() == before
 
 
@@ -154,11 +144,11 @@ def test_last_weeks_spending_does_not_count_against_this_week(setting):
     inmate.save(update_fields=["grade"])
     product = product_at(facility, price_fen=1_000)
     sunday_night = dt.datetime(2026, 11, 29, 23, 30, tzinfo=SHANGHAI)
-    _order(inmate, device, product, "i", quantity=2, now=sunday_night)
+    order_from_kiosk(inmate, device, product, "i", quantity=2, now=sunday_night)
     with pytest.raises(errors.SpendingLimitExceeded):
-        _order(inmate, device, product, "j", now=sunday_night + dt.timedelta(minutes=20))
+        order_from_kiosk(inmate, device, product, "j", now=sunday_night + dt.timedelta(minutes=20))
     monday = sunday_night + dt.timedelta(minutes=31)
-    assert _order(inmate, device, product, "k", quantity=2, now=monday).total_fen == 2_000
+    assert order_from_kiosk(inmate, device, product, "k", quantity=2, now=monday).total_fen == 2_000
 
 
 def test_units_taken_between_the_read_and_the_write_refuse_the_order_whole(setting, monkeypatch):

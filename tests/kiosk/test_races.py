@@ -6,7 +6,6 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from catalog import services as catalog_services
 from catalog.models import FacilityProduct, Order
 from commissary import errors
 from facilities import services as facility_services
@@ -14,20 +13,11 @@ from kiosk import services as kiosk_services
 from kiosk.models import KioskSession, PinFailureCounter
 from ledger.models import Account, Transaction
 from ledger.reconciliation import run_checks
-from tests.catalog.helpers import funded, grade_at, product_at
+from tests.catalog.helpers import funded, grade_at, order_from_kiosk, product_at
 from tests.concurrency.conftest import _run_together
 from tests.factories import FacilityFactory, InmateFactory
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
-
-
-def _order(inmate, device, product, key, quantity=1):
-    return catalog_services.place_order(
-        inmate_id=inmate.pk,
-        device_id=device.pk,
-        items=[{"product_id": product.pk, "quantity": quantity}],
-        idempotency_key=key,
-    )
 
 
 def _failures(outcomes):
@@ -45,7 +35,7 @@ def test_twenty_orders_at_once_from_an_inmate_whose_money_covers_five_make_exact
     product = product_at(facility, price_fen=1_000, stock=100)
 
     outcomes = _run_together(
-        [lambda n=n: _order(inmate, device, product, f"r{n}") for n in range(20)]
+        [lambda n=n: order_from_kiosk(inmate, device, product, f"r{n}") for n in range(20)]
     )
 
     assert sum(outcome.succeeded for outcome in outcomes) == 5
@@ -64,7 +54,7 @@ def test_twenty_inmates_racing_for_the_last_three_units_get_exactly_three():
     inmates = [funded(InmateFactory(facility=facility), 2_000) for _ in range(20)]
 
     outcomes = _run_together(
-        [lambda i=i: _order(i, device, product, f"last-{i.pk}") for i in inmates]
+        [lambda i=i: order_from_kiosk(i, device, product, f"last-{i.pk}") for i in inmates]
     )
 
     assert sum(outcome.succeeded for outcome in outcomes) == 3
@@ -88,7 +78,7 @@ def test_the_spending_limit_holds_under_the_same_race():
     product = product_at(facility, price_fen=1_000, stock=100)
 
     outcomes = _run_together(
-        [lambda n=n: _order(inmate, device, product, f"w{n}") for n in range(20)]
+        [lambda n=n: order_from_kiosk(inmate, device, product, f"w{n}") for n in range(20)]
     )
 
     assert sum(outcome.succeeded for outcome in outcomes) == 7
@@ -128,7 +118,9 @@ def test_the_same_idempotency_key_twice_at_once_makes_one_order():
     device, _key = facility_services.register_kiosk_device(facility=facility, name="K")
     product = product_at(facility, price_fen=1_000, stock=100)
 
-    outcomes = _run_together([lambda: _order(inmate, device, product, "twin") for _ in range(2)])
+    outcomes = _run_together(
+        [lambda: order_from_kiosk(inmate, device, product, "twin") for _ in range(2)]
+    )
 
     assert all(outcome.succeeded for outcome in outcomes)
     assert outcomes[0].value.pk == outcomes[1].value.pk
@@ -148,7 +140,7 @@ def test_an_order_takes_the_inmates_account_lock_before_any_stock_row():
     device, _key = facility_services.register_kiosk_device(facility=facility, name="K")
     product = product_at(facility, price_fen=1_000, stock=100)
     with CaptureQueriesContext(connection) as queries:
-        _order(inmate, device, product, "order-of-locks")
+        order_from_kiosk(inmate, device, product, "order-of-locks")
     statements = [query["sql"] for query in queries.captured_queries]
     locks = [
         index
