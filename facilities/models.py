@@ -26,9 +26,16 @@ def deposit_fee_fen(amount_fen: int, *, fixed_fen: int, rate_bp: int) -> int:
     return fixed_fen + -(-amount_fen * rate_bp // 10_000)  # ceiling division
 
 
+def local_date(instant: dt.datetime, timezone_name: str) -> dt.date:
+    """The calendar date ``instant`` falls on in that timezone: a facility's "today" is
+    ``local_date(now, facility.timezone)``, never ``now.date()`` (the UTC date, a day behind
+    in Beijing from 00:00 to 08:00)."""
+    return instant.astimezone(ZoneInfo(timezone_name)).date()
+
+
 def local_month(instant: dt.datetime, timezone_name: str) -> dt.date:
     """First day of the calendar month ``instant`` falls in, in that timezone."""
-    return instant.astimezone(ZoneInfo(timezone_name)).date().replace(day=1)
+    return local_date(instant, timezone_name).replace(day=1)
 
 
 def validate_timezone(name: str) -> None:
@@ -124,6 +131,10 @@ class Facility(models.Model):
         return [
             address.strip() for address in self.trust_alert_emails.split(",") if address.strip()
         ]
+
+    def local_date(self, instant: dt.datetime) -> dt.date:
+        """The facility's calendar date at ``instant`` (its own timezone)."""
+        return local_date(instant, self.timezone)
 
     def local_month(self, instant: dt.datetime) -> dt.date:
         return local_month(instant, self.timezone)
@@ -245,7 +256,7 @@ class Grade(models.Model):
 def spending_period_start(instant: dt.datetime, timezone_name: str, period: str) -> dt.datetime:
     """Monday 00:00 of the week, or the 1st 00:00 of the month, in that timezone."""
     zone = ZoneInfo(timezone_name)
-    local_day = instant.astimezone(zone).date()
+    local_day = local_date(instant, timezone_name)
     if period == Grade.Period.WEEK:
         first_day = local_day - dt.timedelta(days=local_day.weekday())
     else:

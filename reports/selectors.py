@@ -12,13 +12,14 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from facilities.models import local_date
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, ScheduledRun
 
 NEAR_CAP_SHARE = 0.9  # "near a cap": at least 90% of it used
 
 
 def _local_day_range(days: int, tz: ZoneInfo, today: dt.date | None = None):
-    today = today or timezone.now().astimezone(tz).date()
+    today = today or local_date(timezone.now(), tz.key)
     first = today - dt.timedelta(days=days - 1)
     start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
     return [first + dt.timedelta(days=n) for n in range(days)], start

@@ -118,15 +118,15 @@ def _date(text: str, default: dt.date) -> dt.date:
         return default
 
 
-def _date_range(request) -> tuple[dt.date, dt.date]:
-    """The report's ``from`` and ``to`` days: the last 30 days unless asked."""
-    today = timezone.now().date()
+def _date_range(request, facility) -> tuple[dt.date, dt.date]:
+    """The report's ``from`` and ``to`` days: the facility's last 30 local days unless asked."""
+    today = facility.local_date(timezone.now())
     first = _date(request.GET.get("from", ""), today - dt.timedelta(days=30))
     return first, _date(request.GET.get("to", ""), today)
 
 
 def _deposits_report(request, facility):
-    first, last = _date_range(request)
+    first, last = _date_range(request, facility)
     rows = selectors.deposits_by_day_and_provider(facility=facility, first=first, last=last)
     return (
         [_("Day"), _("Provider"), _("Deposits"), _("Amount"), _("Fees")],
@@ -137,7 +137,7 @@ def _deposits_report(request, facility):
 
 
 def _balances_report(request, facility):
-    day = _date(request.GET.get("date", ""), timezone.now().date())
+    day = _date(request.GET.get("date", ""), facility.local_date(timezone.now()))
     rows = selectors.trust_balances_at(facility=facility, day=day)
     return (
         [_("Inmate number"), _("Surname"), _("Spendable"), _("Held")],
@@ -159,13 +159,13 @@ def _caps_report(request, facility):
 
 
 def _fees_report(request, facility):
-    first, last = _date_range(request)
+    first, last = _date_range(request, facility)
     rows = selectors.fees_collected(facility=facility, first=first, last=last)
     return ([_("Day"), _("Fees collected")], rows, {1}, {"from": first, "to": last})
 
 
 def _sales_report(request, facility):
-    first, last = _date_range(request)
+    first, last = _date_range(request, facility)
     rows = selectors.sales_by_product(facility=facility, first=first, last=last)
     return (
         [_("SKU"), _("Product (Chinese)"), _("Product (English)"), _("Units sold"), _("Sales")],

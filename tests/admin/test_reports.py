@@ -61,7 +61,7 @@ def test_deposits_by_day_and_provider_as_csv_in_exact_yuan(client, site_a):
     deposit(site_a.inmate, 12_345)
     deposit(site_a.inmate, 5)
     client.force_login(site_a.staff["trust_officer"])
-    today = timezone.now().astimezone(timezone.get_current_timezone()).date()
+    today = site_a.facility.local_date(timezone.now())
     answer = client.get(
         "/admin/reports/deposits/",
         {"facility": site_a.facility.pk, "format": "csv", "to": today.isoformat()},
