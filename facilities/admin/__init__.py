@@ -4,4 +4,4 @@ and what will happen to it (a release paying out more than the facility's thresh
 second trust officer as a money request). Each screen calls one service; none writes money
 itself. Every screen is scoped to the staff member's facilities (``accounts.admin_scope``)."""
 
-from . import facilities, inmates, kiosks  # noqa: F401 (each registers its screens)
+from . import facilities, grades, inmates, kiosks  # noqa: F401 (each registers its screens)
