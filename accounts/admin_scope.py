@@ -6,8 +6,12 @@ Every ModelAdmin (and inline) mixes in ``FacilityScopedAdmin``, which narrows, f
   answers exactly as a missing one does, with a 404;
 - search, date drill-down, actions and exports (they all start from ``get_queryset``);
 - autocomplete (Django asks the *target* model's admin for its queryset, which is scoped too);
-- the choices of every foreign key and many-to-many field on a form;
-- related-field list filters (only values that occur in the scoped list are offered).
+- the choices of every foreign key and many-to-many field on a form, scoped as the target
+  model's own admin scopes its list (a global catalogue's categories stay offered to all);
+- the label a raw-id widget shows next to the typed id (``?inmate=<id>`` on an add page):
+  blank for an object outside the scope, as for a missing one;
+- related-field list filters, also through a path (``inmate__housing_unit``): only values that
+  occur in the scoped list are offered.
 
 How a model reaches its facility is found by ``facility_path_for``: the ``Facility`` itself, a
 ``facility`` field, or an ``inmate`` field; a model with none of those is hidden from everyone
@@ -15,6 +19,9 @@ but superusers unless its admin says how (``facility_field``) or that it is glob
 """
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.widgets import ForeignKeyRawIdWidget, ManyToManyRawIdWidget
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404
 
@@ -60,6 +67,36 @@ def user_facility_ids(request) -> set[int] | None:
     return request._commissary_facility_ids
 
 
+class ScopedForeignKeyRawIdWidget(ForeignKeyRawIdWidget):
+    """The raw-id widget, whose label (an inmate's number and full name) is looked up only
+    among the objects the staff member may choose: an id outside the scope shows no label,
+    exactly as a missing id does."""
+
+    def __init__(self, rel, admin_site, *, queryset, attrs=None, using=None):
+        super().__init__(rel, admin_site, attrs=attrs, using=using)
+        self.queryset = queryset
+
+    def label_and_url_for_value(self, value):
+        key = self.rel.get_related_field().name
+        try:
+            is_visible = self.queryset.filter(**{key: value}).exists()
+        except (ValueError, TypeError, ValidationError):
+            is_visible = False
+        if not is_visible:
+            return "", ""
+        return super().label_and_url_for_value(value)
+
+
+def scope_choices(queryset, request, model, admin_site=admin.site):
+    """``queryset`` of ``model`` narrowed as ``model``'s own admin narrows its list (so a global
+    catalogue stays whole, an inmate list keeps to the staff member's facilities); a model with
+    no scoped admin is narrowed by its path to a facility."""
+    model_admin = admin_site._registry.get(model)
+    if isinstance(model_admin, FacilityScopedAdmin):
+        return model_admin.scoped(queryset, request)
+    return scope_queryset(queryset, request.user, facility_path_for(model))
+
+
 class FacilityScopedAdmin:
     """Mix into every ModelAdmin and InlineModelAdmin before the Django base class."""
 
@@ -84,9 +121,20 @@ class FacilityScopedAdmin:
 
     def _scope_formfield(self, formfield, db_field, request):
         if formfield is not None and hasattr(formfield, "queryset"):
-            formfield.queryset = scope_queryset(
-                formfield.queryset, request.user, facility_path_for(db_field.related_model)
+            formfield.queryset = scope_choices(
+                formfield.queryset, request, db_field.related_model, self.admin_site
             )
+            # (a many-to-many raw-id widget shows no label to scope)
+            if isinstance(formfield.widget, ForeignKeyRawIdWidget) and not isinstance(
+                formfield.widget, ManyToManyRawIdWidget
+            ):
+                formfield.widget = ScopedForeignKeyRawIdWidget(
+                    db_field.remote_field,
+                    self.admin_site,
+                    queryset=formfield.queryset,
+                    attrs=formfield.widget.attrs,
+                    using=formfield.widget.db,
+                )
         return formfield
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -104,10 +152,14 @@ class FacilityScopedAdmin:
         facility's name."""
         scoped_filters = []
         for list_filter in super().get_list_filter(request):
-            if isinstance(list_filter, str) and "__" not in list_filter:
-                field = self.model._meta.get_field(list_filter)
+            if isinstance(list_filter, str):
+                field = get_fields_from_path(self.model, list_filter)[-1]
                 if field.is_relation:
                     list_filter = (list_filter, admin.RelatedOnlyFieldListFilter)
+            elif isinstance(list_filter, tuple | list) and list_filter[1] in (
+                admin.RelatedFieldListFilter,
+            ):
+                list_filter = (list_filter[0], admin.RelatedOnlyFieldListFilter)
             scoped_filters.append(list_filter)
         return scoped_filters
 

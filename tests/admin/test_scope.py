@@ -209,3 +209,77 @@ def test_another_facility_s_statement_download_is_a_404(client, site_a, site_b):
     client.force_login(site_a.staff["auditor"])
     assert client.get(f"/admin/ledger/statement/{mine.pk}/download.html").status_code == 200
     assert client.get(f"/admin/ledger/statement/{theirs.pk}/download.html").status_code == 404
+
+
+def test_a_raw_id_label_never_names_another_facility_s_inmate(client, site_a, site_b):
+    client.force_login(site_a.staff["clerk"])
+    theirs = client.get("/admin/catalog/restriction/add/", {"inmate": site_b.inmate.pk})
+    assert theirs.status_code == 200
+    page = theirs.content.decode()
+    assert site_b.inmate.surname not in page and site_b.inmate.inmate_number not in page
+    mine = client.get("/admin/catalog/restriction/add/", {"inmate": site_a.inmate.pk})
+    assert site_a.inmate.surname in mine.content.decode()
+
+
+def test_the_order_list_s_housing_unit_filter_offers_only_the_staff_member_s_units(
+    client, site_a, site_b
+):
+    from django.utils import timezone
+
+    from catalog.models import Order
+    from tests.factories import HousingUnitFactory
+
+    unit_a = HousingUnitFactory(facility=site_a.facility, name="Alpha block")
+    unit_b = HousingUnitFactory(facility=site_b.facility, name="Bravo block")
+    for site, unit in ((site_a, unit_a), (site_b, unit_b)):
+        site.inmate.housing_unit = unit
+        site.inmate.save(update_fields=["housing_unit"])
+        Order.objects.create(
+            facility=site.facility,
+            inmate=site.inmate,
+            total_fen=100,
+            currency="CNY",
+            idempotency_scope="test",
+            idempotency_key=f"scope-{site.facility.code}",
+            request_hash="x",
+            created_at=timezone.now(),
+        )
+    client.force_login(site_a.staff["clerk"])
+    page = client.get("/admin/catalog/order/").content.decode()
+    assert "Alpha block" in page
+    assert "Bravo block" not in page and site_b.facility.name not in page
+
+
+def test_a_clerk_can_create_a_product_and_a_restriction(client, site_a):
+    from catalog.models import Category, Product, Restriction
+
+    category = Category.objects.create(code="soap", name_zh="洗护", name_en="Toiletries")
+    clerk = site_a.staff["clerk"]
+    client.force_login(clerk)
+    form = client.get("/admin/catalog/product/add/").content.decode()
+    assert f'<option value="{category.pk}"' in form
+    answer = client.post(
+        "/admin/catalog/product/add/",
+        {
+            "sku": "SOAP-1",
+            "name_zh": "肥皂",
+            "name_en": "Soap",
+            "category": category.pk,
+            "price": "3.50",
+            "is_active": "on",
+            "max_per_order": "5",
+            "offers-TOTAL_FORMS": "0",
+            "offers-INITIAL_FORMS": "0",
+        },
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    product = Product.objects.get(sku="SOAP-1")
+    assert product.price_fen == 350
+    restriction_form = client.get("/admin/catalog/restriction/add/").content.decode()
+    assert f'<option value="{product.pk}"' in restriction_form
+    answer = client.post(
+        "/admin/catalog/restriction/add/",
+        {"inmate": site_a.inmate.pk, "kind": "product", "product": product.pk, "reason": "Rule"},
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    assert Restriction.objects.get(inmate=site_a.inmate).created_by == clerk
