@@ -7,6 +7,7 @@ transaction as its ledger debit (invariant 7: a kiosk can only debit, at the ser
 Stock never goes negative and an order's total equals its lines (CHECKs below and the service).
 """
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -103,6 +104,87 @@ class FacilityProduct(models.Model):
 
     def __str__(self):
         return f"{self.product.sku} @ {self.facility.code}: {self.stock}"
+
+
+class PriceChange(models.Model):
+    """A product's cost and price at one facility from an instant on: who filed it, when and
+    why. Append-only (a trigger refuses UPDATE and DELETE; a correction is a new change): the
+    history the public price list shows and an order line points at.
+
+    The price in force at an instant is the change with the latest ``effective_from`` not after
+    it (ties: the latest filed); a product with none is sold at its list price
+    (``Product.price_fen``). A cut takes effect when filed; a rise on the facility-local date
+    ``effective_on``, at least the facility's notice ahead (``catalog.services.prices``)."""
+
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    facility_product = models.ForeignKey(
+        FacilityProduct,
+        on_delete=models.PROTECT,
+        related_name="price_changes",
+        verbose_name=_("product at the facility"),
+        db_index=False,  # the (facility product, effective from) index leads with it
+    )
+    cost_fen = models.BigIntegerField(_("cost (fen)"))
+    price_fen = models.BigIntegerField(_("price (fen)"))
+    previous_price_fen = models.BigIntegerField(_("price before (fen)"))
+    effective_from = models.DateTimeField(_("in force from"))
+    effective_on = models.DateField(_("in force from (local date)"))
+    reason = models.CharField(_("reason"), max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("filed by"),
+    )
+    created_at = models.DateTimeField(_("filed at"))
+
+    class Meta:
+        verbose_name = _("price change")
+        ordering = ("-effective_from", "-id")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(cost_fen__gt=0) & Q(cost_fen__lte=MAX_PRICE_FEN),
+                name="price_change_cost_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(price_fen__gt=0) & Q(price_fen__lte=MAX_PRICE_FEN),
+                name="price_change_price_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_from__gte=models.F("created_at")),
+                name="price_change_never_backdated",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["facility_product", "-effective_from", "-id"],
+                name="price_change_in_force",
+            ),
+            models.Index(fields=["facility", "-created_at"], name="price_change_facility"),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="price_change_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+    def __str__(self):
+        return _("%(product)s from %(date)s") % {
+            "product": self.facility_product_id,
+            "date": self.effective_on.isoformat(),
+        }
+
+    @property
+    def markup_bp(self) -> int:
+        """The price over the cost, in basis points (3500 = 35%), rounded down."""
+        return (self.price_fen - self.cost_fen) * 10_000 // self.cost_fen
 
 
 class Restriction(models.Model):
@@ -269,6 +351,16 @@ class OrderItem(models.Model):
     quantity = models.PositiveIntegerField()
     unit_price_fen = models.BigIntegerField()
     line_total_fen = models.BigIntegerField()
+    # The price version the line was charged at (none: the product's list price).
+    price_change = models.ForeignKey(
+        PriceChange,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("price version"),
+        db_index=False,  # looked up from the line, never the other way on a hot path
+    )
 
     class Meta:
         verbose_name = _("order line")

@@ -5,13 +5,15 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from facilities.models import Inmate, spending_period_start
 from facilities.selectors import spending_limit_for
+from ledger.money import format_fen
 
-from .models import FacilityProduct, Order, OrderItem, Restriction, localized
+from .models import FacilityProduct, Order, OrderItem, PriceChange, Restriction, localized
 
 
 def iso(instant: dt.datetime, timezone_name: str) -> str:
@@ -63,6 +65,71 @@ def active_restrictions(*, inmate_id: int, now: dt.datetime) -> list[Restriction
     )
 
 
+def with_prices(offers, *, now: dt.datetime):
+    """``offers`` (facility products) annotated, in the same query, with ``price_now_fen`` (the
+    price in force at ``now``: the latest change effective by then, else the list price) and
+    the next change already filed: ``next_price_fen`` and ``next_price_on`` (its local date),
+    None when there is none."""
+    in_force = PriceChange.objects.filter(
+        facility_product=OuterRef("pk"), effective_from__lte=now
+    ).order_by("-effective_from", "-id")
+    upcoming = PriceChange.objects.filter(
+        facility_product=OuterRef("pk"), effective_from__gt=now
+    ).order_by("effective_from", "id")
+    return offers.annotate(
+        price_now_fen=Coalesce(Subquery(in_force.values("price_fen")[:1]), F("product__price_fen")),
+        cost_now_fen=Subquery(in_force.values("cost_fen")[:1]),
+        price_changed_on=Subquery(in_force.values("effective_on")[:1]),
+        next_price_fen=Subquery(upcoming.values("price_fen")[:1]),
+        next_price_on=Subquery(upcoming.values("effective_on")[:1]),
+    )
+
+
+@dataclass(frozen=True)
+class Markup:
+    facility: str
+    sku: str
+    name: str
+    cost_fen: int | None
+    price_fen: int
+    currency: str
+
+    @property
+    def markup_bp(self) -> int | None:
+        if not self.cost_fen:
+            return None
+        return (self.price_fen - self.cost_fen) * 10_000 // self.cost_fen
+
+    @property
+    def cost(self) -> str:
+        return format_fen(self.cost_fen, self.currency)
+
+    @property
+    def price(self) -> str:
+        return format_fen(self.price_fen, self.currency)
+
+    @property
+    def markup_percent(self) -> str:
+        return "—" if self.markup_bp is None else f"{self.markup_bp / 100:.2f}%"
+
+
+def products_by_markup(*, offers, now: dt.datetime) -> list[Markup]:
+    """The price in force of each facility product against its cost, highest markup first;
+    products sold at their list price (no cost filed) last."""
+    rows = [
+        Markup(
+            facility=offer.facility.name,
+            sku=offer.product.sku,
+            name=offer.product.name(),
+            cost_fen=offer.cost_now_fen,
+            price_fen=offer.price_now_fen,
+            currency=offer.facility.currency,
+        )
+        for offer in with_prices(offers, now=now)
+    ]
+    return sorted(rows, key=lambda row: (row.markup_bp is None, -(row.markup_bp or 0), row.sku))
+
+
 def catalog_for(*, inmate: Inmate, now: dt.datetime | None = None):
     """The products this inmate may buy at its facility: on sale there, active, not barred for
     the inmate by product or category; nothing while the inmate's commissary is suspended."""
@@ -87,7 +154,7 @@ def catalog_for(*, inmate: Inmate, now: dt.datetime | None = None):
     )
     if restrictions.filter(kind=Restriction.Kind.SUSPENSION).exists():
         return offers.none()
-    return offers
+    return with_prices(offers, now=now)
 
 
 @dataclass(frozen=True)

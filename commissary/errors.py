@@ -176,3 +176,33 @@ class LockedOut(DomainError):
 class SessionExpired(DomainError):
     code = "session_expired"
     default_message = _("The session has ended; sign in again.")
+
+
+class MarkupCapExceeded(DomainError):
+    code = "markup_cap_exceeded"
+    default_message = _("This price is above the facility's markup cap over its cost.")
+
+
+class PriceRiseTooSoon(DomainError):
+    code = "price_rise_too_soon"
+    default_message = _("A price rise takes effect only after the facility's notice period.")
+
+
+class DisputeWindowClosed(DomainError):
+    code = "dispute_window_closed"
+    default_message = _("This order line can no longer be disputed: the time to do so has passed.")
+
+
+class DisputeExists(DomainError):
+    code = "dispute_exists"
+    default_message = _("This order line already has an open dispute.")
+
+
+class DisputeNotOpen(DomainError):
+    code = "dispute_not_open"
+    default_message = _("This dispute has already been decided.")
+
+
+class RefundAboveLine(DomainError):
+    code = "refund_above_line"
+    default_message = _("A refund is never more than what is left of what was paid for the line.")

@@ -86,6 +86,36 @@ class Facility(models.Model):
         blank=True,
         help_text="Who is emailed when reconciliation finds something wrong (comma-separated).",
     )
+    # The fair commissary: prices and disputes (catalog). A markup cap in basis points over
+    # cost (3500 = a price at most 35% over cost; empty: no cap); price rises take effect on a
+    # local date at least this many days ahead (cuts at once); the public price list; how long
+    # after delivery an inmate may dispute an order line, and how long staff have to answer.
+    markup_cap_bp = models.PositiveIntegerField(
+        _("markup cap (basis points over cost)"),
+        null=True,
+        blank=True,
+        help_text=_("3500 = a price at most 35% over its cost; empty: no cap."),
+    )
+    price_rise_notice_days = models.PositiveSmallIntegerField(
+        _("notice of a price rise (days)"),
+        default=7,
+        help_text=_("A price rise takes effect this many days after it is filed at the earliest."),
+    )
+    publishes_prices = models.BooleanField(
+        _("public price list"),
+        default=True,
+        help_text=_("Anyone may see this facility's prices and their history, signed out."),
+    )
+    dispute_window_days = models.PositiveSmallIntegerField(
+        _("days to dispute an order"),
+        default=14,
+        help_text=_("An inmate may dispute an order line this many days after delivery."),
+    )
+    dispute_answer_days = models.PositiveSmallIntegerField(
+        _("days to answer a dispute"),
+        default=14,
+        help_text=_("Staff answer a dispute within this many days, else it is escalated."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -115,6 +145,12 @@ class Facility(models.Model):
             models.CheckConstraint(
                 condition=Q(adjustment_approval_threshold_fen__gte=0),
                 name="facility_approval_threshold_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(price_rise_notice_days__lte=365)
+                & Q(dispute_window_days__gte=1, dispute_window_days__lte=365)
+                & Q(dispute_answer_days__gte=1, dispute_answer_days__lte=365),
+                name="facility_commissary_days_in_range",
             ),
         ]
 

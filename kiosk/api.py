@@ -333,7 +333,11 @@ class CatalogView(KioskView):
     @extend_schema(
         operation_id="catalog",
         summary="Products this inmate may buy here",
-        description="Paginated, 20 a page; names in the request's language.",
+        description=(
+            "Paginated, 20 a page; names in the request's language. `price` is the price in "
+            "force now (what an order pays); `next_price` is a rise already announced, with the "
+            'facility-local date it takes effect (show it as "price from <date>"), else null.'
+        ),
         parameters=[PAGE_PARAMETER, LANGUAGE_PARAMETER],
         responses={
             200: OpenApiResponse(s.ProductPage, description="A page of products."),
@@ -352,6 +356,7 @@ class CatalogView(KioskView):
                         "currency": "CNY",
                         "max_per_order": 10,
                         "in_stock": 120,
+                        "next_price": {"price": 480, "effective_on": "2026-12-14"},
                     }
                 ),
                 response_only=True,
@@ -367,10 +372,16 @@ class CatalogView(KioskView):
                 "sku": offer.product.sku,
                 "name": offer.product.name(),
                 "category": offer.product.category.name(),
-                "price": offer.product.price_fen,
+                "price": offer.price_now_fen,
                 "currency": currency,
                 "max_per_order": offer.product.max_per_order,
                 "in_stock": offer.stock,
+                "next_price": None
+                if offer.next_price_fen is None
+                else {
+                    "price": offer.next_price_fen,
+                    "effective_on": offer.next_price_on.isoformat(),
+                },
             },
         )
 

@@ -161,6 +161,13 @@ class BalanceAnswer(serializers.Serializer):
     spending = SpendingAnswer()
 
 
+class NextPriceAnswer(serializers.Serializer):
+    price = serializers.IntegerField(help_text="Fen.")
+    effective_on = serializers.DateField(
+        help_text="The facility-local date the price takes effect (show: price from <date>)."
+    )
+
+
 class ProductAnswer(serializers.Serializer):
     id = serializers.IntegerField()
     sku = serializers.CharField()
@@ -170,6 +177,9 @@ class ProductAnswer(serializers.Serializer):
     currency = serializers.CharField()
     max_per_order = serializers.IntegerField()
     in_stock = serializers.IntegerField(help_text="Units in stock at this facility.")
+    next_price = NextPriceAnswer(
+        allow_null=True, help_text="A price rise already announced, else null."
+    )
 
 
 class OrderItemAnswer(serializers.Serializer):

@@ -32,8 +32,8 @@ class _OrderWrites:
     def _items_sql(self) -> tuple[str, list]:
         return (
             "INSERT INTO catalog_orderitem (order_id, product_id, name_zh, name_en, quantity, "  # noqa: S608 - placeholder lists; values are bound
-            "unit_price_fen, line_total_fen) VALUES "
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(self.items)),
+            "unit_price_fen, line_total_fen, price_change_id) VALUES "
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(self.items)),
             [
                 value
                 for item in self.items
@@ -45,6 +45,7 @@ class _OrderWrites:
                     item.quantity,
                     item.unit_price_fen,
                     item.line_total_fen,
+                    item.price_change_id,
                 )
             ],
         )
@@ -101,7 +102,9 @@ class _OrderWrites:
         items = self.items
         stock_rows = ", ".join(["%s"] * len(self.stock_ids))
         wants = ", ".join(["(%s::bigint, %s::bigint)"] * len(self.stock_ids))
-        lines = ", ".join(["(%s::bigint, %s, %s, %s::bigint, %s::bigint, %s::bigint)"] * len(items))
+        lines = ", ".join(
+            ["(%s::bigint, %s, %s, %s::bigint, %s::bigint, %s::bigint, %s::bigint)"] * len(items)
+        )
         self.cursor.execute(
             "WITH locked AS (SELECT id FROM catalog_facilityproduct "  # noqa: S608 - placeholder lists and constant column names; values are bound
             f"WHERE id IN ({stock_rows}) ORDER BY id FOR UPDATE), "
@@ -113,11 +116,11 @@ class _OrderWrites:
             "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s "
             "WHERE (SELECT count(*) FROM taken) = %s RETURNING id) "
             "INSERT INTO catalog_orderitem (order_id, product_id, name_zh, name_en, quantity, "
-            "unit_price_fen, line_total_fen) "
+            "unit_price_fen, line_total_fen, price_change_id) "
             "SELECT placed.id, line.product_id, line.name_zh, line.name_en, line.quantity, "
-            "line.unit_price_fen, line.line_total_fen FROM placed, "
+            "line.unit_price_fen, line.line_total_fen, line.price_change_id FROM placed, "
             f"(VALUES {lines}) AS line (product_id, name_zh, name_en, quantity, "
-            "unit_price_fen, line_total_fen) RETURNING order_id",
+            "unit_price_fen, line_total_fen, price_change_id) RETURNING order_id",
             [
                 *self.stock_ids,
                 *[v for pair in zip(self.stock_ids, self.stock_taken, strict=True) for v in pair],
@@ -134,6 +137,7 @@ class _OrderWrites:
                         item.quantity,
                         item.unit_price_fen,
                         item.line_total_fen,
+                        item.price_change_id,
                     )
                 ],
             ],

@@ -47,7 +47,7 @@ _INMATE_COLUMN_COUNT = 5
 
 @dataclass(frozen=True, slots=True)
 class _Offer:
-    """A stock row as read under its lock, with the product's price and names."""
+    """A stock row as read, with the price in force (and its change) and the names."""
 
     id: int
     product_id: int
@@ -56,6 +56,7 @@ class _Offer:
     max_per_order: int
     name_zh: str
     name_en: str
+    price_change_id: int | None
 
 
 def _place(
@@ -96,16 +97,22 @@ def _place(
             if is_postgresql
             else "NULL"
         )
+        # The price is the one in force at the order's instant: the product's latest price
+        # change effective by then (its index answers it), else its list price; the line
+        # keeps which change it was charged at.
         execute(
             cursor,
-            f"SELECT {_INMATE_COLUMNS}, {next_id}, fp.id, fp.product_id, fp.stock, p.price_fen, "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound
-            "p.max_per_order, p.name_zh, p.name_en "
+            f"SELECT {_INMATE_COLUMNS}, {next_id}, fp.id, fp.product_id, fp.stock, "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound
+            "COALESCE(pc.price_fen, p.price_fen), p.max_per_order, p.name_zh, p.name_en, pc.id "
             "FROM facilities_inmate i LEFT JOIN facilities_grade g ON g.id = i.grade_id "
             "JOIN catalog_facilityproduct fp ON fp.facility_id = %s "
             f"AND fp.product_id IN ({', '.join(['%s'] * len(wanted))}) AND fp.is_available "
             "JOIN catalog_product p ON p.id = fp.product_id AND p.is_active "
+            "LEFT JOIN catalog_pricechange pc ON pc.id = (SELECT c.id FROM catalog_pricechange c "
+            "WHERE c.facility_product_id = fp.id AND c.effective_from <= %s "
+            "ORDER BY c.effective_from DESC, c.id DESC LIMIT 1) "
             "WHERE i.id = %s ORDER BY fp.id",
-            [*inmate_params, locked.facility_id, *wanted, inmate_id],
+            [*inmate_params, locked.facility_id, *wanted, now, inmate_id],
         )
         rows = cursor.fetchall()
         if rows:
@@ -172,6 +179,7 @@ def _place(
                 quantity=line.quantity,
                 unit_price_fen=offer_of[line.product_id].price_fen,
                 line_total_fen=offer_of[line.product_id].price_fen * line.quantity,
+                price_change_id=offer_of[line.product_id].price_change_id,
             )
             for line in lines
         ]

@@ -22,6 +22,10 @@ POLICY_AMOUNTS = {
 }
 
 
+# The fair commissary's day counts (notice of a price rise, time to dispute and to answer).
+COMMISSARY_DAYS = ("price_rise_notice_days", "dispute_window_days", "dispute_answer_days")
+
+
 class FacilityForm(forms.ModelForm):
     """A facility's policy with its amounts typed in yuan. Caps change only when the facility
     is created here; afterwards through ``update_facility_caps``, which keeps the ledger in
@@ -50,6 +54,12 @@ class FacilityForm(forms.ModelForm):
             "max_deposits_per_month",
             "links_need_approval",
             "trust_alert_emails",
+            # the fair commissary: prices and disputes
+            "markup_cap_bp",
+            "price_rise_notice_days",
+            "publishes_prices",
+            "dispute_window_days",
+            "dispute_answer_days",
         )
         labels = {
             "deposit_fee_rate_bp": _("Deposit fee rate (basis points)"),
@@ -65,9 +75,15 @@ class FacilityForm(forms.ModelForm):
         if self.instance.pk:
             for cap in ("monthly_cap", "balance_cap"):
                 self.fields[cap].disabled = True
+        for days in COMMISSARY_DAYS:
+            if days in self.fields:  # left empty: kept as they are (the defaults when new)
+                self.fields[days].required = False
 
     def clean(self):
         cleaned_data = super().clean()
+        for days in COMMISSARY_DAYS:
+            if days in cleaned_data and cleaned_data[days] is None:
+                cleaned_data[days] = getattr(self.instance, days)
         for yuan_field, fen_field in POLICY_AMOUNTS.items():
             # A valid amount is in cleaned_data; an optional one left empty (None) clears it.
             if yuan_field in cleaned_data:

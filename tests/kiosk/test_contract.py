@@ -249,6 +249,7 @@ def test_catalog_lists_this_facilitys_products_for_this_inmate_20_a_page(
         "currency": "CNY",
         "max_per_order": 10,
         "in_stock": 100,
+        "next_price": None,  # no price rise announced
     }
     second = signed_in.get("catalog", page=2).json()
     assert [p["id"] for p in second["results"]] == [p.pk for p in products[21:]]

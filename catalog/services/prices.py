@@ -1,0 +1,133 @@
+"""Prices: staff file a price change (cost, price, reason) for a product at a facility; the
+history is append-only (``PriceChange``), and what an order pays is the change in force at its
+instant (read by the order's own statement, ``placing._place``).
+
+The rules a change must pass, under the facility product's row lock (so two changes of one
+product are decided one after the other):
+- the facility's markup cap, if it has one: price ≤ cost × (1 + cap), refused at the boundary
+  plus one fen with the highest allowed price in the message;
+- a rise (a price above the one in force when filed) takes effect at 00:00 of a facility-local
+  date at least ``price_rise_notice_days`` ahead (0: today, i.e. at once); a cut or an
+  unchanged price, at once.
+"""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from commissary import errors
+from facilities.models import Facility, local_date
+from ledger.money import format_fen
+
+from ..models import MAX_PRICE_FEN, FacilityProduct, PriceChange
+
+
+def price_in_force(*, facility_product: FacilityProduct, at: dt.datetime) -> tuple[int, int | None]:
+    """(price fen, price change id) in force at ``at``: the latest change not after it, else
+    the product's list price (and no change)."""
+    change = (
+        PriceChange.objects.filter(facility_product=facility_product, effective_from__lte=at)
+        .order_by("-effective_from", "-id")
+        .values_list("price_fen", "id")
+        .first()
+    )
+    if change is not None:
+        return change
+    return facility_product.product.price_fen, None
+
+
+def highest_price_fen(*, cost_fen: int, markup_cap_bp: int) -> int:
+    """The highest price the cap allows for ``cost_fen`` (rounded down to the fen)."""
+    return cost_fen * (10_000 + markup_cap_bp) // 10_000
+
+
+def local_midnight(day: dt.date, timezone_name: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(timezone_name))
+
+
+def _checked_fen(value, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PRICE_FEN:
+        raise errors.ValidationFailed(
+            _("The %(what)s is an amount above zero and at most %(most)s.")
+            % {"what": label, "most": format_fen(MAX_PRICE_FEN)}
+        )
+    return value
+
+
+def file_price_change(
+    *,
+    facility_product_id: int,
+    cost_fen: int,
+    price_fen: int,
+    reason: str,
+    staff_id: int | None,
+    effective_on: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> PriceChange:
+    """File a new cost and price for a product at a facility, with a reason.
+
+    A cut (or the same price) takes effect at once; a rise on ``effective_on`` (00:00 facility
+    time), which defaults to, and may not be before, today plus the facility's notice days.
+    Refused with ``MarkupCapExceeded`` above the facility's markup cap."""
+    cost_fen = _checked_fen(cost_fen, _("cost"))
+    price_fen = _checked_fen(price_fen, _("price"))
+    if not isinstance(reason, str) or not reason.strip():
+        raise errors.ValidationFailed(_("A reason is required."))
+    now = now or timezone.now()
+    with transaction.atomic():
+        offer = (
+            FacilityProduct.objects.select_for_update(no_key=True)
+            .select_related("product")
+            .filter(pk=facility_product_id)
+            .first()
+        )
+        if offer is None:
+            raise errors.ProductNotFound()
+        facility = Facility.objects.get(pk=offer.facility_id)
+        cap_bp = facility.markup_cap_bp
+        if cap_bp is not None and price_fen > highest_price_fen(
+            cost_fen=cost_fen, markup_cap_bp=cap_bp
+        ):
+            raise errors.MarkupCapExceeded(
+                _(
+                    "A price of %(price)s is more than %(cap)s%% over the cost of %(cost)s "
+                    "(the facility's markup cap): at most %(most)s."
+                )
+                % {
+                    "price": format_fen(price_fen, facility.currency),
+                    "cap": f"{cap_bp / 100:g}",
+                    "cost": format_fen(cost_fen, facility.currency),
+                    "most": format_fen(
+                        highest_price_fen(cost_fen=cost_fen, markup_cap_bp=cap_bp),
+                        facility.currency,
+                    ),
+                }
+            )
+        current_fen, _current_id = price_in_force(facility_product=offer, at=now)
+        today = local_date(now, facility.timezone)
+        if price_fen > current_fen:
+            earliest = today + dt.timedelta(days=facility.price_rise_notice_days)
+            effective_on = effective_on or earliest
+            if effective_on < earliest:
+                message = _("A price rise takes effect on %(date)s at the earliest.")
+                raise errors.PriceRiseTooSoon(message % {"date": earliest.isoformat()})
+            # Never before the moment it is filed: a rise "today" (no notice) starts now, so a
+            # cut filed earlier today is not jumped over in the history's order.
+            effective_from = max(local_midnight(effective_on, facility.timezone), now)
+        else:
+            effective_on, effective_from = today, now
+        return PriceChange.objects.create(
+            facility_id=offer.facility_id,
+            facility_product=offer,
+            cost_fen=cost_fen,
+            price_fen=price_fen,
+            previous_price_fen=current_fen,
+            effective_from=effective_from,
+            effective_on=effective_on,
+            reason=reason.strip()[:200],
+            created_by_id=staff_id,
+            created_at=now,
+        )
