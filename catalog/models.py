@@ -52,7 +52,12 @@ class Product(models.Model):
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, related_name="products", verbose_name=_("category")
     )
-    price_fen = models.BigIntegerField(_("price (fen)"))
+    price_fen = models.BigIntegerField(
+        _("list price (fen)"),
+        help_text=_("The price where a facility has filed no price change of its own."),
+    )
+    unit_zh = models.CharField(_("unit (Chinese)"), max_length=20, blank=True)
+    unit_en = models.CharField(_("unit (English)"), max_length=20, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     max_per_order = models.PositiveIntegerField(
         _("most per order"), default=10, help_text=_("The most one order may hold.")

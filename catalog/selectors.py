@@ -244,3 +244,89 @@ def sales_by_product(*, facility, start: dt.datetime, end: dt.datetime) -> list[
         .annotate(units=Sum("quantity"), sales_fen=Sum("line_total_fen"))
         .order_by("-sales_fen", "product__sku")
     ]
+
+
+@dataclass(frozen=True)
+class PublicPrice:
+    """One line of a public price list: nothing about stock, sales or inmates."""
+
+    sku: str
+    category: str
+    name: str
+    unit: str
+    price_fen: int
+    changed_on: dt.date | None
+    next_price_fen: int | None
+    next_price_on: dt.date | None
+
+
+def public_price_list(*, facility, now: dt.datetime, language: str | None = None):
+    """The products on sale at ``facility`` with the price in force at ``now``, the local date
+    of its last change (None: the list price, never changed here) and a rise already
+    announced; by category, then SKU. Only these fields are read (no stock, no sales)."""
+    offers = with_prices(
+        FacilityProduct.objects.filter(
+            facility=facility, is_available=True, product__is_active=True
+        ),
+        now=now,
+    ).order_by("product__category__sort_order", "product__category__code", "product__sku")
+    rows = offers.values(
+        "product__sku",
+        "product__name_zh",
+        "product__name_en",
+        "product__unit_zh",
+        "product__unit_en",
+        "product__category__name_zh",
+        "product__category__name_en",
+        "price_now_fen",
+        "price_changed_on",
+        "next_price_fen",
+        "next_price_on",
+    )
+    return [
+        PublicPrice(
+            sku=row["product__sku"],
+            category=localized(
+                row["product__category__name_zh"], row["product__category__name_en"], language
+            ),
+            name=localized(row["product__name_zh"], row["product__name_en"], language),
+            unit=localized(row["product__unit_zh"], row["product__unit_en"], language),
+            price_fen=row["price_now_fen"],
+            changed_on=row["price_changed_on"],
+            next_price_fen=row["next_price_fen"],
+            next_price_on=row["next_price_on"],
+        )
+        for row in rows
+    ]
+
+
+def public_price_history(*, facility, sku: str):
+    """(product, its price changes at ``facility``, newest first, as dicts of the local date
+    it took or takes effect, the price and the price before); None when the product is not
+    on sale there. Costs, who filed a change and why stay in the admin."""
+    offer = (
+        FacilityProduct.objects.filter(
+            facility=facility, is_available=True, product__is_active=True, product__sku=sku
+        )
+        .select_related("product", "product__category")
+        .only(
+            "id",
+            "product__sku",
+            "product__name_zh",
+            "product__name_en",
+            "product__unit_zh",
+            "product__unit_en",
+            "product__price_fen",
+            "product__category__name_zh",
+            "product__category__name_en",
+        )
+        .first()
+    )
+    if offer is None:
+        return None
+    changes = list(
+        PriceChange.objects.filter(facility_product=offer)
+        .order_by("-effective_from", "-id")
+        .values("effective_on", "effective_from", "price_fen", "previous_price_fen")
+    )
+    return offer.product, changes

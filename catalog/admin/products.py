@@ -30,11 +30,26 @@ class FacilityProductInline(FacilityScopedAdmin, admin.TabularInline):
 
 class ProductForm(YuanAmountsForm):
     yuan_amounts = {"price": "price_fen"}
-    price = YuanField(label=_("Price"))
+    price = YuanField(
+        label=_("List price"),
+        help_text=_(
+            "In yuan. Sold at this price where a facility has filed no price change of its own "
+            "(File a price change: the facility's price, with its history)."
+        ),
+    )
 
     class Meta:
         model = Product
-        fields = ("sku", "name_zh", "name_en", "category", "is_active", "max_per_order")
+        fields = (
+            "sku",
+            "name_zh",
+            "name_en",
+            "unit_zh",
+            "unit_en",
+            "category",
+            "is_active",
+            "max_per_order",
+        )
 
     def clean_price(self):
         price_fen = self.cleaned_data["price"]
@@ -49,13 +64,23 @@ class ProductForm(YuanAmountsForm):
 class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     scope_global = True  # one catalogue; stock and availability are per facility (scoped)
     form = ProductForm
-    fields = ("sku", "name_zh", "name_en", "category", "price", "is_active", "max_per_order")
+    fields = (
+        "sku",
+        "name_zh",
+        "name_en",
+        "unit_zh",
+        "unit_en",
+        "category",
+        "price",
+        "is_active",
+        "max_per_order",
+    )
     list_display = ("sku", "name_zh", "name_en", "category", "price", "is_active", "max_per_order")
     list_filter = ("category", "is_active")
     search_fields = ("sku", "name_zh", "name_en")
     inlines = [FacilityProductInline]
 
-    @admin.display(description=_("price"), ordering="price_fen")
+    @admin.display(description=_("list price"), ordering="price_fen")
     def price(self, product):
         return format_fen(product.price_fen)
 
