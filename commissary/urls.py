@@ -1,6 +1,7 @@
 """Root URLs: the staff admin, the family pages (``/`` and ``/family/``, sign-in under
 ``/accounts/``), payment callbacks and receipt verification, the kiosk API (``/api/kiosk/v1/``,
-its OpenAPI schema at ``/api/schema/`` and docs at ``/api/docs/``). The staff reports and
+its OpenAPI schema at ``/api/schema/`` and docs at ``/api/docs/``), the public price lists
+(``/prices/<facility code>/``). The staff reports and
 dashboard sit under ``/admin/reports/``."""
 
 from django.contrib import admin
@@ -32,5 +33,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("payments/", include("payments.urls")),
     path("receipts/<uuid:reference>/verify", payment_views.receipt_verify, name="receipt_verify"),
+    path("prices/", include("catalog.urls")),
     path("", include("family.urls")),
 ]
