@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from ledger.money import format_fen
+from commissary.money import format_fen
 
 DEFAULT_MONTHLY_CAP_FEN = 100_000  # 1,000.00 yuan a calendar month
 DEFAULT_BALANCE_CAP_FEN = 500_000  # 5,000.00 yuan at any moment

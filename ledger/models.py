@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from .money import format_fen
+from commissary.money import format_fen
 
 
 class Account(models.Model):

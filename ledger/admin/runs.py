@@ -12,13 +12,13 @@ from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from accounts.admin_scope import FacilityScopedAdmin
+from commissary.money import format_fen
 
 from ..models import (
     ReconciliationFinding,
     ScheduledRun,
     Statement,
 )
-from ..money import format_fen
 from .base import ReadOnlyAdmin
 
 
