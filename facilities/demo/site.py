@@ -13,6 +13,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from accounts import roles
 from accounts.models import FacilityAssignment
 from catalog import demo as catalog_demo
 
@@ -84,8 +85,6 @@ def facility_code_and_name(position: int) -> tuple[str, str]:
 
 def _ensure_role_staff(facility: Facility, demo_secrets: DemoSecrets) -> dict[str, dict]:
     """The facility's demo staff, one per role (two trust officers), assigned to it."""
-    from accounts import roles  # noqa: PLC0415 (the roles module reads the auth models)
-
     user_model = get_user_model()
     staff = {}
     for key, role_name in DEMO_ROLES:

@@ -19,6 +19,7 @@ from ..models import (
     ScheduledRun,
     Statement,
 )
+from ..tasks import reconcile_ledger
 from .base import ReadOnlyAdmin
 
 
@@ -72,7 +73,6 @@ class ScheduledRunAdmin(ReadOnlyAdmin):
         """Queue a reconciliation run now (POST only); the worker records it like any other."""
         if request.method != "POST" or not request.user.has_perm("ledger.view_scheduledrun"):
             return HttpResponseNotAllowed(["POST"])
-        from ..tasks import reconcile_ledger  # noqa: PLC0415 (tasks import the Celery app)
 
         if request.POST.get("exact") == "1":
             transaction.on_commit(lambda: reconcile_ledger.delay(trigger="manual", exact=True))
