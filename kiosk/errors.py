@@ -70,6 +70,9 @@ def exception_handler(exc, context):
         headers = None
         if STATUS_BY_CODE.get(exc.code) == 401:
             headers = {"WWW-Authenticate": INMATE_CHALLENGE}
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
         return error_response(exc.code, exc.message, headers=headers)
     if isinstance(exc, Http404):
         return error_response("not_found", _("Not found."))
