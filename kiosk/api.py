@@ -258,9 +258,14 @@ class SessionsView(KioskView):
 
 
 class CurrentSessionView(KioskView):
+    # Sign-out is never throttled: a kiosk that has used up its rate must still be able to
+    # end the inmate's session rather than leave it open at an unattended screen.
+    throttle_classes = []
+
     @extend_schema(
         operation_id="sign_out",
         summary="Sign the inmate out",
+        description="Never throttled: a kiosk past its rate can still end a session.",
         responses={204: OpenApiResponse(description="Signed out."), **_errors("session_expired")},
     )
     def delete(self, request):

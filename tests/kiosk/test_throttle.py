@@ -6,6 +6,7 @@ from django.core.cache.backends.locmem import LocMemCache
 
 from commissary.cache import RedisCache, count_hit
 from kiosk.authentication import DeviceThrottle
+from kiosk.models import KioskSession
 
 from .conftest import Kiosk, error_of
 
@@ -38,3 +39,17 @@ def test_a_window_counter_on_another_cache_counts_too():
     other = LocMemCache("throttle-test", {})
     assert [count_hit(other, "k", 60) for _ in range(3)] == [1, 2, 3]
     assert count_hit(other, "another", 60) == 1
+
+
+def test_a_throttled_kiosk_can_still_sign_the_inmate_out(facility, inmate, monkeypatch):
+    monkeypatch.setattr(DeviceThrottle, "rate", "3/min", raising=False)
+    kiosk = Kiosk(facility)
+    kiosk.sign_in(inmate)
+    while kiosk.get("me/balance").status_code != 429:
+        pass
+    answer = kiosk.delete("sessions/current")
+    assert answer.status_code == 204, answer.content
+    session = KioskSession.objects.get()
+    assert session.ended_at is not None
+    kiosk.session = None
+    assert error_of(kiosk.get("me/balance")) == "throttled"
