@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "reports",
     "catalog",
     "kiosk",
+    "family",
 ]
 
 MIDDLEWARE = [
