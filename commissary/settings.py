@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "csp",
     "auditlog",
     "import_export",
+    # The core: owns the database cache's table (its migration makes it).
+    "commissary",
     "accounts",
     "facilities",
     "ledger",
@@ -284,7 +286,8 @@ LOGGING = {
 
 # --- Cache ----------------------------------------------------------------------------
 # Rate limits and sign-in throttles are shared by every web worker: Redis when there is
-# one, else the database cache (``manage.py createcachetable`` makes its table).
+# one, else the database cache, whose table ``migrate`` makes (commissary's migration).
+DATABASE_CACHE_TABLE = "commissary_cache"
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -297,7 +300,7 @@ else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "commissary_cache",
+            "LOCATION": DATABASE_CACHE_TABLE,
         }
     }
 
