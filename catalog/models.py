@@ -366,6 +366,10 @@ class OrderItem(models.Model):
         verbose_name=_("price version"),
         db_index=False,  # looked up from the line, never the other way on a hot path
     )
+    # What has been given back of this line (short at picking, a dispute): never more than
+    # the line cost (a CHECK), moved only with the refund's ledger transaction. The database
+    # default lets the order's own insert leave it out.
+    refunded_fen = models.BigIntegerField(_("refunded (fen)"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("order line")
@@ -380,6 +384,10 @@ class OrderItem(models.Model):
                 condition=Q(line_total_fen=models.F("unit_price_fen") * models.F("quantity")),
                 name="order_item_line_total_is_price_times_quantity",
             ),
+            models.CheckConstraint(
+                condition=Q(refunded_fen__gte=0) & Q(refunded_fen__lte=models.F("line_total_fen")),
+                name="order_item_refunded_at_most_line_total",
+            ),
         ]
 
     def __str__(self):
@@ -387,6 +395,185 @@ class OrderItem(models.Model):
 
     def name(self, language: str | None = None) -> str:
         return localized(self.name_zh, self.name_en, language)
+
+
+class Dispute(models.Model):
+    """An inmate's complaint about a delivered order line, filed at a kiosk (missing, damaged,
+    wrong item, overcharged, other), and the staff's decision: refund (all or part of what is
+    left of the line, through the ledger), replace, or reject with a reason the inmate sees.
+    One open dispute per line (a partial unique index); idempotent per kiosk and key like an
+    order; answered by ``deadline``, else escalated (``escalated_at``)."""
+
+    class Reason(models.TextChoices):
+        MISSING = "missing", _("Missing")
+        DAMAGED = "damaged", _("Damaged")
+        WRONG_ITEM = "wrong_item", _("Wrong item")
+        OVERCHARGED = "overcharged", _("Overcharged")
+        OTHER = "other", _("Other")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        REFUNDED = "refunded", _("Refunded")
+        REPLACED = "replaced", _("Replaced")
+        REJECTED = "rejected", _("Rejected")
+
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    inmate = models.ForeignKey(
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        related_name="commissary_disputes",
+        verbose_name=_("inmate"),
+        db_index=False,  # the (inmate, created at) index leads with it
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="disputes", verbose_name=_("order")
+    )
+    line = models.ForeignKey(
+        OrderItem, on_delete=models.PROTECT, related_name="disputes", verbose_name=_("order line")
+    )
+    device = models.ForeignKey(
+        "facilities.KioskDevice",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("kiosk"),
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    text = models.CharField(_("inmate's words"), max_length=500, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.OPEN
+    )
+    answer = models.CharField(_("answer to the inmate"), max_length=500, blank=True)
+    refund_fen = models.BigIntegerField(_("refunded (fen)"), default=0)
+    refund = models.ForeignKey(
+        "ledger.Transaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("refund transaction"),
+    )
+    deadline = models.DateTimeField(_("answer by"))
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("filed at"))
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    idempotency_scope = models.CharField(max_length=40)
+    idempotency_key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    # The kiosk's first answer, kept so a replay of the same key and body gets it back as it was.
+    filed_response = models.JSONField(default=dict, editable=False)
+
+    class Meta:
+        verbose_name = _("dispute")
+        ordering = ("created_at", "id")  # the queue: oldest first
+        constraints = [
+            models.UniqueConstraint(
+                fields=["line"], condition=Q(status="open"), name="dispute_one_open_per_line"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_scope", "idempotency_key"],
+                name="dispute_unique_key_per_scope",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="open") & Q(decided_at__isnull=True))
+                | (~Q(status="open") & Q(decided_at__isnull=False)),
+                name="dispute_decided_when_not_open",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="refunded") & Q(refund_fen__gt=0) & Q(refund__isnull=False))
+                | (~Q(status="refunded") & Q(refund_fen=0) & Q(refund__isnull=True)),
+                name="dispute_refund_only_when_refunded",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["facility", "status", "created_at"], name="dispute_queue"),
+            models.Index(fields=["inmate", "created_at"], name="dispute_inmate_created"),
+        ]
+
+    def __str__(self):
+        return _("Dispute #%(id)s") % {"id": self.pk}
+
+
+class LineRefund(models.Model):
+    """Money given back for (part of) an order line: short at picking (out of stock, damaged,
+    restricted) or decided on a dispute. Each has its ledger refund transaction; the line's
+    ``refunded_fen`` moves with it, so a line never gives back more than it cost."""
+
+    class Reason(models.TextChoices):
+        OUT_OF_STOCK = "out_of_stock", _("Out of stock at picking")
+        DAMAGED = "damaged", _("Damaged at picking")
+        RESTRICTED = "restricted", _("Restricted at picking")
+        DISPUTE = "dispute", _("Dispute")
+
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="line_refunds", verbose_name=_("order")
+    )
+    line = models.ForeignKey(
+        OrderItem, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("order line")
+    )
+    quantity = models.PositiveIntegerField(_("units"), null=True, blank=True)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    dispute = models.OneToOneField(
+        Dispute,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="line_refund",
+        verbose_name=_("dispute"),
+    )
+    refund = models.OneToOneField(
+        "ledger.Transaction",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("refund transaction"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("line refund")
+        ordering = ("created_at", "id")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="line_refund_positive"),
+            # Short at picking: once per line (the pick happens once).
+            models.UniqueConstraint(
+                fields=["line"], condition=~Q(reason="dispute"), name="line_refund_one_pick"
+            ),
+        ]
+
+    def __str__(self):
+        return _("Refund of %(amount)s fen on line %(line)s") % {
+            "amount": self.amount_fen,
+            "line": self.line_id,
+        }
 
 
 class RefusedOrder(models.Model):

@@ -211,3 +211,13 @@ class DisputeNotOpen(DomainError):
 class RefundAboveLine(DomainError):
     code = "refund_above_line"
     default_message = _("A refund is never more than what is left of what was paid for the line.")
+
+
+class OrderNotDelivered(DomainError):
+    code = "order_not_delivered"
+    default_message = _("Only a delivered order can be disputed.")
+
+
+class OrderLineNotFound(DomainError):
+    code = "not_found"
+    default_message = _("No such order line.")

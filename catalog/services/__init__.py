@@ -12,8 +12,9 @@ stock rows, always locked in one order, so they queue instead of deadlocking.
 """
 
 from .checks import MAX_KEY_LENGTH, MAX_LINES_PER_ORDER, OrderLine, checked_key, checked_lines
-from .fulfilment import cancel_order, mark_order_delivered, mark_order_picked
+from .fulfilment import cancel_order, mark_order_delivered
 from .orders import place_order
+from .refunds import mark_order_picked, refund_line
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -25,4 +26,5 @@ __all__ = [
     "mark_order_delivered",
     "mark_order_picked",
     "place_order",
+    "refund_line",
 ]

@@ -1,4 +1,5 @@
-"""Staff moving an order on in the admin: picked, delivered, or cancelled with its refund."""
+"""Staff moving an order on in the admin: delivered, or cancelled with its refund (picking,
+with its refunds of what could not be filled, is in ``refunds``)."""
 
 import datetime as dt
 
@@ -19,17 +20,6 @@ def _move_order(*, order_id: int, from_statuses, to_status: str, staff_id, now, 
     )
     if not updated:
         raise errors.OrderStateConflict()
-
-
-def mark_order_picked(*, order_id: int, staff_id: int, now: dt.datetime | None = None) -> None:
-    _move_order(
-        order_id=order_id,
-        from_statuses=[Order.Status.PLACED],
-        to_status=Order.Status.PICKED,
-        staff_id=staff_id,
-        now=now,
-        field="picked_at",
-    )
 
 
 def mark_order_delivered(*, order_id: int, staff_id: int, now: dt.datetime | None = None) -> None:
@@ -73,9 +63,16 @@ def cancel_order(
             FacilityProduct.objects.filter(pk=offer.pk).update(
                 stock=offer.stock + quantities[offer.product_id]
             )
+        # What is left to give back: lines already refunded in part (short at picking) are
+        # not refunded twice.
+        left_fen = order.total_fen - sum(order.items.values_list("refunded_fen", flat=True))
+        if left_fen <= 0:
+            raise errors.OrderStateConflict(
+                _("Everything in this order has been refunded already; nothing is left to cancel.")
+            )
         refund = ledger_services.refund_purchase(
             purchase_id=order.purchase_id,
-            amount_fen=order.total_fen,
+            amount_fen=left_fen,
             idempotency_key=f"order-cancel:{order.pk}",
             idempotency_scope=ledger_services.SYSTEM_SCOPE,
             reason=reason.strip(),
