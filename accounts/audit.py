@@ -33,6 +33,8 @@ AUDITED = {
     "accounts.FacilityAssignment": (),
     "ledger.StaffRequest": (),
     "ledger.AccountEvent": ("request_hash",),
+    "catalog.Dispute": ("request_hash", "filed_response"),  # each decision: who, when, what
+    "catalog.PriceChange": (),
     "django_celery_beat.PeriodicTask": ("last_run_at", "total_run_count"),
 }
 FAILED_SIGN_IN = "failed sign-in"

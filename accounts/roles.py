@@ -45,6 +45,8 @@ FACILITY_ADMIN = Role(
         # festival months: commissary policy of the facility. A grade inmates hold cannot be
         # deleted (PROTECT); the admin says so and deletes nothing.
         r"facilities\.(add|change|delete)_(grade|festivalmonth)",
+        # The commissary's disputes queue: decides them, and sees those escalated to them.
+        r"catalog\.change_dispute",
         r"accounts\.(change|add)_depositorlink",
         r"auditlog\.view_logentry",
         r"django_celery_beat\.view_\w+",

@@ -9,11 +9,19 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from commissary.money import format_fen
 from facilities.models import Inmate, spending_period_start
 from facilities.selectors import spending_limit_for
-from ledger.money import format_fen
 
-from .models import FacilityProduct, Order, OrderItem, PriceChange, Restriction, localized
+from .models import (
+    Dispute,
+    FacilityProduct,
+    Order,
+    OrderItem,
+    PriceChange,
+    Restriction,
+    localized,
+)
 
 
 def iso(instant: dt.datetime, timezone_name: str) -> str:
@@ -55,6 +63,36 @@ def order_answer(order: Order, *, timezone_name: str, language=None) -> dict:
         timezone_name=timezone_name,
         language=language,
     )
+
+
+def dispute_payload(dispute: Dispute, *, timezone_name: str) -> dict:
+    """A dispute as the kiosk sees it (``POST orders/{id}/disputes``, ``GET orders/{id}``)."""
+    return {
+        "id": dispute.pk,
+        "order": dispute.order_id,
+        "line": dispute.line_id,
+        "reason": dispute.reason,
+        "text": dispute.text,
+        "status": dispute.status,
+        "answer": dispute.answer,
+        "refunded": dispute.refund_fen,
+        "created_at": iso(dispute.created_at, timezone_name),
+        "deadline": iso(dispute.deadline, timezone_name),
+    }
+
+
+def order_detail_answer(order: Order, *, timezone_name: str, language=None) -> dict:
+    """``GET orders/{id}``: the order's answer, each item with its line id (what a dispute
+    names) and what has been refunded of it, and the order's disputes, oldest first."""
+    answer = order_answer(order, timezone_name=timezone_name, language=language)
+    for item, shown in zip(order.items.all(), answer["items"], strict=True):
+        shown["line_id"] = item.pk
+        shown["refunded"] = item.refunded_fen
+    answer["disputes"] = [
+        dispute_payload(dispute, timezone_name=timezone_name)
+        for dispute in order.disputes.order_by("created_at", "id")
+    ]
+    return answer
 
 
 def active_restrictions(*, inmate_id: int, now: dt.datetime) -> list[Restriction]:

@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from commissary.exports import csv_response
+from commissary.money import format_fen, format_yuan_plain
 from facilities.models import Facility, local_date
-from ledger.money import format_fen, format_yuan_plain
 
 from . import selectors
 

@@ -34,6 +34,9 @@ STATUS_BY_CODE = {
     "product_restricted": 422,
     "account_frozen": 422,
     "inmate_released": 422,
+    "dispute_window_closed": 422,
+    "order_not_delivered": 422,
+    "dispute_exists": 409,
     "locked_out": 423,
     "throttled": 429,
 }

@@ -5,7 +5,7 @@ from django.http import JsonResponse
 from django.urls import path, re_path
 from django.utils.translation import gettext as _
 
-from . import api
+from . import api, disputes
 from .errors import envelope
 
 
@@ -21,6 +21,11 @@ urlpatterns = [
     path("me/transactions", api.TransactionsView.as_view(), name="transactions"),
     path("catalog", api.CatalogView.as_view(), name="catalog"),
     path("orders", api.OrdersView.as_view(), name="orders"),
-    path("orders/<int:order_id>", api.OrderView.as_view(), name="order"),
+    path("orders/<int:order_id>", disputes.OrderDetailView.as_view(), name="order"),
+    path(
+        "orders/<int:order_id>/disputes",
+        disputes.OrderDisputesView.as_view(),
+        name="order-disputes",
+    ),
     re_path(r"^(?P<rest>.*)$", unknown_path),
 ]

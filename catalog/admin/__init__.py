@@ -5,4 +5,4 @@ only their facilities' rows, through the admin's one facility scope
 (``accounts.admin_scope.FacilityScopedAdmin``); products and categories are one catalogue for
 every facility, and each facility's stock and availability are scoped."""
 
-from . import inmates, orders, prices, products  # noqa: F401 (each registers its screens)
+from . import disputes, inmates, orders, prices, products  # noqa: F401 (each registers its screens)

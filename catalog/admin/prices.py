@@ -14,8 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin, scope_queryset
 from commissary.errors import DomainError
+from commissary.money import format_fen
 from ledger.forms import YuanField
-from ledger.money import format_fen
 
 from .. import selectors
 from ..models import FacilityProduct, PriceChange

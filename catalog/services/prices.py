@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from commissary.money import format_fen
 from facilities.models import Facility, local_date
-from ledger.money import format_fen
 
 from ..models import MAX_PRICE_FEN, FacilityProduct, PriceChange
 
