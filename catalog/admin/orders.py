@@ -2,7 +2,11 @@
 a refund; and the refusals kept under a kiosk's key."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +16,7 @@ from commissary.money import format_fen
 
 from .. import selectors, services
 from ..models import (
+    LineRefund,
     Order,
     OrderItem,
     RefusedOrder,
@@ -45,7 +50,7 @@ class OrderItemInline(FacilityScopedAdmin, admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
-    list_display = ("id", "inmate", "housing_unit", "status", "total", "created_at")
+    list_display = ("id", "inmate", "housing_unit", "status", "total", "created_at", "pick_link")
     list_filter = ("status", "facility", "inmate__housing_unit")
     search_fields = ("inmate__inmate_number", "inmate__surname")
     date_hierarchy = "created_at"
@@ -84,6 +89,79 @@ class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     @admin.display(description=_("total"), ordering="total_fen")
     def total(self, order):
         return format_fen(order.total_fen, order.currency)
+
+    @admin.display(description=_("pick"))
+    def pick_link(self, order):
+        if order.status != Order.Status.PLACED:
+            return ""
+        url = reverse("admin:catalog_order_pick", args=[order.pk])
+        return format_html('<a href="{}">{}</a>', url, gettext("Pick, with what is short"))
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:order_id>/pick/",
+                self.admin_site.admin_view(self.pick_view),
+                name="catalog_order_pick",
+            ),
+            *super().get_urls(),
+        ]
+
+    def pick_view(self, request, order_id):
+        """Mark one order picked, saying per line how many units could not be filled and why:
+        those are refunded to the inmate at once, through the ledger."""
+        order = self.get_scoped_object_or_404(request, order_id)
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        lines = list(order.items.all())
+        reasons = [
+            (value, label)
+            for value, label in LineRefund.Reason.choices
+            if value != LineRefund.Reason.DISPUTE
+        ]
+        error = None
+        if request.method == "POST":
+            short = {}
+            for line in lines:
+                units = request.POST.get(f"short-{line.pk}", "0").strip() or "0"
+                if not units.isdigit():
+                    error = gettext("Units short is a whole number.")
+                    break
+                if int(units):
+                    short[line.pk] = (int(units), request.POST.get(f"reason-{line.pk}", ""))
+            if error is None:
+                try:
+                    refunds = services.mark_order_picked(
+                        order_id=order.pk, staff_id=request.user.pk, short=short
+                    )
+                except DomainError as refused:
+                    error = refused.message
+                else:
+                    self.message_user(
+                        request,
+                        gettext("Order #%(id)d picked; %(amount)s refunded for what was short.")
+                        % {
+                            "id": order.pk,
+                            "amount": format_fen(
+                                sum(refund.amount_fen for refund in refunds), order.currency
+                            ),
+                        },
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(reverse("admin:catalog_order_changelist"))
+        return TemplateResponse(
+            request,
+            "admin/catalog/pick_order.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Pick order #%(id)d") % {"id": order.pk},
+                "opts": self.model._meta,
+                "order": order,
+                "lines": lines,
+                "reasons": reasons,
+                "error": error,
+            },
+        )
 
     @admin.action(description=_("Print the pick list (per housing unit)"), permissions=["view"])
     def print_pick_list(self, request, queryset):

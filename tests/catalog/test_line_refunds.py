@@ -107,3 +107,28 @@ def test_the_kiosk_statement_shows_the_refund_against_its_line(placed, client):
     detail = kiosk.get(f"orders/{order.pk}").json()
     refunded = {item["line_id"]: item["refunded"] for item in detail["items"]}
     assert refunded == {lines["Noodles"].pk: 0, lines["Soap"].pk: 300}
+
+
+def test_the_admin_pick_page_refunds_what_is_short(placed, client):
+    from django.urls import reverse
+
+    from accounts.roles import COMMISSARY_CLERK
+    from tests.admin.conftest import staff_with_role
+
+    order, lines, inmate, _ = placed
+    clerk = staff_with_role(COMMISSARY_CLERK, inmate.facility)
+    client.force_login(clerk)
+    url = reverse("admin:catalog_order_pick", args=[order.pk])
+    assert client.get(url).status_code == 200
+    answer = client.post(
+        url,
+        {
+            f"short-{lines['Noodles'].pk}": "2",
+            f"reason-{lines['Noodles'].pk}": "out_of_stock",
+            f"short-{lines['Soap'].pk}": "0",
+            f"reason-{lines['Soap'].pk}": "damaged",
+        },
+    )
+    assert answer.status_code == 302
+    assert inmate_balance(inmate=inmate).spendable_fen == 10_000 - 2_100 + 900
+    assert LineRefund.objects.get().created_by == clerk

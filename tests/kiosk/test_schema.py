@@ -83,11 +83,21 @@ def test_the_schema_and_its_docs_are_served_without_inline_script(client):
         "/api/kiosk/v1/catalog",
         "/api/kiosk/v1/orders",
         "/api/kiosk/v1/orders/{order_id}",
+        "/api/kiosk/v1/orders/{order_id}/disputes",
     }
     post_orders = paths["/api/kiosk/v1/orders"]["post"]
     assert {"201", "400", "401", "404", "409", "422", "429"} <= set(post_orders["responses"])
     assert "Retry-After" in post_orders["responses"]["429"]["headers"]
     assert "WWW-Authenticate" in post_orders["responses"]["401"]["headers"]
+    post_dispute = paths["/api/kiosk/v1/orders/{order_id}/disputes"]["post"]
+    assert {"201", "400", "401", "404", "409", "422"} <= set(post_dispute["responses"])
+    conflict_examples = post_dispute["responses"]["409"]["content"]["application/json"]["examples"]
+    assert {"DisputeExists", "IdempotencyConflict"} <= set(conflict_examples)
+    refusals = post_dispute["responses"]["422"]["content"]["application/json"]["examples"]
+    assert {"DisputeWindowClosed", "OrderNotDelivered"} <= set(refusals)
+    assert "examples" in post_dispute["requestBody"]["content"]["application/json"]
+    get_order = paths["/api/kiosk/v1/orders/{order_id}"]["get"]
+    assert "disputes" in str(get_order["responses"]["200"])
     post_sessions = paths["/api/kiosk/v1/sessions"]["post"]
     for operation in (post_orders, post_sessions):
         assert "request_too_large" in operation["responses"]["413"]["description"]
