@@ -101,7 +101,7 @@ class Facility(models.Model):
         _("markup cap (basis points over cost)"),
         null=True,
         blank=True,
-        help_text=_("3500 = a price at most 35% over its cost; empty: no cap."),
+        help_text=_("3500 = a price at most 35 percent over its cost; empty: no cap."),
     )
     price_rise_notice_days = models.PositiveSmallIntegerField(
         _("notice of a price rise (days)"),

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='facility',
             name='markup_cap_bp',
-            field=models.PositiveIntegerField(blank=True, help_text='3500 = a price at most 35% over its cost; empty: no cap.', null=True, verbose_name='markup cap (basis points over cost)'),
+            field=models.PositiveIntegerField(blank=True, help_text='3500 = a price at most 35 percent over its cost; empty: no cap.', null=True, verbose_name='markup cap (basis points over cost)'),
         ),
         migrations.AddField(
             model_name='facility',
