@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -368,3 +368,106 @@ def public_price_history(*, facility, sku: str):
         .values("effective_on", "effective_from", "price_fen", "previous_price_fen")
     )
     return offer.product, changes
+
+
+@dataclass(frozen=True)
+class DisputeRate:
+    """Disputes and refunds of one product, category or deciding staff member."""
+
+    name: str
+    lines: int  # order lines sold (products and categories); decided disputes (staff)
+    disputes: int
+    refunded_fen: int
+    sales_fen: int
+    decided: int
+    decided_in_time: int
+    hours_to_decide: float | None
+
+    @property
+    def dispute_rate(self) -> str:
+        return f"{self.disputes * 100 / self.lines:.1f}%" if self.lines else "—"
+
+    @property
+    def refund_rate(self) -> str:
+        return f"{self.refunded_fen * 100 / self.sales_fen:.2f}%" if self.sales_fen else "—"
+
+    @property
+    def in_time(self) -> str:
+        return f"{self.decided_in_time}/{self.decided}"
+
+    @property
+    def refunded(self) -> str:
+        return format_fen(self.refunded_fen)
+
+
+def dispute_rates(*, disputes, lines, by: str) -> list[DisputeRate]:
+    """Disputes and refunds grouped ``by`` "product", "category" or "staff", from the scoped
+    ``disputes`` and order ``lines`` (not cancelled): how many lines sold, disputed, what was
+    refunded of them (short at picking and on disputes) against their sales, and how many
+    disputes were decided within their deadline, with the mean hours to a decision."""
+    key = {
+        "product": ("line__product__sku", "product__sku"),
+        "category": ("line__product__category__code", "product__category__code"),
+        "staff": ("decided_by__email", None),
+    }[by]
+    names: dict[str, str] = {}
+    sold: dict[str, tuple[int, int, int]] = {}
+    if key[1] is not None:
+        for row in (
+            lines.exclude(order__status=Order.Status.CANCELLED)
+            .values(
+                key[1],
+                "name_zh",
+                "name_en",
+                "product__category__name_zh",
+                "product__category__name_en",
+            )
+            .annotate(count=Count("id"), sales=Sum("line_total_fen"), refunded=Sum("refunded_fen"))
+        ):
+            group = row[key[1]]
+            names[group] = (
+                localized(row["name_zh"], row["name_en"])
+                if by == "product"
+                else localized(row["product__category__name_zh"], row["product__category__name_en"])
+            )
+            count, sales, refunded = sold.get(group, (0, 0, 0))
+            sold[group] = (count + row["count"], sales + row["sales"], refunded + row["refunded"])
+    counted: dict[str, dict] = {}
+    for dispute in disputes.select_related("line__product__category", "decided_by"):
+        if by == "staff":
+            if dispute.decided_by is None:
+                continue
+            group = dispute.decided_by.email or dispute.decided_by.get_username()
+            names[group] = group
+        elif by == "product":
+            group = dispute.line.product.sku
+        else:
+            group = dispute.line.product.category.code
+        entry = counted.setdefault(group, {"disputes": 0, "decided": 0, "in_time": 0, "hours": []})
+        entry["disputes"] += 1
+        if dispute.decided_at is not None:
+            entry["decided"] += 1
+            entry["in_time"] += dispute.decided_at <= dispute.deadline
+            entry["hours"].append((dispute.decided_at - dispute.created_at).total_seconds() / 3600)
+        if by == "staff":
+            count, sales, refunded = sold.get(group, (0, 0, 0))
+            line_total_fen = dispute.line.line_total_fen
+            sold[group] = (count + 1, sales + line_total_fen, refunded + dispute.refund_fen)
+    rows = []
+    for group in set(sold) | set(counted):
+        count, sales, refunded = sold.get(group, (0, 0, 0))
+        entry = counted.get(group, {"disputes": 0, "decided": 0, "in_time": 0, "hours": []})
+        hours = entry["hours"]
+        rows.append(
+            DisputeRate(
+                name=names.get(group, group),
+                lines=count,
+                disputes=entry["disputes"],
+                refunded_fen=refunded,
+                sales_fen=sales,
+                decided=entry["decided"],
+                decided_in_time=entry["in_time"],
+                hours_to_decide=round(sum(hours) / len(hours), 1) if hours else None,
+            )
+        )
+    return sorted(rows, key=lambda row: (-row.disputes, -row.refunded_fen, row.name))

@@ -13,12 +13,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_scope import FacilityScopedAdmin
+from accounts.admin_scope import FacilityScopedAdmin, scope_queryset
 from commissary.errors import DomainError
 from commissary.money import format_fen
 from ledger.forms import YuanField
 
-from ..models import Dispute, LineRefund
+from .. import selectors
+from ..models import Dispute, LineRefund, OrderItem
 from ..services import disputes as dispute_services
 
 
@@ -114,6 +115,11 @@ class DisputeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
+                "report/",
+                self.admin_site.admin_view(self.report_view),
+                name="catalog_dispute_report",
+            ),
+            path(
                 "<int:dispute_id>/decide/",
                 self.admin_site.admin_view(self.decide_view),
                 name="catalog_dispute_decide",
@@ -172,6 +178,45 @@ class DisputeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
                 dispute.line.line_total_fen - dispute.line.refunded_fen, currency
             ),
         }
+
+    def report_view(self, request):
+        """Disputes and refund rates per product, per category and per deciding staff member,
+        with decisions in time against the deadline; scoped like the queue."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        scoped_disputes = self.get_queryset(request)
+        lines = scope_queryset(OrderItem.objects.all(), request.user, "order__facility")
+        return TemplateResponse(
+            request,
+            "admin/catalog/dispute/report.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Disputes and refunds"),
+                "opts": self.model._meta,
+                "open_count": scoped_disputes.filter(status=Dispute.Status.OPEN).count(),
+                "overdue_count": scoped_disputes.filter(
+                    status=Dispute.Status.OPEN, deadline__lte=timezone.now()
+                ).count(),
+                "tables": [
+                    (
+                        gettext("By product"),
+                        selectors.dispute_rates(
+                            disputes=scoped_disputes, lines=lines, by="product"
+                        ),
+                    ),
+                    (
+                        gettext("By category"),
+                        selectors.dispute_rates(
+                            disputes=scoped_disputes, lines=lines, by="category"
+                        ),
+                    ),
+                    (
+                        gettext("By staff member who decided"),
+                        selectors.dispute_rates(disputes=scoped_disputes, lines=lines, by="staff"),
+                    ),
+                ],
+            },
+        )
 
     def decide_view(self, request, dispute_id):
         dispute = self.get_scoped_object_or_404(request, dispute_id)

@@ -93,3 +93,32 @@ def test_an_auditor_sees_the_queue_but_cannot_decide(client, sites):
     assert refused.status_code == 403
     dispute.refresh_from_db()
     assert dispute.status == "open"
+
+
+def test_the_report_gives_dispute_and_refund_rates_and_time_to_decide(client, sites):
+    a, b = sites
+    dispute = _disputed(a, "a1")
+    _disputed(b, "b1")
+    disputes.decide_dispute(
+        dispute_id=dispute.pk,
+        decision="refund",
+        refund_fen=450,
+        answer="Sorry",
+        staff_id=a.staff["clerk"].pk,
+        now=dispute.created_at + dt.timedelta(hours=6),
+    )
+    client.force_login(a.staff["facility_admin"])
+    page = client.get(reverse("admin:catalog_dispute_report"), HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    by_product = dict(page.context["tables"])["By product"]
+    assert len(by_product) == 1  # the other facility's dispute is not counted
+    row = by_product[0]
+    assert (row.lines, row.disputes, row.refunded_fen, row.sales_fen) == (1, 1, 450, 1_350)
+    assert (row.dispute_rate, row.refund_rate, row.in_time, row.hours_to_decide) == (
+        "100.0%",
+        "33.33%",
+        "1/1",
+        6.0,
+    )
+    by_staff = dict(page.context["tables"])["By staff member who decided"]
+    assert [r.disputes for r in by_staff] == [1]

@@ -193,3 +193,20 @@ def test_an_overdue_dispute_is_escalated_once(shop):
     assert disputes.escalate_overdue_disputes(now=dispute.deadline) == []
     dispute.refresh_from_db()
     assert dispute.escalated_at == dispute.deadline
+
+
+def test_the_escalation_task_emails_the_facility_s_administrators_once(shop, mailoutbox):
+    from accounts.roles import FACILITY_ADMIN
+    from catalog.tasks import escalate_overdue_disputes
+    from tests.admin.conftest import staff_with_role
+
+    order, line, inmate, kiosk, staff = shop
+    admin_user = staff_with_role(FACILITY_ADMIN, inmate.facility)
+    admin_user.email = "head@north.example"
+    admin_user.save(update_fields=["email"])
+    dispute = _dispute(shop)
+    with time_machine.travel(dispute.deadline + dt.timedelta(minutes=1), tick=False):
+        assert escalate_overdue_disputes() == 1
+        assert escalate_overdue_disputes() == 0
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["head@north.example"]
+    assert f"#{dispute.pk}" in mailoutbox[0].body
