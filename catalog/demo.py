@@ -7,9 +7,10 @@ import datetime as dt
 
 from django.db import connection, transaction
 
+from commissary.errors import DomainError
 from facilities.models import Facility, FestivalMonth, Grade
 
-from .models import Category, FacilityProduct, Product
+from .models import Category, Dispute, FacilityProduct, Order, PriceChange, Product
 
 # (code, Chinese, English): categories in display order
 CATEGORIES = (
@@ -132,3 +133,62 @@ def grade_demo_inmates(*, facility: Facility) -> int:
             ],
         )
         return cursor.rowcount
+
+
+# Price changes of the demo (SKU, cost, price, reason): two cuts in force at once and a rise
+# announced after the facility's notice, so the public price list and the kiosk show both.
+DEMO_PRICE_CHANGES = (
+    ("FOOD-001", 300, 400, "供应商降价 Supplier price cut"),
+    ("DRNK-001", 120, 150, "新供应商 New supplier"),
+    ("HYGN-001", 900, 1_300, "进价上涨 Supplier price rise"),
+)
+
+
+def seed_demo_fairness(*, facility: Facility, staff_id: int, device_id: int) -> None:
+    """A few price changes (with costs under a 35% markup cap) and one open dispute about a
+    delivered order of the demo's first inmate, so the price list, the markup report and the
+    disputes queue have something to show. Idempotent: a second run finds them."""
+    from . import services
+    from .services import disputes, prices
+
+    if not PriceChange.objects.filter(facility=facility).exists():
+        if facility.markup_cap_bp is None:
+            facility.markup_cap_bp = 4_500
+            facility.save(update_fields=["markup_cap_bp"])
+        for sku, cost_fen, price_fen, reason in DEMO_PRICE_CHANGES:
+            offer = FacilityProduct.objects.filter(facility=facility, product__sku=sku).first()
+            if offer is not None:
+                prices.file_price_change(
+                    facility_product_id=offer.pk,
+                    cost_fen=cost_fen,
+                    price_fen=price_fen,
+                    reason=reason,
+                    staff_id=staff_id,
+                )
+    if Dispute.objects.filter(facility=facility).exists():
+        return
+    inmate = facility.inmates.order_by("inmate_number").first()
+    soap = Product.objects.filter(sku="HYGN-003").first()
+    if inmate is None or soap is None:
+        return
+    try:
+        order = services.place_order(
+            inmate_id=inmate.pk,
+            device_id=device_id,
+            items=[{"product_id": soap.pk, "quantity": 2}],
+            idempotency_key="demo-disputed-order",
+        )
+    except DomainError:  # the demo inmate has no money left: no dispute then
+        return
+    if order.status == Order.Status.PLACED:
+        services.mark_order_picked(order_id=order.pk, staff_id=staff_id)
+        services.mark_order_delivered(order_id=order.pk, staff_id=staff_id)
+    disputes.file_dispute(
+        inmate_id=inmate.pk,
+        device_id=device_id,
+        order_id=order.pk,
+        line_id=order.items.get().pk,
+        reason="damaged",
+        text="一块肥皂碎了 One bar was broken",
+        idempotency_key="demo-dispute",
+    )

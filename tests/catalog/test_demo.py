@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db.models import F
 from rest_framework.test import APIClient
 
 from catalog.demo import FESTIVAL_LIMITS_FEN, FESTIVAL_MONTH, GRADES, PRODUCTS
@@ -62,4 +63,27 @@ def test_seed_demo_stocks_the_catalog_grades_inmates_and_a_kiosk_can_shop(tmp_pa
         **auth,
     )
     assert order.status_code == 201, order.content
-    assert Order.objects.count() == 1
+    # the kiosk's order, besides the demo's one disputed order
+    assert Order.objects.filter(idempotency_key="demo-1").count() == 1
+    assert Order.objects.count() == 2
+
+
+def test_seed_demo_files_price_changes_and_one_open_dispute_once(tmp_path):
+    from catalog.demo import DEMO_PRICE_CHANGES
+    from catalog.models import Dispute, PriceChange
+
+    cache.clear()
+    for _ in range(2):  # idempotent
+        call_command(
+            "seed_demo",
+            "--inmates=3",
+            "--seed=s",
+            f"--credentials-out={tmp_path / 'demo.json'}",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    facility = Facility.objects.get(code="demo")
+    assert PriceChange.objects.filter(facility=facility).count() == len(DEMO_PRICE_CHANGES)
+    assert PriceChange.objects.filter(facility=facility, effective_on__gt=F("created_at__date"))
+    dispute = Dispute.objects.get(facility=facility)
+    assert dispute.status == "open" and dispute.order.status == "delivered"
