@@ -161,6 +161,12 @@ def seed_demo(
     # The commissary: products in stock here, grades with spending limits for every inmate.
     catalog_demo.seed_demo_catalog(facility=facility)
     catalog_demo.grade_demo_inmates(facility=facility)
+    # Prices with a history and one open dispute, filed by the facility's commissary clerk.
+    catalog_demo.seed_demo_fairness(
+        facility=facility,
+        staff_id=get_user_model().objects.get(username=role_staff["clerk"]["username"]).pk,
+        device_id=kiosk.pk,
+    )
     return DemoSite(
         facility=facility,
         inmate_count=inmate_count,
