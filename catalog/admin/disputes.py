@@ -85,7 +85,7 @@ class DisputeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "text",
         "status",
         "answer",
-        "refund_fen",
+        "refunded",
         "deadline",
         "escalated_at",
         "created_at",
@@ -103,6 +103,10 @@ class DisputeAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("refunded"))
+    def refunded(self, dispute):
+        return format_fen(dispute.refund_fen, dispute.order.currency)
 
     @admin.display(description=_("order line"))
     def line_name(self, dispute):
