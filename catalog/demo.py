@@ -144,7 +144,9 @@ DEMO_PRICE_CHANGES = (
 )
 
 
-def seed_demo_fairness(*, facility: Facility, staff_id: int, device_id: int) -> None:
+def seed_demo_fairness(
+    *, facility: Facility, staff_id: int, device_id: int, now: dt.datetime | None = None
+) -> None:
     """A few price changes (with costs under a 35% markup cap) and one open dispute about a
     delivered order of the demo's first inmate, so the price list, the markup report and the
     disputes queue have something to show. Idempotent: a second run finds them."""
@@ -164,6 +166,7 @@ def seed_demo_fairness(*, facility: Facility, staff_id: int, device_id: int) -> 
                     price_fen=price_fen,
                     reason=reason,
                     staff_id=staff_id,
+                    now=now,
                 )
     if Dispute.objects.filter(facility=facility).exists():
         return
@@ -177,12 +180,13 @@ def seed_demo_fairness(*, facility: Facility, staff_id: int, device_id: int) -> 
             device_id=device_id,
             items=[{"product_id": soap.pk, "quantity": 2}],
             idempotency_key="demo-disputed-order",
+            now=now,
         )
     except DomainError:  # the demo inmate has no money left: no dispute then
         return
     if order.status == Order.Status.PLACED:
-        services.mark_order_picked(order_id=order.pk, staff_id=staff_id)
-        services.mark_order_delivered(order_id=order.pk, staff_id=staff_id)
+        services.mark_order_picked(order_id=order.pk, staff_id=staff_id, now=now)
+        services.mark_order_delivered(order_id=order.pk, staff_id=staff_id, now=now)
     disputes.file_dispute(
         inmate_id=inmate.pk,
         device_id=device_id,
@@ -191,4 +195,5 @@ def seed_demo_fairness(*, facility: Facility, staff_id: int, device_id: int) -> 
         reason="damaged",
         text="一块肥皂碎了 One bar was broken",
         idempotency_key="demo-dispute",
+        now=now,
     )
