@@ -166,6 +166,7 @@ def seed_demo(
         facility=facility,
         staff_id=get_user_model().objects.get(username=role_staff["clerk"]["username"]).pk,
         device_id=kiosk.pk,
+        now=now,
     )
     return DemoSite(
         facility=facility,
