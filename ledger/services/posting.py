@@ -82,13 +82,23 @@ def checked_scope(scope, *, actor_id: int | None = None, actor_scope=None) -> st
     return scope
 
 
+def is_well_formed_key(idempotency_key, *, limit: int = MAX_CLIENT_KEY_LENGTH) -> bool:
+    """The rule for every idempotency key, the ledger's and the catalogue's: 1 to ``limit``
+    printable ASCII characters, not starting with a space."""
+    return (
+        isinstance(idempotency_key, str)
+        and 1 <= len(idempotency_key) <= limit
+        and _PRINTABLE_ASCII.fullmatch(idempotency_key) is not None
+    )
+
+
 def checked_key(idempotency_key, *, scope: str) -> str:
     """A client's key is 1-128 printable ASCII characters; the server's own keys (system
     scope) are built from ids and so always fit the column."""
     if not isinstance(idempotency_key, str) or not idempotency_key.strip():
         raise errors.ValidationFailed(_("An idempotency key is required."))
     limit = 200 if scope == SYSTEM_SCOPE else MAX_CLIENT_KEY_LENGTH
-    if len(idempotency_key) > limit or not _PRINTABLE_ASCII.fullmatch(idempotency_key):
+    if not is_well_formed_key(idempotency_key, limit=limit):
         raise errors.ValidationFailed(
             _("An idempotency key is 1 to %(limit)d printable ASCII characters.") % {"limit": limit}
         )
