@@ -249,7 +249,8 @@ def _run_batches(
 
 
 def iter_inmate_credentials(site: DemoSite) -> Iterator[dict]:
-    """Number, PIN and card token of the demo inmates 1..N, streamed from the database."""
+    """Number, PIN and card token (`card`, as the kiosk API names it in `POST sessions`) of
+    the demo inmates 1..N, streamed from the database."""
     rows = (
         _demo_inmates(site.facility, site.inmate_count)
         .order_by("inmate_number")
@@ -264,7 +265,7 @@ def iter_inmate_credentials(site: DemoSite) -> Iterator[dict]:
         yield {
             "inmate_number": number,
             "pin": site.pin_pool[pin_slot(index)],
-            "card_token": card_token,
+            "card": card_token,
             "grade": grade,
         }
 
