@@ -10,6 +10,10 @@ Guards, in the database wherever a database can:
 Money rows are written by ``ledger.services``, the batch jobs (``ledger.batch``: rollover,
 expiry) and the bulk loader the demo uses (``ledger.bulk``); these constraints and triggers
 hold every one of them to the invariants.
+
+One module of nearly 600 lines: the money's tables refer to each other (journal, periods,
+deposits, events, requests) and their constraints and triggers are the invariants, which read
+best side by side; most of its length is those constraints.
 """
 
 import uuid

@@ -15,6 +15,9 @@ payout is above the threshold (``file_release_request_if_needed``), for whoever 
 Lock order as everywhere: the inmate's accounts first (``lock_inmate_accounts``), then the
 request row. Two approvers racing both wait for the accounts; the second finds the request
 already decided.
+
+Over 400 lines because a request's whole life is here (preview, filing, approval, rejection,
+execution per kind): each step re-checks what the one before decided, and reads best beside it.
 """
 
 import datetime as dt
