@@ -62,9 +62,10 @@ def reserve_deposit(
 
     Invariants 3 and 4: the reservation counts as pending incoming money against the balance
     cap and as reserved money in the facility-local month's period, so two deposits in flight
-    can never together break a cap. About 110 lines: every refusal (frozen, closed, over the
-    single-deposit limit, the monthly count, either cap) is decided on the one read under the
-    inmate's lock, in order, beside the statements that reserve the room.
+    can never together break a cap. About 110 lines: every refusal (closed or frozen, no
+    clearing account, the balance cap, the deposit limits, the monthly cap by its conditional
+    update) is decided under the inmate's lock, in order, beside the statements that reserve
+    the room; a replay of the key is answered with the first deposit.
     """
     amount_fen = checked_amount(amount_fen)
     scope = checked_scope(idempotency_scope, actor_id=depositor_id, actor_scope=depositor_scope)
@@ -146,11 +147,7 @@ def reserve_deposit(
 
     deposit_id = run_idempotent(
         attempt,
-        lookup=lambda: (
-            Deposit.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
-            .values_list("id", "request_hash")
-            .first()
-        ),
+        lookup=Deposit.lookup(scope, idempotency_key),
         request_hash=request_hash,
     )
     if created.get("id") != deposit_id:  # a replay: the first request's deposit

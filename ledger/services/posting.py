@@ -148,11 +148,7 @@ def run_idempotent(
 
 
 def transaction_by_key(scope: str, idempotency_key: str) -> Callable[[], tuple | None]:
-    return lambda: (
-        Transaction.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
-        .values_list("id", "request_hash")
-        .first()
-    )
+    return Transaction.lookup(scope, idempotency_key)
 
 
 def run_posting(
