@@ -7,14 +7,18 @@ import csv
 import datetime as dt
 from dataclasses import dataclass
 
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts import services as accounts_services
 from accounts.admin_scope import scope_queryset
 from facilities.models import Facility
 from ledger.money import format_fen, format_yuan_plain
@@ -235,5 +239,45 @@ def report(request, slug):
             "columns": columns,
             "rows": shown,
             "params": [(name, PARAM_LABELS[name], value) for name, value in params.items()],
+        },
+    )
+
+
+class PreferencesForm(forms.Form):
+    receives_digest = forms.BooleanField(
+        label=_("Email me each morning what waits at my facilities"), required=False
+    )
+    language = forms.ChoiceField(
+        label=_("Language of my emails"),
+        required=False,
+        choices=[("", _("The site's language"))] + list(settings.LANGUAGES),
+    )
+
+
+def preferences(request):
+    """A staff member's own email choices; nobody changes another's here."""
+    user = request.user
+    if request.method == "POST":
+        form = PreferencesForm(request.POST)
+        if form.is_valid():
+            accounts_services.set_staff_preferences(
+                user_id=user.pk,
+                receives_digest=form.cleaned_data["receives_digest"],
+                language=form.cleaned_data["language"],
+            )
+            messages.success(request, gettext("Your email choices are saved."))
+            return HttpResponseRedirect(reverse("reports:preferences"))
+    else:
+        form = PreferencesForm(
+            initial={"receives_digest": user.receives_digest, "language": user.language}
+        )
+    return TemplateResponse(
+        request,
+        "admin/reports/preferences.html",
+        {
+            **admin.site.each_context(request),
+            "title": gettext("My emails"),
+            "form": form,
+            "has_email": bool(user.email),
         },
     )
