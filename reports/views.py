@@ -3,7 +3,6 @@ viewer a signed-in staff member). Each view checks its own permission (viewing t
 answers only for a facility the viewer is assigned to; any other facility id is a 404, as if
 it did not exist. Charts are SVG drawn here, so the pages run no script at all."""
 
-import csv
 import datetime as dt
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -20,8 +19,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import services as accounts_services
 from accounts.admin_scope import scope_queryset
+from commissary.spreadsheets import csv_response, money_cell
 from facilities.models import Facility
-from ledger.money import format_fen, format_yuan_plain
+from ledger.money import format_fen
 
 from . import selectors
 
@@ -210,19 +210,14 @@ def report(request, slug):
     title, build = REPORTS[slug]
     columns, rows, money_columns, params = build(request, facility)
     if request.GET.get("format") == "csv":
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{slug}-{facility.code}.csv"'
-        response.write("\ufeff")  # spreadsheet programs read the Chinese names as UTF-8
-        writer = csv.writer(response)
-        writer.writerow([str(column) for column in columns])
-        for row in rows:
-            writer.writerow(
-                [
-                    format_yuan_plain(v, grouped=False) if i in money_columns else v
-                    for i, v in enumerate(row)
-                ]
-            )
-        return response
+        return csv_response(
+            filename=f"{slug}-{facility.code}.csv",
+            header=columns,
+            rows=(
+                [money_cell(v) if i in money_columns else v for i, v in enumerate(row)]
+                for row in rows
+            ),
+        )
     shown = [
         [format_fen(v, facility.currency) if i in money_columns else v for i, v in enumerate(row)]
         for row in rows
