@@ -323,6 +323,7 @@ def report(request, slug):
             "slug": slug,
             "columns": columns,
             "rows": shown,
+            "raw_rows": rows,
             "params": [(name, PARAM_LABELS[name], value) for name, value in params.items()],
             "form": ReportPeriodForm(
                 {name: value.isoformat() for name, value in params.items()},

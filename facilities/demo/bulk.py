@@ -117,9 +117,7 @@ def _write_batch(
         account_ids = iter(bulk.reserve_ids(Account, 2 * len(plans)))
         period_ids = iter(bulk.reserve_ids(MonthlyPeriod, len(funded)))
         deposit_ids = iter(bulk.reserve_ids(Deposit, sum(len(p.deposits) for p in plans)))
-        transaction_ids = iter(
-            bulk.reserve_ids(Transaction, sum(len(p.deposits) + len(p.purchases) for p in plans))
-        )
+        transaction_ids = iter(bulk.reserve_ids(Transaction, sum(len(p.deposits) for p in plans)))
         rows: dict[type[models.Model], list[dict]] = {
             model: [] for model in (Inmate, Account, MonthlyPeriod, Deposit, Transaction, Entry)
         }  # in foreign-key order
@@ -229,33 +227,6 @@ def _write_batch(
                     (system.clearing_id, -(deposit.amount_fen + deposit.fee_fen)),
                     (spendable_id, deposit.amount_fen),
                     (system.fees_id, deposit.fee_fen),
-                ]
-                rows[Entry] += _entries(transaction_id, legs)
-            for sequence, purchase in enumerate(plan.purchases, start=1):
-                # What debit_purchase writes.
-                transaction_id = next(transaction_ids)
-                rows[Transaction].append(
-                    {
-                        "id": transaction_id,
-                        "kind": Transaction.Kind.PURCHASE,
-                        "idempotency_scope": SYSTEM_SCOPE,
-                        "idempotency_key": f"demo:{facility.code}:{number}:purchase:{sequence}",
-                        "request_hash": request_hash(
-                            "debit_purchase",
-                            inmate_id=inmate_id,
-                            amount_fen=purchase.amount_fen,
-                            memo=purchase.memo,
-                        ),
-                        "facility_id": facility.pk,
-                        "inmate_id": inmate_id,
-                        "deposit_id": None,
-                        "memo": purchase.memo,
-                        "created_at": purchase.created_at,
-                    }
-                )
-                legs = [
-                    (spendable_id, -purchase.amount_fen),
-                    (system.sales_id, purchase.amount_fen),
                 ]
                 rows[Entry] += _entries(transaction_id, legs)
         for model, model_rows in rows.items():
