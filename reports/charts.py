@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 import pygal
 from pygal.style import Style
 
-from ledger.money import format_fen
+from commissary.money import format_fen
 
 SVG = "{http://www.w3.org/2000/svg}"
 WIDTH, HEIGHT = 760, 300

@@ -22,9 +22,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import services as accounts_services
 from accounts.admin_scope import scope_queryset
+from commissary.money import format_fen
 from commissary.spreadsheets import csv_response, money_cell
 from facilities.models import Facility
-from ledger.money import format_fen
 
 from . import charts, selectors
 

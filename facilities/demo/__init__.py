@@ -9,9 +9,10 @@ Inmates and their money are written in bulk, a batch of inmates per database tra
 the rows ``intake_inmate`` + ``open_inmate_accounts`` + ``reserve_deposit`` +
 ``credit_deposit`` would write, computed in Python and inserted with
 PostgreSQL's COPY (``executemany`` on SQLite), their ids drawn from the tables' own sequences
-first so the rows can refer to each other. Calling the services one inmate at a time costs
-about a millisecond a call, minutes for a hundred thousand inmates. So this module guards the
-same invariants the services do, by construction: each transaction's entries sum to zero (1);
+first so the rows can refer to each other: the inmate rows here, the money through the
+ledger's bulk path (``ledger.bulk``). Calling the services one inmate at a time costs about a
+millisecond a call, minutes for a hundred thousand inmates. So the bulk path guards the same
+invariants the services do, by construction: each transaction's entries sum to zero (1);
 each cached balance is the sum of its entries, written in the same database transaction (2);
 no plan takes spendable money over the balance cap (3) or a month's credited deposits over the
 monthly cap (4); every credited deposit has its journal transaction and its period counts it
@@ -23,7 +24,8 @@ The demo's purchases are real kiosk orders, placed afterwards through the catalo
 report (orders) and the dashboard's net sales (the journal) agree on the seeded demo.
 
 The package: ``plan`` (names, secrets and each inmate's money, computed), ``bulk`` (writing
-the rows), ``site`` (the facilities, people and batches). Callers import this package.
+the inmates, and their money through ``ledger.bulk``), ``site`` (the facilities, people and
+batches). Callers import this package.
 """
 
 from .plan import (
