@@ -180,6 +180,8 @@ def test_the_clerk_s_queue_orders_to_pick_refusals_and_low_stock(client, site_a,
     assert 'href="/admin/catalog/order/?status__exact=placed"' in page
     listed = client.get("/admin/catalog/order/", {"status__exact": "placed"})
     assert listed.context["cl"].result_count == 2
+    assert client.get(lines["refused_orders"].url).context["cl"].result_count == 1
+    assert client.get(lines["low_stock"].url).context["cl"].result_count == 2
     assert "Money requests" not in page
 
 
