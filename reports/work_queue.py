@@ -32,6 +32,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import DepositorLink, FacilityAssignment
 from accounts.selectors import facility_ids_for
+from catalog.models import FacilityProduct, Order, RefusedOrder
+from catalog.selectors import LOW_STOCK_AT
 from ledger.models import Deposit, ReconciliationFinding, ScheduledRun, StaffRequest
 
 # A kiosk refusal stays in the clerks' queue this long (it needs no decision, only a look).
@@ -135,15 +137,13 @@ def _stuck_deposits(viewer, facility_ids, now):
 
 
 def _orders_to_pick(viewer, facility_ids, now):
-    order = apps.get_model("catalog", "Order")
-    placed = _scoped(order.objects.filter(status="placed"), "facility_id", facility_ids)
+    placed = _scoped(Order.objects.filter(status=Order.Status.PLACED), "facility_id", facility_ids)
     return _row(placed, "orders_to_pick", oldest="created_at")
 
 
 def _refused_orders(viewer, facility_ids, now):
-    refused_order = apps.get_model("catalog", "RefusedOrder")
     recent = _scoped(
-        refused_order.objects.filter(created_at__gte=now - REFUSED_ORDERS_WINDOW),
+        RefusedOrder.objects.filter(created_at__gte=now - REFUSED_ORDERS_WINDOW),
         "facility_id",
         facility_ids,
     )
@@ -159,11 +159,8 @@ def _disputes(viewer, facility_ids, now):
 
 
 def _low_stock(viewer, facility_ids, now):
-    from catalog.selectors import LOW_STOCK_AT  # noqa: PLC0415 (optional app)
-
-    facility_product = apps.get_model("catalog", "FacilityProduct")
     low = _scoped(
-        facility_product.objects.filter(
+        FacilityProduct.objects.filter(
             is_available=True, product__is_active=True, stock__lte=LOW_STOCK_AT
         ),
         "facility_id",
@@ -173,8 +170,6 @@ def _low_stock(viewer, facility_ids, now):
 
 
 def _low_stock_url(subject, now):
-    from catalog.selectors import LOW_STOCK_AT  # noqa: PLC0415 (optional app)
-
     return _changelist("catalog.facilityproduct", stock__lte=LOW_STOCK_AT, is_available__exact=1)
 
 
@@ -185,8 +180,8 @@ def _findings_url(subject, now):
 
 
 def _queues() -> list[_Queue]:
-    """Every queue this installation has (the commissary's only with the catalog app, the
-    disputes only once they exist), in the order the home page shows them."""
+    """Every queue this installation has (the disputes only once the catalog has them), in
+    the order the home page shows them."""
     queues = [
         _Queue(
             "money_requests",
@@ -219,45 +214,44 @@ def _queues() -> list[_Queue]:
             _findings_url,
         ),
     ]
-    if apps.is_installed("catalog"):
-        queues += [
+    queues += [
+        _Queue(
+            "orders_to_pick",
+            _("Orders to pick"),
+            "catalog.change_order",
+            _orders_to_pick,
+            lambda subject, now: _changelist("catalog.order", status__exact="placed"),
+        ),
+    ]
+    if _has_model("catalog", "Dispute"):
+        queues.append(
             _Queue(
-                "orders_to_pick",
-                _("Orders to pick"),
-                "catalog.change_order",
-                _orders_to_pick,
-                lambda subject, now: _changelist("catalog.order", status__exact="placed"),
-            ),
-        ]
-        if _has_model("catalog", "Dispute"):
-            queues.append(
-                _Queue(
-                    "disputes",
-                    _("Open disputes"),
-                    "catalog.change_dispute",
-                    _disputes,
-                    lambda subject, now: _changelist("catalog.dispute", status__exact="open"),
-                )
+                "disputes",
+                _("Open disputes"),
+                "catalog.change_dispute",
+                _disputes,
+                lambda subject, now: _changelist("catalog.dispute", status__exact="open"),
             )
-        queues += [
-            _Queue(
-                "refused_orders",
-                _("Orders refused at the kiosk in the last 24 hours"),
-                "catalog.change_order",
-                _refused_orders,
-                lambda subject, now: _changelist(
-                    "catalog.refusedorder",
-                    created_at__gte=(now - REFUSED_ORDERS_WINDOW).isoformat(),
-                ),
+        )
+    queues += [
+        _Queue(
+            "refused_orders",
+            _("Orders refused at the kiosk in the last 24 hours"),
+            "catalog.change_order",
+            _refused_orders,
+            lambda subject, now: _changelist(
+                "catalog.refusedorder",
+                created_at__gte=(now - REFUSED_ORDERS_WINDOW).isoformat(),
             ),
-            _Queue(
-                "low_stock",
-                _("Products running low"),
-                "catalog.change_facilityproduct",
-                _low_stock,
-                _low_stock_url,
-            ),
-        ]
+        ),
+        _Queue(
+            "low_stock",
+            _("Products running low"),
+            "catalog.change_facilityproduct",
+            _low_stock,
+            _low_stock_url,
+        ),
+    ]
     return queues
 
 
