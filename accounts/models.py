@@ -24,6 +24,19 @@ class User(AbstractUser):
         blank=True,
         help_text="The facilities a staff member works at and may see.",
     )
+    # A staff member's own choices (``reports.views.preferences``): the daily email of what
+    # waits at their facilities, and the language it is written in (blank: the site's).
+    receives_digest = models.BooleanField(
+        _("daily email of what waits for me"),
+        default=True,
+        help_text=_("Sent each morning when something waits at your facilities."),
+    )
+    language = models.CharField(
+        _("language of emails"),
+        max_length=10,
+        blank=True,
+        help_text=_("A code of LANGUAGES (zh-hans, en); blank: the site's language."),
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -92,9 +92,9 @@ def test_the_largest_single_deposit_is_typed_and_shown_in_yuan_and_stored_in_fen
     assert (facility.max_deposit_fen, facility.max_deposits_per_month) == (None, None)
 
 
-def test_the_audit_trail_and_sign_in_records_are_named_in_chinese_on_the_admin_index(client):
+def test_the_audit_trail_and_sign_in_records_are_named_in_chinese_on_the_model_list(client):
     client.force_login(StaffFactory(is_superuser=True))
-    index = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    index = client.get("/admin/models/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "审计日志" in index and "登录尝试记录" in index
     assert "Audit log" not in index and "Access attempts" not in index
 
