@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from facilities.models import Facility
 
+from . import audit
 from .admin_scope import FacilityScopedAdmin, scope_queryset, user_facility_ids
 from .models import FacilityAssignment, User
 
@@ -71,6 +72,22 @@ class ActorFilter(admin.SimpleListFilter):
         return queryset
 
 
+class EventFilter(admin.SimpleListFilter):
+    """Sign-ins, failed sign-ins, lock-outs, downloads and other events that are not an edit
+    of a record (``additional_data.event``)."""
+
+    title = _("event")
+    parameter_name = "event"
+
+    def lookups(self, request, model_admin):
+        return [(event, label) for event, label in audit.EVENT_LABELS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in audit.EVENT_LABELS:
+            return queryset.filter(additional_data__event=self.value())
+        return queryset
+
+
 admin.site.unregister(LogEntry)
 
 
@@ -82,10 +99,26 @@ class AuditTrailAdmin(FacilityScopedAdmin, AuditlogLogEntryAdmin):
 
     facility_field = "additional_data__facility_id"
     list_display = ("created", "resource_url", "action", "msg_short", "user_url", "remote_addr")
-    list_filter = ("action", FacilityFilter, ActorFilter, "content_type")
+    list_filter = ("action", EventFilter, FacilityFilter, ActorFilter, "content_type")
 
     def get_list_filter(self, request):
         return self.list_filter  # the filters above are scoped already
+
+    # The trail is append-only (a database trigger refuses it too): nobody, superusers
+    # included, adds, edits or deletes an entry here, and no list action offers it.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 # Third-party list actions declare their permission too, so a role that may only view changes
