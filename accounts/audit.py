@@ -23,6 +23,7 @@ from contextvars import ContextVar
 
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
+from axes.signals import user_locked_out
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -93,6 +94,7 @@ def record(
     changes: dict,
     facility_id: int | None,
     actor_id: int | None = None,
+    actor_email: str | None = None,
     action: int = LogEntry.Action.UPDATE,
     event: str | None = None,
     remote_addr: str | None = None,
@@ -115,8 +117,9 @@ def record(
         actor_id=actor_id,
         remote_addr=remote_addr,
         additional_data=additional_data or None,
+        actor_email=actor_email,
     )
-    if actor_id is not None:
+    if actor_id is not None and actor_email is None:
         entry.actor_email = (
             get_user_model().objects.filter(pk=actor_id).values_list("email", flat=True).first()
         )
@@ -156,6 +159,7 @@ def register_audited_models() -> None:
     pre_save.connect(_fill_actor, sender=LogEntry, dispatch_uid="accounts.audit.fill_actor")
     user_login_failed.connect(record_failed_sign_in, dispatch_uid="accounts.audit.failed_sign_in")
     user_logged_in.connect(record_sign_in, dispatch_uid="accounts.audit.sign_in")
+    user_locked_out.connect(record_lockout, dispatch_uid="accounts.audit.locked_out")
 
 
 def _facility_of_audited(instance) -> dict | None:
@@ -203,9 +207,12 @@ def record_sign_in(sender, request, user, **kwargs):
 def record_failed_sign_in(sender, credentials, request=None, **kwargs):
     """A failed sign-in, with the username tried (never the password) and the address; for
     a known staff member of one facility, visible to that facility's auditors."""
-    username = str(credentials.get("username", ""))[:150]
+    # The admin sends the username; the family pages (allauth) the email address.
+    username = str(credentials.get("username") or credentials.get("email") or "")[:150]
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
+    if user is None and "@" in username:
+        user = user_model.objects.filter(email__iexact=username).order_by("pk").first()
     additional_data = {"event": FAILED_SIGN_IN}
     facility_id = _only_facility_of(user) if user is not None else None
     if facility_id is not None:
@@ -219,4 +226,23 @@ def record_failed_sign_in(sender, credentials, request=None, **kwargs):
         changes={FAILED_SIGN_IN: [username, ""]},
         remote_addr=request.META.get("REMOTE_ADDR") if request is not None else None,
         additional_data=additional_data,
+    )
+
+
+def record_lockout(sender, request, username, ip_address, **kwargs):
+    """django-axes locked a name out at an address after too many failed sign-ins."""
+    user_model = get_user_model()
+    username = str(username or "")[:150]
+    user = user_model.objects.filter(username=username).first()
+    if user is None and "@" in username:
+        user = user_model.objects.filter(email__iexact=username).order_by("pk").first()
+    record(
+        model=user_model,
+        object_pk=user.pk if user else "",
+        object_repr=username,
+        changes={LOCKED_OUT: ["", username]},
+        facility_id=_only_facility_of(user) if user is not None else None,
+        action=LogEntry.Action.ACCESS,
+        event=LOCKED_OUT,
+        remote_addr=ip_address,
     )
