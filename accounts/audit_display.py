@@ -6,21 +6,17 @@ ids). Here each field becomes its model's translated label (a ``…_fen`` field 
 unit), an amount in fen becomes yuan, a choice its label, a related id the related object's
 name, and an event (a sign-in, a data download) its translated name. Nothing is stored this
 way: the trail keeps the raw values, so it reads right in any language.
-
-Yuan are formatted by the ledger (``ledger.money``), which sits above this app: the ledger
-hands its formatter over at start-up (``use_money_format``), as a lower layer's hook.
 """
 
 import re
-from collections.abc import Callable
 
 from django.core.exceptions import FieldDoesNotExist
 from django.utils.text import capfirst
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
-from . import audit
+from commissary.money import format_fen
 
-_money_format: Callable[[int | None], str] = lambda fen: f"{fen} fen"  # noqa: E731 (until the ledger's)
+from . import audit
 
 # Values recorded under names that are no model field (see ``audit.record``'s callers).
 EXTRA_LABELS = {
@@ -29,11 +25,6 @@ EXTRA_LABELS = {
 }
 _UNIT = re.compile(r"\s*(\((fen|分)\)|（(fen|分)）|\bfen)\s*$", re.IGNORECASE)
 ARROW = " → "
-
-
-def use_money_format(format_fen: Callable[[int | None], str]) -> None:
-    global _money_format  # noqa: PLW0603 (set once, at start-up)
-    _money_format = format_fen
 
 
 def _field(model, name):
@@ -76,7 +67,7 @@ def value_text(model, name: str, value, related: _Related | None = None) -> str:
         return "—"
     if name.endswith("_fen"):
         try:
-            return _money_format(int(value))
+            return format_fen(int(value))
         except (TypeError, ValueError):
             return str(value)
     field = _field(model, name)

@@ -21,7 +21,7 @@ from accounts import audit
 from accounts.models import DepositorBlock, DepositorLink
 from accounts.selectors import is_blocked
 from commissary import errors
-from facilities.models import Facility, Inmate
+from facilities.models import Facility, Inmate, canonical_inmate_number
 from ledger import services as ledger
 from ledger.models import Deposit
 
@@ -49,7 +49,7 @@ def link_inmate(*, depositor, facility_id: int, inmate_number: str, surname: str
     same inmate again returns the existing link."""
     if is_blocked(depositor_id=depositor.pk, facility_id=facility_id):
         raise DepositorBlocked()
-    number, wanted_surname = inmate_number.strip(), _normalised(surname)
+    number, wanted_surname = canonical_inmate_number(inmate_number), _normalised(surname)
     # One query for all three details, so no mismatch costs more or less than another.
     candidates = list(
         Inmate.objects.filter(
@@ -66,7 +66,7 @@ def link_inmate(*, depositor, facility_id: int, inmate_number: str, surname: str
             depositor=depositor,
             inmate=inmate,
             defaults={
-                "entered_inmate_number": number,
+                "entered_inmate_number": inmate.inmate_number,
                 "entered_surname": surname.strip(),
                 "status": (
                     DepositorLink.Status.PENDING

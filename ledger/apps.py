@@ -9,11 +9,6 @@ class LedgerConfig(AppConfig):
     verbose_name = "Trust ledger"
 
     def ready(self):
-        from accounts.audit_display import use_money_format  # noqa: PLC0415 (apps loaded now)
-
-        from .money import format_fen  # noqa: PLC0415
-
-        use_money_format(format_fen)  # the audit trail shows amounts in yuan
         post_migrate.connect(
             create_default_schedules, sender=self, dispatch_uid="ledger.default_schedules"
         )
