@@ -23,7 +23,7 @@ def _move_order(*, order_id: int, from_status: str, to_status: str, staff_id, no
             status=to_status, handled_by_id=staff_id, **{field: now}
         )
         if not updated:
-            raise errors.OrderStateConflict()
+            raise _cannot_move(order_id=order_id, to_status=to_status)
         audit.record(
             model=Order,
             object_pk=order_id,
@@ -32,6 +32,22 @@ def _move_order(*, order_id: int, from_status: str, to_status: str, staff_id, no
             facility_id=Order.objects.values_list("facility_id", flat=True).get(pk=order_id),
             actor_id=staff_id,
         )
+
+
+def _cannot_move(*, order_id: int, to_status: str) -> errors.DomainError:
+    """Why an order cannot take this step, in words a clerk acts on."""
+    status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
+    if status is None:
+        return errors.OrderNotFound()
+    if status == Order.Status.CANCELLED:
+        return errors.OrderStateConflict(_("It was cancelled."))
+    if to_status == Order.Status.DELIVERED and status == Order.Status.PLACED:
+        return errors.OrderStateConflict(_("It must be picked before it is delivered."))
+    if to_status == Order.Status.PICKED and status == Order.Status.PICKED:
+        return errors.OrderStateConflict(_("It is picked already."))
+    if status == Order.Status.DELIVERED:
+        return errors.OrderStateConflict(_("It is delivered already."))
+    return errors.OrderStateConflict()
 
 
 def mark_order_picked(*, order_id: int, staff_id: int, now: dt.datetime | None = None) -> None:
@@ -74,8 +90,10 @@ def cancel_order(
         with connection.cursor() as cursor:
             lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
         order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status not in (Order.Status.PLACED, Order.Status.PICKED):
-            raise errors.OrderStateConflict()
+        if order.status == Order.Status.DELIVERED:
+            raise errors.OrderStateConflict(_("A delivered order cannot be cancelled."))
+        if order.status == Order.Status.CANCELLED:
+            raise errors.OrderStateConflict(_("It was cancelled already."))
         from_status = order.status
         quantities = dict(order.items.values_list("product_id", "quantity"))
         offers = list(
