@@ -90,7 +90,7 @@ class DepositorLink(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.depositor} → {self.inmate} ({self.status})"
+        return f"{self.depositor} → {self.inmate} ({self.get_status_display()})"
 
     @property
     def is_approved(self) -> bool:
