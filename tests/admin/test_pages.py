@@ -84,7 +84,7 @@ def test_the_largest_single_deposit_is_typed_and_shown_in_yuan_and_stored_in_fen
     assert "Deposit fee rate (basis points)" in page and "Deposit fee rate bp" not in page
     assert "max deposit fen" not in page.lower()
     chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "单笔存款上限" in chinese and "每名在押人员每月最多收款次数" in chinese
+    assert "单笔汇款上限" in chinese and "每名在押人员每月最多收款次数" in chinese
 
     cleared = client.post(url, facility_policy(facility))
     assert cleared.status_code == 302
