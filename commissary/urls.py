@@ -2,14 +2,14 @@
 ``/accounts/``), payment callbacks and receipt verification, the kiosk API (``/api/kiosk/v1/``,
 its OpenAPI schema at ``/api/schema/`` and docs at ``/api/docs/``). The staff reports and
 dashboard sit under ``/admin/reports/``. ``/healthz`` and ``/readyz`` answer load balancers
-(commissary.health)."""
+(commissary.health), ``/metrics`` the operators' scraper (commissary.metrics)."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView
 
-from commissary import health
+from commissary import health, metrics
 from kiosk.docs import KioskApiDocsView
 from payments import views as payment_views
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/kiosk/v1/", include("kiosk.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", KioskApiDocsView.as_view(url_name="schema"), name="api-docs"),
