@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts import signin
 from commissary import health, metrics
 from kiosk.docs import KioskApiDocsView
 from payments import views as payment_views
@@ -20,6 +21,8 @@ admin.site.index_title = _("Trust accounts and facilities")
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/reports/", include("reports.urls")),
+    # Before the admin's own URLs: its sign-in, limited per address (accounts.signin).
+    path("admin/login/", signin.admin_login),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
@@ -30,5 +33,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("payments/", include("payments.urls")),
     path("receipts/<uuid:reference>/verify", payment_views.receipt_verify, name="receipt_verify"),
-    path("", include("accounts.urls")),
+    path("", include("family.urls")),
 ]

@@ -12,11 +12,11 @@ from django.utils.translation import gettext as _
 
 from commissary import errors
 from commissary.db import replan_when_doubled
+from commissary.money import format_fen
 from facilities.models import deposit_fee_fen, local_month
 
 from ..locks import lock_inmate_accounts
 from ..models import Deposit, Transaction
-from ..money import format_fen
 from .posting import (
     SYSTEM_SCOPE,
     checked_amount,
