@@ -133,7 +133,7 @@ def start_gunicorn(database_url: str, port: int, workers: int) -> subprocess.Pop
         cwd=ROOT,
         env=environment,
     )
-    deadline = time.time() + 30
+    deadline = time.time() + REQUEST_TIMEOUT_SECONDS  # a busy machine starts workers slowly
     while time.time() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
