@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_depositor_links_and_blocks'),
+        ('accounts', '0004_audit_trail_append_only'),
     ]
 
     operations = [
