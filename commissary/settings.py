@@ -80,31 +80,24 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # The kiosk API (/api/kiosk/) leaves here for KIOSK_API_MIDDLEWARE: it uses no cookies,
-    # sessions, Django users or browser sign-in (see kiosk.middleware).
-    "kiosk.middleware.KioskAPIMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # kiosk.middleware's are Django's own, passed by for the kiosk API (/api/kiosk/), which
+    # uses no cookies, sessions, Django users or browser sign-in.
+    "kiosk.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kiosk.middleware.CsrfViewMiddleware",
+    "kiosk.middleware.AuthenticationMiddleware",
     # Records who made each change in the audit trail.
-    "auditlog.middleware.AuditlogMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "kiosk.middleware.AuditlogMiddleware",
+    "kiosk.middleware.MessageMiddleware",
     # Staff sessions end when idle and after a shift; signed-in pages are never cached.
+    # (Both do nothing where there is no signed-in user, as on the kiosk API.)
     "commissary.middleware.StaffSessionTimeoutMiddleware",
     "commissary.middleware.NoStoreForSignedInMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
-]
-
-KIOSK_API_MIDDLEWARE = [
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
