@@ -49,7 +49,6 @@ FACILITY_ADMIN = Role(
         r"catalog\.change_dispute",
         r"accounts\.(change|add)_depositorlink",
         r"auditlog\.view_logentry",
-        r"django_celery_beat\.view_\w+",
     ),
 )
 TRUST_OFFICER = Role(
@@ -61,7 +60,6 @@ TRUST_OFFICER = Role(
         r"ledger\.approve_money",
         r"accounts\.(change|add)_depositorlink",
         r"payments\.change_\w+",
-        r"django_celery_beat\.view_\w+",
     ),
 )
 COMMISSARY_CLERK = Role(
@@ -80,7 +78,6 @@ AUDITOR = Role(
     (
         *_VIEW_EVERYTHING_IN_SCOPE,
         r"auditlog\.view_logentry",
-        r"django_celery_beat\.view_\w+",
     ),
 )
 

@@ -1,9 +1,9 @@
 """The public price list of a facility (``/prices/<facility code>/``): signed out, in Chinese
 and English, every product on sale with its unit, the price in force, the date of its last
 change and a rise already announced; each product's price history; the same list as CSV
-(``?format=csv``). A facility may turn it off (``Facility.publishes_prices``), and then it
-answers 404 like an unknown code. It never shows stock, sales or anything about inmates:
-the selectors read only the fields shown."""
+(``?format=csv``, through ``commissary.spreadsheets``). A facility may turn it off
+(``Facility.publishes_prices``), and then it answers 404 like an unknown code. It never shows
+stock, sales or anything about inmates: the selectors read only the fields shown."""
 
 from django.http import Http404
 from django.shortcuts import render
@@ -12,15 +12,11 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from commissary.exports import csv_response
-from commissary.money import format_fen, format_yuan_plain
+from commissary.money import format_fen
+from commissary.spreadsheets import csv_response, money_cell
 from facilities.models import Facility, local_date
 
 from . import selectors
-
-
-def _yuan_or_blank(amount_fen: int | None) -> str:
-    return "" if amount_fen is None else format_yuan_plain(amount_fen, grouped=False)
 
 
 def _published_facility(code: str) -> Facility:
@@ -37,8 +33,8 @@ def price_list(request, code: str):
     rows = selectors.public_price_list(facility=facility, now=now, language=get_language())
     if request.GET.get("format") == "csv":
         return csv_response(
-            f"prices-{facility.code}-{local_date(now, facility.timezone).isoformat()}.csv",
-            [
+            filename=f"prices-{facility.code}-{local_date(now, facility.timezone).isoformat()}.csv",
+            header=[
                 _("Category"),
                 _("SKU"),
                 _("Product"),
@@ -49,16 +45,16 @@ def price_list(request, code: str):
                 _("Next price (yuan)"),
                 _("Next price from"),
             ],
-            (
+            rows=(
                 [
                     row.category,
                     row.sku,
                     row.name,
                     row.unit,
-                    format_yuan_plain(row.price_fen, grouped=False),
+                    money_cell(row.price_fen),
                     facility.currency,
                     row.changed_on.isoformat() if row.changed_on else "",
-                    _yuan_or_blank(row.next_price_fen),
+                    money_cell(row.next_price_fen),
                     row.next_price_on.isoformat() if row.next_price_on else "",
                 ]
                 for row in rows

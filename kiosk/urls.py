@@ -27,5 +27,6 @@ urlpatterns = [
         disputes.OrderDisputesView.as_view(),
         name="order-disputes",
     ),
-    re_path(r"^(?P<rest>.*)$", unknown_path),
+    # [\s\S], not ".": a path with an encoded newline must land here too, not on Django's HTML 404.
+    re_path(r"^(?P<rest>[\s\S]*)$", unknown_path),
 ]

@@ -14,11 +14,13 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from commissary import errors
 from ledger import services as ledger_services
 from ledger.locks import lock_inmate_accounts
 
 from ..models import LineRefund, Order, OrderItem
+from .fulfilment import _cannot_move
 
 SHORT_REASONS = {
     LineRefund.Reason.OUT_OF_STOCK,
@@ -96,7 +98,7 @@ def mark_order_picked(
             lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status != Order.Status.PLACED:
-            raise errors.OrderStateConflict()
+            raise _cannot_move(order_id=order_id, to_status=Order.Status.PICKED)
         lines = {line.pk: line for line in order.items.all()}
         refunds = []
         for line_id, (quantity, reason) in sorted(short.items()):
@@ -130,4 +132,20 @@ def mark_order_picked(
         order.picked_at = now
         order.handled_by_id = staff_id
         order.save(update_fields=["status", "picked_at", "handled_by"])
+        audit.record(
+            model=Order,
+            object_pk=order.pk,
+            object_repr=f"#{order.pk}",
+            changes={
+                "status": [Order.Status.PLACED, Order.Status.PICKED],
+                "picked_at": [None, now.isoformat()],
+                **(
+                    {"refunded_fen": [0, sum(refund.amount_fen for refund in refunds)]}
+                    if refunds
+                    else {}
+                ),
+            },
+            facility_id=order.facility_id,
+            actor_id=staff_id,
+        )
     return refunds

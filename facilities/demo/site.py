@@ -161,12 +161,14 @@ def seed_demo(
     # The commissary: products in stock here, grades with spending limits for every inmate.
     catalog_demo.seed_demo_catalog(facility=facility)
     catalog_demo.grade_demo_inmates(facility=facility)
+    clerk_id = get_user_model().objects.get(username=role_staff["clerk"]["username"]).pk
+    # Their purchases: real kiosk orders, through the catalog's services.
+    catalog_demo.place_demo_orders(
+        facility=facility, device_id=kiosk.pk, clerk_id=clerk_id, now=now
+    )
     # Prices with a history and one open dispute, filed by the facility's commissary clerk.
     catalog_demo.seed_demo_fairness(
-        facility=facility,
-        staff_id=get_user_model().objects.get(username=role_staff["clerk"]["username"]).pk,
-        device_id=kiosk.pk,
-        now=now,
+        facility=facility, staff_id=clerk_id, device_id=kiosk.pk, now=now
     )
     return DemoSite(
         facility=facility,

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0005_product_units'),
+        ('catalog', '0006_product_units'),
         ('facilities', '0006_facility_prices_and_disputes_policy'),
         ('ledger', '0007_scheduled_run_receipt_sweep'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

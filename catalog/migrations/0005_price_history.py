@@ -37,7 +37,7 @@ def remove_sqlite_guards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0003_order_indexes_without_repeats'),
+        ('catalog', '0004_idempotency_scope_help_text'),
         ('facilities', '0006_facility_prices_and_disputes_policy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0004_price_history'),
+        ('catalog', '0005_price_history'),
     ]
 
     operations = [
