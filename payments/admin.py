@@ -1,13 +1,14 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.admin_scope import FacilityScopedAdmin
 
-from . import credentials
-from .models import MerchantAccount, Payment
+from . import credentials, services
+from .models import MerchantAccount, Payment, ProviderCall
 
 
 @admin.register(Payment)
@@ -90,3 +91,76 @@ class MerchantAccountAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_filter = ("provider", "is_enabled")
     readonly_fields = ("merchant_id", "updated_at")
     fields = ("facility", "provider", "is_enabled", "secrets", "merchant_id", "updated_at")
+
+
+class StillFailingFilter(admin.SimpleListFilter):
+    title = _("outcome")
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failing", _("Failing (tried and not done)")),
+            ("gave_up", _("Gave up: needs staff")),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            return queryset.exclude(state=ProviderCall.State.DONE).filter(attempts__gt=0)
+        if self.value() == "gave_up":
+            return queryset.filter(state=ProviderCall.State.GAVE_UP)
+        return queryset
+
+
+@admin.register(ProviderCall)
+class ProviderCallAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    """The provider outbox, read-only: the refunds (and other provider calls) decided in a
+    money transaction and made after it, with their attempts and last error. A call that keeps
+    failing stays here for staff, who may try it again now (``retry_now``)."""
+
+    list_display = (
+        "created_at",
+        "facility",
+        "kind",
+        "payment",
+        "request_number",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+    )
+    list_filter = (StillFailingFilter, "state", "kind")
+    search_fields = ("request_number", "payment__provider_reference")
+    list_select_related = ("facility", "payment")
+    ordering = ("-created_at",)
+    actions = ("retry_now",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("payments.retry_providercall")
+
+    @admin.action(description=_("Retry the selected calls now"), permissions=["retry"])
+    def retry_now(self, request, queryset):
+        retried = [
+            services.retry_provider_call_now(call_id=call_id)
+            for call_id in queryset.exclude(state=ProviderCall.State.DONE).values_list(
+                "pk", flat=True
+            )
+        ]
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d call will be tried again now.",
+                "%(count)d calls will be tried again now.",
+                len(retried),
+            )
+            % {"count": len(retried)},
+            messages.SUCCESS,
+        )

@@ -20,7 +20,6 @@ public URLs; its own signing, verification and response parsing run unchanged.
 
 import datetime as dt
 import urllib.parse
-import uuid
 from zoneinfo import ZoneInfo
 
 from alipay import AliPay
@@ -34,7 +33,14 @@ from django.utils.translation import gettext as _
 from .. import credentials
 from ..amounts import MalformedAmount, fen_to_yuan, yuan_to_fen
 from ..models import Payment, ProviderCheckout
-from .base import CallbackResult, InvalidCallback, ProviderError
+from .base import (
+    CallbackResult,
+    InvalidCallback,
+    ProviderError,
+    account_for_payment,
+    out_trade_no,
+    reference_from_out_trade_no,
+)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 GATEWAY_TIMEOUT_SECONDS = 10
@@ -44,17 +50,6 @@ _STATUSES = {
     "TRADE_CLOSED": "failed",
     "WAIT_BUYER_PAY": "pending",
 }
-
-
-def out_trade_no(payment) -> str:
-    return uuid.UUID(payment.provider_reference).hex
-
-
-def reference_from_out_trade_no(value: str) -> str:
-    try:
-        return str(uuid.UUID(hex=value))
-    except (ValueError, TypeError):
-        raise InvalidCallback("The payment notification names no payment of ours.") from None
 
 
 def refund_request_no(payment) -> str:
@@ -108,15 +103,9 @@ class _Client(AliPay):
 
 
 def _account_for_payment(payment) -> credentials.Account:
-    facility_id = payment.deposit.facility_id
-    checkout = ProviderCheckout.objects.filter(payment_id=payment.pk).order_by("created_at").first()
-    if checkout is not None:
-        account = credentials.account_for_merchant("alipay", checkout.merchant_id, facility_id)
-    else:
-        account = credentials.account_for_facility("alipay", facility_id)
-    if account is None:
-        raise ProviderError(_("No Alipay account is configured for this facility."))
-    return account
+    return account_for_payment(
+        "alipay", payment, missing_message=_("No Alipay account is configured for this facility.")
+    )
 
 
 class AlipayProvider:
@@ -211,18 +200,29 @@ class AlipayProvider:
                 raise ProviderError("Alipay reports another amount for this trade.")
         return status
 
-    def refund(self, payment) -> None:
+    def refund_number(self, payment) -> str:
+        return refund_request_no(payment)
+
+    def refund(self, payment, *, request_number: str | None = None, reason: str = "") -> None:
         answer = _Client(_account_for_payment(payment)).call(
             "alipay.trade.refund",
             {
                 "out_trade_no": out_trade_no(payment),
                 "refund_amount": fen_to_yuan(payment.amount_fen),
-                "out_request_no": refund_request_no(payment),
-                "refund_reason": "Deposit no longer fits under the caps",
+                "out_request_no": request_number or refund_request_no(payment),
+                "refund_reason": reason or "Deposit refunded",
             },
         )
         if answer.get("code") != "10000":
             raise ProviderError(f"Alipay refused the refund: {answer.get('sub_code')}")
+
+    def close_order(self, payment) -> None:
+        answer = _Client(_account_for_payment(payment)).call(
+            "alipay.trade.close", {"out_trade_no": out_trade_no(payment)}
+        )
+        # A trade never opened at Alipay (the family never reached its page) has nothing to close.
+        if answer.get("code") != "10000" and answer.get("sub_code") != "ACQ.TRADE_NOT_EXIST":
+            raise ProviderError(f"Alipay refused to close the trade: {answer.get('sub_code')}")
 
     # --- the answers Alipay's server expects ----------------------------------------------
 

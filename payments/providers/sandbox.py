@@ -103,10 +103,18 @@ class SandboxProvider:
         charge = SandboxCharge.objects.filter(reference=payment.provider_reference).first()
         return _STATUSES[charge.status] if charge else "pending"
 
-    def refund(self, payment) -> None:
+    def refund_number(self, payment) -> str:
+        return f"{payment.provider_reference}-refund"
+
+    def refund(self, payment, *, request_number: str | None = None, reason: str = "") -> None:
         SandboxCharge.objects.filter(reference=payment.provider_reference).update(
             status=SandboxCharge.Status.REFUNDED
         )
+
+    def close_order(self, payment) -> None:
+        SandboxCharge.objects.filter(
+            reference=payment.provider_reference, status=SandboxCharge.Status.OPEN
+        ).update(status=SandboxCharge.Status.CANCELLED)
 
     # --- the sandbox's own side: its payment page acts, then notifies the app -----------
 

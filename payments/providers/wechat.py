@@ -22,7 +22,6 @@ setting its gateway after construction: its constructor knows only the productio
 
 import datetime as dt
 import json
-import uuid
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -35,7 +34,14 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from .. import credentials
 from ..amounts import MalformedAmount, wechat_fen
 from ..models import Payment, ProviderCheckout
-from .base import CallbackResult, InvalidCallback, ProviderError
+from .base import (
+    CallbackResult,
+    InvalidCallback,
+    ProviderError,
+    account_for_payment,
+    out_trade_no,
+    reference_from_out_trade_no,
+)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 TOLERANCE = dt.timedelta(minutes=5)
@@ -50,17 +56,6 @@ _STATUSES = {
     "REVOKED": "failed",
     "PAYERROR": "failed",
 }
-
-
-def out_trade_no(payment) -> str:
-    return uuid.UUID(payment.provider_reference).hex
-
-
-def reference_from_out_trade_no(value) -> str:
-    try:
-        return str(uuid.UUID(hex=value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidCallback("The payment notification names no payment of ours.") from None
 
 
 def refund_number(payment) -> str:
@@ -108,15 +103,11 @@ def _call(what: str, request) -> tuple[int, dict]:
 
 
 def _account_for_payment(payment) -> credentials.Account:
-    facility_id = payment.deposit.facility_id
-    checkout = ProviderCheckout.objects.filter(payment_id=payment.pk).order_by("created_at").first()
-    if checkout is not None:
-        account = credentials.account_for_merchant("wechat", checkout.merchant_id, facility_id)
-    else:
-        account = credentials.account_for_facility("wechat", facility_id)
-    if account is None:
-        raise ProviderError(_("No WeChat Pay account is configured for this facility."))
-    return account
+    return account_for_payment(
+        "wechat",
+        payment,
+        missing_message=_("No WeChat Pay account is configured for this facility."),
+    )
 
 
 class WechatProvider:
@@ -243,23 +234,34 @@ class WechatProvider:
                 raise ProviderError("WeChat Pay reports another amount for this order.")
         return result
 
-    def refund(self, payment) -> None:
+    def refund_number(self, payment) -> str:
+        return refund_number(payment)
+
+    def refund(self, payment, *, request_number: str | None = None, reason: str = "") -> None:
         account = _account_for_payment(payment)
         status, answer = _call(
             "refund",
             lambda: _client(account, notify=False).refund(
-                out_refund_no=refund_number(payment),
+                out_refund_no=request_number or refund_number(payment),
                 out_trade_no=out_trade_no(payment),
                 amount={
                     "refund": payment.amount_fen,
                     "total": payment.amount_fen,
                     "currency": payment.currency,
                 },
-                reason="Deposit no longer fits under the caps",
+                reason=reason or "Deposit refunded",
             ),
         )
         if status != 200:
             raise ProviderError(f"WeChat Pay refused the refund: {answer.get('code')}")
+
+    def close_order(self, payment) -> None:
+        account = _account_for_payment(payment)
+        status, answer = _call(
+            "close the order", lambda: _client(account).close(out_trade_no=out_trade_no(payment))
+        )
+        if status not in (200, 204) and answer.get("code") != "ORDER_NOT_EXIST":
+            raise ProviderError(f"WeChat Pay refused to close the order: {answer.get('code')}")
 
     # --- the answers WeChat Pay's server expects ---------------------------------------------
 

@@ -15,7 +15,7 @@ from django.utils import timezone, translation
 from ledger import batch
 from ledger.models import Account, Deposit, Transaction
 from payments import credentials, services
-from payments.models import MerchantAccount, Payment
+from payments.models import MerchantAccount, Payment, ProviderCall
 from payments.providers import ProviderError
 from payments.providers.alipay import AlipayProvider
 from tests.factories import FacilityFactory, InmateFactory
@@ -231,7 +231,11 @@ def test_poll_does_not_trust_an_answer_with_a_bad_signature(client, alipay, ledg
 
 
 def test_late_payment_that_no_longer_fits_is_refunded_once(
-    client, alipay, assert_ledger_consistent
+    client,
+    alipay,
+    assert_ledger_consistent,
+    django_capture_on_commit_callbacks,
+    queued_provider_calls,
 ):
     inmate = InmateFactory()
     payment, trade = opened(client, alipay, 60_000, inmate=inmate)
@@ -240,7 +244,14 @@ def test_late_payment_that_no_longer_fits_is_refunded_once(
     alipay.pay(trade.out_trade_no)
     body = alipay.notification(trade)
     for _ in range(3):
-        assert notify(client, body).content == b"success"
+        with django_capture_on_commit_callbacks(execute=True):
+            assert notify(client, body).content == b"success"
+    # The refund was decided and recorded once; the gateway has not been called yet.
+    call = ProviderCall.objects.get(payment=payment)
+    assert (call.kind, call.request_number) == ("refund", f"{trade.out_trade_no}_refund")
+    assert trade.refunds == {}
+    assert queued_provider_calls == [{"call_id": call.pk}]
+    assert queued_provider_calls.run() == ["done"]
     payment.refresh_from_db()
     payment.deposit.refresh_from_db()
     assert payment.deposit.status == Deposit.Status.REFUNDED
@@ -253,8 +264,12 @@ def test_late_payment_that_no_longer_fits_is_refunded_once(
     assert_ledger_consistent()
 
 
-def test_refund_refused_by_alipay_records_nothing_and_is_retried(
-    client, alipay, assert_ledger_consistent
+def test_refund_refused_by_alipay_is_recorded_and_retried_by_the_sweep_when_due(
+    client,
+    alipay,
+    assert_ledger_consistent,
+    django_capture_on_commit_callbacks,
+    queued_provider_calls,
 ):
     inmate = InmateFactory()
     payment, trade = opened(client, alipay, 60_000, inmate=inmate)
@@ -263,13 +278,24 @@ def test_refund_refused_by_alipay_records_nothing_and_is_retried(
     alipay.pay(trade.out_trade_no)
     body = alipay.notification(trade)
     trade.status = "WAIT_BUYER_PAY"  # the gateway refuses to refund an unpaid trade
-    assert notify(client, body).status_code == 400
-    payment.refresh_from_db()
-    assert payment.status == Payment.Status.PENDING
-    trade.status = "TRADE_SUCCESS"
-    assert notify(client, body).content == b"success"
+    with django_capture_on_commit_callbacks(execute=True):
+        # The decision stands whatever the gateway says later: Alipay hears "success".
+        assert notify(client, body).content == b"success"
+    assert queued_provider_calls.run() == ["pending"]
+    call = ProviderCall.objects.get(payment=payment)
+    assert call.attempts == 1
+    assert "ACQ.TRADE_STATUS_ERROR" in call.last_error
+    assert trade.refunds == {}
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REFUNDED
+    # Not due yet: the sweep leaves it; once due, the sweep queues it and it succeeds.
+    assert services.retry_due_provider_calls() == 0
+    trade.status = "TRADE_SUCCESS"
+    assert services.retry_due_provider_calls(now=call.next_attempt_at) == 1
+    assert queued_provider_calls == [{"call_id": call.pk}]
+    services.make_provider_call(call_id=call.pk, now=call.next_attempt_at)
+    call.refresh_from_db()
+    assert (call.state, call.attempts, call.last_error) == ("done", 2, "")
     assert list(trade.refunds.values()) == ["600.00"]
     assert_ledger_consistent()
 

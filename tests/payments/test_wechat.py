@@ -215,7 +215,11 @@ def test_poll_refuses_a_query_answer_with_another_amount(client, wechat, ledger_
 
 
 def test_late_payment_that_no_longer_fits_is_refunded_once(
-    client, wechat, assert_ledger_consistent
+    client,
+    wechat,
+    assert_ledger_consistent,
+    django_capture_on_commit_callbacks,
+    queued_provider_calls,
 ):
     inmate = InmateFactory()
     payment, trade, _page = ordered(client, wechat, 60_000, inmate=inmate)
@@ -224,7 +228,11 @@ def test_late_payment_that_no_longer_fits_is_refunded_once(
     wechat.pay(trade.out_trade_no)
     for _ in range(3):
         body, headers = wechat.notification(trade)
-        assert notify(client, body, headers).status_code == 204
+        with django_capture_on_commit_callbacks(execute=True):
+            assert notify(client, body, headers).status_code == 204
+    assert trade.refunds == {}  # decided and recorded; made by the worker after commit
+    assert queued_provider_calls.run() == ["done"]
+    assert queued_provider_calls.run() == []  # replayed callbacks queued nothing more
     payment.refresh_from_db()
     payment.deposit.refresh_from_db()
     assert payment.deposit.status == Deposit.Status.REFUNDED
