@@ -1,5 +1,7 @@
 """People who sign in. Facility staff and family depositors are both users of one custom
 model, so depositor sign-up, depositor-inmate links and staff facility assignment hang off it.
+The family's pages and the staff decisions on links live in the ``family`` app; the link and
+block tables stay here (see ``DepositorLink``).
 
 A staff member works only at the facilities assigned to them (``FacilityAssignment``): the
 admin shows them nothing else, and the ledger accepts their money requests and approvals only
@@ -48,7 +50,12 @@ class FacilityAssignment(models.Model):
 class DepositorLink(models.Model):
     """A family depositor's link to an inmate, made by matching facility, inmate number and
     surname. Deposits are possible only over an approved link. The number and surname are kept
-    as the depositor typed them: receipts show them so."""
+    as the depositor typed them: receipts show them so.
+
+    The table stays in ``accounts`` (below the ledger) although ``family`` writes it:
+    ``payments`` checks the link and the block when a deposit starts and prints the link on
+    receipts, and ``payments`` sits below ``family``; moving it would also move its
+    migrations' history for no gain."""
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting for the facility's approval")
@@ -89,7 +96,8 @@ class DepositorLink(models.Model):
 
 
 class DepositorBlock(models.Model):
-    """Staff stopped a depositor at a facility: no new links, no deposits there."""
+    """Staff stopped a depositor at a facility: no new links, no deposits there. Kept in
+    ``accounts`` beside ``DepositorLink``, for the same reason."""
 
     depositor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="depositor_blocks"

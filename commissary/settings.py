@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "reports",
     "catalog",
     "kiosk",
+    "family",
 ]
 
 MIDDLEWARE = [

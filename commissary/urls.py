@@ -32,5 +32,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("payments/", include("payments.urls")),
     path("receipts/<uuid:reference>/verify", payment_views.receipt_verify, name="receipt_verify"),
-    path("", include("accounts.urls")),
+    path("", include("family.urls")),
 ]

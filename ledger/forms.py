@@ -2,6 +2,7 @@
 converted exactly to fen, never through a float."""
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .money import format_yuan_plain, parse_yuan
@@ -45,3 +46,35 @@ class YuanField(forms.CharField):
         if amount_fen > MAX_AMOUNT_FEN:
             raise forms.ValidationError(self.error_messages["too_large"], code="too_large")
         return amount_fen
+
+
+class YuanAmountsForm(forms.ModelForm):
+    """A model form whose amounts are typed and shown in yuan: ``yuan_amounts`` maps each
+    yuan form field to the fen model field it sets."""
+
+    yuan_amounts: dict[str, str] = {}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for yuan_field, fen_field in self.yuan_amounts.items():
+            self.fields[yuan_field].initial = getattr(self.instance, fen_field)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        for yuan_field, fen_field in self.yuan_amounts.items():
+            if yuan_field in cleaned_data:  # valid; an optional one left empty is None
+                setattr(self.instance, fen_field, cleaned_data[yuan_field])
+        return cleaned_data
+
+    def _update_errors(self, errors):
+        # The model's own checks (``Model.clean``) name its fen fields, which are not on the
+        # form: show them at the yuan field the amount was typed in.
+        if hasattr(errors, "error_dict"):
+            yuan_field_of = {fen: yuan for yuan, fen in self.yuan_amounts.items()}
+            errors = ValidationError(
+                {
+                    yuan_field_of.get(field, field): messages
+                    for field, messages in errors.error_dict.items()
+                }
+            )
+        super()._update_errors(errors)

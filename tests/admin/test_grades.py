@@ -198,7 +198,7 @@ def test_an_inmate_given_the_grade_after_the_page_checked_still_stops_the_delete
 ):
     """The page's own check and the delete are not one lock: the service checks again under
     the grade's lock and the page says why, in the staff member's language."""
-    from catalog.admin import GradeAdmin
+    from facilities.admin.grades import GradeAdmin
 
     grade = grade_of(site_a)
     facility_services.assign_grade(inmate_id=site_a.inmate.pk, grade_id=grade.pk)

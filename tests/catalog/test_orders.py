@@ -157,7 +157,7 @@ def test_units_taken_between_the_read_and_the_write_refuse_the_order_whole(setti
     transaction) refuse the whole order, money and lines included, and name what is left."""
     facility, inmate, device, _staff = setting
     plenty, short = product_at(facility, stock=50), product_at(facility, stock=5, name_en="Soap")
-    write = services._OrderWrites.stock_order_and_items
+    write = services.order_writes._OrderWrites.stock_order_and_items
 
     def taken_meanwhile(self):
         self.cursor.execute(
@@ -165,7 +165,9 @@ def test_units_taken_between_the_read_and_the_write_refuse_the_order_whole(setti
         )
         return write(self)
 
-    monkeypatch.setattr(services._OrderWrites, "stock_order_and_items", taken_meanwhile)
+    monkeypatch.setattr(
+        services.order_writes._OrderWrites, "stock_order_and_items", taken_meanwhile
+    )
     before = (_money(inmate), Transaction.objects.count(), Entry.objects.count())
     with pytest.raises(errors.OutOfStock) as refused:
         services.place_order(

@@ -15,8 +15,8 @@ from django.db import connection
 from django.utils import timezone
 from tqdm import tqdm
 
-from accounts import demo as family_demo
 from facilities import demo
+from family import demo as family_demo
 
 HELP = f"""\
 Seed a demo facility with inmates who have money, and write every credential to a file.

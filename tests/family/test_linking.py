@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from accounts import services
 from accounts.models import DepositorLink
+from family import services
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
 from tests.payments.helpers import depositor
 

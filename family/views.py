@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
+from accounts import selectors
 from commissary import errors
 from ledger import selectors as ledger_selectors
 from ledger.models import Deposit
@@ -25,7 +26,7 @@ from payments import receipts
 from payments import services as payments
 from payments.providers import available_provider_names
 
-from . import selectors, services
+from . import services
 from .forms import CloseAccountForm, DepositAmountForm, DepositConfirmForm, LinkForm
 
 

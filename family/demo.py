@@ -9,12 +9,11 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from accounts.models import DepositorLink
 from commissary import errors
 from facilities.models import Inmate
 from ledger import services as ledger
 from payments.models import Payment
-
-from .models import DepositorLink
 
 # (minutes before now, amount in fen): small, so most of the month's room stays for the demo.
 PAST_DEPOSITS = ((180, 5_000), (120, 3_000), (60, 2_000))

@@ -4,7 +4,7 @@ blocks, the depositor's own data download and the closing of their account.
 Linking guards against finding out who is held where: facility, inmate number and surname
 are matched in one query, and every mismatch (wrong facility, number or surname, a released
 inmate) gives the same answer after the same work. Look-ups are rate-limited per depositor
-and per address (``accounts.views``), so guessing is slow as well as blind.
+and per address (``family.views``), so guessing is slow as well as blind.
 """
 
 import datetime as dt
@@ -16,13 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import DepositorBlock, DepositorLink
+from accounts.selectors import is_blocked
 from commissary import errors
 from facilities.models import Facility, Inmate
 from ledger import services as ledger
 from ledger.models import Deposit
-
-from .models import DepositorBlock, DepositorLink
-from .selectors import is_blocked
 
 
 class LinkNotMatched(errors.DomainError):

@@ -1,0 +1,43 @@
+"""What every journal screen shares: read-only, facility-scoped, CSV export of the scoped
+rows."""
+
+from django.contrib import admin
+from import_export.admin import ExportMixin
+from import_export.formats.base_formats import CSV
+
+from accounts.admin_scope import FacilityScopedAdmin
+
+
+class ScopedExportMixin(ExportMixin):
+    """CSV export of the admin list as it stands (scope, search, filters), for whoever may
+    view it."""
+
+    formats = [CSV]
+    skip_export_form = True
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)
+
+    def get_valid_export_item_pks(self, request):
+        return self.get_queryset(request).values_list("pk", flat=True)
+
+
+class ReadOnlyAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    def get_fields(self, request, obj=None):
+        # The view page shows amounts in yuan: an ``x_fen`` field gives way to the admin's
+        # ``x`` display (the one its list shows) where there is one.
+        return [
+            name.removesuffix("_fen")
+            if isinstance(name, str) and name.endswith("_fen") and hasattr(self, name[:-4])
+            else name
+            for name in super().get_fields(request, obj)
+        ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
