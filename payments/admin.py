@@ -87,10 +87,36 @@ class MerchantAccountAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     enabled. The secrets are write-only: no list, page or export shows them."""
 
     form = MerchantAccountForm
-    list_display = ("facility", "provider", "merchant_id", "is_enabled", "updated_at")
+    list_display = (
+        "facility",
+        "provider",
+        "merchant_id",
+        "is_enabled",
+        "keys_readable",
+        "updated_at",
+    )
     list_filter = ("provider", "is_enabled")
     readonly_fields = ("merchant_id", "updated_at")
     fields = ("facility", "provider", "is_enabled", "secrets", "merchant_id", "updated_at")
+
+    @admin.display(boolean=True, description=_("Keys readable"))
+    def keys_readable(self, obj):
+        return credentials.is_readable(obj)
+
+    def changelist_view(self, request, extra_context=None):
+        for account in credentials.unreadable_accounts(
+            self.get_queryset(request).select_related("facility")
+        ):
+            self.message_user(
+                request,
+                _(
+                    "The keys of %(account)s at %(facility)s cannot be read: families cannot "
+                    "pay through it until they are entered again."
+                )
+                % {"account": account, "facility": account.facility},
+                messages.ERROR,
+            )
+        return super().changelist_view(request, extra_context)
 
 
 class StillFailingFilter(admin.SimpleListFilter):
@@ -128,7 +154,7 @@ class ProviderCallAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "next_attempt_at",
         "last_error",
     )
-    list_filter = (StillFailingFilter, "state", "kind")
+    list_filter = (StillFailingFilter, "state", "kind", "facility")
     search_fields = ("request_number", "payment__provider_reference")
     list_select_related = ("facility", "payment")
     ordering = ("-created_at",)

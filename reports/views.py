@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_scope import scope_queryset
 from facilities.models import Facility
 from ledger.money import format_fen, format_yuan_plain
+from payments import selectors as payment_selectors
 
 from . import selectors
 
@@ -107,6 +108,10 @@ def dashboard(request):
         "low_stock": selectors.low_stock_products(facility=facility),
         "reconciliation": selectors.latest_reconciliation(facility=facility),
         "disabled_schedules": selectors.disabled_money_schedules(),
+        "failing_provider_calls": payment_selectors.failing_provider_calls(facility_id=facility.pk),
+        "unreadable_merchant_accounts": payment_selectors.unreadable_merchant_accounts(
+            facility_id=facility.pk
+        ),
     }
     return TemplateResponse(request, "admin/reports/dashboard.html", context)
 

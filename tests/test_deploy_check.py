@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
@@ -18,6 +20,7 @@ def test_check_deploy_is_clean_with_the_production_settings():
             name: value for name, value in os.environ.items() if name != "DJANGO_ALLOW_ASYNC_UNSAFE"
         },
         "SECRET_KEY": secrets.token_urlsafe(60),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "HTTPS": "true",
         "ALLOWED_HOSTS": "pay.example.org",
         "DEBUG": "false",
@@ -32,3 +35,28 @@ def test_check_deploy_is_clean_with_the_production_settings():
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "no issues" in finished.stdout
+
+
+def test_production_without_field_encryption_keys_is_refused():
+    environment = {
+        **{
+            name: value
+            for name, value in os.environ.items()
+            if name
+            not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "FIELD_ENCRYPTION_KEYS", "PAYMENTS_SANDBOX")
+        },
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "HTTPS": "true",
+        "ALLOWED_HOSTS": "pay.example.org",
+        "DEBUG": "false",
+    }
+    finished = subprocess.run(  # noqa: S603 - the project's own manage.py, fixed arguments
+        [sys.executable, "manage.py", "check"],
+        cwd=REPOSITORY,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode != 0
+    assert "payments.E001" in finished.stderr

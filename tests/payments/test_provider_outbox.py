@@ -250,3 +250,15 @@ def test_retry_now_needs_its_permission_and_touches_only_the_staffs_facilities(
     assert SandboxCharge.objects.get(reference=shown.payment.provider_reference).status == (
         SandboxCharge.Status.REFUNDED
     )
+
+
+@pytest.mark.django_db
+def test_the_dashboard_warns_of_the_facilitys_failing_calls(client):
+    facility = FacilityFactory()
+    _given_up_call(facility)
+    client.force_login(StaffFactory(is_superuser=True))
+    page = client.get(f"/admin/reports/dashboard/?facility={facility.pk}").content.decode()
+    assert "provider-call-warning" in page
+    assert "1 refund or other call to a payment provider keeps failing." in page
+    quiet = client.get(f"/admin/reports/dashboard/?facility={FacilityFactory().pk}")
+    assert "provider-call-warning" not in quiet.content.decode()
