@@ -55,3 +55,31 @@ def check_field_encryption_keys(app_configs=None, **kwargs) -> list[checks.Check
             id="payments.W001",
         )
     ]
+
+
+@checks.register()
+def check_environment_merchant_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The environment's merchant accounts (ALIPAY_*, WECHATPAY_*): a key that cannot be read
+    would fail every payment at run time, so it is named at start-up. (A facility's own
+    account is checked when it is saved in the admin.)"""
+    found = []
+    for provider, setting in (("alipay", "PAYMENTS_ALIPAY"), ("wechat", "PAYMENTS_WECHAT")):
+        config = dict(getattr(settings, setting, {}) or {})
+        if not credentials.is_complete(provider, config):
+            continue
+        for name in credentials.unreadable_key_fields(provider, config):
+            variable = ("ALIPAY_" if provider == "alipay" else "WECHATPAY_") + {
+                "app_private_key": "APP_PRIVATE_KEY",
+                "alipay_public_key": "PUBLIC_KEY",
+                "private_key": "PRIVATE_KEY",
+                "platform_public_key": "PLATFORM_PUBLIC_KEY",
+            }[name]
+            found.append(
+                checks.Error(
+                    f"{variable} cannot be read as an RSA key.",
+                    hint="Give the PEM text (-----BEGIN ... KEY----- lines kept) or the bare "
+                    "base64 text the provider's console shows; see docs/payments.md.",
+                    id="payments.E003",
+                )
+            )
+    return found

@@ -123,9 +123,13 @@ class WechatProvider:
         return reverse("payments:provider_pay", args=[self.name, payment.provider_reference])
 
     def checkout(self, payment, *, is_mobile: bool, client_ip: str, return_url: str) -> dict:
+        """A Native order's ``code_url`` (valid two hours) is kept and shown again on a reload.
+        An H5 order's ``h5_url`` lives about five minutes, so each visit places the order again
+        (the same ``out_trade_no`` and amount: WeChat Pay answers a fresh ``h5_url`` for the
+        same order), as WeChat Pay's H5 documentation asks."""
         kind = "h5" if is_mobile else "native"
         existing = ProviderCheckout.objects.filter(payment_id=payment.pk, kind=kind).first()
-        if existing is not None:
+        if existing is not None and not is_mobile:
             return {"kind": kind, "url": existing.pay_url}
         account = _account_for_payment(payment)
         deposit = payment.deposit
@@ -148,6 +152,13 @@ class WechatProvider:
             # After paying, WeChat sends the phone back to the deposit's page.
             separator = "&" if "?" in url else "?"
             url = f"{url}{separator}redirect_url={quote(return_url, safe='')}"
+        if is_mobile:
+            ProviderCheckout.objects.update_or_create(
+                payment_id=payment.pk,
+                kind=kind,
+                defaults={"merchant_id": account.merchant_id, "pay_url": url},
+            )
+            return {"kind": kind, "url": url}
         checkout, _created = ProviderCheckout.objects.get_or_create(
             payment_id=payment.pk,
             kind=kind,

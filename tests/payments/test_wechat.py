@@ -265,3 +265,28 @@ def test_requests_signed_with_another_merchant_key_are_refused_by_the_gateway(
     assert answer.status_code == 502
     assert wechat.trades == {}
     assert payment.checkouts.count() == 0
+
+
+def test_each_visit_on_a_phone_asks_for_a_fresh_h5_url(client, wechat):
+    """An h5_url lives about five minutes: a reload places the order again for a new one,
+    where a computer's QR code (valid two hours) is shown again as it was."""
+    payment, _trade, _first = ordered(client, wechat, agent=PHONE)
+    again = client.get(
+        f"/payments/wechat/pay/{payment.provider_reference}", headers={"User-Agent": PHONE}
+    )
+    assert again.status_code == 200
+    h5_orders = [r for r in wechat.requests if r["path"].startswith("/v3/pay/transactions/h5")]
+    assert len(h5_orders) == 2
+    assert h5_orders[0]["order"]["out_trade_no"] == h5_orders[1]["order"]["out_trade_no"]
+    assert payment.checkouts.filter(kind="h5").count() == 1
+    native = client.get(
+        f"/payments/wechat/pay/{payment.provider_reference}", headers={"User-Agent": DESKTOP}
+    )
+    reload = client.get(
+        f"/payments/wechat/pay/{payment.provider_reference}", headers={"User-Agent": DESKTOP}
+    )
+    assert native.status_code == reload.status_code == 200
+    native_orders = [
+        r for r in wechat.requests if r["path"].startswith("/v3/pay/transactions/native")
+    ]
+    assert len(native_orders) == 1
