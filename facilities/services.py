@@ -19,7 +19,15 @@ from ledger.locks import lock_inmate_row
 from ledger.models import StaffRequest
 from ledger.schedules import ensure_rollover_schedule
 
-from .models import Facility, Grade, HousingUnit, Inmate, KioskDevice, hash_device_key
+from .models import (
+    Facility,
+    Grade,
+    HousingUnit,
+    Inmate,
+    KioskDevice,
+    canonical_inmate_number,
+    hash_device_key,
+)
 
 
 def create_facility(*, code: str, name: str, **policy) -> Facility:
@@ -80,7 +88,7 @@ def intake_inmate(
         with transaction.atomic():
             inmate = Inmate.objects.create(
                 facility=facility,
-                inmate_number=inmate_number.strip(),
+                inmate_number=canonical_inmate_number(inmate_number),
                 surname=surname.strip(),
                 given_name=given_name.strip(),
                 housing_unit=housing_unit,
@@ -171,7 +179,7 @@ def transfer_inmate(
             inmate.facility = to_facility
             inmate.housing_unit = housing_unit
             if inmate_number:
-                inmate.inmate_number = inmate_number
+                inmate.inmate_number = canonical_inmate_number(inmate_number)
             inmate.grade_id = _grade_named(cursor, facility_id=to_facility.pk, name=grade_name)
             inmate.save(update_fields=["facility", "housing_unit", "inmate_number", "grade"])
     except IntegrityError:

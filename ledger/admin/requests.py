@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin, scope_queryset
 from commissary.errors import DomainError
+from commissary.money import format_fen
 from facilities.models import Inmate
 
 from .. import services
@@ -19,7 +20,6 @@ from ..forms import YuanField
 from ..models import (
     StaffRequest,
 )
-from ..money import format_fen
 
 
 class StaffRequestForm(forms.Form):

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from facilities.records import set_facility_caps
 
 from ..locks import lock_facility_for_policy, lock_inmate_accounts, lock_inmates_accounts
 from ..models import Account, AccountEvent, Transaction
@@ -299,11 +300,10 @@ def change_facility_caps(*, facility_id: int, monthly_cap_fen: int, balance_cap_
                 )
                 % {"inmates": shown}
             )
-        execute(
-            cursor,
-            "UPDATE facilities_facility SET monthly_cap_fen = %s, balance_cap_fen = %s "
-            "WHERE id = %s",
-            [monthly_cap_fen, balance_cap_fen, facility_id],
+        set_facility_caps(
+            facility_id=facility_id,
+            monthly_cap_fen=monthly_cap_fen,
+            balance_cap_fen=balance_cap_fen,
         )
         execute(
             cursor,

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from accounts import selectors as people
 from commissary import errors
+from facilities.models import Inmate
 
 from ..locks import lock_inmate_accounts
 from ..models import AccountEvent, StaffRequest, Transaction
@@ -185,8 +186,6 @@ def request_money_action(
 ) -> StaffRequest:
     """Record a trust officer's request. One that needs no second trust officer is executed
     at once, in the same database transaction (refused: nothing is recorded)."""
-    from facilities.models import Inmate  # noqa: PLC0415 (facilities imports the ledger)
-
     if kind not in Kind.values:
         raise errors.ValidationFailed(_("Choose what should be done."))
     reason = checked_reason(reason)
@@ -363,6 +362,18 @@ def _ensure_waiting(staff_request: StaffRequest) -> None:
         )
 
 
+# Releasing an inmate closes their ledger and changes their record, which facilities owns and
+# whose release service sits above the ledger: facilities registers it here at start-up
+# (``FacilitiesConfig.ready``), so an approved release payout runs that one service.
+_release_handlers: list = []
+
+
+def register_release_handler(release_inmate) -> None:
+    """Set the service an approved ``release_payout`` request runs, called with the request's
+    inmate, requester, system key, approver and instant."""
+    _release_handlers[:] = [release_inmate]
+
+
 def _execute(staff_request: StaffRequest, *, approved_by_id: int | None, now) -> None:
     """Post the request through its ledger service, under the system key of the request."""
     common = {
@@ -395,10 +406,8 @@ def _execute(staff_request: StaffRequest, *, approved_by_id: int | None, now) ->
             **common,
         )
     elif kind == Kind.RELEASE_PAYOUT:
-        from facilities.services import release_inmate  # noqa: PLC0415 (import cycle)
-
         common.pop("reason")
-        release_inmate(approved_by_id=approved_by_id, **common)
+        _release_handlers[0](approved_by_id=approved_by_id, **common)
         event = AccountEvent.objects.filter(
             idempotency_scope=SYSTEM_SCOPE, idempotency_key=request_key(staff_request.pk)
         ).first()
