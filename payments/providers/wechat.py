@@ -17,7 +17,8 @@ The account's platform key is configured, never downloaded: WeChat Pay's platfor
 (``PUB_KEY_ID_…``) or, for older merchants, the platform certificate's public key with its
 serial number as the key id. So constructing the SDK's client does no network I/O, and the
 client is pointed at the account's gateway (production, or a local fake in the tests) by
-setting its gateway after construction: its constructor knows only the production URL.
+setting its gateway after construction (``_point_at_gateway``): its constructor knows only the
+production URL.
 """
 
 import datetime as dt
@@ -85,8 +86,28 @@ def _client(account: credentials.Account, *, notify: bool = True) -> WeChatPay:
         )
     except Exception as failure:  # the SDK raises bare exceptions for unreadable keys
         raise ProviderError(f"The WeChat Pay account's keys could not be read: {failure}") from None
-    client._core._gate_way = account.gateway  # see the module docstring
+    _point_at_gateway(client, account.gateway)
     return client
+
+
+def _point_at_gateway(client: WeChatPay, gateway: str) -> None:
+    """Send the client's requests to ``gateway``. wechatpayv3 (pinned, 2.0.4) has no public
+    option for it: its Core fixes ``_gate_way`` to production in ``__init__`` and builds every
+    request URL as ``self._gate_way + path``. The one private attribute is set here because it
+    is needed for: WeChat Pay's backup domain (api2.mch.weixin.qq.com, which its docs tell
+    merchants to switch to when the main one fails) and the local fake gateway every WeChat Pay
+    test runs against; the alternative, a fork of the SDK, would be far more to keep. If an
+    upgrade renames it, this refuses to build a client (every WeChat Pay call fails with a
+    ProviderError naming the cause) instead of silently sending requests to production, and
+    ``tests/payments/test_wechat.py::test_the_sdk_still_takes_its_gateway_from_core_gate_way``
+    fails."""
+    core = getattr(client, "_core", None)
+    if not isinstance(getattr(core, "_gate_way", None), str):
+        raise ProviderError(
+            "wechatpayv3 no longer keeps its gateway in Core._gate_way: update "
+            "payments/providers/wechat.py for this SDK version."
+        )
+    core._gate_way = gateway
 
 
 def _call(what: str, request) -> tuple[int, dict]:

@@ -290,3 +290,48 @@ def test_each_visit_on_a_phone_asks_for_a_fresh_h5_url(client, wechat):
         r for r in wechat.requests if r["path"].startswith("/v3/pay/transactions/native")
     ]
     assert len(native_orders) == 1
+
+
+def test_the_sdk_still_takes_its_gateway_from_core_gate_way(wechat, monkeypatch):
+    """The adapter points wechatpayv3 at a gateway through its private ``Core._gate_way``
+    (wechat.py says why). This fails loudly when an upgrade moves it: the client must reach the
+    configured gateway, never production."""
+    import requests
+
+    from payments import credentials
+    from payments.providers import wechat as adapter
+
+    account = credentials.Account("wechat", None, wechat.account(gateway="http://127.0.0.1:9"))
+    asked = []
+
+    def get(url, **kwargs):
+        asked.append(url)
+        raise requests.ConnectionError("nothing listens there")
+
+    monkeypatch.setattr(requests, "get", get)
+    client = adapter._client(account)
+    assert client._core._gate_way == "http://127.0.0.1:9"
+    with pytest.raises(Exception, match="nothing listens there"):
+        client.query(out_trade_no="0" * 32)
+    assert asked == [
+        f"http://127.0.0.1:9/v3/pay/transactions/out-trade-no/{'0' * 32}?mchid={wechat.mchid}"
+    ]
+
+
+def test_a_client_is_refused_when_the_sdk_no_longer_has_the_gateway_attribute(wechat, monkeypatch):
+    from wechatpayv3.core import Core
+
+    from payments import credentials
+    from payments.providers import ProviderError
+    from payments.providers import wechat as adapter
+
+    original = Core.__init__
+
+    def renamed(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._gateway_url = self.__dict__.pop("_gate_way")
+
+    monkeypatch.setattr(Core, "__init__", renamed)
+    account = credentials.Account("wechat", None, wechat.account())
+    with pytest.raises(ProviderError, match="Core._gate_way"):
+        adapter._client(account)
