@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
-from commissary.db import prepared_cursor
+from commissary.db import prepared_cursor, replan_when_doubled
 from facilities.models import spending_period_start
 from facilities.selectors import SPENDING_LIMIT_SQL, festival_month_key
 from ledger import services as ledger_services
@@ -220,6 +220,7 @@ def _place(
             writes.answer()
         elif not writes.stock_order_and_items():  # PostgreSQL: one statement
             _refuse_out_of_stock(cursor, offers=offers, wanted=wanted)
+    replan_when_doubled(order.pk, ("catalog_order", "catalog_orderitem"))
     return order
 
 

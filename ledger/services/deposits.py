@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from commissary.db import replan_when_doubled
 from commissary.money import format_fen
 from facilities.models import deposit_fee_fen, local_month
 
@@ -143,6 +144,7 @@ def reserve_deposit(
                 [created[column] for column in columns],
             )
             created["id"] = cursor.fetchone()[0]
+            replan_when_doubled(created["id"], ("ledger_deposit", "ledger_monthlyperiod"))
             return created["id"]
 
     deposit_id = run_idempotent(

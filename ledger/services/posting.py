@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from commissary.db import replan_when_doubled
 
 from .. import sql as sql_params
 from ..locks import LockedInmate
@@ -35,6 +36,9 @@ _SCOPE_PATTERN = re.compile(
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 
 Leg = tuple[int, int]  # (account id, signed amount in fen)
+# Analysed as the journal grows (commissary.db.replan_when_doubled): every money operation
+# writes them, and the balance trigger and foreign-key checks read them at every commit.
+JOURNAL_TABLES = ("ledger_transaction", "ledger_entry")
 
 
 def kiosk_scope(device_id: int) -> str:
@@ -266,7 +270,9 @@ def _post(
                 *[v for leg in legs for v in leg],
             ],
         )
-        return cursor.fetchone()[0], fields
+        transaction_id = cursor.fetchone()[0]
+        replan_when_doubled(transaction_id, JOURNAL_TABLES)
+        return transaction_id, fields
     if update:
         execute(cursor, *update)
     execute(cursor, *insert)
