@@ -3,6 +3,9 @@
 DEBUG is off unless asked for. Without DATABASE_URL the app runs on an embedded SQLite file
 under the data directory; without REDIS_URL Celery uses kombu's filesystem transport there.
 PostgreSQL and Redis are what production and the test suite use.
+
+One file of about 400 lines, as Django expects: each setting sits beside the comment that says
+why it has its value.
 """
 
 import datetime as dt
@@ -36,11 +39,17 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Fernet keys for the merchant secrets stored in the database (payments.credentials),
+# comma-separated, newest first: the first encrypts, all decrypt. Required in production (the
+# system check payments.E001); make one with
+# python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())".
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with the staff site (its home is the work queue) as admin.site.
+    "reports.admin_apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -76,31 +85,24 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # The kiosk API (/api/kiosk/) leaves here for KIOSK_API_MIDDLEWARE: it uses no cookies,
-    # sessions, Django users or browser sign-in (see kiosk.middleware).
-    "kiosk.middleware.KioskAPIMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # kiosk.middleware's are Django's own, passed by for the kiosk API (/api/kiosk/), which
+    # uses no cookies, sessions, Django users or browser sign-in.
+    "kiosk.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kiosk.middleware.CsrfViewMiddleware",
+    "kiosk.middleware.AuthenticationMiddleware",
     # Records who made each change in the audit trail.
-    "auditlog.middleware.AuditlogMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "kiosk.middleware.AuditlogMiddleware",
+    "kiosk.middleware.MessageMiddleware",
     # Staff sessions end when idle and after a shift; signed-in pages are never cached.
+    # (Both do nothing where there is no signed-in user, as on the kiosk API.)
     "commissary.middleware.StaffSessionTimeoutMiddleware",
     "commissary.middleware.NoStoreForSignedInMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
-]
-
-KIOSK_API_MIDDLEWARE = [
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

@@ -35,3 +35,7 @@ urlpatterns = [
     path("receipts/<uuid:reference>/verify", payment_views.receipt_verify, name="receipt_verify"),
     path("", include("family.urls")),
 ]
+
+handler404 = "commissary.error_pages.page_not_found"
+handler403 = "commissary.error_pages.permission_denied"
+handler500 = "commissary.error_pages.server_error"

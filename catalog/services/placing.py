@@ -70,7 +70,9 @@ def _place(
 ) -> Order:
     # The hot path of a kiosk order: a handful of statements through one cursor (an ORM call
     # costs several times its round trip), each decision taken on what was read under the
-    # locks. Tested like any other service: tests/catalog, tests/kiosk.
+    # locks. Tested like any other service: tests/catalog, tests/kiosk. One function of about
+    # 160 lines, in four numbered steps, because each step decides on what the step before
+    # read under its locks; the statements themselves are built by _OrderWrites.
     is_postgresql = connection.vendor == "postgresql"
     with prepared_cursor() as cursor:
         # 1. The inmate's accounts, first, as every money operation takes them.
