@@ -39,6 +39,11 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Fernet keys for the merchant secrets stored in the database (payments.credentials),
+# comma-separated, newest first: the first encrypts, all decrypt. Required in production (the
+# system check payments.E001); make one with
+# python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())".
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -25,6 +25,7 @@ from accounts.admin_scope import scope_queryset
 from commissary.money import format_fen
 from commissary.spreadsheets import csv_response, money_cell
 from facilities.models import Facility
+from payments import selectors as payment_selectors
 
 from . import charts, selectors
 
@@ -115,6 +116,10 @@ def dashboard(request):
         "low_stock": selectors.low_stock_products(facility=facility),
         "reconciliation": selectors.latest_reconciliation(facility=facility),
         "disabled_schedules": selectors.disabled_money_schedules(),
+        "failing_provider_calls": payment_selectors.failing_provider_calls(facility_id=facility.pk),
+        "unreadable_merchant_accounts": payment_selectors.unreadable_merchant_accounts(
+            facility_id=facility.pk
+        ),
     }
     return TemplateResponse(request, "admin/reports/dashboard.html", context)
 

@@ -28,6 +28,7 @@ EXPECTED_SCHEDULES = [
     "ledger.tasks.roll_over_periods",
     "payments.tasks.poll_pending_payments",
     "payments.tasks.queue_unsent_receipts",
+    "payments.tasks.retry_provider_calls",
     "reports.tasks.queue_staff_digests",
 ]
 APPEND_ONLY_REFUSAL = "is never changed or deleted: the journal is append-only"
