@@ -81,9 +81,15 @@ def test_each_role_sees_only_the_queues_it_can_act_on(site_a):
         "stuck_deposits",
         "findings",
     }
-    assert set(queue(site_a.staff["facility_admin"])) == {"family_links", "findings"}
+    # Open disputes: the commissary clerk and the facility administrator decide them.
+    assert set(queue(site_a.staff["facility_admin"])) == {"family_links", "findings", "disputes"}
     assert set(queue(site_a.staff["auditor"])) == {"findings"}
-    assert set(queue(site_a.staff["clerk"])) == {"orders_to_pick", "refused_orders", "low_stock"}
+    assert set(queue(site_a.staff["clerk"])) == {
+        "orders_to_pick",
+        "refused_orders",
+        "low_stock",
+        "disputes",
+    }
 
 
 def test_family_links_waiting_for_a_decision_at_the_viewer_s_facilities(site_a, site_b):
