@@ -3,6 +3,9 @@
 DEBUG is off unless asked for. Without DATABASE_URL the app runs on an embedded SQLite file
 under the data directory; without REDIS_URL Celery uses kombu's filesystem transport there.
 PostgreSQL and Redis are what production and the test suite use.
+
+One file of about 400 lines, as Django expects: each setting sits beside the comment that says
+why it has its value.
 """
 
 import datetime as dt
@@ -36,11 +39,17 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Fernet keys for the merchant secrets stored in the database (payments.credentials),
+# comma-separated, newest first: the first encrypts, all decrypt. Required in production (the
+# system check payments.E001); make one with
+# python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())".
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with the staff site (its home is the work queue) as admin.site.
+    "reports.admin_apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -70,6 +79,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Prometheus request metrics (commissary.metrics): first and last, around everything.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -93,7 +104,12 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# --- Metrics (/metrics, commissary.metrics) ----------------------------------------------
+# Who may read them: comma-separated networks, matched against the connection's own address.
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.1/32", "::1/128"])
 
 ROOT_URLCONF = "commissary.urls"
 WSGI_APPLICATION = "commissary.wsgi.application"

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from commissary import errors
+from commissary import errors, metrics
 from facilities.models import Inmate
 from ledger import selectors as ledger_selectors
 
@@ -451,12 +451,17 @@ class OrdersView(KioskView):
         key = request.headers.get("Idempotency-Key")
         if key is None:
             raise errors.ValidationFailed(_("The Idempotency-Key header is required."))
-        order = catalog_services.place_order(
-            inmate_id=self.inmate_id,
-            device_id=self.device.pk,
-            items=items,
-            idempotency_key=key,
-        )
+        try:
+            order = catalog_services.place_order(
+                inmate_id=self.inmate_id,
+                device_id=self.device.pk,
+                items=items,
+                idempotency_key=key,
+            )
+        except errors.DomainError as refusal:
+            metrics.KIOSK_ORDERS.labels(refusal.code).inc()
+            raise
+        metrics.KIOSK_ORDERS.labels("placed").inc()
         return Response(order.placed_response, status=status.HTTP_201_CREATED)
 
 

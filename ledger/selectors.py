@@ -150,6 +150,13 @@ def needs_approval(*, amount_fen: int, approval_threshold_fen: int) -> bool:
     return amount_fen > 0 or -amount_fen > approval_threshold_fen
 
 
+def reversal_judged_fen(*, money_added_fen: int, amounts_moved_fen) -> int:
+    """The amount a reversal is judged by for approval (``needs_approval``): money it adds to
+    the inmate is a credit; a reversal that only moves or removes money is judged by the
+    largest amount it moves, like a debit of that amount."""
+    return money_added_fen or -max(abs(amount) for amount in amounts_moved_fen)
+
+
 def release_needs_approval(*, payout_fen: int, approval_threshold_fen: int) -> bool:
     """Whether a release paying out ``payout_fen`` waits for a second trust officer: a payout
     is a debit of the inmate (``services.close_inmate_ledger`` enforces it under the lock)."""

@@ -15,6 +15,9 @@ payout is above the threshold (``file_release_request_if_needed``), for whoever 
 Lock order as everywhere: the inmate's accounts first (``lock_inmate_accounts``), then the
 request row. Two approvers racing both wait for the accounts; the second finds the request
 already decided.
+
+Over 400 lines because a request's whole life is here (preview, filing, approval, rejection,
+execution per kind): each step re-checks what the one before decided, and reads best beside it.
 """
 
 import datetime as dt
@@ -35,6 +38,7 @@ from ..selectors import (
     needs_approval,
     release_needs_approval,
     release_payout_fen,
+    reversal_judged_fen,
 )
 from .posting import SYSTEM_SCOPE, checked_amount, checked_reason
 from .staff import (
@@ -160,12 +164,14 @@ def _needs_approval(
     if kind == Kind.DEBIT:
         return needs_approval(amount_fen=-amount_fen, approval_threshold_fen=threshold)
     if kind == Kind.REVERSAL:
-        # As the ledger judges it: money added is a credit, else the largest amount moved.
+        # As reverse_transaction judges it under the lock.
         original = _reversal_target(inmate, transaction_id)
         spendable_change, held_change = _legs_of_reversal(original, inmate)
-        largest = max(abs(a) for a in original.entries.values_list("amount_fen", flat=True))
-        added = spendable_change + held_change
-        return needs_approval(amount_fen=added or -largest, approval_threshold_fen=threshold)
+        judged_fen = reversal_judged_fen(
+            money_added_fen=spendable_change + held_change,
+            amounts_moved_fen=original.entries.values_list("amount_fen", flat=True),
+        )
+        return needs_approval(amount_fen=judged_fen, approval_threshold_fen=threshold)
     if kind == Kind.RELEASE_PAYOUT:
         return release_needs_approval(
             payout_fen=release_payout_fen(spendable_fen=spendable_fen, held_fen=held_fen),
