@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "catalog",
     "kiosk",
     "family",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
