@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             name='Rule',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('monitored_depositor', 'Monitored depositor'), ('monitored_inmate', 'Monitored inmate'), ('amount_at_least', 'Amount at least'), ('not_whole_yuan', 'Amount not in whole yuan'), ('deposits_from_depositor', 'More than N deposits from one depositor in D days'), ('depositors_to_inmate', 'More than N depositors to one inmate in D days'), ('inmates_from_depositor', 'One depositor to more than N inmates in D days'), ('near_monthly_cap', "Brings the month's deposits within X% of the cap"), ('new_depositor', 'Depositor account younger than D days')], max_length=32, verbose_name='kind')),
+                ('kind', models.CharField(choices=[('monitored_depositor', 'Monitored depositor'), ('monitored_inmate', 'Monitored inmate'), ('amount_at_least', 'Amount at least'), ('not_whole_yuan', 'Amount not in whole yuan'), ('deposits_from_depositor', 'More than N deposits from one depositor in D days'), ('depositors_to_inmate', 'More than N depositors to one inmate in D days'), ('inmates_from_depositor', 'One depositor to more than N inmates in D days'), ('near_monthly_cap', "Brings the month's deposits within X percent of the cap"), ('new_depositor', 'Depositor account younger than D days')], max_length=32, verbose_name='kind')),
                 ('amount_fen', models.BigIntegerField(blank=True, null=True, verbose_name='amount')),
                 ('count', models.PositiveIntegerField(blank=True, null=True, verbose_name='N (count)')),
                 ('days', models.PositiveIntegerField(blank=True, null=True, verbose_name='D (days)')),
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('version', models.PositiveIntegerField()),
-                ('kind', models.CharField(choices=[('monitored_depositor', 'Monitored depositor'), ('monitored_inmate', 'Monitored inmate'), ('amount_at_least', 'Amount at least'), ('not_whole_yuan', 'Amount not in whole yuan'), ('deposits_from_depositor', 'More than N deposits from one depositor in D days'), ('depositors_to_inmate', 'More than N depositors to one inmate in D days'), ('inmates_from_depositor', 'One depositor to more than N inmates in D days'), ('near_monthly_cap', "Brings the month's deposits within X% of the cap"), ('new_depositor', 'Depositor account younger than D days')], max_length=32)),
+                ('kind', models.CharField(choices=[('monitored_depositor', 'Monitored depositor'), ('monitored_inmate', 'Monitored inmate'), ('amount_at_least', 'Amount at least'), ('not_whole_yuan', 'Amount not in whole yuan'), ('deposits_from_depositor', 'More than N deposits from one depositor in D days'), ('depositors_to_inmate', 'More than N depositors to one inmate in D days'), ('inmates_from_depositor', 'One depositor to more than N inmates in D days'), ('near_monthly_cap', "Brings the month's deposits within X percent of the cap"), ('new_depositor', 'Depositor account younger than D days')], max_length=32)),
                 ('parameters', models.JSONField()),
                 ('is_active', models.BooleanField()),
                 ('changed_at', models.DateTimeField()),
