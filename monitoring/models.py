@@ -31,7 +31,10 @@ class Rule(models.Model):
             "inmates_from_depositor",
             _("One depositor to more than N inmates in D days"),
         )
-        NEAR_MONTHLY_CAP = "near_monthly_cap", _("Brings the month's deposits within X percent of the cap")
+        NEAR_MONTHLY_CAP = (
+            "near_monthly_cap",
+            _("Brings the month's deposits within X percent of the cap"),
+        )
         NEW_DEPOSITOR = "new_depositor", _("Depositor account younger than D days")
 
     facility = models.ForeignKey(
