@@ -198,3 +198,21 @@ def test_a_changed_rule_keeps_its_old_version_and_the_hold_names_the_one_that_fi
         rule.versions.order_by("version").values_list("version", "parameters__amount_fen")
     ) == [(1, 10_000), (2, 20_000)]
     assert Hold.objects.get().fired.get().version == 1
+
+
+def test_the_demo_seeds_a_watched_depositor_with_two_held_deposits(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "credentials.json"
+    call_command("seed_demo", "--inmates", "5", "--credentials-out", str(out), verbosity=0)
+    import json
+
+    credentials = json.loads(out.read_text())
+    assert credentials["monitoring"] == {
+        "watched_depositor": "watched.sender@example.com",
+        "held_deposits": 2,
+    }
+    assert Hold.objects.filter(state=Hold.State.PENDING).count() == 2
+    assert "security_officer" in credentials["facilities"][0]["staff"]
+    call_command("seed_demo", "--inmates", "5", "--credentials-out", str(out), verbosity=0)
+    assert Hold.objects.count() == 2  # seeding again adds nothing
