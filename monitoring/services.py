@@ -12,6 +12,7 @@ inmate's accounts are locked before the hold row (DESIGN's lock order).
 import datetime as dt
 
 from auditlog.context import set_actor
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.forms.models import model_to_dict
@@ -21,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from commissary import errors
 from payments import services as payments
 
-from .models import FacilityMonitoring, Hold, Rule, RuleVersion
+from .models import AutoAccept, FacilityMonitoring, Hold, Rule, RuleVersion
 
 RULE_PARAMETERS = ("depositor", "inmate", "amount_fen", "count", "days", "percent", "note")
 TIMEOUT_REASON = "Not decided within the facility's review deadline"
@@ -138,3 +139,25 @@ def refund_stale_holds(*, now: dt.datetime | None = None) -> int:
                 continue
         refunded += 1
     return refunded
+
+
+def purgeable(*, now: dt.datetime | None = None) -> dict:
+    """What monitoring keeps past its retention period (``MONITORING_RETENTION_DAYS``, seven
+    years by default): decided holds, and auto-accepted pairs switched off, decided or
+    switched off before then. Deposits, payments and the journal are money records and stay."""
+    now = now or timezone.now()
+    before = now - dt.timedelta(days=settings.MONITORING_RETENTION_DAYS)
+    return {
+        "holds": Hold.objects.exclude(state=Hold.State.PENDING).filter(decided_at__lt=before),
+        "auto_accepts": AutoAccept.objects.filter(is_active=False, created_at__lt=before),
+    }
+
+
+def purge_monitoring_data(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what ``purgeable`` finds, in one transaction; returns how many of each."""
+    with transaction.atomic():
+        found = purgeable(now=now)
+        counts = {name: queryset.count() for name, queryset in found.items()}
+        for queryset in found.values():
+            queryset.delete()
+    return counts

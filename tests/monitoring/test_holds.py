@@ -216,3 +216,41 @@ def test_the_demo_seeds_a_watched_depositor_with_two_held_deposits(tmp_path):
     assert "security_officer" in credentials["facilities"][0]["staff"]
     call_command("seed_demo", "--inmates", "5", "--credentials-out", str(out), verbosity=0)
     assert Hold.objects.count() == 2  # seeding again adds nothing
+
+
+def test_the_depositors_data_export_has_their_reviews_but_not_the_rules_or_notes(
+    client, inmate, officer
+):
+    from family.services import depositor_data
+    from tests.payments.helpers import depositor
+
+    rule_at(inmate.facility, Rule.Kind.MONITORED_INMATE, inmate=inmate, note="secret note")
+    family = depositor()
+    payment = paid(client, inmate, 10_000, user=family)
+    hold = Hold.objects.get()
+    services.reject_hold(hold_id=hold.pk, staff=officer, reasons=["other"], text="intelligence 42")
+    reviews = depositor_data(depositor=family)["reviews"]
+    assert [(r["deposit"], r["outcome"]) for r in reviews] == [
+        (str(payment.deposit.reference), "rejected")
+    ]
+    exported = str(depositor_data(depositor=family))
+    assert "intelligence 42" not in exported and "secret note" not in exported
+    assert "monitored_inmate" not in exported
+
+
+def test_decided_holds_past_the_retention_period_are_purged_and_money_records_stay(
+    client, inmate, officer, settings
+):
+    from django.core.management import call_command
+
+    settings.MONITORING_RETENTION_DAYS = 30
+    rule_at(inmate.facility, Rule.Kind.MONITORED_INMATE, inmate=inmate)
+    payment = paid(client, inmate, 10_000)
+    services.accept_hold(hold_id=Hold.objects.get().pk, staff=officer)
+    pending = paid(client, inmate, 5_000)
+    later = timezone.now() + dt.timedelta(days=31)
+    assert services.purgeable(now=later)["holds"].count() == 1
+    assert services.purge_monitoring_data(now=later) == {"holds": 1, "auto_accepts": 0}
+    assert list(Hold.objects.values_list("deposit_id", flat=True)) == [pending.deposit_id]
+    assert Deposit.objects.get(pk=payment.deposit_id).status == Deposit.Status.CREDITED
+    call_command("purge_monitoring_data", "--dry-run")
