@@ -47,7 +47,6 @@ FACILITY_ADMIN = Role(
         r"facilities\.(add|change|delete)_(grade|festivalmonth)",
         r"accounts\.(change|add)_depositorlink",
         r"auditlog\.view_logentry",
-        r"django_celery_beat\.view_\w+",
     ),
 )
 TRUST_OFFICER = Role(
@@ -61,7 +60,6 @@ TRUST_OFFICER = Role(
         r"payments\.change_\w+",
         # A provider call (a refund at Alipay or WeChat Pay) that keeps failing, tried now.
         r"payments\.retry_providercall",
-        r"django_celery_beat\.view_\w+",
     ),
 )
 COMMISSARY_CLERK = Role(
@@ -80,7 +78,6 @@ AUDITOR = Role(
     (
         *_VIEW_EVERYTHING_IN_SCOPE,
         r"auditlog\.view_logentry",
-        r"django_celery_beat\.view_\w+",
     ),
 )
 

@@ -3,6 +3,9 @@
 DEBUG is off unless asked for. Without DATABASE_URL the app runs on an embedded SQLite file
 under the data directory; without REDIS_URL Celery uses kombu's filesystem transport there.
 PostgreSQL and Redis are what production and the test suite use.
+
+One file of about 400 lines, as Django expects: each setting sits beside the comment that says
+why it has its value.
 """
 
 import datetime as dt
@@ -45,7 +48,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with the staff site (its home is the work queue) as admin.site.
+    "reports.admin_apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -62,6 +66,8 @@ INSTALLED_APPS = [
     "csp",
     "auditlog",
     "import_export",
+    # The core: owns the database cache's table (its migration makes it).
+    "commissary",
     "accounts",
     "facilities",
     "ledger",
@@ -74,32 +80,36 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Prometheus request metrics (commissary.metrics): first and last, around everything.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # The kiosk API (/api/kiosk/) leaves here for KIOSK_API_MIDDLEWARE: it uses no cookies,
-    # sessions, Django users or browser sign-in (see kiosk.middleware).
-    "kiosk.middleware.KioskAPIMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # kiosk.middleware's are Django's own, passed by for the kiosk API (/api/kiosk/), which
+    # uses no cookies, sessions, Django users or browser sign-in.
+    "kiosk.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kiosk.middleware.CsrfViewMiddleware",
+    "kiosk.middleware.AuthenticationMiddleware",
     # Records who made each change in the audit trail.
-    "auditlog.middleware.AuditlogMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "kiosk.middleware.AuditlogMiddleware",
+    "kiosk.middleware.MessageMiddleware",
+    # Staff sessions end when idle and after a shift; signed-in pages are never cached.
+    # (Both do nothing where there is no signed-in user, as on the kiosk API.)
+    "commissary.middleware.StaffSessionTimeoutMiddleware",
+    "commissary.middleware.NoStoreForSignedInMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
-KIOSK_API_MIDDLEWARE = [
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
+# --- Metrics (/metrics, commissary.metrics) ----------------------------------------------
+# Who may read them: comma-separated networks, matched against the connection's own address.
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.1/32", "::1/128"])
 
 ROOT_URLCONF = "commissary.urls"
 WSGI_APPLICATION = "commissary.wsgi.application"
@@ -187,6 +197,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("HSTS_INCLUDE_SUBDOMAINS", default=HTT
 SECURE_HSTS_PRELOAD = env.bool("HSTS_PRELOAD", default=HTTPS)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SESSION_COOKIE_HTTPONLY = True
+# A staff session ends after this long without a request, and this long after sign-in however
+# busy (commissary.middleware); families keep Django's session age.
+STAFF_IDLE_TIMEOUT_MINUTES = env.int("STAFF_IDLE_TIMEOUT_MINUTES", default=30)
+STAFF_SESSION_MAX_HOURS = env.int("STAFF_SESSION_MAX_HOURS", default=10)
+STAFF_LOGIN_URL = "/admin/login/"
 X_FRAME_OPTIONS = "DENY"
 
 # --- Email ----------------------------------------------------------------------------
@@ -282,7 +297,8 @@ LOGGING = {
 
 # --- Cache ----------------------------------------------------------------------------
 # Rate limits and sign-in throttles are shared by every web worker: Redis when there is
-# one, else the database cache (``manage.py createcachetable`` makes its table).
+# one, else the database cache, whose table ``migrate`` makes (commissary's migration).
+DATABASE_CACHE_TABLE = "commissary_cache"
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -295,7 +311,7 @@ else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "commissary_cache",
+            "LOCATION": DATABASE_CACHE_TABLE,
         }
     }
 
@@ -314,6 +330,10 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+# Depositors are known by their email alone: no made-up username on pages, in emails or to
+# staff; emails speak in the site's name (family.adapter).
+ACCOUNT_ADAPTER = "family.adapter.DepositorAccountAdapter"
+ACCOUNT_USER_DISPLAY = "family.adapter.user_display"
 # Failed sign-ins are throttled per address here and locked out by django-axes per username
 # and address; allauth's own per-account limit is left out, since anyone anywhere could trip it.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
@@ -326,6 +346,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "account/locked_out.html"
 AXES_USERNAME_CALLABLE = "accounts.signin.username_of_attempt"
+# Failed admin sign-ins per address (any usernames) before the address waits (django-ratelimit
+# rate: count/period).
+ADMIN_SIGN_IN_FAILURES_PER_ADDRESS = env("ADMIN_SIGN_IN_FAILURES_PER_ADDRESS", default="20/h")
 AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None
 
 # --- Browser policy: Content-Security-Policy (django-csp) and Permissions-Policy -------

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from commissary import errors
+from commissary import errors, metrics
 from facilities.models import Inmate
 from ledger import selectors as ledger_selectors
 
@@ -31,6 +31,7 @@ from .authentication import (
     SignInThrottle,
 )
 from .errors import STATUS_BY_CODE
+from .parsers import JSONParser
 
 PAGE_SIZE = 20
 
@@ -58,20 +59,18 @@ _ERROR_EXAMPLES = {
     "inmate_released": "The inmate has been released; the account is closed.",
     "locked_out": "Too many wrong PINs: kiosk sign-in is locked for a while.",
     "throttled": "Too many requests from this kiosk; try again in 12 seconds.",
+    "request_too_large": "The request body is larger than 2621440 bytes.",
 }
 
 
-def _errors(*codes: str) -> dict:
+def _errors(*codes: str, is_throttled: bool = True) -> dict:
     """OpenAPI responses for these error codes, grouped by status, each with an example."""
     by_status: dict[int, list[str]] = {}
-    for code in (
-        "validation_error",
-        "not_authenticated",
-        "method_not_allowed",
-        "unsupported_media_type",
-        "throttled",
-        *codes,
-    ):
+    common = ["validation_error", "not_authenticated", "method_not_allowed"]
+    common.append("unsupported_media_type")
+    if is_throttled:
+        common.append("throttled")
+    for code in (*common, *codes):
         by_status.setdefault(STATUS_BY_CODE[code], []).append(code)
     responses = {}
     for http_status, status_codes in by_status.items():
@@ -146,6 +145,7 @@ class KioskView(APIView):
     inmate's session at this kiosk, whose idle clock restarts."""
 
     authentication_classes = [KioskDeviceAuthentication]
+    parser_classes = [JSONParser]
     throttle_classes = [DeviceThrottle]
     needs_inmate_session = True
     query_parameters: frozenset[str] = frozenset()
@@ -205,9 +205,13 @@ class SessionsView(KioskView):
         summary="Sign an inmate in at this kiosk",
         description=(
             "With the inmate number (or the card token from the QR code on the ID card) and "
-            "the PIN. Five wrong PINs lock the inmate out of every kiosk for 15 minutes: from "
-            "the sixth on, every attempt gets 423 `locked_out`, even with the right PIN. "
-            "Sign-in attempts are also throttled per kiosk."
+            "the PIN. Every attempt is counted before its PIN is checked, and five lock the "
+            "inmate out of every kiosk for 15 minutes (a right PIN among the first five still "
+            "signs in and clears the count): from the sixth on, every attempt gets 423 "
+            "`locked_out` with `Retry-After`, the seconds until the lock-out ends, even with the "
+            "right PIN, also when the attempts arrive at the same moment. Sign-in attempts are "
+            "also throttled per kiosk (429 `throttled` with `Retry-After`, a sliding window). "
+            "A body over the upload limit is 413 `request_too_large`."
         ),
         request=PolymorphicProxySerializer(
             component_name="SessionRequest",
@@ -217,7 +221,7 @@ class SessionsView(KioskView):
         parameters=[LANGUAGE_PARAMETER],
         responses={
             201: OpenApiResponse(s.SessionAnswer, description="Signed in."),
-            **_errors("invalid_credentials", "locked_out"),
+            **_errors("invalid_credentials", "locked_out", "request_too_large"),
         },
         examples=[
             OpenApiExample(
@@ -258,10 +262,18 @@ class SessionsView(KioskView):
 
 
 class CurrentSessionView(KioskView):
+    # Sign-out is never throttled: a kiosk that has used up its rate must still be able to
+    # end the inmate's session rather than leave it open at an unattended screen.
+    throttle_classes = []
+
     @extend_schema(
         operation_id="sign_out",
         summary="Sign the inmate out",
-        responses={204: OpenApiResponse(description="Signed out."), **_errors("session_expired")},
+        description="Never throttled: a kiosk past its rate can still end a session.",
+        responses={
+            204: OpenApiResponse(description="Signed out."),
+            **_errors("session_expired", is_throttled=False),
+        },
     )
     def delete(self, request):
         services.sign_out(device=self.device, token=request.headers.get(SESSION_HEADER))
@@ -420,6 +432,7 @@ class OrdersView(KioskView):
                 "product_restricted",
                 "account_frozen",
                 "inmate_released",
+                "request_too_large",
             ),
         },
         examples=[
@@ -438,12 +451,17 @@ class OrdersView(KioskView):
         key = request.headers.get("Idempotency-Key")
         if key is None:
             raise errors.ValidationFailed(_("The Idempotency-Key header is required."))
-        order = catalog_services.place_order(
-            inmate_id=self.inmate_id,
-            device_id=self.device.pk,
-            items=items,
-            idempotency_key=key,
-        )
+        try:
+            order = catalog_services.place_order(
+                inmate_id=self.inmate_id,
+                device_id=self.device.pk,
+                items=items,
+                idempotency_key=key,
+            )
+        except errors.DomainError as refusal:
+            metrics.KIOSK_ORDERS.labels(refusal.code).inc()
+            raise
+        metrics.KIOSK_ORDERS.labels("placed").inc()
         return Response(order.placed_response, status=status.HTTP_201_CREATED)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db.models import Sum
 from django.utils import timezone
 
-from .models import Account, Entry, MonthlyPeriod
+from .models import Account, Deposit, Entry, MonthlyPeriod
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,6 @@ def deposit_room(*, inmate, now: dt.datetime | None = None) -> DepositRoom:
     multiple of 100 yuan when it is the smaller), within the facility's single-deposit limit,
     and zero once the month's deposits are used up or the account is frozen or closed.
     The ledger decides again under the lock when a deposit is reserved."""
-    from .models import Deposit
-
     balance = inmate_balance(inmate=inmate, now=now)
     facility = inmate.facility
     month_room = balance.month_remaining_fen
@@ -150,6 +148,13 @@ def needs_approval(*, amount_fen: int, approval_threshold_fen: int) -> bool:
     """The one approval rule (DESIGN.md): every credit needs a second staff member; a debit
     only above the facility's threshold."""
     return amount_fen > 0 or -amount_fen > approval_threshold_fen
+
+
+def reversal_judged_fen(*, money_added_fen: int, amounts_moved_fen) -> int:
+    """The amount a reversal is judged by for approval (``needs_approval``): money it adds to
+    the inmate is a credit; a reversal that only moves or removes money is judged by the
+    largest amount it moves, like a debit of that amount."""
+    return money_added_fen or -max(abs(amount) for amount in amounts_moved_fen)
 
 
 def release_needs_approval(*, payout_fen: int, approval_threshold_fen: int) -> bool:

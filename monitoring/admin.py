@@ -18,9 +18,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin, user_facility_ids
 from commissary import errors
+from commissary.money import format_fen
 from ledger.forms import YuanField
 from ledger.models import Deposit
-from ledger.money import format_fen
 
 from . import services
 from .models import AutoAccept, FacilityMonitoring, Hold, Rule, RuleVersion

@@ -67,7 +67,17 @@ class MerchantAccountForm(forms.ModelForm):
             raise forms.ValidationError(
                 _("The account needs all of these fields: %(fields)s.") % {"fields": missing}
             )
-        cleaned["config"] = config
+        unreadable = credentials.unreadable_key_fields(provider, config)
+        if unreadable:
+            raise forms.ValidationError(
+                _(
+                    "These keys cannot be read: %(fields)s. Paste each as PEM text "
+                    "(-----BEGIN … KEY-----) or as the base64 text the provider's console shows."
+                )
+                % {"fields": ", ".join(unreadable)}
+            )
+        # Stored as PEM, so a key pasted as bare base64 works as it is.
+        cleaned["config"] = credentials.with_pem_keys(provider, config)
         return cleaned
 
     def save(self, commit=True):

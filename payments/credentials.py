@@ -22,11 +22,14 @@ and polls go on; staff see it on the merchant account list and the dashboard.
 """
 
 import base64
+import binascii
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
@@ -51,6 +54,11 @@ REQUIRED = {
     ),
 }
 MERCHANT_ID_FIELD = {"alipay": "app_id", "wechat": "mchid"}
+# The RSA keys of each provider's account, and whether each is private.
+KEY_FIELDS = {
+    "alipay": {"app_private_key": True, "alipay_public_key": False},
+    "wechat": {"private_key": True, "platform_public_key": False},
+}
 DEFAULT_GATEWAY = {
     "alipay": "https://openapi.alipay.com/gateway.do",
     "wechat": "https://api.mch.weixin.qq.com",
@@ -147,17 +155,75 @@ def unreadable_accounts(queryset=None) -> list[MerchantAccount]:
     return [row for row in rows if not is_readable(row)]
 
 
+class UnreadableKey(ValueError):
+    """A key that is neither PEM nor the bare base64 of a DER key."""
+
+
+def pem_key(text: str, *, private: bool) -> str:
+    """``text`` as a PEM key. PEM is kept as it is once it loads; a key pasted as bare base64
+    (as Alipay's console and key tool show it, PKCS#1 or PKCS#8) is wrapped into PEM, as the
+    official Alipay SDKs do. Raises UnreadableKey for anything else."""
+    original, text = text, (text or "").strip()
+    try:
+        if "-----BEGIN" in text:
+            loader = (
+                serialization.load_pem_private_key if private else serialization.load_pem_public_key
+            )
+            arguments = (text.encode(), None) if private else (text.encode(),)
+            loader(*arguments)
+            return original
+        der = base64.b64decode("".join(text.split()), validate=True)
+        if private:
+            key = serialization.load_der_private_key(der, None)
+            return key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode()
+        key = serialization.load_der_public_key(der)
+        return key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+    except (ValueError, TypeError, binascii.Error, UnicodeError) as failure:
+        raise UnreadableKey(str(failure)) from None
+
+
+def with_pem_keys(provider: str, config: dict) -> dict:
+    """``config`` with its keys as PEM where they can be read (bare base64 wrapped); a key that
+    cannot be read is left as it is, for the provider to refuse with its own error."""
+    config = dict(config)
+    for name, private in KEY_FIELDS[provider].items():
+        if config.get(name):
+            with contextlib.suppress(UnreadableKey):
+                config[name] = pem_key(config[name], private=private)
+    return config
+
+
+def unreadable_key_fields(provider: str, config: dict) -> list[str]:
+    """The key fields of ``config`` that are neither PEM nor bare base64 of a key."""
+    unreadable = []
+    for name, private in KEY_FIELDS[provider].items():
+        try:
+            pem_key(config.get(name, ""), private=private)
+        except UnreadableKey:
+            unreadable.append(name)
+    return unreadable
+
+
 def is_complete(provider: str, config: dict) -> bool:
     return all(config.get(name) for name in REQUIRED[provider])
 
 
 def environment_account(provider: str) -> Account | None:
     config = dict(getattr(settings, _SETTINGS[provider], {}) or {})
-    return Account(provider, None, config) if is_complete(provider, config) else None
+    if not is_complete(provider, config):
+        return None
+    return Account(provider, None, with_pem_keys(provider, config))
 
 
 def _facility_account(row: MerchantAccount) -> Account:
-    return Account(row.provider, row.facility_id, decrypt_config(row.secrets_encrypted))
+    config = decrypt_config(row.secrets_encrypted)
+    return Account(row.provider, row.facility_id, with_pem_keys(row.provider, config))
 
 
 def account_for_facility(provider: str, facility_id: int) -> Account | None:

@@ -6,8 +6,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin
+from commissary.money import format_fen
 from ledger.forms import YuanField
-from ledger.money import format_fen
 
 from .. import services
 from ..models import Facility, HousingUnit

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin, scope_queryset
 from commissary.errors import DomainError
+from commissary.money import format_fen
 from facilities.models import Inmate
 
 from .. import services
@@ -19,7 +20,7 @@ from ..forms import YuanField
 from ..models import (
     StaffRequest,
 )
-from ..money import format_fen
+from .filters import AwaitingYouFilter
 
 
 class StaffRequestForm(forms.Form):
@@ -68,7 +69,7 @@ class StaffRequestAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "requested_by",
         "decided_by",
     )
-    list_filter = ("state", "kind", "facility", "needs_approval")
+    list_filter = (AwaitingYouFilter, "state", "kind", "facility", "needs_approval")
     search_fields = ("inmate__inmate_number", "inmate__surname", "reason")
     ordering = ("-requested_at", "-id")
     date_hierarchy = "requested_at"

@@ -11,11 +11,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from commissary.db import replan_when_doubled
+from commissary.money import format_fen
 from facilities.models import deposit_fee_fen, local_month
 
 from ..locks import lock_inmate_accounts
 from ..models import Deposit, Transaction
-from ..money import format_fen
 from .posting import (
     SYSTEM_SCOPE,
     checked_amount,
@@ -62,7 +63,10 @@ def reserve_deposit(
 
     Invariants 3 and 4: the reservation counts as pending incoming money against the balance
     cap and as reserved money in the facility-local month's period, so two deposits in flight
-    can never together break a cap.
+    can never together break a cap. About 110 lines: every refusal (closed or frozen, no
+    clearing account, the balance cap, the deposit limits, the monthly cap by its conditional
+    update) is decided under the inmate's lock, in order, beside the statements that reserve
+    the room; a replay of the key is answered with the first deposit.
     """
     amount_fen = checked_amount(amount_fen)
     scope = checked_scope(idempotency_scope, actor_id=depositor_id, actor_scope=depositor_scope)
@@ -140,15 +144,12 @@ def reserve_deposit(
                 [created[column] for column in columns],
             )
             created["id"] = cursor.fetchone()[0]
+            replan_when_doubled(created["id"], ("ledger_deposit", "ledger_monthlyperiod"))
             return created["id"]
 
     deposit_id = run_idempotent(
         attempt,
-        lookup=lambda: (
-            Deposit.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
-            .values_list("id", "request_hash")
-            .first()
-        ),
+        lookup=Deposit.lookup(scope, idempotency_key),
         request_hash=request_hash,
     )
     if created.get("id") != deposit_id:  # a replay: the first request's deposit
@@ -197,9 +198,11 @@ def credit_deposit(
     top by the depositor and never counts against a cap). The reservation turns into money
     received. Idempotent: crediting a credited deposit returns it unchanged.
 
-    Six statements on the hot path: the lock (which finds the deposit's inmate and its
-    provider's clearing account itself), the deposit's status update, whose ``RETURNING``
-    row is the credited deposit returned, the period update and the three of ``post``.
+    Four statements on PostgreSQL (``tests/ledger/test_hot_path.py`` counts them): the lock
+    (which finds the deposit's inmate and its provider's clearing account itself), the
+    deposit's status update, whose ``RETURNING`` row is the credited deposit returned, the
+    period update, and ``post``'s one statement for the transaction, its entries and the
+    balances.
 
     ``from_held`` credits a deposit held for review (monitoring's accept) instead of one
     awaiting payment; a held deposit is never credited otherwise."""

@@ -15,6 +15,9 @@ payout is above the threshold (``file_release_request_if_needed``), for whoever 
 Lock order as everywhere: the inmate's accounts first (``lock_inmate_accounts``), then the
 request row. Two approvers racing both wait for the accounts; the second finds the request
 already decided.
+
+Over 400 lines because a request's whole life is here (preview, filing, approval, rejection,
+execution per kind): each step re-checks what the one before decided, and reads best beside it.
 """
 
 import datetime as dt
@@ -26,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from accounts import selectors as people
 from commissary import errors
+from facilities.models import Inmate
 
 from ..locks import lock_inmate_accounts
 from ..models import AccountEvent, StaffRequest, Transaction
@@ -34,6 +38,7 @@ from ..selectors import (
     needs_approval,
     release_needs_approval,
     release_payout_fen,
+    reversal_judged_fen,
 )
 from .posting import SYSTEM_SCOPE, checked_amount, checked_reason
 from .staff import (
@@ -159,12 +164,14 @@ def _needs_approval(
     if kind == Kind.DEBIT:
         return needs_approval(amount_fen=-amount_fen, approval_threshold_fen=threshold)
     if kind == Kind.REVERSAL:
-        # As the ledger judges it: money added is a credit, else the largest amount moved.
+        # As reverse_transaction judges it under the lock.
         original = _reversal_target(inmate, transaction_id)
         spendable_change, held_change = _legs_of_reversal(original, inmate)
-        largest = max(abs(a) for a in original.entries.values_list("amount_fen", flat=True))
-        added = spendable_change + held_change
-        return needs_approval(amount_fen=added or -largest, approval_threshold_fen=threshold)
+        judged_fen = reversal_judged_fen(
+            money_added_fen=spendable_change + held_change,
+            amounts_moved_fen=original.entries.values_list("amount_fen", flat=True),
+        )
+        return needs_approval(amount_fen=judged_fen, approval_threshold_fen=threshold)
     if kind == Kind.RELEASE_PAYOUT:
         return release_needs_approval(
             payout_fen=release_payout_fen(spendable_fen=spendable_fen, held_fen=held_fen),
@@ -185,8 +192,6 @@ def request_money_action(
 ) -> StaffRequest:
     """Record a trust officer's request. One that needs no second trust officer is executed
     at once, in the same database transaction (refused: nothing is recorded)."""
-    from facilities.models import Inmate  # noqa: PLC0415 (facilities imports the ledger)
-
     if kind not in Kind.values:
         raise errors.ValidationFailed(_("Choose what should be done."))
     reason = checked_reason(reason)
@@ -363,6 +368,18 @@ def _ensure_waiting(staff_request: StaffRequest) -> None:
         )
 
 
+# Releasing an inmate closes their ledger and changes their record, which facilities owns and
+# whose release service sits above the ledger: facilities registers it here at start-up
+# (``FacilitiesConfig.ready``), so an approved release payout runs that one service.
+_release_handlers: list = []
+
+
+def register_release_handler(release_inmate) -> None:
+    """Set the service an approved ``release_payout`` request runs, called with the request's
+    inmate, requester, system key, approver and instant."""
+    _release_handlers[:] = [release_inmate]
+
+
 def _execute(staff_request: StaffRequest, *, approved_by_id: int | None, now) -> None:
     """Post the request through its ledger service, under the system key of the request."""
     common = {
@@ -395,10 +412,8 @@ def _execute(staff_request: StaffRequest, *, approved_by_id: int | None, now) ->
             **common,
         )
     elif kind == Kind.RELEASE_PAYOUT:
-        from facilities.services import release_inmate  # noqa: PLC0415 (import cycle)
-
         common.pop("reason")
-        release_inmate(approved_by_id=approved_by_id, **common)
+        _release_handlers[0](approved_by_id=approved_by_id, **common)
         event = AccountEvent.objects.filter(
             idempotency_scope=SYSTEM_SCOPE, idempotency_key=request_key(staff_request.pk)
         ).first()

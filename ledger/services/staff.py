@@ -19,7 +19,7 @@ from commissary import errors
 
 from ..locks import LockedInmate, lock_inmate_accounts
 from ..models import AccountEvent, Transaction
-from ..selectors import needs_approval
+from ..selectors import needs_approval, reversal_judged_fen
 from .posting import (
     checked_amount,
     checked_key,
@@ -355,11 +355,11 @@ def reverse_transaction(
             if new_spendable < 0 or new_held < 0:
                 raise errors.InsufficientFunds()
             new_money = new_spendable + new_held - locked.spendable_fen - locked.held_fen
-            # Money added is a credit; a reversal that only moves or removes money is judged
-            # by the largest amount it moves, like a debit.
             _ensure_approved(
                 locked,
-                amount_fen=new_money or -max(abs(a) for _, a in legs),
+                amount_fen=reversal_judged_fen(
+                    money_added_fen=new_money, amounts_moved_fen=[a for _, a in legs]
+                ),
                 staff_id=staff_id,
                 approved_by_id=approved_by_id,
             )

@@ -134,6 +134,9 @@ class AlipayProvider:
             "product_code": "QUICK_WAP_WAY" if is_mobile else "FAST_INSTANT_TRADE_PAY",
             "time_expire": deposit.expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
         }
+        if is_mobile:
+            # Where Alipay's phone page sends a family who leaves without paying.
+            biz_content["quit_url"] = return_url
         method = "alipay.trade.wap.pay" if is_mobile else "alipay.trade.page.pay"
         url = _Client(account).page_url(method, biz_content, return_url)
         ProviderCheckout.objects.update_or_create(
@@ -145,12 +148,17 @@ class AlipayProvider:
 
     def verify_callback(self, *, headers, body: bytes, now: dt.datetime) -> CallbackResult:
         try:
-            # Empty values are not signed (Alipay leaves them out of the signed string).
-            params = dict(urllib.parse.parse_qsl(body.decode(), strict_parsing=False))
+            # Empty values are signed as "k=", as Alipay's official verifiers check them
+            # (alipay-sdk-nodejs's notifyRSACheck keeps every key, Java's
+            # getSignCheckContentV1 every value): dropping them would refuse every
+            # notification that carries an empty field.
+            params = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
         except UnicodeDecodeError:
             raise InvalidCallback("The payment notification could not be read.") from None
         signature = params.pop("sign", "")
-        if not signature or params.get("sign_type") != "RSA2":
+        # A notification without sign_type is RSA2, as the official SDKs assume; RSA (SHA-1) is
+        # never accepted.
+        if not signature or (params.get("sign_type") or "RSA2") != "RSA2":
             raise InvalidCallback()
         accounts = credentials.accounts_with_merchant_id(self.name, params.get("app_id", ""))
         verified = [account for account in accounts if _signed_by(account, params, signature)]

@@ -17,7 +17,8 @@ The account's platform key is configured, never downloaded: WeChat Pay's platfor
 (``PUB_KEY_ID_…``) or, for older merchants, the platform certificate's public key with its
 serial number as the key id. So constructing the SDK's client does no network I/O, and the
 client is pointed at the account's gateway (production, or a local fake in the tests) by
-setting its gateway after construction: its constructor knows only the production URL.
+setting its gateway after construction (``_point_at_gateway``): its constructor knows only the
+production URL.
 """
 
 import datetime as dt
@@ -85,8 +86,28 @@ def _client(account: credentials.Account, *, notify: bool = True) -> WeChatPay:
         )
     except Exception as failure:  # the SDK raises bare exceptions for unreadable keys
         raise ProviderError(f"The WeChat Pay account's keys could not be read: {failure}") from None
-    client._core._gate_way = account.gateway  # see the module docstring
+    _point_at_gateway(client, account.gateway)
     return client
+
+
+def _point_at_gateway(client: WeChatPay, gateway: str) -> None:
+    """Send the client's requests to ``gateway``. wechatpayv3 (pinned, 2.0.4) has no public
+    option for it: its Core fixes ``_gate_way`` to production in ``__init__`` and builds every
+    request URL as ``self._gate_way + path``. The one private attribute is set here because it
+    is needed for: WeChat Pay's backup domain (api2.mch.weixin.qq.com, which its docs tell
+    merchants to switch to when the main one fails) and the local fake gateway every WeChat Pay
+    test runs against; the alternative, a fork of the SDK, would be far more to keep. If an
+    upgrade renames it, this refuses to build a client (every WeChat Pay call fails with a
+    ProviderError naming the cause) instead of silently sending requests to production, and
+    ``tests/payments/test_wechat.py::test_the_sdk_still_takes_its_gateway_from_core_gate_way``
+    fails."""
+    core = getattr(client, "_core", None)
+    if not isinstance(getattr(core, "_gate_way", None), str):
+        raise ProviderError(
+            "wechatpayv3 no longer keeps its gateway in Core._gate_way: update "
+            "payments/providers/wechat.py for this SDK version."
+        )
+    core._gate_way = gateway
 
 
 def _call(what: str, request) -> tuple[int, dict]:
@@ -123,9 +144,13 @@ class WechatProvider:
         return reverse("payments:provider_pay", args=[self.name, payment.provider_reference])
 
     def checkout(self, payment, *, is_mobile: bool, client_ip: str, return_url: str) -> dict:
+        """A Native order's ``code_url`` (valid two hours) is kept and shown again on a reload.
+        An H5 order's ``h5_url`` lives about five minutes, so each visit places the order again
+        (the same ``out_trade_no`` and amount: WeChat Pay answers a fresh ``h5_url`` for the
+        same order), as WeChat Pay's H5 documentation asks."""
         kind = "h5" if is_mobile else "native"
         existing = ProviderCheckout.objects.filter(payment_id=payment.pk, kind=kind).first()
-        if existing is not None:
+        if existing is not None and not is_mobile:
             return {"kind": kind, "url": existing.pay_url}
         account = _account_for_payment(payment)
         deposit = payment.deposit
@@ -148,6 +173,13 @@ class WechatProvider:
             # After paying, WeChat sends the phone back to the deposit's page.
             separator = "&" if "?" in url else "?"
             url = f"{url}{separator}redirect_url={quote(return_url, safe='')}"
+        if is_mobile:
+            ProviderCheckout.objects.update_or_create(
+                payment_id=payment.pk,
+                kind=kind,
+                defaults={"merchant_id": account.merchant_id, "pay_url": url},
+            )
+            return {"kind": kind, "url": url}
         checkout, _created = ProviderCheckout.objects.get_or_create(
             payment_id=payment.pk,
             kind=kind,

@@ -24,10 +24,10 @@ from django.utils.translation import gettext_lazy
 
 from accounts import selectors as account_selectors
 from commissary import errors
+from commissary.money import format_fen
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.models import Deposit
-from ledger.money import format_fen
 
 from .. import screening
 from ..models import Payment

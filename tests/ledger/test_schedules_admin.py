@@ -77,6 +77,7 @@ DEFAULT_TASKS = {
     "payments.tasks.poll_pending_payments",
     "payments.tasks.queue_unsent_receipts",
     "payments.tasks.retry_provider_calls",
+    "reports.tasks.queue_staff_digests",
 }
 
 

@@ -109,19 +109,31 @@ def _ids(found):
 
 def test_production_without_the_keys_is_refused_by_a_system_check(settings):
     settings.DEBUG, settings.PAYMENTS_SANDBOX = False, False
+    settings.ALLOWED_HOSTS = ["pay.example.org"]
     settings.FIELD_ENCRYPTION_KEYS = []
     assert _ids(checks.check_field_encryption_keys()) == ["payments.E001"]
+    assert checks.check_field_encryption_keys_for_deploy() == []  # said once, not twice
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     assert checks.check_field_encryption_keys() == []
 
 
-def test_development_without_the_keys_falls_back_and_says_so(settings):
-    settings.DEBUG, settings.PAYMENTS_SANDBOX = True, False
+@pytest.mark.parametrize(
+    ("debug", "sandbox", "hosts"),
+    [
+        pytest.param(True, False, ["pay.example.org"], id="debug"),
+        pytest.param(False, True, ["pay.example.org"], id="sandbox, as scripts/run and the demo"),
+        pytest.param(False, False, ["localhost", "127.0.0.1"], id="a checkout's defaults"),
+    ],
+)
+def test_development_without_the_keys_falls_back_and_says_so(settings, debug, sandbox, hosts):
+    settings.DEBUG, settings.PAYMENTS_SANDBOX, settings.ALLOWED_HOSTS = debug, sandbox, hosts
     settings.FIELD_ENCRYPTION_KEYS = []
     assert _ids(checks.check_field_encryption_keys()) == ["payments.W001"]
-    settings.DEBUG, settings.PAYMENTS_SANDBOX = False, True  # scripts/run, the demo
-    assert _ids(checks.check_field_encryption_keys()) == ["payments.W001"]
     assert credentials.decrypt_config(credentials.encrypt_config(CONFIG)) == CONFIG
+    # check --deploy says it is a deployment: then the keys are required unless DEBUG is on.
+    assert _ids(checks.check_field_encryption_keys_for_deploy()) == (
+        [] if debug else ["payments.E001"]
+    )
 
 
 def test_a_key_that_is_not_a_fernet_key_is_refused(settings):

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('facilities', '0005_festival_months'),
-        ('ledger', '0007_scheduled_run_receipt_sweep'),
+        ('ledger', '0008_idempotency_scope_help_text'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
