@@ -254,3 +254,15 @@ def test_decided_holds_past_the_retention_period_are_purged_and_money_records_st
     assert list(Hold.objects.values_list("deposit_id", flat=True)) == [pending.deposit_id]
     assert Deposit.objects.get(pk=payment.deposit_id).status == Deposit.Status.CREDITED
     call_command("purge_monitoring_data", "--dry-run")
+
+
+def test_reconciliation_reports_a_held_deposit_whose_payment_is_not_settled(client, inmate):
+    from ledger.reconciliation import run_checks
+
+    rule_at(inmate.facility, Rule.Kind.MONITORED_INMATE, inmate=inmate)
+    payment = paid(client, inmate, 10_000)
+    Payment.objects.filter(pk=payment.pk).update(status="pending")
+    findings = [f for f in run_checks() if f.check == "provider_settlement_mismatch"]
+    assert [(f.subject, f.actual) for f in findings] == [
+        (f"deposit {payment.deposit_id}", "pending")
+    ]
