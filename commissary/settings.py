@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "catalog",
     "kiosk",
     "family",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -386,6 +387,8 @@ PERMISSIONS_POLICY = {
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The sandbox provider creates money out of nothing; it is refused unless this is set.
 PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=False)
+# How long monitoring keeps decided holds (money records are kept regardless).
+MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=7 * 365)
 PAYMENTS_SANDBOX_SECRET = env("PAYMENTS_SANDBOX_SECRET", default="")
 # Real providers' merchant accounts for every facility without one of its own (a facility's
 # own account is stored encrypted in the database). Keys are PEM text; see docs/payments.md.
