@@ -204,7 +204,8 @@ class RawLedger:
                 "SELECT f.max_deposit_fen, f.max_deposits_per_month, "
                 "(SELECT COUNT(*) FROM ledger_deposit d JOIN ledger_monthlyperiod p "
                 "ON p.id = d.period_id "
-                " WHERE p.inmate_id = %s AND p.month = %s AND d.status IN ('created', 'credited')) "
+                " WHERE p.inmate_id = %s AND p.month = %s "
+                "AND d.status IN ('created', 'held', 'credited')) "
                 "FROM facilities_facility f WHERE f.id = %s",
                 [inmate_id, month, facility_id],
             )
