@@ -83,7 +83,23 @@ AUDITOR = Role(
     ),
 )
 
-ROLES = (FACILITY_ADMIN, TRUST_OFFICER, COMMISSARY_CLERK, AUDITOR)
+SECURITY_OFFICER = Role(
+    "Security officer",
+    _("Security officer"),
+    (
+        # Monitoring rules, the deposits they hold, auto-accepted pairs and review deadlines of
+        # their facilities; accepting or rejecting a held deposit.
+        r"monitoring\.(add|change|view)_(rule|autoaccept)",
+        r"monitoring\.(view|change)_(hold|facilitymonitoring)",
+        r"monitoring\.view_ruleversion",
+        r"monitoring\.decide_hold",
+        r"ledger\.view_deposit",
+        r"facilities\.view_(inmate|facility)",
+        r"accounts\.view_depositorlink",
+    ),
+)
+
+ROLES = (FACILITY_ADMIN, TRUST_OFFICER, COMMISSARY_CLERK, AUDITOR, SECURITY_OFFICER)
 
 
 def sync_role_groups(**kwargs) -> None:

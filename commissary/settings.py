@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "catalog",
     "kiosk",
     "family",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -90,7 +91,8 @@ MIDDLEWARE = [
     "kiosk.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "kiosk.middleware.CsrfViewMiddleware",
+    # By its own name: check --deploy looks for it; the API's views are exempt.
+    "django.middleware.csrf.CsrfViewMiddleware",
     "kiosk.middleware.AuthenticationMiddleware",
     # Records who made each change in the audit trail.
     "kiosk.middleware.AuditlogMiddleware",
@@ -385,6 +387,8 @@ PERMISSIONS_POLICY = {
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The sandbox provider creates money out of nothing; it is refused unless this is set.
 PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=False)
+# How long monitoring keeps decided holds (money records are kept regardless).
+MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=7 * 365)
 PAYMENTS_SANDBOX_SECRET = env("PAYMENTS_SANDBOX_SECRET", default="")
 # Real providers' merchant accounts for every facility without one of its own (a facility's
 # own account is stored encrypted in the database). Keys are PEM text; see docs/payments.md.

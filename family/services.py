@@ -24,6 +24,7 @@ from commissary import errors
 from facilities.models import Facility, Inmate, canonical_inmate_number
 from ledger import services as ledger
 from ledger.models import Deposit
+from monitoring.models import Hold
 
 
 class LinkNotMatched(errors.DomainError):
@@ -180,6 +181,19 @@ def depositor_data(*, depositor) -> dict:
                 "resolved_at": deposit.resolved_at.isoformat() if deposit.resolved_at else None,
             }
             for deposit in Deposit.objects.filter(depositor=depositor).order_by("created_at")
+        ],
+        # Reviews of their deposits and how each ended; never the rule that fired, who decided
+        # or why (staff notes).
+        "reviews": [
+            {
+                "deposit": str(review["deposit__reference"]),
+                "held_at": review["created_at"].isoformat(),
+                "outcome": review["state"],
+                "decided_at": review["decided_at"].isoformat() if review["decided_at"] else None,
+            }
+            for review in Hold.objects.filter(depositor=depositor)
+            .order_by("created_at")
+            .values("deposit__reference", "created_at", "state", "decided_at")
         ],
     }
 

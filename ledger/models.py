@@ -289,10 +289,14 @@ class MonthlyPeriod(models.Model):
 
 class Deposit(IdempotentRecord):
     """A family deposit: reserved under both caps when created, then credited, or released
-    as failed/expired."""
+    as failed/expired. A paid deposit that a monitoring rule stops is ``held``: its room stays
+    reserved under both caps and nothing reaches the inmate until staff accept it (credited)
+    or reject it (refunded through the provider)."""
 
     class Status(models.TextChoices):
         CREATED = "created", "Awaiting payment"
+        # Paid, stopped by a monitoring rule: still reserved under both caps, not credited.
+        HELD = "held", "Held for review"
         CREDITED = "credited", "Credited"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
@@ -333,8 +337,8 @@ class Deposit(IdempotentRecord):
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="deposit_amount_positive"),
             models.CheckConstraint(condition=Q(fee_fen__gte=0), name="deposit_fee_non_negative"),
             models.CheckConstraint(
-                condition=Q(status="created", resolved_at__isnull=True)
-                | (~Q(status="created") & Q(resolved_at__isnull=False)),
+                condition=Q(status__in=["created", "held"], resolved_at__isnull=True)
+                | (~Q(status__in=["created", "held"]) & Q(resolved_at__isnull=False)),
                 name="deposit_resolved_at_matches_status",
             ),
         ]

@@ -117,7 +117,7 @@ def deposit_room(*, inmate, now: dt.datetime | None = None) -> DepositRoom:
         this_month = Deposit.objects.filter(
             inmate=inmate,
             period__month=balance.month,
-            status__in=(Deposit.Status.CREATED, Deposit.Status.CREDITED),
+            status__in=(Deposit.Status.CREATED, Deposit.Status.HELD, Deposit.Status.CREDITED),
         ).count()
         deposits_left = max(0, facility.max_deposits_per_month - this_month)
         if deposits_left == 0:

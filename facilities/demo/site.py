@@ -68,6 +68,7 @@ DEMO_ROLES = (
     ("trust_officer_2", "TRUST_OFFICER"),
     ("clerk", "COMMISSARY_CLERK"),
     ("auditor", "AUDITOR"),
+    ("security_officer", "SECURITY_OFFICER"),
 )
 
 

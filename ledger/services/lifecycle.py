@@ -208,6 +208,15 @@ def close_inmate_ledger(
     with transaction.atomic(), connection.cursor() as cursor:
         locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
         ensure_open(locked)
+        # A held deposit is paid money the family may get back: security staff decide it
+        # (accept credits, reject refunds through the provider) before the inmate leaves.
+        execute(
+            cursor,
+            "SELECT count(*) FROM ledger_deposit WHERE inmate_id = %s AND status = 'held'",
+            [inmate_id],
+        )
+        if cursor.fetchone()[0]:
+            raise errors.DepositsHeldForReview()
         payout_fen = release_payout_fen(
             spendable_fen=locked.spendable_fen, held_fen=locked.held_fen
         )

@@ -29,6 +29,7 @@ from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.models import Deposit
 
+from .. import screening
 from ..models import Payment
 from ..providers import get_provider
 from ..providers.base import InvalidCallback
@@ -167,12 +168,28 @@ def apply_provider_status(*, payment_id: int, status: str, now: dt.datetime | No
 
 
 def _settle(*, payment_id: int, now: dt.datetime) -> Payment:
-    payment = Payment.objects.get(pk=payment_id)
+    payment = Payment.objects.select_related("deposit__facility").get(pk=payment_id)
+    # Monitoring's rules (payments.screening) are asked only while the deposit is still to be
+    # decided: a replayed callback of a held or credited deposit changes nothing.
+    fired = []
+    if payment.deposit.status in UNDECIDED_STATUSES:
+        fired = screening.fired_rules(deposit=payment.deposit, now=now)
     with transaction.atomic():
         deposit = ledger.settle_late_deposit(
-            deposit_id=payment.deposit_id, provider_reference=payment.provider_reference, now=now
+            deposit_id=payment.deposit_id,
+            provider_reference=payment.provider_reference,
+            now=now,
+            hold=bool(fired),
         )
-        if deposit.status == Deposit.Status.CREDITED:
+        if deposit.status == Deposit.Status.HELD:
+            held = (
+                Payment.objects.filter(pk=payment_id)
+                .exclude(status=Payment.Status.SETTLED)
+                .update(status=Payment.Status.SETTLED, settled_at=now)
+            )
+            if held and fired:
+                screening.record_hold(deposit=deposit, fired=fired, now=now)
+        elif deposit.status == Deposit.Status.CREDITED:
             Payment.objects.filter(pk=payment_id).exclude(status=Payment.Status.SETTLED).update(
                 status=Payment.Status.SETTLED, settled_at=now
             )
@@ -197,6 +214,46 @@ def _settle(*, payment_id: int, now: dt.datetime) -> Payment:
                 # locked in this transaction, and the provider's HTTP call must not hold them.
                 outbox.request_refund(payment_id=payment_id, reason=LATE_REFUND_REASON, now=now)
     return Payment.objects.get(pk=payment_id)
+
+
+UNDECIDED_STATUSES = (Deposit.Status.CREATED, Deposit.Status.EXPIRED, Deposit.Status.FAILED)
+
+
+def credit_held_payment(*, deposit_id: int, now: dt.datetime | None = None) -> Deposit:
+    """Credit a deposit that was held for review (accepted), once, and queue its receipt.
+    Idempotent: a deposit already credited is returned unchanged."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deposit = ledger.credit_deposit(deposit_id=deposit_id, now=now, from_held=True)
+        payment_id = Payment.objects.filter(deposit_id=deposit_id).values_list("pk", flat=True)
+        payment_id = payment_id.first()
+        if payment_id is not None:
+            transaction.on_commit(lambda: queue_receipt(payment_id))
+    return deposit
+
+
+def refund_held_payment(*, deposit_id: int, reason: str, now: dt.datetime | None = None):
+    """Refund a deposit that was held for review (rejected or undecided in time): its room
+    under the caps is given back and the whole payment (amount plus fee) is returned through
+    the provider outbox after the commit, never by an HTTP call under the inmate's lock.
+    Idempotent: a deposit already refunded is returned unchanged, refunded once."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deposit = ledger.refund_held_deposit(deposit_id=deposit_id, now=now)
+        payment = Payment.objects.filter(deposit_id=deposit_id).first()
+        if payment is not None:
+            refunding = (
+                Payment.objects.filter(pk=payment.pk)
+                .exclude(status=Payment.Status.REFUNDED)
+                .update(
+                    status=Payment.Status.REFUNDED,
+                    settled_at=Coalesce("settled_at", now),
+                    refunded_at=now,
+                )
+            )
+            if refunding:
+                outbox.request_refund(payment_id=payment.pk, reason=reason, now=now)
+    return deposit
 
 
 def _fail(*, payment_id: int, now: dt.datetime) -> Payment:

@@ -13,7 +13,14 @@ from facilities.models import Facility
 
 pytestmark = pytest.mark.django_db
 
-ROLE_KEYS = {"facility_admin", "trust_officer", "trust_officer_2", "clerk", "auditor"}
+ROLE_KEYS = {
+    "facility_admin",
+    "trust_officer",
+    "trust_officer_2",
+    "clerk",
+    "auditor",
+    "security_officer",
+}
 
 
 def test_each_demo_facility_has_its_staff_by_role_in_the_credentials(tmp_path, client):

@@ -179,7 +179,7 @@ def test_reconciliation_reports_a_settled_payment_without_a_credited_deposit():
     Payment.objects.filter(pk=payment.pk).update(status="settled", settled_at=timezone.now())
     findings = [f for f in run_checks() if f.check == "provider_settlement_mismatch"]
     assert [(f.subject, f.expected, f.actual) for f in findings] == [
-        (f"deposit {payment.deposit_id}", "credited", "created")
+        (f"deposit {payment.deposit_id}", "credited or held", "created")
     ]
 
 
