@@ -54,6 +54,7 @@ LABELS = (
     gettext_noop("Active"),
     gettext_noop("Adjustments"),
     gettext_noop("Awaiting payment"),
+    gettext_noop("Held for review"),
     gettext_noop("Closed on release"),
     gettext_noop("Commissary sales"),
     gettext_noop("Credited"),
