@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = _("People who sign in")
 
     def ready(self):
+        import commissary.checks  # noqa: F401, PLC0415 (registers the project's system checks)
         from commissary.model_labels import translate_model_labels  # noqa: PLC0415
 
         from . import audit, roles  # noqa: PLC0415 (models are loaded only now)

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from commissary.errors import NotPermitted
 
-from .models import FacilityAssignment
+from .models import DepositorBlock, DepositorLink, FacilityAssignment
 
 
 def facility_ids_for(user) -> set[int] | None:
@@ -109,8 +109,6 @@ class LinkNotFound(NotPermitted):
 
 def links_of(depositor):
     """A depositor's own links, newest first, with what the pages show."""
-    from .models import DepositorLink
-
     return (
         DepositorLink.objects.filter(depositor=depositor)
         .select_related("inmate", "inmate__facility")
@@ -119,8 +117,6 @@ def links_of(depositor):
 
 
 def is_blocked(*, depositor_id: int, facility_id: int) -> bool:
-    from .models import DepositorBlock
-
     return DepositorBlock.objects.filter(
         depositor_id=depositor_id, facility_id=facility_id
     ).exists()

@@ -1,4 +1,6 @@
-"""Django's Redis cache, with one Redis client per connection pool instead of one per call.
+"""The shared cache: Django's Redis cache with one Redis client per connection pool instead of
+one per call, and the sliding-window hit counter the kiosk throttles keep in it (``take_slot``),
+atomic on Redis and on the database cache alike.
 
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` around the shared pool for
 every cache operation, and building one (its table of response callbacks) costs more CPU than
@@ -7,8 +9,20 @@ request, it was a tenth of a request's Python. A ``redis.Redis`` is safe to shar
 threads (each command takes a connection from the pool), so one a pool is kept.
 """
 
+import base64
+import datetime as dt
+import math
+import pickle
+import secrets
+import threading
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.db import DatabaseCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from django.db import connections, router, transaction
+from django.utils import timezone
 
 
 class ReusingRedisCacheClient(RedisCacheClient):
@@ -29,35 +43,101 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
 
-    # INCR, and EXPIRE when the INCR created the counter: one command, atomic (a script runs
-    # whole), so a counter never loses its expiry and a hit costs one round trip.
-    _COUNT_HIT = (
-        "local hits = redis.call('INCR', KEYS[1]) "
-        "if hits == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
-        "return hits"
+    # A sliding window log in one sorted set a key: drop the hits older than the window, and
+    # add this one if fewer than the limit remain, else answer how long until the oldest
+    # leaves. One script runs whole, so concurrent hits from every web worker count exactly,
+    # in one round trip; the set never outlives its window.
+    _TAKE_SLOT = (
+        "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2]) "
+        "if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then "
+        "  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4]) "
+        "  redis.call('PEXPIRE', KEYS[1], ARGV[5]) "
+        "  return -1 "
+        "end "
+        "local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES') "
+        "return tonumber(oldest[2]) + tonumber(ARGV[5]) - tonumber(ARGV[1])"
     )
 
-    def count_hit(self, key: str, timeout: int) -> int:
-        """Add one to the counter at ``key`` (created to live ``timeout`` seconds) and return
-        it."""
+    def take_slot(self, key: str, *, limit: int, window_seconds: float, now: float):
+        """See ``take_slot``."""
         key = self.make_and_validate_key(key)
         client = self._cache.get_client(key, write=True)
-        scripts = self.__dict__.setdefault("_count_scripts", {})
+        scripts = self.__dict__.setdefault("_slot_scripts", {})
         script = scripts.get(id(client))
         if script is None:
-            script = scripts[id(client)] = client.register_script(self._COUNT_HIT)
-        return script(keys=[key], args=[timeout])
+            script = scripts[id(client)] = client.register_script(self._TAKE_SLOT)
+        now_ms, window_ms = int(now * 1000), int(window_seconds * 1000)
+        member = f"{now_ms}:{secrets.token_hex(6)}"
+        wait_ms = script(keys=[key], args=[now_ms, now_ms - window_ms, limit, member, window_ms])
+        return None if wait_ms < 0 else wait_ms / 1000
 
 
-def count_hit(cache, key: str, timeout: int) -> int:
-    """Add one to a counter that lives ``timeout`` seconds and return it: on Redis in one
-    atomic round trip, on another cache (the embedded default's database cache) with its own
-    ``add`` and ``incr``."""
+def take_slot(alias: str, key: str, *, limit: int, window_seconds: float, now: float):
+    """Count one hit at ``now`` (seconds) against at most ``limit`` hits in any
+    ``window_seconds`` (a sliding window, so a burst cannot reach twice the rate across the edge
+    of a fixed window). Returns None when the hit fits, else the seconds until one will; a
+    refused hit is not counted. Atomic however many workers share the cache: on Redis one
+    script, on the database cache one transaction holding the key's row, on another cache (a
+    single process's memory) a lock."""
+    cache = caches[alias]
     if isinstance(cache, RedisCache):
-        return cache.count_hit(key, timeout)
-    cache.add(key, 0, timeout)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between the two calls
-        cache.add(key, 1, timeout)
-        return 1
+        return cache.take_slot(key, limit=limit, window_seconds=window_seconds, now=now)
+    if isinstance(cache, DatabaseCache):
+        return _take_slot_in_database(
+            alias, cache, key, limit=limit, window_seconds=window_seconds, now=now
+        )
+    with _local_lock:
+        hits = [hit for hit in cache.get(key, []) if hit > now - window_seconds]
+        wait = _slot_wait(hits, limit=limit, window_seconds=window_seconds, now=now)
+        if wait is None:
+            cache.set(key, [*hits, now], math.ceil(window_seconds))
+        return wait
+
+
+_local_lock = threading.Lock()
+
+
+def _slot_wait(hits: list[float], *, limit: int, window_seconds: float, now: float):
+    if len(hits) < limit:
+        return None
+    return min(hits) + window_seconds - now
+
+
+def _take_slot_in_database(alias, cache, key, *, limit, window_seconds, now):
+    """The sliding window of ``take_slot`` in the database cache's table, stored as an ordinary
+    cache entry (the hit times, pickled as Django stores values). The row is made if missing,
+    then read ``FOR UPDATE`` and rewritten in one transaction, so two workers never both take
+    the last slot (Django's ``incr`` there is a read and a write with nothing held between)."""
+    key = cache.make_and_validate_key(key)
+    database = router.db_for_write(cache.cache_model_class)
+    connection = connections[database]
+    table = connection.ops.quote_name(settings.CACHES[alias]["LOCATION"])
+    expires = connection.ops.adapt_datetimefield_value(
+        timezone.now() + dt.timedelta(seconds=math.ceil(window_seconds))
+    )
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with transaction.atomic(using=database), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (cache_key, value, expires) VALUES (%s, %s, %s) "  # noqa: S608 - the configured table's quoted name; values are bound
+            "ON CONFLICT (cache_key) DO NOTHING",
+            [key, _encoded([], cache), expires],
+        )
+        cursor.execute(f"SELECT value FROM {table} WHERE cache_key = %s{lock}", [key])  # noqa: S608 - as above
+        stored = pickle.loads(base64.b64decode(cursor.fetchone()[0]))  # noqa: S301 - written by this function or Django's cache, never by a client
+        hits = (
+            [hit for hit in stored if hit > now - window_seconds]
+            if isinstance(stored, list)
+            else []
+        )
+        wait = _slot_wait(hits, limit=limit, window_seconds=window_seconds, now=now)
+        if wait is None:
+            cursor.execute(
+                f"UPDATE {table} SET value = %s, expires = %s WHERE cache_key = %s",  # noqa: S608 - as above
+                [_encoded([*hits, now], cache), expires, key],
+            )
+    return wait
+
+
+def _encoded(value, cache) -> str:
+    """A value as Django's database cache stores it."""
+    return base64.b64encode(pickle.dumps(value, cache.pickle_protocol)).decode("latin1")

@@ -172,6 +172,11 @@ class LockedOut(DomainError):
     code = "locked_out"
     default_message = _("Too many wrong PINs: kiosk sign-in is locked for a while.")
 
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int | None = None):
+        super().__init__(message)
+        # Whole seconds until the lock-out ends; the API sends it as ``Retry-After``.
+        self.retry_after_seconds = retry_after_seconds
+
 
 class SessionExpired(DomainError):
     code = "session_expired"

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "csp",
     "auditlog",
     "import_export",
+    # The core: owns the database cache's table (its migration makes it).
+    "commissary",
     "accounts",
     "facilities",
     "ledger",
@@ -83,6 +85,9 @@ MIDDLEWARE = [
     # Records who made each change in the audit trail.
     "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Staff sessions end when idle and after a shift; signed-in pages are never cached.
+    "commissary.middleware.StaffSessionTimeoutMiddleware",
+    "commissary.middleware.NoStoreForSignedInMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
@@ -181,6 +186,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("HSTS_INCLUDE_SUBDOMAINS", default=HTT
 SECURE_HSTS_PRELOAD = env.bool("HSTS_PRELOAD", default=HTTPS)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SESSION_COOKIE_HTTPONLY = True
+# A staff session ends after this long without a request, and this long after sign-in however
+# busy (commissary.middleware); families keep Django's session age.
+STAFF_IDLE_TIMEOUT_MINUTES = env.int("STAFF_IDLE_TIMEOUT_MINUTES", default=30)
+STAFF_SESSION_MAX_HOURS = env.int("STAFF_SESSION_MAX_HOURS", default=10)
+STAFF_LOGIN_URL = "/admin/login/"
 X_FRAME_OPTIONS = "DENY"
 
 # --- Email ----------------------------------------------------------------------------
@@ -280,7 +290,8 @@ LOGGING = {
 
 # --- Cache ----------------------------------------------------------------------------
 # Rate limits and sign-in throttles are shared by every web worker: Redis when there is
-# one, else the database cache (``manage.py createcachetable`` makes its table).
+# one, else the database cache, whose table ``migrate`` makes (commissary's migration).
+DATABASE_CACHE_TABLE = "commissary_cache"
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -293,7 +304,7 @@ else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "commissary_cache",
+            "LOCATION": DATABASE_CACHE_TABLE,
         }
     }
 
@@ -312,6 +323,10 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+# Depositors are known by their email alone: no made-up username on pages, in emails or to
+# staff; emails speak in the site's name (family.adapter).
+ACCOUNT_ADAPTER = "family.adapter.DepositorAccountAdapter"
+ACCOUNT_USER_DISPLAY = "family.adapter.user_display"
 # Failed sign-ins are throttled per address here and locked out by django-axes per username
 # and address; allauth's own per-account limit is left out, since anyone anywhere could trip it.
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip"}
@@ -324,6 +339,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "account/locked_out.html"
 AXES_USERNAME_CALLABLE = "accounts.signin.username_of_attempt"
+# Failed admin sign-ins per address (any usernames) before the address waits (django-ratelimit
+# rate: count/period).
+ADMIN_SIGN_IN_FAILURES_PER_ADDRESS = env("ADMIN_SIGN_IN_FAILURES_PER_ADDRESS", default="20/h")
 AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0) or None
 
 # --- Browser policy: Content-Security-Policy (django-csp) and Permissions-Policy -------

@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts import signin
 from kiosk.docs import KioskApiDocsView
 from payments import views as payment_views
 
@@ -24,6 +25,8 @@ admin.site.index_title = _("Trust accounts and facilities")
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/reports/", include("reports.urls")),
+    # Before the admin's own URLs: its sign-in, limited per address (accounts.signin).
+    path("admin/login/", signin.admin_login),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("api/kiosk/v1/", include("kiosk.urls")),

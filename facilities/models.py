@@ -6,6 +6,7 @@ themselves are enforced on the ledger's own rows (see ``ledger.models``).
 
 import datetime as dt
 import hashlib
+import unicodedata
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from ledger.money import format_fen
+from commissary.money import format_fen
 
 DEFAULT_MONTHLY_CAP_FEN = 100_000  # 1,000.00 yuan a calendar month
 DEFAULT_BALANCE_CAP_FEN = 500_000  # 5,000.00 yuan at any moment
@@ -51,6 +52,12 @@ def local_date(instant: dt.datetime, timezone_name: str) -> dt.date:
 def local_month(instant: dt.datetime, timezone_name: str) -> dt.date:
     """First day of the calendar month ``instant`` falls in, in that timezone."""
     return local_date(instant, timezone_name).replace(day=1)
+
+
+def canonical_inmate_number(text: str) -> str:
+    """An inmate number as stored and matched: full-width characters folded (NFKC), every
+    space removed, upper case. "ｄ000 0005" typed by a family is "D0000005"."""
+    return "".join(unicodedata.normalize("NFKC", text).split()).upper()
 
 
 def validate_timezone(name: str) -> None:

@@ -19,7 +19,7 @@ from import_export import fields, resources, widgets
 from accounts.selectors import facility_ids_for
 
 from . import services
-from .models import Facility, HousingUnit, Inmate
+from .models import Facility, HousingUnit, Inmate, canonical_inmate_number
 
 
 class _FacilityCodeWidget(widgets.Widget):
@@ -87,7 +87,7 @@ class InmateRosterResource(resources.ModelResource):
             super().import_instance(instance, row, **kwargs)
         except ValidationError as invalid:
             errors = invalid.update_error_dict(errors)
-        instance.inmate_number = (instance.inmate_number or "").strip()
+        instance.inmate_number = canonical_inmate_number(instance.inmate_number or "")
         instance.surname = (instance.surname or "").strip()
         instance.given_name = (instance.given_name or "").strip()
         facility_id = instance.facility_id if "facility" not in errors else None

@@ -26,6 +26,7 @@ from .models import (
     HousingUnit,
     Inmate,
     KioskDevice,
+    canonical_inmate_number,
     hash_device_key,
 )
 
@@ -115,7 +116,7 @@ def intake_inmate(
         with transaction.atomic():
             inmate = Inmate.objects.create(
                 facility=facility,
-                inmate_number=inmate_number.strip(),
+                inmate_number=canonical_inmate_number(inmate_number),
                 surname=surname.strip(),
                 given_name=given_name.strip(),
                 housing_unit=housing_unit,
@@ -210,7 +211,7 @@ def transfer_inmate(
             inmate.facility = to_facility
             inmate.housing_unit = housing_unit
             if inmate_number:
-                inmate.inmate_number = inmate_number
+                inmate.inmate_number = canonical_inmate_number(inmate_number)
             inmate.grade_id = _grade_named(cursor, facility_id=to_facility.pk, name=grade_name)
             inmate.save(update_fields=["facility", "housing_unit", "inmate_number", "grade"])
     except IntegrityError as error:

@@ -30,12 +30,13 @@ class LinkDecisionForm(forms.ModelForm):
 class DepositorLinkAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     """Staff approve or reject a family's link (a rejection says why), at their facilities."""
 
-    list_display = ("depositor", "inmate", "entered_inmate_number", "status", "created_at")
+    list_display = ("depositor_email", "inmate", "entered_inmate_number", "status", "created_at")
+    list_select_related = ("depositor", "inmate")
     list_filter = ("status",)
     search_fields = ("depositor__email", "inmate__inmate_number", "entered_surname")
     form = LinkDecisionForm
     fields = (
-        "depositor",
+        "depositor_email",
         "inmate",
         "entered_inmate_number",
         "entered_surname",
@@ -46,7 +47,7 @@ class DepositorLinkAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "decided_at",
     )
     readonly_fields = (
-        "depositor",
+        "depositor_email",
         "inmate",
         "entered_inmate_number",
         "entered_surname",
@@ -54,6 +55,11 @@ class DepositorLinkAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "decided_by",
         "decided_at",
     )
+
+    @admin.display(description=_("Depositor"), ordering="depositor__email")
+    def depositor_email(self, link):
+        """Depositors are known by their email (their username is never shown)."""
+        return link.depositor.email
 
     def has_add_permission(self, request):
         return False
@@ -68,10 +74,14 @@ class DepositorLinkAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
 @admin.register(DepositorBlock)
 class DepositorBlockAdmin(FacilityScopedAdmin, admin.ModelAdmin):
-    list_display = ("depositor", "facility", "reason", "created_by", "created_at")
+    list_display = ("depositor_email", "facility", "reason", "created_by", "created_at")
     search_fields = ("depositor__email",)
     fields = ("depositor", "facility", "reason")
     raw_id_fields = ("depositor",)
+
+    @admin.display(description=_("Depositor"), ordering="depositor__email")
+    def depositor_email(self, block):
+        return block.depositor.email
 
     def save_model(self, request, obj, form, change):
         services.block_depositor(

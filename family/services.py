@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import DepositorBlock, DepositorLink
 from accounts.selectors import is_blocked
 from commissary import errors
-from facilities.models import Facility, Inmate
+from facilities.models import Facility, Inmate, canonical_inmate_number
 from ledger import services as ledger
 from ledger.models import Deposit
 
@@ -47,7 +47,7 @@ def link_inmate(*, depositor, facility_id: int, inmate_number: str, surname: str
     same inmate again returns the existing link."""
     if is_blocked(depositor_id=depositor.pk, facility_id=facility_id):
         raise DepositorBlocked()
-    number, wanted_surname = inmate_number.strip(), _normalised(surname)
+    number, wanted_surname = canonical_inmate_number(inmate_number), _normalised(surname)
     # One query for all three details, so no mismatch costs more or less than another.
     candidates = list(
         Inmate.objects.filter(
@@ -64,7 +64,7 @@ def link_inmate(*, depositor, facility_id: int, inmate_number: str, surname: str
             depositor=depositor,
             inmate=inmate,
             defaults={
-                "entered_inmate_number": number,
+                "entered_inmate_number": inmate.inmate_number,
                 "entered_surname": surname.strip(),
                 "status": (
                     DepositorLink.Status.PENDING

@@ -10,7 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import authenticate, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -184,7 +184,13 @@ def deposit_detail(request, reference):
 def account(request):
     form = CloseAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if not request.user.check_password(form.cleaned_data["password"]):
+        # Through authenticate(), so django-axes counts a wrong password here as it counts one
+        # at sign-in; once locked out, even the right password is refused and its middleware
+        # answers with the lockout page.
+        confirmed = authenticate(
+            request, email=request.user.email, password=form.cleaned_data["password"]
+        )
+        if confirmed is None or confirmed.pk != request.user.pk:
             form.add_error("password", _("This is not your password."))
         else:
             try:

@@ -31,6 +31,7 @@ from .authentication import (
     SignInThrottle,
 )
 from .errors import STATUS_BY_CODE
+from .parsers import JSONParser
 
 PAGE_SIZE = 20
 
@@ -58,20 +59,18 @@ _ERROR_EXAMPLES = {
     "inmate_released": "The inmate has been released; the account is closed.",
     "locked_out": "Too many wrong PINs: kiosk sign-in is locked for a while.",
     "throttled": "Too many requests from this kiosk; try again in 12 seconds.",
+    "request_too_large": "The request body is larger than 2621440 bytes.",
 }
 
 
-def _errors(*codes: str) -> dict:
+def _errors(*codes: str, is_throttled: bool = True) -> dict:
     """OpenAPI responses for these error codes, grouped by status, each with an example."""
     by_status: dict[int, list[str]] = {}
-    for code in (
-        "validation_error",
-        "not_authenticated",
-        "method_not_allowed",
-        "unsupported_media_type",
-        "throttled",
-        *codes,
-    ):
+    common = ["validation_error", "not_authenticated", "method_not_allowed"]
+    common.append("unsupported_media_type")
+    if is_throttled:
+        common.append("throttled")
+    for code in (*common, *codes):
         by_status.setdefault(STATUS_BY_CODE[code], []).append(code)
     responses = {}
     for http_status, status_codes in by_status.items():
@@ -146,6 +145,7 @@ class KioskView(APIView):
     inmate's session at this kiosk, whose idle clock restarts."""
 
     authentication_classes = [KioskDeviceAuthentication]
+    parser_classes = [JSONParser]
     throttle_classes = [DeviceThrottle]
     needs_inmate_session = True
     query_parameters: frozenset[str] = frozenset()
@@ -217,7 +217,7 @@ class SessionsView(KioskView):
         parameters=[LANGUAGE_PARAMETER],
         responses={
             201: OpenApiResponse(s.SessionAnswer, description="Signed in."),
-            **_errors("invalid_credentials", "locked_out"),
+            **_errors("invalid_credentials", "locked_out", "request_too_large"),
         },
         examples=[
             OpenApiExample(
@@ -258,10 +258,18 @@ class SessionsView(KioskView):
 
 
 class CurrentSessionView(KioskView):
+    # Sign-out is never throttled: a kiosk that has used up its rate must still be able to
+    # end the inmate's session rather than leave it open at an unattended screen.
+    throttle_classes = []
+
     @extend_schema(
         operation_id="sign_out",
         summary="Sign the inmate out",
-        responses={204: OpenApiResponse(description="Signed out."), **_errors("session_expired")},
+        description="Never throttled: a kiosk past its rate can still end a session.",
+        responses={
+            204: OpenApiResponse(description="Signed out."),
+            **_errors("session_expired", is_throttled=False),
+        },
     )
     def delete(self, request):
         services.sign_out(device=self.device, token=request.headers.get(SESSION_HEADER))
@@ -420,6 +428,7 @@ class OrdersView(KioskView):
                 "product_restricted",
                 "account_frozen",
                 "inmate_released",
+                "request_too_large",
             ),
         },
         examples=[

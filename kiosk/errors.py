@@ -1,9 +1,12 @@
 """The kiosk API's one error envelope: ``{"error": {"code", "message"}}`` with the status the
 contract names. Every failure goes through here — domain errors from the services and DRF's own
-(authentication, throttling, parse errors, 404, 405, 415) — so a kiosk vendor handles one shape.
+(authentication, throttling, parse errors, 404, 405, 415) and a body over Django's upload limit
+(413) — so a kiosk vendor handles one shape.
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
@@ -23,6 +26,7 @@ STATUS_BY_CODE = {
     "method_not_allowed": 405,
     "not_acceptable": 406,
     "idempotency_conflict": 409,
+    "request_too_large": 413,
     "unsupported_media_type": 415,
     "insufficient_funds": 422,
     "spending_limit_exceeded": 422,
@@ -70,7 +74,18 @@ def exception_handler(exc, context):
         headers = None
         if STATUS_BY_CODE.get(exc.code) == 401:
             headers = {"WWW-Authenticate": INMATE_CHALLENGE}
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        if retry_after is not None:
+            headers = {"Retry-After": str(retry_after)}
         return error_response(exc.code, exc.message, headers=headers)
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer is an HTML 400 page; the API keeps its envelope.
+        return error_response(
+            "request_too_large",
+            _("The request body is larger than %(limit)d bytes.")
+            % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE},
+            status=413,
+        )
     if isinstance(exc, Http404):
         return error_response("not_found", _("Not found."))
     if isinstance(exc, DjangoPermissionDenied):

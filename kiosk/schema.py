@@ -21,6 +21,13 @@ RESPONSE_HEADERS = {
             ),
         }
     },
+    "423": {
+        "Retry-After": {
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "Seconds until the inmate's sign-in lock-out ends.",
+        }
+    },
     "429": {
         "Retry-After": {
             "required": True,
@@ -32,7 +39,8 @@ RESPONSE_HEADERS = {
 
 
 def documented_response_headers(result, generator, request, public):
-    """The headers that come with some answers: the challenge of a 401, the wait of a 429."""
+    """The headers that come with some answers: the challenge of a 401, the wait of a 423 or
+    a 429."""
     for path in result.get("paths", {}).values():
         for operation in path.values():
             for status, response in operation.get("responses", {}).items():

@@ -1,12 +1,14 @@
 """Kiosk sign-in and sessions: the only way an inmate is known to the kiosk API.
 
-Five wrong PINs lock the inmate out of every kiosk for fifteen minutes. The count is one
-upsert on the inmate's own counter row (never a lock on the inmate row), so twenty wrong PINs
-sent from twenty kiosks at once count to exactly twenty and the lock-out starts at the fifth.
+Five wrong PINs lock the inmate out of every kiosk for fifteen minutes. Each attempt is counted
+before its PIN is checked, by one upsert on the inmate's own counter row (never a lock on the
+inmate row), so attempts sent from many kiosks at once each get their own number, the lock-out
+starts at the fifth, and no more than five PINs are checked whatever the burst.
 """
 
 import datetime as dt
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 
@@ -44,9 +46,12 @@ def _spend_pin_check_time(pin: str) -> None:
     check_password(pin, _UNKNOWN_INMATE_PIN_HASH)
 
 
-def _count_pin_failure(*, inmate_id: int, now: dt.datetime) -> int:
-    """Count one wrong PIN and return the count. The fifth starts the lock-out; a count that
-    is older than the lock-out window (or whose lock-out has ended) starts again from one."""
+def _count_attempt(*, inmate_id: int, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Count one sign-in attempt before its PIN is checked, and return the count and the end
+    of the lock-out. One statement, so attempts from many kiosks at once each get their own
+    number: the fifth starts the lock-out (a right PIN there still signs in, see
+    ``_clear_attempts``), and from the sixth on the PIN is never checked. A count older than
+    the lock-out window (or whose lock-out has ended) starts again from one."""
     stale_before = now - LOCKOUT
     with connection.cursor() as cursor:
         # ``execute`` adapts the instants as the ORM stores them (SQLite keeps them as text).
@@ -67,11 +72,52 @@ def _count_pin_failure(*, inmate_id: int, now: dt.datetime) -> int:
                 WHEN c.failures + 1 >= %s THEN %s
                 ELSE NULL END,
               updated_at = excluded.updated_at
-            RETURNING failures
+            RETURNING failures, locked_until
             """,
             [inmate_id, now, stale_before, stale_before, MAX_PIN_FAILURES, now + LOCKOUT],
         )
-        return cursor.fetchone()[0]
+        attempt, locked_until = cursor.fetchone()
+    return attempt, _instant(locked_until)
+
+
+def _clear_attempts(*, inmate_id: int, attempt: int, now: dt.datetime) -> bool:
+    """After a right PIN counted as attempt number ``attempt``: forget the attempts counted up
+    to it (those counted after it stay, wrong or not yet checked) and end the lock-out, unless
+    more than five attempts have been counted meanwhile: then the inmate is locked out and the
+    right PIN is refused too, so a burst of guesses cannot sign in with the one it hit.
+    Returns whether the sign-in may go on."""
+    with connection.cursor() as cursor:
+        execute(
+            cursor,
+            """
+            UPDATE kiosk_pinfailurecounter SET
+              failures = CASE WHEN failures > %s THEN failures - %s ELSE 0 END,
+              locked_until = NULL,
+              updated_at = %s
+            WHERE inmate_id = %s AND failures <= %s
+            RETURNING inmate_id
+            """,
+            [attempt, attempt, now, inmate_id, MAX_PIN_FAILURES],
+        )
+        return cursor.fetchone() is not None
+
+
+def _instant(value) -> dt.datetime | None:
+    """An instant read through a cursor: SQLite gives the ORM's text, PostgreSQL a datetime."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+        if timezone.is_naive(value):
+            value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _locked_out(locked_until: dt.datetime | None, now: dt.datetime) -> errors.LockedOut:
+    """The refusal, with the whole seconds until the lock-out ends (at least one)."""
+    if locked_until is None:  # counted past the limit, its lock-out just ended: try again
+        return errors.LockedOut(retry_after_seconds=1)
+    return errors.LockedOut(
+        retry_after_seconds=max(1, math.ceil((locked_until - now).total_seconds()))
+    )
 
 
 def sign_in(
@@ -85,8 +131,12 @@ def sign_in(
     """Open a session at this kiosk for the inmate of its facility with that number (or ID
     card token) and PIN. Returns the session and its token (shown once, stored hashed).
 
-    Wrong number, card or PIN raise the same InvalidCredentials; from the sixth wrong PIN
-    within the lock-out on, every attempt raises LockedOut, even with the right PIN."""
+    Wrong number, card or PIN raise the same InvalidCredentials. Every attempt on a known
+    inmate is counted before its PIN is checked (the count used to come after the check, so
+    a burst of concurrent guesses all had their PIN checked, and a right one among them
+    signed in and cleared the lock-out the others had just set). So at most five PINs are
+    checked in a lock-out window however many arrive at once, and from the sixth attempt on
+    every one raises LockedOut (with the seconds to wait), even with the right PIN."""
     now = now or timezone.now()
     if not isinstance(pin, str):
         raise errors.InvalidCredentials()
@@ -100,20 +150,18 @@ def sign_in(
     if inmate is None:
         _spend_pin_check_time(pin)
         raise errors.InvalidCredentials()
-    locked_until = (
-        PinFailureCounter.objects.filter(inmate_id=inmate.pk)
-        .values_list("locked_until", flat=True)
-        .first()
-    )
-    if locked_until is not None and locked_until > now:
-        raise errors.LockedOut()
+    attempt, locked_until = _count_attempt(inmate_id=inmate.pk, now=now)
+    if attempt > MAX_PIN_FAILURES:
+        raise _locked_out(locked_until, now)
     if not inmate.check_pin(pin):
-        if _count_pin_failure(inmate_id=inmate.pk, now=now) > MAX_PIN_FAILURES:
-            raise errors.LockedOut()
         raise errors.InvalidCredentials()
-    PinFailureCounter.objects.filter(inmate_id=inmate.pk, failures__gt=0).update(
-        failures=0, locked_until=None, updated_at=now
-    )
+    if not _clear_attempts(inmate_id=inmate.pk, attempt=attempt, now=now):
+        locked_until = (
+            PinFailureCounter.objects.filter(inmate_id=inmate.pk)
+            .values_list("locked_until", flat=True)
+            .first()
+        )
+        raise _locked_out(locked_until, now)
     token = secrets.token_urlsafe(32)
     session = KioskSession.objects.create(
         token_hash=hash_session_token(token),

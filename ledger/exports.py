@@ -4,8 +4,9 @@ facility scope, the search and the filters apply; amounts are exact yuan."""
 
 from import_export import fields, resources
 
+from commissary.money import format_yuan_plain
+
 from .models import Deposit, Transaction
-from .money import format_yuan_plain
 
 
 def yuan(amount_fen: int | None) -> str:

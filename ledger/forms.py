@@ -5,7 +5,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .money import format_yuan_plain, parse_yuan
+from commissary.money import format_yuan_plain, parse_yuan
+
 from .services import MAX_AMOUNT_FEN
 
 

@@ -7,8 +7,9 @@ Guards, in the database wherever a database can:
 4. a period's received + reserved never exceeds its monthly cap (CHECK), the month being part
    of the period's key;
 5. the journal is append-only (triggers refuse UPDATE and DELETE of transactions and entries).
-Money rows are written by ``ledger.services``, the rollover and the demo bulk loader
-(``ledger.batch``); these constraints and triggers hold every one of them to the invariants.
+Money rows are written by ``ledger.services``, the batch jobs (``ledger.batch``: rollover,
+expiry) and the bulk loader the demo uses (``ledger.bulk``); these constraints and triggers
+hold every one of them to the invariants.
 """
 
 import uuid
@@ -19,7 +20,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from .money import format_fen
+from commissary.money import format_fen
 
 
 class Account(models.Model):

@@ -19,10 +19,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts import selectors as people
+from commissary.money import format_fen
 from facilities.models import policy_value_display
 
 from .models import StaffRequest
-from .money import format_fen
 
 logger = logging.getLogger(__name__)
 

@@ -2,8 +2,9 @@
 the periods and the deposits? Guards invariant 8 by reporting, never by fixing.
 
 Each check is one independent set-based query over the whole ledger that returns findings
-``(facility, subject, expected, actual)``; a clean ledger gives none. A new check (the provider's
-settlements, say) plugs in as one more entry in ``CHECKS``.
+``(facility, subject, expected, actual)``; a clean ledger gives none. The ledger's own checks are
+written here; an app above the ledger adds its own with ``register_check`` from its
+``AppConfig.ready`` (payments adds the provider's settlements), so the ledger never imports it.
 
 The four checks that would group or join the whole journal carry a *screen* as well: two
 queries, each a plain sum over one table (or, for deposits, one join), that agree on a sound
@@ -23,13 +24,12 @@ sides of a screen, and all the checks, see the ledger as of one instant while pa
 import contextlib
 import datetime as dt
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import DataError, connection, transaction
 from django.utils import timezone
-
-from payments.reconciliation import PROVIDER_SETTLEMENT_CHECK
 
 from . import sql
 from .schedules import expiry_interval
@@ -79,7 +79,8 @@ class Check:
     screen: Screen | None = None
 
 
-CHECKS = (
+# The ledger's own checks, then those registered by the apps above it (``register_check``).
+CHECKS: list[Check] = [
     Check(
         "transaction_unbalanced",
         "Every transaction's entries sum to zero, and every transaction has entries.",
@@ -239,8 +240,14 @@ CHECKS = (
         """,
         "deposit",
     ),
-    Check(**PROVIDER_SETTLEMENT_CHECK),
-)
+]
+
+
+def register_check(check: Check) -> None:
+    """Add an app's check to every run (once: a second registration under the same name is
+    ignored). Called from an ``AppConfig.ready``."""
+    if all(known.name != check.name for known in CHECKS):
+        CHECKS.append(check)
 
 
 def _plain(value):
@@ -249,9 +256,9 @@ def _plain(value):
 
 
 def run_checks(
-    *, now: dt.datetime | None = None, checks=CHECKS, exact: bool = False
+    *, now: dt.datetime | None = None, checks: Sequence[Check] | None = None, exact: bool = False
 ) -> list[Finding]:
-    """Run every check; return all findings (an empty list for a clean ledger).
+    """Run every check (or ``checks``); return all findings (an empty list for a clean ledger).
 
     On PostgreSQL a check with a screen runs its exact query only when the screen's two
     sides disagree; ``exact=True`` runs every exact query. Other databases have no
@@ -267,7 +274,7 @@ def run_checks(
     }
     findings = []
     with _one_snapshot(), sql.cursor() as cursor:
-        for check in checks:
+        for check in CHECKS if checks is None else checks:
             sides = None
             if screened and check.screen:
                 sides = _screen_sides(cursor, check.screen, params)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db.models import Sum
 from django.utils import timezone
 
-from .models import Account, Entry, MonthlyPeriod
+from .models import Account, Deposit, Entry, MonthlyPeriod
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,6 @@ def deposit_room(*, inmate, now: dt.datetime | None = None) -> DepositRoom:
     multiple of 100 yuan when it is the smaller), within the facility's single-deposit limit,
     and zero once the month's deposits are used up or the account is frozen or closed.
     The ledger decides again under the lock when a deposit is reserved."""
-    from .models import Deposit
-
     balance = inmate_balance(inmate=inmate, now=now)
     facility = inmate.facility
     month_room = balance.month_remaining_fen

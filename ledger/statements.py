@@ -19,12 +19,12 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from commissary.money import format_fen
 from facilities.models import Facility, Inmate
 
 from . import sql
 from .batch import chunk_pause, finish_run, inmate_id_chunks, recorded_run
 from .models import Account, ScheduledRun, Statement, Transaction
-from .money import format_fen
 
 
 def _shown_lines(rows, *, zone, currency: str) -> list[dict]:

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = "Payments"
+
+    def ready(self):
+        # Models are loaded only now: the check module imports the ledger's, which import them.
+        from ledger.reconciliation import register_check  # noqa: PLC0415
+
+        from .reconciliation import PROVIDER_SETTLEMENT_CHECK  # noqa: PLC0415
+
+        register_check(PROVIDER_SETTLEMENT_CHECK)

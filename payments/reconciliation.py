@@ -1,13 +1,15 @@
-"""The provider check for ``ledger.reconciliation.CHECKS``: the provider's settlements and
+"""The provider check added to ``ledger.reconciliation.CHECKS``: the provider's settlements and
 the ledger's deposits agree. Every payment the provider settled has a credited deposit (or a
 refunded one, when the payment was refunded), every refunded payment a refunded deposit, and
 every credited deposit made through a payment (a family's: it has a payment or a depositor)
 has a settled payment.
 
-Plain values, not a ``Check``: ``ledger.reconciliation`` builds the entry from them, so the
-ledger imports this module and not the other way round."""
+Registered from ``PaymentsConfig.ready`` (``ledger.reconciliation.register_check``): payments
+sits above the ledger, so the ledger never imports this module."""
 
-PROVIDER_SETTLEMENT_CHECK = dict(
+from ledger.reconciliation import Check
+
+PROVIDER_SETTLEMENT_CHECK = Check(
     name="provider_settlement_mismatch",
     description="Every payment the provider settled has a credited or refunded deposit, and "
     "every credited family deposit has a settled payment.",

@@ -22,11 +22,11 @@ from django.utils.translation import gettext_lazy
 
 from accounts import selectors as account_selectors
 from commissary import errors
+from commissary.money import format_fen
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.batch import finish_run, recorded_run
 from ledger.models import Deposit, ScheduledRun
-from ledger.money import format_fen
 
 from .models import Payment
 from .providers import get_provider

@@ -16,8 +16,8 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import scope_queryset
+from commissary.money import format_fen, format_yuan_plain
 from facilities.models import Facility
-from ledger.money import format_fen, format_yuan_plain
 
 from . import selectors
 

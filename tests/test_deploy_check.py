@@ -10,7 +10,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 
-def test_check_deploy_is_clean_with_the_production_settings():
+def _check_deploy(**settings):
     # The browser tests' process allows sync database calls under Playwright's event loop;
     # a deployment never does, so the check runs without that.
     environment = {
@@ -21,8 +21,10 @@ def test_check_deploy_is_clean_with_the_production_settings():
         "HTTPS": "true",
         "ALLOWED_HOSTS": "pay.example.org",
         "DEBUG": "false",
+        "PAYMENTS_SANDBOX": "false",
+        **settings,
     }
-    finished = subprocess.run(  # noqa: S603 - the project's own manage.py, fixed arguments
+    return subprocess.run(  # noqa: S603 - the project's own manage.py, fixed arguments
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPOSITORY,
         env=environment,
@@ -30,5 +32,15 @@ def test_check_deploy_is_clean_with_the_production_settings():
         text=True,
         timeout=120,
     )
+
+
+def test_check_deploy_is_clean_with_the_production_settings():
+    finished = _check_deploy()
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "no issues" in finished.stdout
+
+
+def test_check_deploy_warns_of_the_sandbox_provider_in_production():
+    finished = _check_deploy(PAYMENTS_SANDBOX="true")
+    assert finished.returncode != 0
+    assert "commissary.W001" in finished.stdout + finished.stderr

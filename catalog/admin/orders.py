@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.errors import DomainError
-from ledger.money import format_fen
+from commissary.money import format_fen
 
 from .. import selectors, services
 from ..models import (

@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin
+from commissary.money import format_fen
 from ledger.forms import YuanAmountsForm, YuanField
-from ledger.money import format_fen
 
 from ..models import (
     MAX_PRICE_FEN,

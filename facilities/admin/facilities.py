@@ -11,9 +11,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import selectors as people
 from accounts.admin_scope import FacilityScopedAdmin
+from commissary.money import format_fen
 from ledger import services as ledger_services
 from ledger.forms import YuanField
-from ledger.money import format_fen
 
 from .. import services
 from ..models import POLICY_CHANGE_FIELDS, Facility, HousingUnit
@@ -151,6 +151,12 @@ class FacilityAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("code", "currency") if obj else ()
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None or not self.has_change_permission(request, obj):
+            return [field for field in fields if field != "policy_change_reason"]
+        return fields
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

@@ -10,8 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.errors import DomainError
+from commissary.money import format_fen
 from ledger.forms import YuanAmountsForm, YuanField
-from ledger.money import format_fen
 
 from .. import services
 from ..models import FestivalMonth, Grade

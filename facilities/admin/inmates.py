@@ -12,7 +12,7 @@ from import_export.admin import ImportMixin
 
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.errors import DomainError
-from ledger.money import format_fen
+from commissary.money import format_fen
 from ledger.selectors import (
     inmate_balance,
 )

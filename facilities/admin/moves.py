@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import scope_queryset
 from commissary.errors import DomainError
-from ledger.money import format_fen
+from commissary.money import format_fen
 from ledger.selectors import (
     release_needs_approval,
     release_payout_fen,

@@ -7,11 +7,12 @@ what the first made and creates nothing, and can still say every inmate's PIN.
 
 Inmates and their money are written in bulk, a batch of inmates per database transaction:
 the rows ``intake_inmate`` + ``open_inmate_accounts`` + ``reserve_deposit`` +
-``credit_deposit`` + ``debit_purchase`` would write, computed in Python and inserted with
+``credit_deposit`` + ``post_purchase`` would write, computed in Python and inserted with
 PostgreSQL's COPY (``executemany`` on SQLite), their ids drawn from the tables' own sequences
-first so the rows can refer to each other. Calling the services one inmate at a time costs
-about a millisecond a call, minutes for a hundred thousand inmates. So this module guards the
-same invariants the services do, by construction: each transaction's entries sum to zero (1);
+first so the rows can refer to each other: the inmate rows here, the money through the
+ledger's bulk path (``ledger.bulk``). Calling the services one inmate at a time costs about a
+millisecond a call, minutes for a hundred thousand inmates. So the bulk path guards the same
+invariants the services do, by construction: each transaction's entries sum to zero (1);
 each cached balance is the sum of its entries, written in the same database transaction (2);
 no plan takes spendable money over the balance cap (3) or a month's credited deposits over the
 monthly cap (4); every credited deposit has its journal transaction and its period counts it
@@ -19,7 +20,8 @@ monthly cap (4); every credited deposit has its journal transaction and its peri
 CHECKs and triggers refuse anything else at commit.
 
 The package: ``plan`` (names, secrets and each inmate's money, computed), ``bulk`` (writing
-the rows), ``site`` (the facilities, people and batches). Callers import this package.
+the inmates, and their money through ``ledger.bulk``), ``site`` (the facilities, people and
+batches). Callers import this package.
 """
 
 from .plan import (

@@ -1,94 +1,30 @@
-"""Writing the demo's inmates and their money in bulk: the rows the services would write,
-computed from the plan and inserted with COPY (``executemany`` on SQLite), a batch of inmates
-per transaction. Guards the invariants by construction (see the package docstring)."""
+"""Writing the demo's inmates and their money in bulk, a batch of inmates per transaction: the
+inmate rows (this app's table) with COPY, then their accounts, periods, deposits and journal
+through the ledger's own bulk path (``ledger.bulk.load_inmate_money``), which writes the rows
+the services would. Guards the invariants by construction (see the package docstring)."""
 
 import datetime as dt
 import secrets
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from django.db import connection, models
+from django.db import connection
 
-from ledger import sql
-from ledger.models import Account, Deposit, Entry, MonthlyPeriod, Transaction
-from ledger.services import DEPOSIT_RESERVATION_TTL, SYSTEM_SCOPE
-
-# The services' own request hash, so that replaying a seeded key through the real service is
-# recognised as the same request (invariant 6).
-from ledger.services import request_hash_of as request_hash
-
-from ..models import Facility, Inmate
-from .plan import (
-    PROVIDER,
-    InmatePlan,
-    inmate_number,
-    pin_slot,
+from ledger.bulk import (
+    BulkRows,
+    InmateMoney,
+    LoadedDeposit,
+    LoadedPurchase,
+    SystemAccounts,
+    load_inmate_money,
 )
 
-# --- writing rows in bulk ------------------------------------------------------------------
+from ..models import Facility, Inmate
+from .plan import PROVIDER, InmatePlan, inmate_number, pin_slot
 
 
-class _BulkRows:
-    """Draws ids from a table's own sequence and inserts rows fast: COPY on PostgreSQL,
-    ``executemany`` on SQLite. Only for use inside ``transaction.atomic()``."""
-
-    def __init__(self, cursor):
-        self.cursor = cursor
-        self.is_postgresql = connection.vendor == "postgresql"
-
-    def reserve_ids(self, model: type[models.Model], count: int) -> Sequence[int]:
-        if count == 0:
-            return []
-        table = model._meta.db_table
-        if self.is_postgresql:
-            self.cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [connection.ops.quote_name(table), count],
-            )
-            return [row[0] for row in self.cursor.fetchall()]
-        # SQLite: the transaction is IMMEDIATE (see settings), so no other writer can take
-        # ids until it commits; inserting them moves the AUTOINCREMENT sequence past them.
-        self.cursor.execute(
-            f"SELECT MAX(n) FROM (SELECT seq AS n FROM sqlite_sequence WHERE name = %s "  # noqa: S608 - a model's table name, quoted; values are bound
-            f"UNION ALL SELECT MAX(id) FROM {connection.ops.quote_name(table)})",
-            [table],
-        )
-        first = (self.cursor.fetchone()[0] or 0) + 1
-        return range(first, first + count)
-
-    def insert(self, model: type[models.Model], rows: Sequence[dict]) -> None:
-        """Insert rows given as {column: value} dicts, all with the same columns."""
-        if not rows:
-            return
-        quote = connection.ops.quote_name
-        table = quote(model._meta.db_table)
-        column_list = ", ".join(quote(column) for column in rows[0])
-        if self.is_postgresql:
-            with self.cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(tuple(row.values()))
-            return
-        self.cursor.executemany(
-            f"INSERT INTO {table} ({column_list}) VALUES ({', '.join(['%s'] * len(rows[0]))})",  # noqa: S608 - model table and column names, quoted; values are bound
-            [tuple(sql.adapt(value) for value in row.values()) for row in rows],
-        )
-
-
-@dataclass(frozen=True)
-class _SystemAccounts:
-    clearing_id: int
-    fees_id: int
-    sales_id: int
-
-    @classmethod
-    def of(cls, facility: Facility) -> "_SystemAccounts":
-        ids = dict(
-            Account.objects.filter(facility=facility, inmate=None)
-            .filter(models.Q(provider=PROVIDER) | ~models.Q(kind=Account.Kind.CLEARING))
-            .values_list("kind", "id")
-        )
-        return cls(ids[Account.Kind.CLEARING], ids[Account.Kind.FEES], ids[Account.Kind.SALES])
+def system_accounts(facility: Facility) -> SystemAccounts:
+    """The facility's system accounts the demo's deposits and purchases post against."""
+    return SystemAccounts.of(facility, provider=PROVIDER)
 
 
 def _write_batch(
@@ -97,35 +33,20 @@ def _write_batch(
     facility: Facility,
     housing_unit_ids: Sequence[int],
     pin_hashes: Sequence[str],
-    system: _SystemAccounts,
+    system: SystemAccounts,
     now: dt.datetime,
 ) -> None:
-    """Insert the inmates of ``plans`` with their accounts, periods, deposits and journal:
-    the rows the services would write for them, in one go. Call inside one transaction."""
-    month = facility.local_month(now)
+    """Insert the inmates of ``plans`` with their money: the rows intake and the services
+    would write for them, in one go. Call inside one transaction."""
     with connection.cursor() as cursor:
-        bulk = _BulkRows(cursor)
-        if bulk.is_postgresql:
-            # Every pgtrigger trigger first asks whether it is ignored, by reading the setting
-            # pgtrigger.ignore. Never set, the read raises, and catching that costs a
-            # subtransaction: about a millisecond a row at commit, minutes for a large seed.
-            # An explicit empty list (ignore nothing) takes the fast path; every trigger
-            # still runs and still checks.
-            cursor.execute("SET LOCAL pgtrigger.ignore = '{}'")
-        funded = [plan for plan in plans if plan.deposits]
-        inmate_ids = iter(bulk.reserve_ids(Inmate, len(plans)))
-        account_ids = iter(bulk.reserve_ids(Account, 2 * len(plans)))
-        period_ids = iter(bulk.reserve_ids(MonthlyPeriod, len(funded)))
-        deposit_ids = iter(bulk.reserve_ids(Deposit, sum(len(p.deposits) for p in plans)))
-        transaction_ids = iter(
-            bulk.reserve_ids(Transaction, sum(len(p.deposits) + len(p.purchases) for p in plans))
-        )
-        rows: dict[type[models.Model], list[dict]] = {
-            model: [] for model in (Inmate, Account, MonthlyPeriod, Deposit, Transaction, Entry)
-        }  # in foreign-key order
-        for plan in plans:
-            inmate_id, number = next(inmate_ids), inmate_number(plan.index)
-            rows[Inmate].append(
+        bulk = BulkRows(cursor)
+        bulk.skip_ignore_lookups()
+        inmate_ids = bulk.reserve_ids(Inmate, len(plans))
+        money = []
+        inmate_rows = []
+        for plan, inmate_id in zip(plans, inmate_ids, strict=True):
+            number = inmate_number(plan.index)
+            inmate_rows.append(
                 {
                     "id": inmate_id,
                     "facility_id": facility.pk,
@@ -139,136 +60,32 @@ def _write_batch(
                     "admitted_at": plan.admitted_at,
                 }
             )
-            # As open_inmate_accounts opens them, with the balance the entries below add up
-            # to already in place (the same database transaction writes both).
-            spendable_id, held_id = next(account_ids), next(account_ids)
-            for account_id, kind, balance_fen, balance_cap_fen in (
-                (
-                    spendable_id,
-                    Account.Kind.SPENDABLE,
-                    plan.spendable_fen,
-                    facility.balance_cap_fen,
-                ),
-                (held_id, Account.Kind.HELD, 0, None),
-            ):
-                rows[Account].append(
-                    {
-                        "id": account_id,
-                        "kind": kind,
-                        "facility_id": facility.pk,
-                        "inmate_id": inmate_id,
-                        "provider": "",
-                        "currency": facility.currency,
-                        "balance_fen": balance_fen,
-                        "pending_fen": 0,
-                        "balance_cap_fen": balance_cap_fen,
-                        "is_frozen": False,
-                        "is_closed": False,
-                        "created_at": now,
-                    }
-                )
-            if plan.deposits:
-                period_id = next(period_ids)
-                rows[MonthlyPeriod].append(
-                    {
-                        "id": period_id,
-                        "inmate_id": inmate_id,
-                        "facility_id": facility.pk,
-                        "month": month,
-                        "received_fen": plan.received_fen,
-                        "reserved_fen": 0,
-                        "cap_fen": facility.monthly_cap_fen,
-                    }
-                )
-            for sequence, deposit in enumerate(plan.deposits, start=1):
-                # What reserve_deposit and then credit_deposit write.
-                deposit_id, transaction_id = next(deposit_ids), next(transaction_ids)
-                deposit_key = f"demo:{facility.code}:{number}:deposit:{sequence}"
-                rows[Deposit].append(
-                    {
-                        "id": deposit_id,
-                        "reference": uuid.uuid4(),
-                        "inmate_id": inmate_id,
-                        "facility_id": facility.pk,
-                        "period_id": period_id,
-                        "amount_fen": deposit.amount_fen,
-                        "fee_fen": deposit.fee_fen,
-                        "currency": facility.currency,
-                        "provider": PROVIDER,
-                        "provider_reference": "",
-                        "status": Deposit.Status.CREDITED,
-                        "idempotency_scope": SYSTEM_SCOPE,
-                        "idempotency_key": deposit_key,
-                        "request_hash": request_hash(
-                            "reserve_deposit",
-                            inmate_id=inmate_id,
+            key = f"demo:{facility.code}:{number}"
+            money.append(
+                InmateMoney(
+                    inmate_id=inmate_id,
+                    deposits=[
+                        LoadedDeposit(
+                            key=f"{key}:deposit:{sequence}",
                             amount_fen=deposit.amount_fen,
-                            provider=PROVIDER,
-                            depositor_id=None,
-                        ),
-                        "created_at": deposit.created_at,
-                        "expires_at": deposit.created_at + DEPOSIT_RESERVATION_TTL,
-                        "resolved_at": deposit.credited_at,
-                    }
-                )
-                rows[Transaction].append(
-                    {
-                        "id": transaction_id,
-                        "kind": Transaction.Kind.DEPOSIT,
-                        "idempotency_scope": SYSTEM_SCOPE,
-                        "idempotency_key": f"deposit-credit:{deposit_id}",
-                        "request_hash": request_hash("credit_deposit", deposit_id=deposit_id),
-                        "facility_id": facility.pk,
-                        "inmate_id": inmate_id,
-                        "deposit_id": deposit_id,
-                        "memo": "",
-                        "created_at": deposit.credited_at,
-                    }
-                )
-                legs = [
-                    (system.clearing_id, -(deposit.amount_fen + deposit.fee_fen)),
-                    (spendable_id, deposit.amount_fen),
-                    (system.fees_id, deposit.fee_fen),
-                ]
-                rows[Entry] += _entries(transaction_id, legs)
-            for sequence, purchase in enumerate(plan.purchases, start=1):
-                # What debit_purchase writes.
-                transaction_id = next(transaction_ids)
-                rows[Transaction].append(
-                    {
-                        "id": transaction_id,
-                        "kind": Transaction.Kind.PURCHASE,
-                        "idempotency_scope": SYSTEM_SCOPE,
-                        "idempotency_key": f"demo:{facility.code}:{number}:purchase:{sequence}",
-                        "request_hash": request_hash(
-                            "debit_purchase",
-                            inmate_id=inmate_id,
+                            fee_fen=deposit.fee_fen,
+                            created_at=deposit.created_at,
+                            credited_at=deposit.credited_at,
+                        )
+                        for sequence, deposit in enumerate(plan.deposits, start=1)
+                    ],
+                    purchases=[
+                        LoadedPurchase(
+                            key=f"{key}:purchase:{sequence}",
                             amount_fen=purchase.amount_fen,
                             memo=purchase.memo,
-                        ),
-                        "facility_id": facility.pk,
-                        "inmate_id": inmate_id,
-                        "deposit_id": None,
-                        "memo": purchase.memo,
-                        "created_at": purchase.created_at,
-                    }
+                            created_at=purchase.created_at,
+                        )
+                        for sequence, purchase in enumerate(plan.purchases, start=1)
+                    ],
                 )
-                legs = [
-                    (spendable_id, -purchase.amount_fen),
-                    (system.sales_id, purchase.amount_fen),
-                ]
-                rows[Entry] += _entries(transaction_id, legs)
-        for model, model_rows in rows.items():
-            bulk.insert(model, model_rows)
-
-
-def _entries(transaction_id: int, legs: Sequence[tuple[int, int]]) -> list[dict]:
-    """A transaction's entries, as the services' posting helper writes them: zero legs
-    dropped, and legs that do not sum to zero refused before anything is written."""
-    if sum(amount for _, amount in legs) != 0:
-        raise ValueError(f"unbalanced transaction legs: {legs!r}")
-    return [
-        {"transaction_id": transaction_id, "account_id": account_id, "amount_fen": amount}
-        for account_id, amount in legs
-        if amount != 0
-    ]
+            )
+        bulk.insert(Inmate, inmate_rows)
+        load_inmate_money(
+            bulk, facility=facility, provider=PROVIDER, system=system, inmates=money, now=now
+        )

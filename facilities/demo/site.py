@@ -13,17 +13,14 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from accounts import roles
 from accounts.models import FacilityAssignment
 from catalog import demo as catalog_demo
+from ledger.bulk import SystemAccounts
 
-# The services' own request hash, so that replaying a seeded key through the real service is
-# recognised as the same request (invariant 6).
 from .. import services as facility_services
 from ..models import Facility, HousingUnit, Inmate, KioskDevice, hash_device_key
-from .bulk import (
-    _SystemAccounts,
-    _write_batch,
-)
+from .bulk import _write_batch, system_accounts
 from .plan import (
     _INMATE_NUMBER,
     BATCH_SIZE,
@@ -84,8 +81,6 @@ def facility_code_and_name(position: int) -> tuple[str, str]:
 
 def _ensure_role_staff(facility: Facility, demo_secrets: DemoSecrets) -> dict[str, dict]:
     """The facility's demo staff, one per role (two trust officers), assigned to it."""
-    from accounts import roles  # noqa: PLC0415 (the roles module reads the auth models)
-
     user_model = get_user_model()
     staff = {}
     for key, role_name in DEMO_ROLES:
@@ -151,7 +146,7 @@ def seed_demo(
             demo_secrets=demo_secrets,
             housing_unit_ids=housing_unit_ids,
             pin_hashes=_hash_pins(pin_pool),
-            system=_SystemAccounts.of(facility),
+            system=system_accounts(facility),
             now=now,
         )
         batches = [
@@ -188,7 +183,7 @@ def _seed_batch(
     demo_secrets: DemoSecrets,
     housing_unit_ids: Sequence[int],
     pin_hashes: Sequence[str],
-    system: _SystemAccounts,
+    system: SystemAccounts,
     now: dt.datetime,
 ) -> int:
     """Seed the demo inmates numbered ``first``..``last`` that do not exist yet, in one
@@ -254,7 +249,8 @@ def _run_batches(
 
 
 def iter_inmate_credentials(site: DemoSite) -> Iterator[dict]:
-    """Number, PIN and card token of the demo inmates 1..N, streamed from the database."""
+    """Number, PIN and card token (`card`, as the kiosk API names it in `POST sessions`) of
+    the demo inmates 1..N, streamed from the database."""
     rows = (
         _demo_inmates(site.facility, site.inmate_count)
         .order_by("inmate_number")
@@ -269,7 +265,7 @@ def iter_inmate_credentials(site: DemoSite) -> Iterator[dict]:
         yield {
             "inmate_number": number,
             "pin": site.pin_pool[pin_slot(index)],
-            "card_token": card_token,
+            "card": card_token,
             "grade": grade,
         }
 

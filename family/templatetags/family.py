@@ -3,7 +3,7 @@
 from django import template
 from django.utils.translation import gettext_lazy as _
 
-from ledger.money import format_fen
+from commissary.money import format_fen
 
 register = template.Library()
 

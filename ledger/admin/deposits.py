@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from commissary.money import format_fen
+
 from ..exports import DepositResource
 from ..models import (
     Deposit,
 )
-from ..money import format_fen
 from .base import ReadOnlyAdmin, ScopedExportMixin
 
 

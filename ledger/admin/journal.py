@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin
+from commissary.money import format_fen
 
 from ..exports import JournalResource
 from ..models import (
@@ -14,7 +15,6 @@ from ..models import (
     MonthlyPeriod,
     Transaction,
 )
-from ..money import format_fen
 from ..selectors import account_balance_fen
 from .base import ReadOnlyAdmin, ScopedExportMixin
 

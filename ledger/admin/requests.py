@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import selectors as people
 from accounts.admin_scope import FacilityScopedAdmin, scope_queryset
 from commissary.errors import DomainError
+from commissary.money import format_fen
 from facilities.models import Facility, Inmate, policy_value_display
 
 from .. import services
@@ -25,7 +26,6 @@ from ..forms import YuanField
 from ..models import (
     StaffRequest,
 )
-from ..money import format_fen
 
 
 class StaffRequestForm(forms.Form):

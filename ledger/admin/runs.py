@@ -12,13 +12,14 @@ from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from accounts.admin_scope import FacilityScopedAdmin
+from commissary.money import format_fen
 
 from ..models import (
     ReconciliationFinding,
     ScheduledRun,
     Statement,
 )
-from ..money import format_fen
+from ..tasks import reconcile_ledger
 from .base import ReadOnlyAdmin
 
 
@@ -72,7 +73,6 @@ class ScheduledRunAdmin(ReadOnlyAdmin):
         """Queue a reconciliation run now (POST only); the worker records it like any other."""
         if request.method != "POST" or not request.user.has_perm("ledger.view_scheduledrun"):
             return HttpResponseNotAllowed(["POST"])
-        from ..tasks import reconcile_ledger  # noqa: PLC0415 (tasks import the Celery app)
 
         if request.POST.get("exact") == "1":
             transaction.on_commit(lambda: reconcile_ledger.delay(trigger="manual", exact=True))

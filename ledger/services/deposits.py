@@ -11,11 +11,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from commissary.money import format_fen
 from facilities.models import deposit_fee_fen, local_month
 
 from ..locks import lock_inmate_accounts
 from ..models import Deposit, Transaction
-from ..money import format_fen
 from .posting import (
     SYSTEM_SCOPE,
     checked_amount,

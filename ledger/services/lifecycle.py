@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from facilities.records import set_facility_caps
 
 from ..locks import lock_facility_for_policy, lock_inmate_accounts, lock_inmates_accounts
 from ..models import Account, AccountEvent, Transaction
@@ -312,16 +313,10 @@ def change_facility_caps(*, facility_id: int, monthly_cap_fen: int, balance_cap_
                 )
                 % {"inmates": shown}
             )
-        execute(
-            cursor,
-            # The approval threshold never exceeds the balance cap (a CHECK): a lower cap
-            # brings it down too, which only asks for a second person more often.
-            "UPDATE facilities_facility SET monthly_cap_fen = %s, balance_cap_fen = %s, "
-            "adjustment_approval_threshold_fen = CASE "
-            "WHEN adjustment_approval_threshold_fen > %s THEN %s "
-            "ELSE adjustment_approval_threshold_fen END "
-            "WHERE id = %s",
-            [monthly_cap_fen, balance_cap_fen, balance_cap_fen, balance_cap_fen, facility_id],
+        set_facility_caps(
+            facility_id=facility_id,
+            monthly_cap_fen=monthly_cap_fen,
+            balance_cap_fen=balance_cap_fen,
         )
         execute(
             cursor,

@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 from accounts import selectors as people
 from commissary import errors
 from facilities.models import POLICY_CHANGE_FIELDS, Facility, Inmate, policy_bound_errors
+from facilities.records import set_facility_policy
 
 from .. import notifications
 from ..locks import LockedInmate, lock_facility_for_policy, lock_inmate_accounts
@@ -596,10 +597,10 @@ def _apply_policy_change(staff_request: StaffRequest, *, now) -> None:
     )
     if found:
         raise _policy_refusal(found)
-    for field, change in changes.items():
-        setattr(facility, field, change["to"])
-    # Through the model, so the audit trail records the old and new values and the approver.
-    facility.save(update_fields=list(changes))
+    set_facility_policy(
+        facility_id=facility.pk,
+        values={field: change["to"] for field, change in changes.items()},
+    )
     staff_request.state = State.EXECUTED
     staff_request.executed_at = now
     staff_request.save(update_fields=["state", "executed_at"])
@@ -618,6 +619,18 @@ def _ensure_waiting(staff_request: StaffRequest) -> None:
             _("This request has already been %(state)s.")
             % {"state": staff_request.get_state_display().lower()}
         )
+
+
+# Releasing an inmate closes their ledger and changes their record, which facilities owns and
+# whose release service sits above the ledger: facilities registers it here at start-up
+# (``FacilitiesConfig.ready``), so an approved release payout runs that one service.
+_release_handlers: list = []
+
+
+def register_release_handler(release_inmate) -> None:
+    """Set the service an approved ``release_payout`` request runs, called with the request's
+    inmate, requester, system key, approver and instant."""
+    _release_handlers[:] = [release_inmate]
 
 
 def _execute(staff_request: StaffRequest, *, approved_by_id: int | None, now) -> None:
@@ -652,10 +665,8 @@ def _execute(staff_request: StaffRequest, *, approved_by_id: int | None, now) ->
             **common,
         )
     elif kind == Kind.RELEASE_PAYOUT:
-        from facilities.services import release_inmate  # noqa: PLC0415 (import cycle)
-
         common.pop("reason")
-        release_inmate(approved_by_id=approved_by_id, **common)
+        _release_handlers[0](approved_by_id=approved_by_id, **common)
         event = AccountEvent.objects.filter(
             idempotency_scope=SYSTEM_SCOPE, idempotency_key=request_key(staff_request.pk)
         ).first()

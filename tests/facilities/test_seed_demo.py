@@ -92,7 +92,8 @@ def test_credentials_file_lists_every_inmate_with_a_pin_that_signs_in(db, tmp_pa
         inmate = inmates[entry["inmate_number"]]
         assert inmate.check_pin(entry["pin"])
         assert not inmate.check_pin("0000")
-        assert entry["card_token"] == inmate.card_token
+        assert "card_token" not in entry  # one name, the API's
+        assert entry["card"] == inmate.card_token
     assert credentials["admin_url"] == "/admin/"
     assert stat.S_IMODE(credentials_path.stat().st_mode) == 0o600
 

@@ -174,3 +174,24 @@ def test_a_rejection_without_a_reason_is_refused_in_the_readers_language(client,
         assert str(refused.value.message) == "请说明拒绝关联的原因。"
     link.refresh_from_db()
     assert link.status == DepositorLink.Status.PENDING
+
+
+def test_a_number_typed_in_full_width_lower_case_with_spaces_links_and_is_stored_canonical(
+    client, family
+):
+    here = FacilityFactory(links_need_approval=False)
+    inmate = InmateFactory(facility=here, surname="Zhang", inmate_number="D0000005")
+    answer = _attempt(client, here, " ｄ000 0005 ", "Zhang")
+    assert answer.status_code == 302
+    link = DepositorLink.objects.get(depositor=family)
+    assert (link.inmate, link.entered_inmate_number) == (inmate, "D0000005")
+
+
+def test_staff_intake_stores_the_number_canonical():
+    from facilities import services as facility_services
+
+    facility = FacilityFactory()
+    inmate = facility_services.intake_inmate(
+        facility=facility, inmate_number=" ｄ0000009", surname="Li", pin="4321"
+    )
+    assert inmate.inmate_number == "D0000009"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from catalog.models import Order, Restriction
 from facilities import services as facility_services
 from kiosk.authentication import SignInThrottle
-from kiosk.models import KioskSession
+from kiosk.models import KioskSession, PinFailureCounter
 from ledger.models import Transaction
 from tests.catalog.helpers import funded, grade_at, product_at, stock_of
 from tests.factories import FacilityFactory, InmateFactory
@@ -109,6 +109,7 @@ def test_five_wrong_pins_lock_the_inmate_out_of_every_kiosk_even_with_the_right_
         answer = kiosk.post("sessions", {"inmate_number": inmate.inmate_number, "pin": "1234"})
         assert answer.status_code == 423
         assert error_of(answer) == "locked_out"
+        assert 14 * 60 < int(answer["Retry-After"]) <= 15 * 60
     assert not KioskSession.objects.exists()
     with time_machine.travel(timezone.now() + dt.timedelta(minutes=15, seconds=1)):
         answer = kiosks[0].post("sessions", {"inmate_number": inmate.inmate_number, "pin": "1234"})
@@ -119,9 +120,28 @@ def test_a_right_pin_before_the_fifth_wrong_one_starts_the_count_again(kiosk, in
     for _ in range(4):
         kiosk.post("sessions", {"inmate_number": inmate.inmate_number, "pin": "0000"})
     kiosk.sign_in(inmate)
+    counter = PinFailureCounter.objects.get(inmate=inmate)
+    assert (counter.failures, counter.locked_until) == (0, None)
     for _ in range(4):
         answer = kiosk.post("sessions", {"inmate_number": inmate.inmate_number, "pin": "0000"})
         assert error_of(answer) == "invalid_credentials"
+
+
+def test_a_right_pin_as_the_fifth_attempt_signs_in_and_ends_the_lock_out_it_started(kiosk, inmate):
+    """Attempts are counted before the PIN is checked and the fifth starts the lock-out; a
+    right PIN there is still a sign-in, which clears the count and the lock-out."""
+    for _ in range(4):
+        kiosk.post("sessions", {"inmate_number": inmate.inmate_number, "pin": "0000"})
+    kiosk.sign_in(inmate)
+    counter = PinFailureCounter.objects.get(inmate=inmate)
+    assert (counter.failures, counter.locked_until) == (0, None)
+    assert KioskSession.objects.filter(inmate=inmate, ended_at=None).count() == 1
+    for attempt in range(5):
+        answer = kiosk.post("sessions", {"inmate_number": inmate.inmate_number, "pin": "0000"})
+        assert error_of(answer) == "invalid_credentials", attempt
+    refused = kiosk.post("sessions", {"inmate_number": inmate.inmate_number, "pin": "1234"})
+    assert refused.status_code == 423
+    assert PinFailureCounter.objects.get(inmate=inmate).failures == 6
 
 
 def test_wrong_pins_older_than_the_lock_out_window_no_longer_count(kiosk, inmate):

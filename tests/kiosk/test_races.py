@@ -2,6 +2,9 @@
 back from the database afterwards. Money, stock, spending limits, the PIN lock-out and
 idempotency keys each hold exactly, however many requests arrive at the same instant."""
 
+import threading
+import time
+
 import pytest
 from django.db import connection
 from django.db.models import Sum
@@ -9,6 +12,7 @@ from django.db.models import Sum
 from catalog.models import FacilityProduct, Order
 from commissary import errors
 from facilities import services as facility_services
+from facilities.models import Inmate
 from kiosk import services as kiosk_services
 from kiosk.models import KioskSession, PinFailureCounter
 from ledger.models import Account, Transaction
@@ -110,6 +114,65 @@ def test_twenty_wrong_pins_at_once_from_different_kiosks_lock_the_inmate_out_aft
     with pytest.raises(errors.LockedOut):
         kiosk_services.sign_in(device=devices[0], inmate_number=inmate.inmate_number, pin="1234")
     assert not KioskSession.objects.exists()
+
+
+def test_thirty_sign_ins_at_once_with_the_right_pin_among_them_check_five_pins_and_sign_in_none(
+    monkeypatch,
+):
+    """A burst of guesses: 29 different wrong PINs and the right one, all at once. Each attempt
+    is counted before its PIN is checked, so only the first five counted are checked at all,
+    and the right PIN, if it is one of them, is refused because the burst has locked the inmate
+    out by the time it would sign in (its check is held until the 29 others have finished, the
+    moment most favourable to the guesser)."""
+    facility = FacilityFactory()
+    inmate = InmateFactory(facility=facility)
+    devices = [
+        facility_services.register_kiosk_device(facility=facility, name=f"K{n}")[0]
+        for n in range(3)
+    ]
+    checked, finished = [], []
+    guard = threading.Lock()
+    check_pin = Inmate.check_pin
+
+    def counting_check(self, pin):
+        with guard:
+            checked.append(pin)
+        if pin == "1234":
+            deadline = time.monotonic() + 30
+            while len(finished) < 29 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return check_pin(self, pin)
+
+    monkeypatch.setattr(Inmate, "check_pin", counting_check)
+    pins = [f"{n:04d}" for n in range(5000, 5029)] + ["1234"]
+
+    def attempt(index, pin):
+        try:
+            return kiosk_services.sign_in(
+                device=devices[index % 3], inmate_number=inmate.inmate_number, pin=pin
+            )
+        finally:
+            if pin != "1234":
+                with guard:
+                    finished.append(pin)
+
+    outcomes = _run_together([lambda n=n, pin=pin: attempt(n, pin) for n, pin in enumerate(pins)])
+
+    assert len(checked) == 5, checked
+    assert not any(outcome.succeeded for outcome in outcomes)
+    assert isinstance(outcomes[-1].error, errors.LockedOut)
+    assert outcomes[-1].error.retry_after_seconds > 0
+    wrong_checked = len([pin for pin in checked if pin != "1234"])
+    assert _failures(outcomes) == sorted(
+        ["InvalidCredentials"] * wrong_checked + ["LockedOut"] * (30 - wrong_checked)
+    )
+    counter = PinFailureCounter.objects.get(inmate=inmate)
+    assert counter.failures == 30
+    assert counter.locked_until is not None
+    assert not KioskSession.objects.exists()
+    monkeypatch.setattr(Inmate, "check_pin", check_pin)
+    with pytest.raises(errors.LockedOut):
+        kiosk_services.sign_in(device=devices[0], inmate_number=inmate.inmate_number, pin="1234")
 
 
 def test_the_same_idempotency_key_twice_at_once_makes_one_order():

@@ -88,6 +88,13 @@ def test_the_schema_and_its_docs_are_served_without_inline_script(client):
     assert {"201", "400", "401", "404", "409", "422", "429"} <= set(post_orders["responses"])
     assert "Retry-After" in post_orders["responses"]["429"]["headers"]
     assert "WWW-Authenticate" in post_orders["responses"]["401"]["headers"]
+    post_sessions = paths["/api/kiosk/v1/sessions"]["post"]
+    for operation in (post_orders, post_sessions):
+        assert "request_too_large" in operation["responses"]["413"]["description"]
+    assert "Retry-After" in post_sessions["responses"]["423"]["headers"]
+    assert "Retry-After" in post_sessions["responses"]["429"]["headers"]
+    sign_out = paths["/api/kiosk/v1/sessions/current"]["delete"]
+    assert "429" not in sign_out["responses"]
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     html = docs.content.decode()

@@ -14,7 +14,7 @@ from pgtrigger import ignore
 
 from ledger import batch, services
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, ReconciliationFinding, Transaction
-from ledger.reconciliation import CHECKS, Check, Screen
+from ledger.reconciliation import CHECKS, Check, Screen, register_check
 from ledger.reconciliation import run_checks as run_screened
 from tests.factories import FacilityFactory, InmateFactory
 
@@ -244,3 +244,12 @@ def test_a_deposit_moved_to_the_inmates_held_account_is_found(inmate):
     assert found(run_checks()) == [
         ("credited_deposit_without_transaction", f"deposit {credited.pk}")
     ]
+
+
+def test_payments_adds_its_settlement_check_through_the_registry_once():
+    """The ledger does not import payments: payments registers its check at start-up, and a
+    second registration of the same check changes nothing."""
+    names = [check.name for check in CHECKS]
+    assert names.count("provider_settlement_mismatch") == 1
+    register_check(next(check for check in CHECKS if check.name == "provider_settlement_mismatch"))
+    assert [check.name for check in CHECKS] == names
