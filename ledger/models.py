@@ -511,8 +511,7 @@ class StaffRequest(models.Model):
         blank=True,
         related_name="staff_requests",
         limit_choices_to={"status": "active"},
-        verbose_name=_("inmate"),
-        help_text=_("Empty for a change of the facility's policy."),
+        verbose_name=_("inmate"),  # none for a change of the facility's policy
     )
     amount_fen = models.BigIntegerField(_("amount (fen)"), null=True, blank=True)
     policy_changes = models.JSONField(

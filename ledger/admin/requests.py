@@ -119,6 +119,17 @@ class StaffRequestAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_fields(self, request, obj=None):
+        # A money request is about an inmate's money, a policy change about the facility's.
+        if obj is None:
+            return super().get_fields(request, obj)
+        hidden = (
+            {"inmate", "amount", "target_transaction", "transaction", "account_event"}
+            if obj.is_policy_change
+            else {"policy_change_lines"}
+        )
+        return [field for field in super().get_fields(request, obj) if field not in hidden]
+
     def has_withdraw_permission(self, request):
         """Whoever can file a request (a money request, or a policy change) may withdraw their
         own; the service refuses anyone else's."""

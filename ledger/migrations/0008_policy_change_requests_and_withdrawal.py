@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='staffrequest',
             name='inmate',
-            field=models.ForeignKey(blank=True, help_text="Empty for a change of the facility's policy.", limit_choices_to={'status': 'active'}, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='staff_requests', to='facilities.inmate', verbose_name='inmate'),
+            field=models.ForeignKey(blank=True, limit_choices_to={'status': 'active'}, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='staff_requests', to='facilities.inmate', verbose_name='inmate'),
         ),
         migrations.AlterField(
             model_name='staffrequest',
