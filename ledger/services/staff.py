@@ -101,7 +101,8 @@ SELECT COALESCE(SUM(-taken), 0) FROM (
   SELECT SUM(e.amount_fen) AS taken
   FROM ledger_transaction t
   JOIN ledger_entry e ON e.transaction_id = t.id AND e.account_id IN (%s, %s)
-  WHERE t.inmate_id = %s AND t.created_by_id = %s AND t.approved_by_id IS NULL
+  WHERE t.inmate_id = %s AND t.created_by_id = %s
+    AND (t.approved_by_id IS NULL OR t.approved_by_id = t.created_by_id)
     AND t.kind IN (%s, %s) AND t.created_at >= %s
   GROUP BY t.id
 ) AS moved WHERE taken < 0
@@ -164,9 +165,12 @@ def _ensure_approved(
     now,
 ) -> None:
     ensure_staff_may_act(staff_id=staff_id, facility_id=locked.facility_id)
-    if approved_by_id is None and needs_approval(
-        amount_fen=amount_fen, approval_threshold_fen=locked.approval_threshold_fen
-    ):
+    if approved_by_id is not None:
+        # An approver named on a posting is always one who may approve, even where none was
+        # needed: the journal's approver is what takes a debit out of the unapproved sum.
+        ensure_second_approver(locked, staff_id=staff_id, approved_by_id=approved_by_id)
+        return
+    if needs_approval(amount_fen=amount_fen, approval_threshold_fen=locked.approval_threshold_fen):
         raise errors.ApprovalRequired()
     if not debit_needs_approval(
         cursor, locked, amount_fen=amount_fen, taken_fen=taken_fen, staff_id=staff_id, now=now
