@@ -1,5 +1,6 @@
 """``seed_demo --facilities N``: N demo facilities, each with one staff member per role (two
-trust officers), whose credentials sign in and who see only their own facility."""
+trust officers, two facility administrators), whose credentials sign in and who see only their
+own facility."""
 
 import json
 
@@ -13,7 +14,14 @@ from facilities.models import Facility
 
 pytestmark = pytest.mark.django_db
 
-ROLE_KEYS = {"facility_admin", "trust_officer", "trust_officer_2", "clerk", "auditor"}
+ROLE_KEYS = {
+    "facility_admin",
+    "facility_admin_2",
+    "trust_officer",
+    "trust_officer_2",
+    "clerk",
+    "auditor",
+}
 
 
 def test_each_demo_facility_has_its_staff_by_role_in_the_credentials(tmp_path, client):
