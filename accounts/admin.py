@@ -10,10 +10,18 @@ from auditlog.models import LogEntry
 from axes.admin import AccessAttemptAdmin
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
+from django.http import StreamingHttpResponse
+from django.urls import path
+from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from facilities.models import Facility
 
+from . import audit, audit_display, audit_export
 from .admin_scope import FacilityScopedAdmin, scope_queryset, user_facility_ids
 from .models import FacilityAssignment, User
 
@@ -71,6 +79,44 @@ class ActorFilter(admin.SimpleListFilter):
         return queryset
 
 
+class EventFilter(admin.SimpleListFilter):
+    """Sign-ins, failed sign-ins, lock-outs, downloads and other events that are not an edit
+    of a record (``additional_data.event``)."""
+
+    title = _("event")
+    parameter_name = "event"
+
+    def lookups(self, request, model_admin):
+        return [(event, label) for event, label in audit.EVENT_LABELS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() in audit.EVENT_LABELS:
+            return queryset.filter(additional_data__event=self.value())
+        return queryset
+
+
+class ObjectTypeFilter(admin.SimpleListFilter):
+    """What an entry is about (an inmate, an order, a person), by the model's own name in the
+    reader's language; only the kinds found in the viewer's entries."""
+
+    title = _("object type")
+    parameter_name = "type"
+
+    def lookups(self, request, model_admin):
+        type_ids = model_admin.get_queryset(request).values("content_type_id").distinct()
+        kinds = []
+        for content_type in ContentType.objects.filter(pk__in=type_ids):
+            model = content_type.model_class()
+            name = model._meta.verbose_name if model is not None else content_type.model
+            kinds.append((str(content_type.pk), capfirst(str(name))))
+        return sorted(kinds, key=lambda kind: kind[1])
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(content_type_id=int(self.value()))
+        return queryset
+
+
 admin.site.unregister(LogEntry)
 
 
@@ -82,10 +128,102 @@ class AuditTrailAdmin(FacilityScopedAdmin, AuditlogLogEntryAdmin):
 
     facility_field = "additional_data__facility_id"
     list_display = ("created", "resource_url", "action", "msg_short", "user_url", "remote_addr")
-    list_filter = ("action", FacilityFilter, ActorFilter, "content_type")
+    list_filter = (
+        FacilityFilter,
+        ActorFilter,
+        ObjectTypeFilter,
+        ("timestamp", admin.DateFieldListFilter),
+        "action",
+        EventFilter,
+    )
+    search_fields = ("object_repr", "actor__username", "actor_email")
+    readonly_fields = ("created", "resource_url", "action", "user_url", "remote_addr", "msg")
+    fieldsets = [
+        (None, {"fields": ["created", "user_url", "remote_addr", "resource_url"]}),
+        (_("Changes"), {"fields": ["action", "msg"]}),
+    ]
 
     def get_list_filter(self, request):
         return self.list_filter  # the filters above are scoped already
+
+    # The trail is append-only (a database trigger refuses it too): nobody, superusers
+    # included, adds, edits or deletes an entry here, and no list action offers it.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # In words and in the reader's language (``accounts.audit_display``).
+    @admin.display(description=_("Changes"))
+    def msg_short(self, entry):
+        return audit_display.summary(entry)
+
+    @admin.display(description=_("Changes"))
+    def msg(self, entry):
+        lines = audit_display.change_lines(entry)
+        if not lines:
+            return gettext("No changes")
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", (line for line in lines)
+        )
+        return format_html(
+            '<table class="audit-changes"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            gettext("Field"),
+            gettext("From"),
+            gettext("To"),
+            rows,
+        )
+
+    @admin.display(description=_("User"))
+    def user_url(self, entry):
+        if entry.actor_id is None:
+            return entry.actor_email or gettext("system")
+        return super().user_url(entry)
+
+    @admin.display(description=_("Resource"))
+    def resource_url(self, entry):
+        model = entry.content_type.model_class()
+        kind = capfirst(str(model._meta.verbose_name)) if model is not None else ""
+        return format_html("{} · {}", kind, entry.object_repr)
+
+    def get_urls(self):
+        export = path(
+            "export.csv",
+            self.admin_site.admin_view(self.export_csv_view),
+            name="auditlog_logentry_export",
+        )
+        return [export, *super().get_urls()]
+
+    def export_csv_view(self, request):
+        """The list as filtered on the page (facility, person, type, date), as CSV: UTF-8
+        with a BOM for spreadsheet programs, formula-looking cells neutralised, streamed in
+        chunks so a long trail never sits in memory."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        entries = (
+            changelist.get_queryset(request)
+            .select_related("content_type", "actor")
+            .order_by("-timestamp", "-pk")
+        )
+        facility_names = dict(
+            scope_queryset(Facility.objects.all(), request.user, "pk").values_list("pk", "name")
+        )
+        answer = StreamingHttpResponse(
+            audit_export.csv_lines(entries, facility_names), content_type="text/csv; charset=utf-8"
+        )
+        answer["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
+        return answer
 
 
 # Third-party list actions declare their permission too, so a role that may only view changes

@@ -9,15 +9,27 @@ rejected, executed) is logged here through ``ledger.StaffRequest``. Failed sign-
 too, against the user model, with the username tried and the address.
 
 Secrets are never logged: password, PIN and device key hashes and card tokens are excluded.
+
+The trail is append-only in the database (``accounts.models.AuditEntry``), so everything an
+entry says is decided before it is written: the facility comes from the audited object's
+``get_additional_data`` (which auditlog reads at insert), and the person from the request
+(``AuditlogMiddleware``) or, for a service given the staff member, ``acting_as``. Changes that a
+single ``UPDATE`` or a bulk insert makes (an order picked, a roster imported) bypass model
+signals; their services write an entry themselves with ``record``.
 """
+
+import contextlib
+from contextvars import ContextVar
 
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
-from auditlog.signals import post_log
+from axes.signals import user_locked_out
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.contrib.contenttypes.models import ContentType
+from django.db.models.signals import pre_save
+from django.utils.translation import gettext_lazy as _
 
 from .admin_scope import facility_path_for
 
@@ -31,11 +43,88 @@ AUDITED = {
     "facilities.KioskDevice": ("key_hash",),
     "accounts.User": ("password", "last_login"),
     "accounts.FacilityAssignment": (),
+    "accounts.DepositorLink": (),  # a family's link and the staff decision on it, with why
+    "accounts.DepositorBlock": (),
+    "catalog.Restriction": (),
     "ledger.StaffRequest": (),
     "ledger.AccountEvent": ("request_hash",),
     "django_celery_beat.PeriodicTask": ("last_run_at", "total_run_count"),
 }
 FAILED_SIGN_IN = "failed sign-in"
+SIGN_IN = "sign-in"
+LOCKED_OUT = "locked out"
+EXPORT = "data export"
+ACCOUNT_CLOSED = "account closed"
+ROSTER_IMPORT = "roster import"
+EVENT_LABELS = {
+    SIGN_IN: _("Sign-in"),
+    FAILED_SIGN_IN: _("Failed sign-in"),
+    LOCKED_OUT: _("Locked out"),
+    EXPORT: _("Data export"),
+    ACCOUNT_CLOSED: _("Account closed"),
+    ROSTER_IMPORT: _("Roster import"),
+}
+
+_acting: ContextVar = ContextVar("commissary_audit_actor", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(user):
+    """Entries written inside name ``user`` as the actor when the request has not named one
+    (a service called by a task or a script with the staff member it acts for)."""
+    token = _acting.set(user)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def _fill_actor(sender, instance, **kwargs):
+    actor = _acting.get()
+    if instance._state.adding and instance.actor_id is None and actor is not None:
+        instance.actor = actor
+        instance.actor_email = getattr(actor, "email", None)
+
+
+def record(
+    *,
+    model,
+    object_pk,
+    object_repr: str,
+    changes: dict,
+    facility_id: int | None,
+    actor_id: int | None = None,
+    actor_email: str | None = None,
+    action: int = LogEntry.Action.UPDATE,
+    event: str | None = None,
+    remote_addr: str | None = None,
+    **additional,
+) -> LogEntry:
+    """Write one entry for a change no model signal saw (an ``UPDATE`` of one column, a bulk
+    insert, a download). ``changes`` maps a field to ``[old, new]``."""
+    additional_data = dict(additional)
+    if facility_id is not None:
+        additional_data["facility_id"] = facility_id
+    if event is not None:
+        additional_data["event"] = event
+    entry = LogEntry(
+        content_type=ContentType.objects.get_for_model(model),
+        object_pk=str(object_pk),
+        object_id=object_pk if isinstance(object_pk, int) else None,
+        object_repr=object_repr,
+        action=action,
+        changes=changes,
+        actor_id=actor_id,
+        remote_addr=remote_addr,
+        additional_data=additional_data or None,
+        actor_email=actor_email,
+    )
+    if actor_id is not None and actor_email is None:
+        entry.actor_email = (
+            get_user_model().objects.filter(pk=actor_id).values_list("email", flat=True).first()
+        )
+    entry.save()
+    return entry
 
 
 def facility_id_of(instance) -> int | None:
@@ -63,37 +152,67 @@ def register_audited_models() -> None:
             # Own columns only: reverse relations (an inmate's deposits) are not its changes.
             own_fields = [field.name for field in model._meta.concrete_fields]
             auditlog.register(model, include_fields=own_fields, exclude_fields=list(secret_fields))
-    post_log.connect(record_facility, dispatch_uid="accounts.audit.record_facility")
+        if "get_additional_data" not in model.__dict__:
+            # auditlog's hook for what an entry carries besides the changes, read before the
+            # insert (the entry cannot be updated afterwards): the facility it concerns.
+            model.get_additional_data = _facility_of_audited
+    pre_save.connect(_fill_actor, sender=LogEntry, dispatch_uid="accounts.audit.fill_actor")
     user_login_failed.connect(record_failed_sign_in, dispatch_uid="accounts.audit.failed_sign_in")
+    user_logged_in.connect(record_sign_in, dispatch_uid="accounts.audit.sign_in")
+    user_locked_out.connect(record_lockout, dispatch_uid="accounts.audit.locked_out")
 
 
-def record_facility(sender, instance, log_entry=None, **kwargs):
-    """Stamp each entry with the facility it concerns, for filtering and scoping."""
-    if log_entry is None:
-        return
+def _facility_of_audited(instance) -> dict | None:
+    """Each entry is stamped with the facility it concerns, for filtering and scoping."""
     if type(instance)._meta.label == "accounts.User":
         facility_id = _only_facility_of(instance)
     else:
         facility_id = facility_id_of(instance)
-    if facility_id is not None:
-        additional_data = {**(log_entry.additional_data or {}), "facility_id": facility_id}
-        log_entry.additional_data = additional_data
-        LogEntry.objects.filter(pk=log_entry.pk).update(additional_data=additional_data)
+    return {"facility_id": facility_id} if facility_id is not None else None
 
 
 def _only_facility_of(user) -> int | None:
-    """A person's facility when they work at exactly one (their entries are that facility's);
-    entries about people of several facilities or none are for superusers."""
+    """A person's facility when they belong to exactly one: a staff member's one assignment,
+    a depositor's links all at one facility (their entries are that facility's); entries about
+    people of several facilities or none are for superusers."""
+    if user.pk is None:
+        return None
     facility_ids = list(user.facility_assignments.values_list("facility_id", flat=True)[:2])
+    if not facility_ids and not user.is_staff:
+        facility_ids = list(
+            user.depositor_links.values_list("inmate__facility_id", flat=True).distinct()[:2]
+        )
     return facility_ids[0] if len(facility_ids) == 1 else None
+
+
+def _address(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+def record_sign_in(sender, request, user, **kwargs):
+    """A successful sign-in (admin or family pages), with the address."""
+    record(
+        model=type(user),
+        object_pk=user.pk,
+        object_repr=user.get_username(),
+        changes={SIGN_IN: ["", user.get_username()]},
+        facility_id=_only_facility_of(user),
+        actor_id=user.pk,
+        action=LogEntry.Action.ACCESS,
+        event=SIGN_IN,
+        remote_addr=_address(request),
+    )
 
 
 def record_failed_sign_in(sender, credentials, request=None, **kwargs):
     """A failed sign-in, with the username tried (never the password) and the address; for
     a known staff member of one facility, visible to that facility's auditors."""
-    username = str(credentials.get("username", ""))[:150]
+    # The admin sends the username; the family pages (allauth) the email address.
+    username = str(credentials.get("username") or credentials.get("email") or "")[:150]
     user_model = get_user_model()
     user = user_model.objects.filter(username=username).first()
+    if user is None and "@" in username:
+        user = user_model.objects.filter(email__iexact=username).order_by("pk").first()
     additional_data = {"event": FAILED_SIGN_IN}
     facility_id = _only_facility_of(user) if user is not None else None
     if facility_id is not None:
@@ -107,4 +226,23 @@ def record_failed_sign_in(sender, credentials, request=None, **kwargs):
         changes={FAILED_SIGN_IN: [username, ""]},
         remote_addr=request.META.get("REMOTE_ADDR") if request is not None else None,
         additional_data=additional_data,
+    )
+
+
+def record_lockout(sender, request, username, ip_address, **kwargs):
+    """django-axes locked a name out at an address after too many failed sign-ins."""
+    user_model = get_user_model()
+    username = str(username or "")[:150]
+    user = user_model.objects.filter(username=username).first()
+    if user is None and "@" in username:
+        user = user_model.objects.filter(email__iexact=username).order_by("pk").first()
+    record(
+        model=user_model,
+        object_pk=user.pk if user else "",
+        object_repr=username,
+        changes={LOCKED_OUT: ["", username]},
+        facility_id=_only_facility_of(user) if user is not None else None,
+        action=LogEntry.Action.ACCESS,
+        event=LOCKED_OUT,
+        remote_addr=ip_address,
     )

@@ -7,6 +7,8 @@ A staff member works only at the facilities assigned to them (``FacilityAssignme
 admin shows them nothing else, and the ledger accepts their money requests and approvals only
 there (``accounts.selectors``)."""
 
+import pgtrigger
+from auditlog.models import LogEntry
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
@@ -23,6 +25,19 @@ class User(AbstractUser):
         related_name="staff",
         blank=True,
         help_text="The facilities a staff member works at and may see.",
+    )
+    # A staff member's own choices (``reports.views.preferences``): the daily email of what
+    # waits at their facilities, and the language it is written in (blank: the site's).
+    receives_digest = models.BooleanField(
+        _("daily email of what waits for me"),
+        default=True,
+        help_text=_("Sent each morning when something waits at your facilities."),
+    )
+    language = models.CharField(
+        _("language of emails"),
+        max_length=10,
+        blank=True,
+        help_text=_("A code of LANGUAGES (zh-hans, en); blank: the site's language."),
     )
 
     class Meta(AbstractUser.Meta):
@@ -88,7 +103,7 @@ class DepositorLink(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.depositor} → {self.inmate} ({self.status})"
+        return f"{self.depositor} → {self.inmate} ({self.get_status_display()})"
 
     @property
     def is_approved(self) -> bool:
@@ -122,3 +137,32 @@ class DepositorBlock(models.Model):
 
     def __str__(self):
         return f"{self.depositor} blocked at {self.facility}"
+
+
+class AuditEntry(LogEntry):
+    """The audit trail's entries (django-auditlog's ``LogEntry`` table), append-only in the
+    database as the journal is: an UPDATE or DELETE is refused by a trigger (pgtrigger on
+    PostgreSQL; on SQLite, migration ``0004_audit_trail_append_only`` writes the same rule).
+
+    One UPDATE is let through: the one Django makes when a person with entries is deleted (a
+    depositor closing their account), which only sets ``actor`` to NULL (``SET_NULL``); every
+    other column must stay as it was. The entry keeps ``actor_email``, so it still says who.
+
+    A proxy, so the trigger is declared here, in a migration of this app, not in the library's.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        triggers = [
+            pgtrigger.Protect(name="audit_entry_never_deleted", operation=pgtrigger.Delete),
+            pgtrigger.Protect(
+                name="audit_entry_never_changed",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition(
+                    "NEW.actor_id IS NOT NULL OR "
+                    "(to_jsonb(OLD.*) - 'actor_id') IS DISTINCT FROM (to_jsonb(NEW.*) - 'actor_id')"
+                ),
+            ),
+        ]

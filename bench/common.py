@@ -22,11 +22,13 @@ def setup_django(database_url: str) -> None:
 
 
 def raw_connection_params() -> dict:
-    """Where Django connects, for the raw side and for creating the database."""
+    """Where Django connects, for the raw side and for creating the database, and the server
+    settings Django's connections start with (``options``: the plan cache mode), so the raw
+    side's statements, foreign-key checks and triggers are planned as the services' are."""
     from django.db import connection
 
     params = connection.get_connection_params()
-    keys = ("dbname", "user", "password", "host", "port")
+    keys = ("dbname", "user", "password", "host", "port", "options")
     return {key: params[key] for key in keys if params.get(key)}
 
 

@@ -29,6 +29,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 import statistics
 import sys
 import time
@@ -90,7 +91,12 @@ class RawLedger:
     transaction for transaction, with none of the framework: tuples in, tuples out. Each
     transaction is BEGIN ... COMMIT on an autocommit connection, as ``transaction.atomic()``
     does it. Like the services, it reads nothing back: the credited deposit is the status
-    update's ``RETURNING`` row, a purchase is what was inserted."""
+    update's ``RETURNING`` row, a purchase is what was inserted.
+
+    ``check_statements`` holds it to that: the statements of one deposit and one purchase
+    each way, their literals taken out, must be the same text in the same order, or the
+    benchmark stops. With ``recorded`` set to a list, each statement is appended to it as
+    sent (the check's side; the measured side records nothing)."""
 
     def __init__(self, connection):
         from ledger.locks import lock_sql  # Django is set up in the client
@@ -102,6 +108,7 @@ class RawLedger:
         self.cursor = connection.cursor()
         self.statements = 0
         self.transactions = 0
+        self.recorded: list[str] | None = None
 
     def _transaction(self):
         self.transactions += 1
@@ -109,6 +116,8 @@ class RawLedger:
 
     def _execute(self, sql: str, params) -> None:
         self.statements += 1
+        if self.recorded is not None:
+            self.recorded.append(self.cursor.mogrify(sql, params))
         self.cursor.execute(sql, params)
 
     def _lock(self, sql: str, key: int, provider: str = "") -> tuple:
@@ -118,31 +127,46 @@ class RawLedger:
             raise RuntimeError(f"no open accounts for {key}")
         return row
 
-    def _move_spendable(self, spendable_id: int, balance_fen: int, pending_fen: int) -> None:
-        # The services' cached-balance update, with one account moved.
-        self._execute(
-            "UPDATE ledger_account SET "
-            "balance_fen = balance_fen + CASE id WHEN %s THEN %s ELSE 0 END, "
-            "pending_fen = pending_fen + CASE id WHEN %s THEN %s ELSE 0 END WHERE id IN (%s)",
-            [spendable_id, balance_fen, spendable_id, pending_fen, spendable_id],
-        )
-
     def _post(
-        self, *, kind, scope, key, request_hash, facility_id, inmate_id, deposit_id, legs, now
+        self,
+        *,
+        kind,
+        scope,
+        key,
+        request_hash,
+        facility_id,
+        inmate_id,
+        deposit_id,
+        legs,
+        moved,
+        now,
     ):
+        """The services' one posting statement: the cached balances of the inmate's accounts
+        that move (``moved``: account id -> (balance delta, pending delta)), the transaction,
+        and its entries, in one ``WITH``."""
         row = [kind, scope, key, request_hash, facility_id, inmate_id, deposit_id]
         row += [None, None, "", None, None, now]
+        when = " ".join("WHEN %s THEN %s" for _ in moved)
         self._execute(
-            f"INSERT INTO ledger_transaction ({TRANSACTION_COLUMNS}) "  # noqa: S608 - constants
-            f"VALUES ({_placeholders(TRANSACTION_COLUMNS)}) RETURNING id",
-            row,
+            "WITH moved AS (UPDATE ledger_account SET "  # noqa: S608 - constants and placeholders; values are bound
+            f"balance_fen = balance_fen + CASE id {when} ELSE 0 END, "
+            f"pending_fen = pending_fen + CASE id {when} ELSE 0 END "
+            f"WHERE id IN ({', '.join(['%s'] * len(moved))})), "
+            f"posted AS (INSERT INTO ledger_transaction ({TRANSACTION_COLUMNS}) "
+            f"VALUES ({_placeholders(TRANSACTION_COLUMNS)}) RETURNING id) "
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) "
+            "SELECT posted.id, leg.account_id, leg.amount_fen FROM posted, (VALUES "
+            + ", ".join(["(%s::bigint, %s::bigint)"] * len(legs))
+            + ") AS leg (account_id, amount_fen) RETURNING transaction_id",
+            [
+                *[v for account_id, (balance, _) in moved.items() for v in (account_id, balance)],
+                *[v for account_id, (_, pending) in moved.items() for v in (account_id, pending)],
+                *moved,
+                *row,
+                *[v for leg in legs for v in leg],
+            ],
         )
         transaction_id = self.cursor.fetchone()[0]
-        self._execute(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - placeholders only; values are bound
-            + ", ".join(["(%s, %s, %s)"] * len(legs)),
-            [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
-        )
         return (transaction_id, *row)
 
     def reserve_deposit(
@@ -168,6 +192,20 @@ class RawLedger:
             if amount_fen > cap_fen - spendable_fen - held_fen - pending_fen:
                 raise RuntimeError("over the balance cap")
             month = now.astimezone(ZoneInfo(timezone)).date().replace(day=1)
+            # The facility's single-deposit and monthly-count limits, under the lock.
+            self._execute(
+                "SELECT f.max_deposit_fen, f.max_deposits_per_month, "
+                "(SELECT COUNT(*) FROM ledger_deposit d JOIN ledger_monthlyperiod p "
+                "ON p.id = d.period_id "
+                " WHERE p.inmate_id = %s AND p.month = %s AND d.status IN ('created', 'credited')) "
+                "FROM facilities_facility f WHERE f.id = %s",
+                [inmate_id, month, facility_id],
+            )
+            max_deposit_fen, max_per_month, this_month = self.cursor.fetchone()
+            if max_deposit_fen is not None and amount_fen > max_deposit_fen:
+                raise RuntimeError("over the single-deposit limit")
+            if max_per_month is not None and this_month >= max_per_month:
+                raise RuntimeError("over the monthly deposit count")
             self._execute(
                 "INSERT INTO ledger_monthlyperiod (inmate_id, facility_id, month, received_fen, "
                 "reserved_fen, cap_fen) VALUES (%s, %s, %s, 0, 0, %s) "
@@ -222,7 +260,6 @@ class RawLedger:
                 "received_fen = received_fen + %s WHERE id = %s",
                 [amount_fen, amount_fen, period_id],
             )
-            self._move_spendable(spendable_id, amount_fen, -amount_fen)
             legs = [
                 (clearing_id, -(amount_fen + fee_fen)),
                 (spendable_id, amount_fen),
@@ -237,6 +274,7 @@ class RawLedger:
                 inmate_id=inmate_id,
                 deposit_id=deposit_id,
                 legs=[leg for leg in legs if leg[1]],
+                moved={spendable_id: (amount_fen, -amount_fen)},
                 now=now,
             )
         return credited
@@ -254,7 +292,6 @@ class RawLedger:
                 raise RuntimeError("the inmate cannot spend")
             if spendable_fen < amount_fen:
                 raise RuntimeError("insufficient funds")
-            self._move_spendable(spendable_id, -amount_fen, 0)
             return self._post(
                 kind="purchase",
                 scope=idempotency_scope,
@@ -264,6 +301,7 @@ class RawLedger:
                 inmate_id=inmate_id,
                 deposit_id=None,
                 legs=[(spendable_id, -amount_fen), (sales_id, amount_fen)],
+                moved={spendable_id: (-amount_fen, 0)},
                 now=now,
             )
 
@@ -476,37 +514,70 @@ def seed(inmate_ids, run_id: str) -> None:
         ledger_services.credit_deposit(deposit_id=reserved.pk)
 
 
-def check_statements(inmate_ids, params: dict, run_id: str, *, show_sql: bool) -> str:
-    """Do one deposit and one purchase each way and count statements and transactions: the
-    raw side must send what the services send."""
+class BaselineDrift(Exception):
+    """The raw baseline no longer sends what the services send: its figures would compare the
+    services with some other work."""
+
+
+# A literal as psycopg writes it into a statement (a quoted string, with an optional cast, or
+# a number): what differs between two runs of the same statement.
+_LITERAL = re.compile(r"'(?:[^']|'')*'(?:::[a-z][a-z ]*)?|(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+
+
+def statement_shape(sql: str) -> str:
+    """A statement with its literals taken out and its white space collapsed."""
+    return " ".join(_LITERAL.sub("?", sql).split())
+
+
+def check_statements(inmate_ids, params: dict, run_id: str, *, show_sql: bool = False) -> str:
+    """Do one deposit and one purchase each way and compare what each side sent: the same
+    statements (their literals taken out) in the same order, in as many transactions. Returns
+    one line per operation; raises ``BaselineDrift``, with the first statement that differs,
+    when the raw side no longer mirrors the services."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     raw = open_raw_ledger(params)
-    counts = {}
-    for operation in OPERATIONS:
-        with CaptureQueriesContext(connection) as captured:
-            operation_for("services", operation, None)(inmate_ids[0], f"bench-{run_id}-check-s")
-        statements = [query["sql"] for query in captured]
-        commits = statements.count("COMMIT")
-        statements = [sql for sql in statements if sql not in ("BEGIN", "COMMIT")]
-        raw.statements = raw.transactions = 0
-        operation_for("raw", operation, raw)(inmate_ids[1], f"bench-{run_id}-check-r")
-        counts[operation] = (len(statements), commits, raw.statements, raw.transactions)
-        if show_sql:
-            print(f"-- one of the {operation} through the services:")
-            for sql in statements:
-                print(" ".join(sql.split()))
-    raw.connection.close()
-    lines = []
-    for operation, (statements, commits, raw_statements, raw_commits) in counts.items():
-        lines.append(
-            f"{operation[:-1]}: services {statements} statements in {commits} transactions, "
-            f"raw {raw_statements} in {raw_commits}"
+    lines, drifts = [], []
+    try:
+        for operation in OPERATIONS:
+            with CaptureQueriesContext(connection) as captured:
+                operation_for("services", operation, None)(inmate_ids[0], f"bench-{run_id}-check-s")
+            statements = [query["sql"] for query in captured]
+            commits = statements.count("COMMIT")
+            statements = [sql for sql in statements if sql not in ("BEGIN", "COMMIT")]
+            raw.statements = raw.transactions = 0
+            raw.recorded = []
+            operation_for("raw", operation, raw)(inmate_ids[1], f"bench-{run_id}-check-r")
+            raw_statements, raw.recorded = raw.recorded, None
+            lines.append(
+                f"{operation[:-1]}: services {len(statements)} statements in {commits} "
+                f"transactions, raw {len(raw_statements)} in {raw.transactions}"
+            )
+            if show_sql:
+                print(f"-- one of the {operation} through the services:")
+                for sql in statements:
+                    print(" ".join(sql.split()))
+            services_shapes = [statement_shape(sql) for sql in statements]
+            raw_shapes = [statement_shape(sql) for sql in raw_statements]
+            if (services_shapes, commits) != (raw_shapes, raw.transactions):
+                drifts.append(_first_difference(operation, services_shapes, raw_shapes))
+    finally:
+        raw.connection.close()
+    if drifts:
+        raise BaselineDrift(
+            "\n".join([*lines, *drifts, "the raw baseline no longer mirrors the services"])
         )
-        if (statements, commits) != (raw_statements, raw_commits):
-            lines.append(f"warning: the raw {operation} no longer mirror the services")
     return "\n".join(lines)
+
+
+def _first_difference(operation: str, services: list[str], raw: list[str]) -> str:
+    for number, (ours, theirs) in enumerate(zip(services, raw, strict=False), start=1):
+        if ours != theirs:
+            return (
+                f"{operation}: statement {number} differs\n  services: {ours}\n  raw:      {theirs}"
+            )
+    return f"{operation}: services send {len(services)} statements, raw {len(raw)}"
 
 
 def server_settings() -> str:
@@ -632,7 +703,10 @@ def main() -> None:
     )
     print(f"load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"set-up: facility {facility.code}, {len(inmates)} inmates")
-    print(check_statements(check_inmates, params, run_id, show_sql=args.show_sql))
+    try:
+        print(check_statements(check_inmates, params, run_id, show_sql=args.show_sql))
+    except BaselineDrift as drift:
+        sys.exit(f"{drift}\nfix RawLedger in bench/ledger.py before measuring")
     connection.close()
 
     print(f"starting {CLIENTS} client processes", flush=True)

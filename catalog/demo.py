@@ -1,15 +1,21 @@
 """The demo catalog: a few dozen products in a few categories, in stock at the demo facility,
 and management grades with their monthly spending limits (higher in the facility's festival
 month, the coming Spring Festival), so a kiosk can shop right after ``seed_demo``. Idempotent:
-a second run finds what the first made."""
+a second run finds what the first made. The demo's purchases are real kiosk orders
+(``place_demo_orders``), so the sales report and the dashboard agree on the demo."""
 
 import datetime as dt
+import hashlib
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
+from commissary.errors import DomainError
 from facilities.models import Facility, FestivalMonth, Grade
+from ledger.models import Account, Deposit
+from ledger.services import kiosk_scope
 
-from .models import Category, FacilityProduct, Product
+from . import services
+from .models import Category, FacilityProduct, Order, Product
 
 # (code, Chinese, English): categories in display order
 CATEGORIES = (
@@ -132,3 +138,95 @@ def grade_demo_inmates(*, facility: Facility) -> int:
             ],
         )
         return cursor.rowcount
+
+
+# Demo inmates (the first by number, at each facility) whose purchases are placed as real kiosk
+# orders: each order is a call of the service (a few milliseconds), so a demo of a hundred
+# thousand inmates still seeds in minutes; the others have deposits only.
+DEMO_ORDER_INMATES = 200
+DELIVERED_AFTER = dt.timedelta(days=1)  # older demo orders were picked and delivered
+
+
+def place_demo_orders(
+    *,
+    facility: Facility,
+    device_id: int,
+    clerk_id: int,
+    now: dt.datetime,
+    inmate_limit: int = DEMO_ORDER_INMATES,
+) -> int:
+    """The demo's purchases as real kiosk orders, through ``services.place_order``: for each of
+    the facility's first ``inmate_limit`` inmates with a credited deposit, none, one or two
+    orders (chosen from the inmate number, so every run chooses the same), each of one to
+    three products the inmate can afford, placed between their last deposit and ``now``.
+    Orders older than a day were picked and delivered by the clerk. Idempotent: the keys are
+    ``demo-order:<number>:<n>`` in the kiosk's scope, so a second run finds the same orders.
+    Returns how many orders exist for them now."""
+    offers = list(
+        FacilityProduct.objects.filter(
+            facility=facility, is_available=True, product__is_active=True
+        )
+        .select_related("product")
+        .order_by("product__sku")
+    )
+    if not offers:
+        return 0
+    inmates = (
+        Deposit.objects.filter(facility=facility, status=Deposit.Status.CREDITED)
+        .values("inmate_id", "inmate__inmate_number")
+        .annotate(last_credit=models.Max("resolved_at"))
+        .order_by("inmate__inmate_number")[:inmate_limit]
+    )
+    placed = 0
+    for row in inmates:
+        number = row["inmate__inmate_number"]
+        draw = hashlib.sha256(f"demo-order:{facility.code}:{number}".encode()).digest()
+        count = draw[0] % 3  # 0, 1 or 2 orders
+        spendable_fen = (
+            Account.objects.filter(inmate_id=row["inmate_id"], kind=Account.Kind.SPENDABLE)
+            .values_list("balance_fen", flat=True)
+            .first()
+            or 0
+        )
+        for sequence in range(1, count + 1):
+            key = f"demo-order:{number}:{sequence}"
+            existing = Order.objects.filter(
+                idempotency_scope=kiosk_scope(device_id), idempotency_key=key
+            ).first()
+            if existing is not None:
+                placed += 1
+                continue
+            items, total_fen = [], 0
+            for pick in range(1 + draw[1 + sequence] % 3):
+                offer = offers[draw[4 + 3 * sequence + pick] % len(offers)]
+                quantity = 1 + draw[12 + pick] % min(2, offer.product.max_per_order)
+                line_fen = offer.product.price_fen * quantity
+                if offer.product_id in {item["product_id"] for item in items}:
+                    continue
+                if total_fen + line_fen > spendable_fen:
+                    break
+                items.append({"product_id": offer.product_id, "quantity": quantity})
+                total_fen += line_fen
+            if not items:
+                break
+            at = row["last_credit"] + (now - row["last_credit"]) * sequence / (count + 1)
+            try:
+                order = services.place_order(
+                    inmate_id=row["inmate_id"],
+                    device_id=device_id,
+                    items=items,
+                    idempotency_key=key,
+                    now=at,
+                )
+            except DomainError:
+                continue  # refused (a spending limit): kept as the inmate's refused attempt
+            spendable_fen -= total_fen
+            placed += 1
+            if now - at > DELIVERED_AFTER:
+                services.mark_order_picked(
+                    order_id=order.pk, staff_id=clerk_id, now=at + dt.timedelta(hours=2)
+                )
+                services.mark_order_delivered(
+                    order_id=order.pk, staff_id=clerk_id, now=at + dt.timedelta(hours=4)
+                )
+    return placed

@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from facilities.models import Inmate
+from ledger.models import IdempotentRecord
 
 
 class Category(models.Model):
@@ -157,7 +158,7 @@ class Restriction(models.Model):
         return f"{self.inmate}: {self.get_kind_display()} ({target})"
 
 
-class Order(models.Model):
+class Order(IdempotentRecord):
     class Status(models.TextChoices):
         PLACED = "placed", _("Placed")
         PICKED = "picked", _("Picked")
@@ -194,9 +195,6 @@ class Order(models.Model):
     )
     total_fen = models.BigIntegerField(_("total (fen)"))
     currency = models.CharField(max_length=3)
-    idempotency_scope = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
     purchase = models.ForeignKey(
         "ledger.Transaction",
         on_delete=models.PROTECT,
@@ -234,9 +232,7 @@ class Order(models.Model):
         verbose_name = _("order")
         ordering = ("-created_at", "-id")
         constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_scope", "idempotency_key"], name="order_unique_key_per_scope"
-            ),
+            IdempotentRecord.unique_key("order_unique_key_per_scope"),
             models.CheckConstraint(condition=Q(total_fen__gt=0), name="order_total_positive"),
             models.CheckConstraint(
                 condition=Q(status="cancelled", cancelled_at__isnull=False, refund__isnull=False)
@@ -292,7 +288,7 @@ class OrderItem(models.Model):
         return localized(self.name_zh, self.name_en, language)
 
 
-class RefusedOrder(models.Model):
+class RefusedOrder(IdempotentRecord):
     """An order a kiosk sent that was taken up and refused: too little money, over the
     spending limit, out of stock, restricted, a frozen or closed account, a product not sold
     here. Kept under its key, so a replay of the same key and body gets the same refusal back
@@ -315,9 +311,6 @@ class RefusedOrder(models.Model):
         related_name="+",
         verbose_name=_("kiosk"),
     )
-    idempotency_scope = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
 
     class Reason(models.TextChoices):
         INSUFFICIENT_FUNDS = "insufficient_funds", _("Not enough money")
@@ -337,10 +330,7 @@ class RefusedOrder(models.Model):
         verbose_name = _("refused order")
         ordering = ("-created_at", "-id")
         constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_scope", "idempotency_key"],
-                name="refused_order_unique_key_per_scope",
-            ),
+            IdempotentRecord.unique_key("refused_order_unique_key_per_scope"),
         ]
         indexes = [
             models.Index(fields=["inmate", "created_at"], name="refused_order_inmate_created"),

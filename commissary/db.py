@@ -1,53 +1,111 @@
-"""A cursor for the few statements every kiosk order sends: on PostgreSQL their plans are made
-once per connection and kept (server-side binding, prepared on first use), not planned again on
-every request.
+"""A cursor for the few statements every kiosk order sends, and the upkeep that keeps their
+plans (and every other cached plan) fit for tables that grow.
 
-Django binds parameters on the client and prepares nothing, and leaves it so by default because
-prepared statements do not survive a connection pooler in transaction mode (PgBouncer before
-1.21). Planning the order's statements (the device and session read, the account lock, the
-stock read and the writes) took more PostgreSQL time than running them: about 1.1 ms of an
-order's 3 ms there. So these statements, and only these, are prepared; a pooler in front of
-the database must run in session mode (docs/operations.md).
+Prepared statements. On PostgreSQL the kiosk order's statements are prepared once per
+connection and their plan kept (server-side binding, prepared on first use), not planned
+again on every request. Django binds parameters on the client and prepares nothing, and
+leaves it so by default because prepared statements do not survive a connection pooler in
+transaction mode (PgBouncer before 1.21). Planning the order's statements (the device and
+session read, the account lock, the stock read and the writes) took more PostgreSQL time than
+running them: 1.1 ms of an order's 3 ms there, and 0.000 ms once prepared
+(docs/benchmarks.md, "Kiosk orders over HTTP", Planning). So these statements, and only
+these, are prepared; a pooler in front of the database must run in session mode
+(docs/operations.md). Everywhere else ``connection.cursor()`` stays as Django makes it. On
+SQLite this is that cursor.
 
-Everywhere else ``connection.cursor()`` stays as Django makes it. On SQLite this is that
-cursor.
+Plans made on small tables. A kept plan is the plan for the table as it was when it was
+made: a connection that prepared while the journal was empty keeps a sequential scan, and so
+do the plans PostgreSQL caches for itself in every session (the foreign-key checks, the
+journal's balance trigger), which ``plan_cache_mode=force_generic_plan`` (settings) makes
+generic too. On a fresh install or a benchmark's fresh database, every order then scanned the
+whole journal at commit, and got slower with every order (kiosk/raw 0.19 where the same run on
+a grown database gave 0.36). PostgreSQL makes plans again when a table's statistics change:
+``replan_when_doubled`` runs ``ANALYZE`` on a table each time its newest id reaches a power of
+two, so the plans of every connection are made again while the table is small, and then at
+each doubling, about twenty times in a table's life. Autovacuum's own ``ANALYZE`` comes later
+(fifty changed rows and a tenth of the table, checked once a minute) and not at all where it
+is turned off.
 """
 
-from django.db import connection
+import logging
+
+from django.db import DatabaseError, connection, transaction
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 try:
     from django.db.backends.postgresql.base import ServerBindingCursor
 except ImportError:  # no psycopg: the embedded SQLite default
     ServerBindingCursor = None
 
+logger = logging.getLogger(__name__)
+
+# Below this many rows a table's plans are cheap whatever they are; from here on, each
+# doubling of a table analyses it again.
+REPLAN_FROM_ROWS = 64
+
 
 if ServerBindingCursor is not None:
 
     class PreparedCursor(ServerBindingCursor):
         """Binds parameters on the server and prepares every statement it runs (psycopg keeps
-        the last 100 per connection). ``keeps_query_text``: for Django's query log (debugging,
-        tests), which reads the statement from the cursor, where psycopg leaves none for a
-        prepared statement."""
-
-        keeps_query_text = False
+        the last 100 per connection)."""
 
         def execute(self, query, params=None, *, prepare=None, binary=None):
-            super().execute(query, params, prepare=True, binary=binary)
-            if self.keeps_query_text and self._query is None:
-                self._query = self._convert_query(query, params)
-            return self
+            return super().execute(query, params, prepare=True, binary=binary)
+
+
+class PreparedDebugCursor(CursorDebugWrapper):
+    """Django's query log (debugging, tests) for prepared statements: Django reads the
+    statement text back from the psycopg cursor, where psycopg leaves none for a prepared
+    statement, so the log gets the statement composed from its parameters instead."""
+
+    def execute(self, sql, params=None):
+        with self.debug_sql(self.db.ops.compose_sql(sql, params)):
+            return CursorWrapper.execute(self, sql, params)
 
 
 def prepared_cursor():
     """A Django cursor (errors, logging and execute wrappers as usual) whose statements
     PostgreSQL prepares; Django's own cursor on any other database. Parameters are bound on
     the server, so each needs a type PostgreSQL can tell: cast where a bare parameter would
-    be ambiguous (``%s::bigint``)."""
+    be ambiguous (``%s::bigint``).
+
+    Built from Django's public connection methods (what ``connection.cursor()`` does, with
+    psycopg's cursor swapped): tests/commissary/test_db.py fails if an upgrade of Django or
+    psycopg stops these statements being prepared, logged or wrapped."""
     if connection.vendor != "postgresql":
         return connection.cursor()
     connection.close_if_health_check_failed()
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         cursor = PreparedCursor(connection.connection)
-        cursor.keeps_query_text = connection.queries_logged
-        return connection._prepare_cursor(cursor)
+    if connection.queries_logged:
+        return PreparedDebugCursor(cursor, connection)
+    return connection.make_cursor(cursor)
+
+
+def replan_when_doubled(row_id: int | None, tables: tuple[str, ...]) -> None:
+    """Call with the id just written to the first of ``tables`` (from its own sequence):
+    when it is a power of two from REPLAN_FROM_ROWS on, the tables are analysed once the
+    transaction commits, which makes every connection plan its statements on them again.
+    Only the writer that got that id does it, so a doubling costs one ``ANALYZE``."""
+    if (
+        connection.vendor != "postgresql"
+        or not row_id
+        or row_id < REPLAN_FROM_ROWS
+        or row_id & (row_id - 1)
+    ):
+        return
+    transaction.on_commit(lambda: analyze(tables))
+
+
+def analyze(tables: tuple[str, ...]) -> None:
+    """``ANALYZE`` the tables, outside any transaction of the caller's. A failure is logged,
+    never raised: the money was written; the plans stay as they were."""
+    quoted = ", ".join(connection.ops.quote_name(table) for table in tables)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {quoted}")
+    except DatabaseError:
+        logger.warning("ANALYZE %s failed; plans on them stay as they were", quoted, exc_info=True)

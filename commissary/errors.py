@@ -59,6 +59,13 @@ class DepositNotPending(DomainError):
     default_message = _("The deposit is no longer awaiting payment.")
 
 
+class DepositsHeldForReview(DomainError):
+    code = "deposits_held_for_review"
+    default_message = _(
+        "Some of this inmate's deposits are held for review: accept or reject them first."
+    )
+
+
 class DepositNotFound(DomainError):
     code = "not_found"
     default_message = _("No such deposit.")

@@ -3,6 +3,9 @@
 DEBUG is off unless asked for. Without DATABASE_URL the app runs on an embedded SQLite file
 under the data directory; without REDIS_URL Celery uses kombu's filesystem transport there.
 PostgreSQL and Redis are what production and the test suite use.
+
+One file of about 400 lines, as Django expects: each setting sits beside the comment that says
+why it has its value.
 """
 
 import datetime as dt
@@ -36,11 +39,17 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Fernet keys for the merchant secrets stored in the database (payments.credentials),
+# comma-separated, newest first: the first encrypts, all decrypt. Required in production (the
+# system check payments.E001); make one with
+# python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())".
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with the staff site (its home is the work queue) as admin.site.
+    "reports.admin_apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -67,38 +76,40 @@ INSTALLED_APPS = [
     "catalog",
     "kiosk",
     "family",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
+    # Prometheus request metrics (commissary.metrics): first and last, around everything.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # The kiosk API (/api/kiosk/) leaves here for KIOSK_API_MIDDLEWARE: it uses no cookies,
-    # sessions, Django users or browser sign-in (see kiosk.middleware).
-    "kiosk.middleware.KioskAPIMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # kiosk.middleware's are Django's own, passed by for the kiosk API (/api/kiosk/), which
+    # uses no cookies, sessions, Django users or browser sign-in.
+    "kiosk.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "kiosk.middleware.CsrfViewMiddleware",
+    "kiosk.middleware.AuthenticationMiddleware",
     # Records who made each change in the audit trail.
-    "auditlog.middleware.AuditlogMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "kiosk.middleware.AuditlogMiddleware",
+    "kiosk.middleware.MessageMiddleware",
     # Staff sessions end when idle and after a shift; signed-in pages are never cached.
+    # (Both do nothing where there is no signed-in user, as on the kiosk API.)
     "commissary.middleware.StaffSessionTimeoutMiddleware",
     "commissary.middleware.NoStoreForSignedInMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
-KIOSK_API_MIDDLEWARE = [
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
+# --- Metrics (/metrics, commissary.metrics) ----------------------------------------------
+# Who may read them: comma-separated networks, matched against the connection's own address.
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.1/32", "::1/128"])
 
 ROOT_URLCONF = "commissary.urls"
 WSGI_APPLICATION = "commissary.wsgi.application"
@@ -379,6 +390,8 @@ PERMISSIONS_POLICY = {
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # The sandbox provider creates money out of nothing; it is refused unless this is set.
 PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=False)
+# How long monitoring keeps decided holds (money records are kept regardless).
+MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=7 * 365)
 PAYMENTS_SANDBOX_SECRET = env("PAYMENTS_SANDBOX_SECRET", default="")
 # Real providers' merchant accounts for every facility without one of its own (a facility's
 # own account is stored encrypted in the database). Keys are PEM text; see docs/payments.md.

@@ -1,22 +1,18 @@
 """Root URLs: the staff admin, the family pages (``/`` and ``/family/``, sign-in under
 ``/accounts/``), payment callbacks and receipt verification, the kiosk API (``/api/kiosk/v1/``,
 its OpenAPI schema at ``/api/schema/`` and docs at ``/api/docs/``). The staff reports and
-dashboard sit under ``/admin/reports/``."""
+dashboard sit under ``/admin/reports/``. ``/healthz`` and ``/readyz`` answer load balancers
+(commissary.health), ``/metrics`` the operators' scraper (commissary.metrics)."""
 
 from django.contrib import admin
-from django.http import HttpResponse
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts import signin
+from commissary import health, metrics
 from kiosk.docs import KioskApiDocsView
 from payments import views as payment_views
-
-
-def healthz(request):
-    return HttpResponse("ok", content_type="text/plain")
-
 
 admin.site.site_header = _("Commissary")
 admin.site.site_title = _("Commissary staff")
@@ -28,7 +24,9 @@ urlpatterns = [
     # Before the admin's own URLs: its sign-in, limited per address (accounts.signin).
     path("admin/login/", signin.admin_login),
     path("admin/", admin.site.urls),
-    path("healthz", healthz),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/kiosk/v1/", include("kiosk.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", KioskApiDocsView.as_view(url_name="schema"), name="api-docs"),
@@ -37,3 +35,7 @@ urlpatterns = [
     path("receipts/<uuid:reference>/verify", payment_views.receipt_verify, name="receipt_verify"),
     path("", include("family.urls")),
 ]
+
+handler404 = "commissary.error_pages.page_not_found"
+handler403 = "commissary.error_pages.permission_denied"
+handler500 = "commissary.error_pages.server_error"

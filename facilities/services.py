@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from accounts import audit
 from commissary.errors import GradeInUse, InmateNotFound, ValidationFailed
 from ledger import services as ledger_services
 from ledger.locks import lock_inmate_row
@@ -160,6 +161,33 @@ def admit_roster(*, inmates: list[Inmate], now: dt.datetime | None = None) -> li
             "An inmate number in the roster is already in use at its facility."
         ) from None
     return created
+
+
+def record_roster_import(
+    *,
+    staff_id: int,
+    file_name: str,
+    sha256: str,
+    rows: int,
+    admitted_by_facility: dict[int, int],
+) -> None:
+    """The audit trail's summary of a roster import (its inmates are bulk-inserted, which no
+    model signal sees): one entry per facility admitted into, with the counts and the file's
+    SHA-256, so the file can be matched to the entry later."""
+    with transaction.atomic():
+        for facility in Facility.objects.filter(pk__in=admitted_by_facility).order_by("pk"):
+            audit.record(
+                model=Facility,
+                object_pk=facility.pk,
+                object_repr=str(facility),
+                changes={"admitted": [0, admitted_by_facility[facility.pk]]},
+                facility_id=facility.pk,
+                actor_id=staff_id,
+                event=audit.ROSTER_IMPORT,
+                file_name=file_name,
+                sha256=sha256,
+                rows=rows,
+            )
 
 
 def set_inmate_pin(*, inmate_id: int, pin: str) -> None:

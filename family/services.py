@@ -11,17 +11,20 @@ import datetime as dt
 import unicodedata
 
 from auditlog.context import set_actor
+from auditlog.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts import audit
 from accounts.models import DepositorBlock, DepositorLink
 from accounts.selectors import is_blocked
 from commissary import errors
 from facilities.models import Facility, Inmate, canonical_inmate_number
 from ledger import services as ledger
 from ledger.models import Deposit
+from monitoring.models import Hold
 
 
 class LinkNotMatched(errors.DomainError):
@@ -84,7 +87,7 @@ def decide_link(
         raise errors.ValidationFailed(_("A link is approved or rejected."))
     if status == DepositorLink.Status.REJECTED and not reason.strip():
         raise errors.ValidationFailed(_("Say why the link is rejected."))
-    with transaction.atomic():
+    with audit.acting_as(staff), transaction.atomic():
         link = DepositorLink.objects.select_for_update().select_related("inmate").get(pk=link_id)
         link.status = status
         link.decision_reason = reason.strip()
@@ -98,13 +101,47 @@ def block_depositor(*, depositor_id: int, facility_id: int, reason: str, staff) 
     """Stop a depositor linking to or depositing for anyone at the facility; says why."""
     if not reason.strip():
         raise errors.ValidationFailed(_("Say why the depositor is blocked."))
-    with transaction.atomic():
+    with audit.acting_as(staff), transaction.atomic():
         block, _created = DepositorBlock.objects.get_or_create(
             depositor_id=depositor_id,
             facility_id=facility_id,
             defaults={"reason": reason.strip(), "created_by": staff},
         )
     return block
+
+
+def export_depositor_data(*, depositor, remote_addr: str | None = None) -> dict:
+    """A depositor downloads everything kept about them; the download is in the audit trail
+    (for the facility of their links, when they have links at one facility only)."""
+    with transaction.atomic():
+        exported = depositor_data(depositor=depositor)
+        _record_depositor_event(
+            depositor, audit.EXPORT, actor_id=depositor.pk, remote_addr=remote_addr
+        )
+    return exported
+
+
+def _record_depositor_event(depositor, event: str, **kwargs) -> None:
+    """One entry per facility the depositor is linked at (none linked: one without facility),
+    so each facility's auditors see what concerns them."""
+    facility_ids = sorted(
+        set(
+            DepositorLink.objects.filter(depositor=depositor).values_list(
+                "inmate__facility_id", flat=True
+            )
+        )
+    ) or [None]
+    for facility_id in facility_ids:
+        audit.record(
+            model=get_user_model(),
+            object_pk=depositor.pk,
+            object_repr=depositor.get_username(),
+            changes={event: ["", depositor.get_username()]},
+            facility_id=facility_id,
+            action=LogEntry.Action.ACCESS,
+            event=event,
+            **kwargs,
+        )
 
 
 def depositor_data(*, depositor) -> dict:
@@ -145,6 +182,19 @@ def depositor_data(*, depositor) -> dict:
             }
             for deposit in Deposit.objects.filter(depositor=depositor).order_by("created_at")
         ],
+        # Reviews of their deposits and how each ended; never the rule that fired, who decided
+        # or why (staff notes).
+        "reviews": [
+            {
+                "deposit": str(review["deposit__reference"]),
+                "held_at": review["created_at"].isoformat(),
+                "outcome": review["state"],
+                "decided_at": review["decided_at"].isoformat() if review["decided_at"] else None,
+            }
+            for review in Hold.objects.filter(depositor=depositor)
+            .order_by("created_at")
+            .values("deposit__reference", "created_at", "state", "decided_at")
+        ],
     }
 
 
@@ -156,6 +206,9 @@ def close_depositor_account(*, depositor) -> None:
     # The audit trail records the closing without naming the closed account as the actor:
     # an entry pointing at a user deleted in the same transaction could not commit.
     with set_actor(None), transaction.atomic():
+        # Written first, while the links still say which facilities it concerns; the
+        # depositor is named by their address, not by a reference to the row going away.
+        _record_depositor_event(depositor, audit.ACCOUNT_CLOSED, actor_email=depositor.email)
         ledger.detach_depositor(depositor_id=depositor.pk)
         get_user_model().objects.filter(pk=depositor.pk).delete()
 

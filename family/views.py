@@ -206,7 +206,10 @@ def account(request):
 
 @login_required
 def account_data(request):
-    body = json.dumps(services.depositor_data(depositor=request.user), ensure_ascii=False, indent=2)
+    exported = services.export_depositor_data(
+        depositor=request.user, remote_addr=request.META.get("REMOTE_ADDR")
+    )
+    body = json.dumps(exported, ensure_ascii=False, indent=2)
     answer = HttpResponse(body, content_type="application/json; charset=utf-8")
     answer["Content-Disposition"] = 'attachment; filename="commissary-my-data.json"'
     return answer

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
-from commissary import errors
+from commissary import errors, metrics
 from facilities.models import Inmate
 from ledger import selectors as ledger_selectors
 
@@ -205,9 +205,13 @@ class SessionsView(KioskView):
         summary="Sign an inmate in at this kiosk",
         description=(
             "With the inmate number (or the card token from the QR code on the ID card) and "
-            "the PIN. Five wrong PINs lock the inmate out of every kiosk for 15 minutes: from "
-            "the sixth on, every attempt gets 423 `locked_out`, even with the right PIN. "
-            "Sign-in attempts are also throttled per kiosk."
+            "the PIN. Every attempt is counted before its PIN is checked, and five lock the "
+            "inmate out of every kiosk for 15 minutes (a right PIN among the first five still "
+            "signs in and clears the count): from the sixth on, every attempt gets 423 "
+            "`locked_out` with `Retry-After`, the seconds until the lock-out ends, even with the "
+            "right PIN, also when the attempts arrive at the same moment. Sign-in attempts are "
+            "also throttled per kiosk (429 `throttled` with `Retry-After`, a sliding window). "
+            "A body over the upload limit is 413 `request_too_large`."
         ),
         request=PolymorphicProxySerializer(
             component_name="SessionRequest",
@@ -447,12 +451,17 @@ class OrdersView(KioskView):
         key = request.headers.get("Idempotency-Key")
         if key is None:
             raise errors.ValidationFailed(_("The Idempotency-Key header is required."))
-        order = catalog_services.place_order(
-            inmate_id=self.inmate_id,
-            device_id=self.device.pk,
-            items=items,
-            idempotency_key=key,
-        )
+        try:
+            order = catalog_services.place_order(
+                inmate_id=self.inmate_id,
+                device_id=self.device.pk,
+                items=items,
+                idempotency_key=key,
+            )
+        except errors.DomainError as refusal:
+            metrics.KIOSK_ORDERS.labels(refusal.code).inc()
+            raise
+        metrics.KIOSK_ORDERS.labels("placed").inc()
         return Response(order.placed_response, status=status.HTTP_201_CREATED)
 
 

@@ -22,5 +22,6 @@ urlpatterns = [
     path("catalog", api.CatalogView.as_view(), name="catalog"),
     path("orders", api.OrdersView.as_view(), name="orders"),
     path("orders/<int:order_id>", api.OrderView.as_view(), name="order"),
-    re_path(r"^(?P<rest>.*)$", unknown_path),
+    # [\s\S], not ".": a path with an encoded newline must land here too, not on Django's HTML 404.
+    re_path(r"^(?P<rest>[\s\S]*)$", unknown_path),
 ]

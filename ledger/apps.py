@@ -3,12 +3,22 @@ from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models.signals import post_migrate
 
+from commissary import metrics
+
+from . import metrics as ledger_metrics
+
 
 class LedgerConfig(AppConfig):
     name = "ledger"
     verbose_name = "Trust ledger"
 
     def ready(self):
+        for source in (
+            ledger_metrics.deposit_figures,
+            ledger_metrics.scheduled_run_figures,
+            ledger_metrics.reconciliation_figures,
+        ):
+            metrics.register_source(source)
         post_migrate.connect(
             create_default_schedules, sender=self, dispatch_uid="ledger.default_schedules"
         )

@@ -140,7 +140,8 @@ def load_inmate_money(
     """Write the ledger rows of newly admitted ``inmates`` (their inmate rows already written
     in this transaction): accounts, this month's period, credited deposits and purchases
     with their journal. Refuses, before writing anything, a transaction whose legs do not
-    balance or an inmate whose purchases exceed their deposits."""
+    balance or an inmate whose purchases exceed their deposits. About 90 lines: one loop
+    building every table's rows from the same reserved ids, so they refer to each other."""
     month = facility.local_month(now)
     funded = [inmate for inmate in inmates if inmate.deposits]
     account_ids = iter(bulk.reserve_ids(Account, 2 * len(inmates)))

@@ -1,19 +1,17 @@
 """CSV exports of the journal and the deposits from the admin (django-import-export), for
 auditors and trust officers. The rows are the admin list's own (``get_queryset``), so the
-facility scope, the search and the filters apply; amounts are exact yuan."""
+facility scope, the search and the filters apply; amounts are exact yuan, as numbers. Text
+cells (memos, names) are escaped against formula injection (``commissary.spreadsheets``)."""
 
-from import_export import fields, resources
+from import_export import fields
 
-from commissary.money import format_yuan_plain
+from commissary.spreadsheets import SafeExportResource
+from commissary.spreadsheets import money_cell as yuan
 
 from .models import Deposit, Transaction
 
 
-def yuan(amount_fen: int | None) -> str:
-    return "" if amount_fen is None else format_yuan_plain(amount_fen, grouped=False)
-
-
-class JournalResource(resources.ModelResource):
+class JournalResource(SafeExportResource):
     facility = fields.Field(attribute="facility__code", column_name="facility")
     inmate = fields.Field(attribute="inmate__inmate_number", column_name="inmate")
     amount = fields.Field(column_name="amount (yuan)")
@@ -49,7 +47,7 @@ class JournalResource(resources.ModelResource):
         return f"{taken} -> {given}"
 
 
-class DepositResource(resources.ModelResource):
+class DepositResource(SafeExportResource):
     facility = fields.Field(attribute="facility__code", column_name="facility")
     inmate = fields.Field(attribute="inmate__inmate_number", column_name="inmate")
     amount = fields.Field(column_name="amount (yuan)")

@@ -10,6 +10,10 @@ Guards, in the database wherever a database can:
 Money rows are written by ``ledger.services``, the batch jobs (``ledger.batch``: rollover,
 expiry) and the bulk loader the demo uses (``ledger.bulk``); these constraints and triggers
 hold every one of them to the invariants.
+
+One module of nearly 600 lines: the money's tables refer to each other (journal, periods,
+deposits, events, requests) and their constraints and triggers are the invariants, which read
+best side by side; most of its length is those constraints.
 """
 
 import uuid
@@ -21,6 +25,39 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from commissary.money import format_fen
+
+
+class IdempotentRecord(models.Model):
+    """What every row written under an idempotency key carries (invariant 6): who chose the
+    key (the scope: system, kiosk:<id>, depositor:<id>, staff:<id>), the key, and the
+    fingerprint of the first request (``services.request_hash_of``), which a replay must
+    match. Each table adds ``unique_key(name)`` to its constraints under its own name (the
+    names predate this class; renaming them would rebuild the unique indexes)."""
+
+    idempotency_scope = models.CharField(
+        max_length=40,
+        help_text="Who chose the key: system, kiosk:<id>, depositor:<id>, staff:<id>.",
+    )
+    idempotency_key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+
+    class Meta:
+        abstract = True
+
+    @staticmethod
+    def unique_key(name: str) -> models.UniqueConstraint:
+        """One row per scope and key: the second writer's insert fails, and it returns the
+        first one's answer."""
+        return models.UniqueConstraint(fields=["idempotency_scope", "idempotency_key"], name=name)
+
+    @classmethod
+    def lookup(cls, scope: str, idempotency_key: str):
+        """For ``run_idempotent``: the (id, request hash) stored under a key, or None."""
+        return lambda: (
+            cls.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
+            .values_list("id", "request_hash")
+            .first()
+        )
 
 
 class Account(models.Model):
@@ -111,7 +148,7 @@ class Account(models.Model):
         return f"{owner} {self.get_kind_display()}{suffix}"
 
 
-class Transaction(models.Model):
+class Transaction(IdempotentRecord):
     class Kind(models.TextChoices):
         DEPOSIT = "deposit", "Deposit credited"
         PURCHASE = "purchase", "Purchase"
@@ -124,12 +161,6 @@ class Transaction(models.Model):
         REVERSAL = "reversal", "Reversal"
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    idempotency_scope = models.CharField(
-        max_length=40,
-        help_text="Who chose the key: system, kiosk:<id>, depositor:<id>, staff:<id>.",
-    )
-    idempotency_key = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
     facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
     inmate = models.ForeignKey(
         "facilities.Inmate",
@@ -158,12 +189,7 @@ class Transaction(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["inmate", "-created_at"], name="transaction_inmate_newest")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_scope", "idempotency_key"],
-                name="transaction_one_per_scope_and_key",
-            )
-        ]
+        constraints = [IdempotentRecord.unique_key("transaction_one_per_scope_and_key")]
         permissions = [
             ("approve_money", "Can approve another staff member's money request"),
         ]
@@ -261,12 +287,16 @@ class MonthlyPeriod(models.Model):
         return self.cap_fen - self.received_fen - self.reserved_fen
 
 
-class Deposit(models.Model):
+class Deposit(IdempotentRecord):
     """A family deposit: reserved under both caps when created, then credited, or released
-    as failed/expired."""
+    as failed/expired. A paid deposit that a monitoring rule stops is ``held``: its room stays
+    reserved under both caps and nothing reaches the inmate until staff accept it (credited)
+    or reject it (refunded through the provider)."""
 
     class Status(models.TextChoices):
         CREATED = "created", "Awaiting payment"
+        # Paid, stopped by a monitoring rule: still reserved under both caps, not credited.
+        HELD = "held", "Held for review"
         CREDITED = "credited", "Credited"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
@@ -293,9 +323,6 @@ class Deposit(models.Model):
     provider = models.CharField(max_length=32)
     provider_reference = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
-    idempotency_scope = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -306,15 +333,12 @@ class Deposit(models.Model):
             models.Index(fields=["inmate", "-created_at"], name="deposit_inmate_newest"),
         ]
         constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_scope", "idempotency_key"],
-                name="deposit_one_per_scope_and_key",
-            ),
+            IdempotentRecord.unique_key("deposit_one_per_scope_and_key"),
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="deposit_amount_positive"),
             models.CheckConstraint(condition=Q(fee_fen__gte=0), name="deposit_fee_non_negative"),
             models.CheckConstraint(
-                condition=Q(status="created", resolved_at__isnull=True)
-                | (~Q(status="created") & Q(resolved_at__isnull=False)),
+                condition=Q(status__in=["created", "held"], resolved_at__isnull=True)
+                | (~Q(status__in=["created", "held"]) & Q(resolved_at__isnull=False)),
                 name="deposit_resolved_at_matches_status",
             ),
         ]
@@ -326,7 +350,7 @@ class Deposit(models.Model):
         }
 
 
-class AccountEvent(models.Model):
+class AccountEvent(IdempotentRecord):
     """What staff (or the system) did to an inmate's accounts that is not a journal
     transaction of its own: a freeze or unfreeze, a move to another facility, the closing on
     release. Who, why and when, append-only, idempotent per (scope, key) like a transaction;
@@ -349,9 +373,6 @@ class AccountEvent(models.Model):
     transaction = models.OneToOneField(
         Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="event"
     )
-    idempotency_scope = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
     reason = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -360,12 +381,7 @@ class AccountEvent(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["inmate", "-created_at"], name="account_event_newest")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["idempotency_scope", "idempotency_key"],
-                name="account_event_one_per_scope_and_key",
-            )
-        ]
+        constraints = [IdempotentRecord.unique_key("account_event_one_per_scope_and_key")]
         triggers = [
             pgtrigger.Protect(
                 name="account_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
@@ -374,15 +390,6 @@ class AccountEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} ({self.inmate_id})"
-
-    @classmethod
-    def lookup(cls, scope: str, idempotency_key: str):
-        """For ``run_idempotent``: the (id, request hash) stored under a key, or None."""
-        return lambda: (
-            cls.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
-            .values_list("id", "request_hash")
-            .first()
-        )
 
 
 class ScheduledRun(models.Model):

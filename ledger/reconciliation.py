@@ -140,12 +140,13 @@ CHECKS: list[Check] = [
     ),
     Check(
         "pending_mismatch",
-        "Each spendable account's pending money equals its deposits awaiting payment.",
+        "Each spendable account's pending money equals its deposits awaiting payment or held.",
         """
         SELECT a.facility_id, a.id, COALESCE(d.total, 0), a.pending_fen
         FROM ledger_account a
         LEFT JOIN (SELECT inmate_id, SUM(amount_fen) AS total FROM ledger_deposit
-                   WHERE status = 'created' GROUP BY inmate_id) d ON d.inmate_id = a.inmate_id
+                   WHERE status IN ('created', 'held') GROUP BY inmate_id) d
+                  ON d.inmate_id = a.inmate_id
         WHERE a.kind = 'spendable' AND a.pending_fen <> COALESCE(d.total, 0)
         """,
         "account",
@@ -171,12 +172,13 @@ CHECKS: list[Check] = [
     ),
     Check(
         "period_reserved_mismatch",
-        "Each period's reserved money equals its deposits awaiting payment.",
+        "Each period's reserved money equals its deposits awaiting payment or held.",
         """
         SELECT p.facility_id, p.id, COALESCE(d.total, 0), p.reserved_fen
         FROM ledger_monthlyperiod p
         LEFT JOIN (SELECT period_id, SUM(amount_fen) AS total FROM ledger_deposit
-                   WHERE status = 'created' GROUP BY period_id) d ON d.period_id = p.id
+                   WHERE status IN ('created', 'held') GROUP BY period_id) d
+                  ON d.period_id = p.id
         WHERE p.reserved_fen <> COALESCE(d.total, 0)
         """,
         "period",

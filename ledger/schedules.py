@@ -24,6 +24,7 @@ EXPIRY_TASK = "ledger.tasks.expire_stale_deposits"
 # long (as staff have set the schedule) past its expiry before it reports it.
 EXPIRY_INTERVAL = dt.timedelta(minutes=5)
 RECEIPT_SWEEP_TASK = "payments.tasks.queue_unsent_receipts"
+PROVIDER_CALL_SWEEP_TASK = "payments.tasks.retry_provider_calls"
 
 
 def _crontab(*, minute, hour, day_of_month="*", timezone_name=SYSTEM_TIMEZONE, using):
@@ -100,6 +101,7 @@ def ensure_default_schedules(*, using=DEFAULT_DB_ALIAS) -> list[tuple[PeriodicTa
     every = EXPIRY_INTERVAL // dt.timedelta(minutes=1)
     with transaction.atomic(using=using):
         expiry_interval = _minutes(every, using=using)
+        every_minute = _minutes(1, using=using)
         every_five_minutes = _minutes(5, using=using)
         every_fifteen_minutes = _minutes(15, using=using)
         defaults = [
@@ -121,6 +123,13 @@ def ensure_default_schedules(*, using=DEFAULT_DB_ALIAS) -> list[tuple[PeriodicTa
                 {"interval": every_five_minutes},
                 "Asks payment providers about payments still pending, so a lost callback "
                 "loses no money.",
+            ),
+            (
+                "Retry provider calls",
+                PROVIDER_CALL_SWEEP_TASK,
+                {"interval": every_minute},
+                "Makes again the refunds and other payment-provider calls that failed, when "
+                "each is due (backoff up to an hour); those that keep failing wait for staff.",
             ),
             (
                 "Queue unsent receipts",

@@ -117,7 +117,7 @@ def deposit_room(*, inmate, now: dt.datetime | None = None) -> DepositRoom:
         this_month = Deposit.objects.filter(
             inmate=inmate,
             period__month=balance.month,
-            status__in=(Deposit.Status.CREATED, Deposit.Status.CREDITED),
+            status__in=(Deposit.Status.CREATED, Deposit.Status.HELD, Deposit.Status.CREDITED),
         ).count()
         deposits_left = max(0, facility.max_deposits_per_month - this_month)
         if deposits_left == 0:
@@ -148,6 +148,13 @@ def needs_approval(*, amount_fen: int, approval_threshold_fen: int) -> bool:
     """The one approval rule (DESIGN.md): every credit needs a second staff member; a debit
     only above the facility's threshold."""
     return amount_fen > 0 or -amount_fen > approval_threshold_fen
+
+
+def reversal_judged_fen(*, money_added_fen: int, amounts_moved_fen) -> int:
+    """The amount a reversal is judged by for approval (``needs_approval``): money it adds to
+    the inmate is a credit; a reversal that only moves or removes money is judged by the
+    largest amount it moves, like a debit of that amount."""
+    return money_added_fen or -max(abs(amount) for amount in amounts_moved_fen)
 
 
 def release_needs_approval(

@@ -131,3 +131,68 @@ class ProviderCheckout(models.Model):
 
     def __str__(self):
         return f"{self.kind} checkout of payment {self.payment_id}"
+
+
+class ProviderCall(models.Model):
+    """The provider outbox: a call to a provider (a refund, closing an order, a status query)
+    decided inside a money transaction and made after it commits, never while an inmate's
+    accounts are locked. The row is written in the deciding transaction, so the decision and
+    the call to make stand or fall together; ``payments.services.outbox`` makes the call,
+    retries it with backoff and records each failure. ``request_number`` is fixed when the row
+    is written (Alipay's ``out_request_no``, WeChat Pay's ``out_refund_no``), so a call made
+    twice (a retry after a lost answer, two workers) is one refund at the provider."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", _("Refund")
+        CLOSE = "close", _("Close the order")
+        QUERY = "query", _("Query the status")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+        GAVE_UP = "gave_up", _("Gave up: needs staff")
+
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="provider_calls", verbose_name=_("payment")
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    request_number = models.CharField(_("request number"), max_length=64)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    state = models.CharField(
+        _("state"), max_length=16, choices=State.choices, default=State.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"))
+    created_at = models.DateTimeField(_("created"))
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("provider call")
+        verbose_name_plural = _("provider calls")
+        permissions = [("retry_providercall", _("Can retry a provider call now"))]
+        constraints = [
+            # One call of a kind per payment: a refund returns the whole amount, once.
+            models.UniqueConstraint(fields=["payment", "kind"], name="provider_call_per_kind"),
+            models.CheckConstraint(
+                condition=~Q(state="done") | Q(done_at__isnull=False),
+                name="provider_call_done_has_time",
+            ),
+        ]
+        indexes = [
+            # The sweep's search: only calls still to make.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state="pending"),
+                name="provider_call_due",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.request_number} ({self.get_state_display()})"

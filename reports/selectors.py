@@ -6,12 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from django.apps import apps
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from catalog import selectors as catalog_selectors
 from facilities.models import local_date
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, ScheduledRun
 
@@ -135,15 +135,8 @@ def disabled_money_schedules() -> list[str]:
 
 
 def low_stock_products(*, facility) -> list:
-    """Products running low, from the catalog app when it is installed and offers the read."""
-    if not apps.is_installed("catalog"):
-        return []
-    try:
-        from catalog import selectors as catalog_selectors  # noqa: PLC0415 (optional app)
-    except ImportError:
-        return []
-    low_stock = getattr(catalog_selectors, "low_stock_products", None)
-    return list(low_stock(facility=facility)) if low_stock else []
+    """Products running low at the facility (``catalog.selectors.low_stock_products``)."""
+    return list(catalog_selectors.low_stock_products(facility=facility))
 
 
 # --- reports ------------------------------------------------------------------------------
@@ -151,11 +144,7 @@ def low_stock_products(*, facility) -> list:
 
 def sales_by_product(*, facility, first: dt.date, last: dt.date):
     """Rows of (SKU, Chinese name, English name, units, sales fen) from ``first`` to ``last``
-    (facility days), orders not cancelled; empty when the catalog app is not installed."""
-    if not apps.is_installed("catalog"):
-        return []
-    from catalog import selectors as catalog_selectors  # noqa: PLC0415 (optional app)
-
+    (facility days), orders not cancelled."""
     tz = ZoneInfo(facility.timezone)
     start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)

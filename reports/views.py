@@ -1,25 +1,33 @@
 """The dashboard and the reports, inside the staff admin (``admin.site.admin_view`` makes the
 viewer a signed-in staff member). Each view checks its own permission (viewing the ledger) and
 answers only for a facility the viewer is assigned to; any other facility id is a 404, as if
-it did not exist. Charts are SVG drawn here, so the pages run no script at all."""
+it did not exist. Charts are SVG images drawn here (``reports.charts``), so the pages run no
+script at all. Report periods are forms: a bad, reversed or future date is refused with a
+message, never silently replaced."""
 
-import csv
 import datetime as dt
-from dataclasses import dataclass
+from urllib.parse import urlencode
 
-from django.contrib import admin
+from csp.decorators import csp_replace
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts import services as accounts_services
 from accounts.admin_scope import scope_queryset
-from commissary.money import format_fen, format_yuan_plain
+from commissary.money import format_fen
+from commissary.spreadsheets import csv_response, money_cell
 from facilities.models import Facility
+from payments import selectors as payment_selectors
 
-from . import selectors
+from . import charts, selectors
 
 VIEW_PERMISSION = "ledger.view_transaction"
 # The labels of the reports' period fields (their names are the query parameters).
@@ -29,7 +37,6 @@ PARAM_LABELS = {
     "month": pgettext_lazy("report period", "Month"),
     "date": pgettext_lazy("report period", "Date"),
 }
-CHART_WIDTH, CHART_HEIGHT = 720, 160
 
 
 def _facility_for(request):
@@ -49,56 +56,58 @@ def _facility_for(request):
     return facility, facilities
 
 
-@dataclass(frozen=True)
-class Bar:
-    x: int
-    y: int
-    width: int
-    height: int
-    label: str
+DASHBOARD_WINDOWS = (7, 30, 90)
 
 
-def bar_chart(points: list[tuple[dt.date, int]], currency: str) -> dict:
-    """An SVG bar chart of (day, fen) points, laid out here."""
-    largest = max((value for _, value in points), default=0) or 1
-    width = CHART_WIDTH // max(len(points), 1)
-    bars = []
-    for index, (day, value) in enumerate(points):
-        height = round(CHART_HEIGHT * max(value, 0) / largest)
-        bars.append(
-            Bar(
-                x=index * width,
-                y=CHART_HEIGHT - height,
-                width=max(width - 1, 1),
-                height=height,
-                label=f"{day:%Y-%m-%d}: {format_fen(value, currency)}",
-            )
-        )
-    return {
-        "bars": bars,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "largest": format_fen(largest if largest != 1 else 0, currency),
-        "first_day": points[0][0] if points else None,
-        "last_day": points[-1][0] if points else None,
-    }
+class DashboardForm(forms.Form):
+    def __init__(self, data):
+        super().__init__(data, auto_id="param-%s", label_suffix="")
+
+    days = forms.TypedChoiceField(
+        label=_("Days shown"),
+        choices=[(days, days) for days in DASHBOARD_WINDOWS],
+        coerce=int,
+        required=False,
+        empty_value=30,
+    )
+
+
+def _dashboard_days(request) -> int:
+    form = DashboardForm(request.GET)
+    if not form.is_valid():
+        raise Http404
+    return form.cleaned_data["days"]
 
 
 def dashboard(request):
     facility, facilities = _facility_for(request)
-    deposits = selectors.deposits_per_day(facility=facility)
-    sales = selectors.sales_per_day(facility=facility)
+    form = DashboardForm(request.GET)
+    if not form.is_valid():
+        return _refused(request, "admin/reports/dashboard.html", facility, facilities, form)
+    days = form.cleaned_data["days"]
+    deposits = selectors.deposits_per_day(facility=facility, days=days)
+    sales = selectors.sales_per_day(facility=facility, days=days)
     pending_count, pending_fen = selectors.pending_deposits(facility=facility)
     currency = facility.currency
+    chart_query = urlencode({"facility": facility.pk, "days": days})
     context = {
         **admin.site.each_context(request),
         "title": gettext("Dashboard: %(facility)s") % {"facility": facility.name},
         "facility": facility,
         "facilities": facilities,
-        "deposit_chart": bar_chart([(day, amount) for day, _, amount in deposits], currency),
+        "form": form,
+        "days": days,
+        "first_day": deposits[0][0],
+        "last_day": deposits[-1][0],
+        "deposit_chart_url": f"{reverse('reports:chart', args=['deposits'])}?{chart_query}",
+        "sales_chart_url": f"{reverse('reports:chart', args=['sales'])}?{chart_query}",
+        "deposit_days": [
+            (day, count, format_fen(amount, currency)) for day, count, amount in deposits if count
+        ],
+        "sales_days": [(day, format_fen(amount, currency)) for day, amount in sales if amount],
         "deposit_total": format_fen(sum(amount for *_, amount in deposits), currency),
         "deposit_count": sum(count for _, count, _ in deposits),
-        "sales_chart": bar_chart(sales, currency),
+        "sales_total_fen": sum(amount for _, amount in sales),
         "sales_total": format_fen(sum(amount for _, amount in sales), currency),
         "in_trust": format_fen(selectors.money_in_trust_fen(facility=facility), currency),
         "cap_use": selectors.cap_use(facility=facility),
@@ -107,26 +116,112 @@ def dashboard(request):
         "low_stock": selectors.low_stock_products(facility=facility),
         "reconciliation": selectors.latest_reconciliation(facility=facility),
         "disabled_schedules": selectors.disabled_money_schedules(),
+        "failing_provider_calls": payment_selectors.failing_provider_calls(facility_id=facility.pk),
+        "unreadable_merchant_accounts": payment_selectors.unreadable_merchant_accounts(
+            facility_id=facility.pk
+        ),
     }
     return TemplateResponse(request, "admin/reports/dashboard.html", context)
 
 
-def _date(text: str, default: dt.date) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text) if text else default
-    except ValueError:
-        return default
+CHARTS = {
+    "deposits": (
+        _("Deposits credited per day"),
+        _("Deposits"),
+        lambda facility, days: [
+            (day, amount)
+            for day, _, amount in selectors.deposits_per_day(facility=facility, days=days)
+        ],
+    ),
+    "sales": (
+        _("Net sales per day"),
+        _("Net sales"),
+        lambda facility, days: selectors.sales_per_day(facility=facility, days=days),
+    ),
+}
 
 
-def _date_range(request, facility) -> tuple[dt.date, dt.date]:
+@csp_replace({"style-src": ["'unsafe-inline'"], "script-src": ["'none'"]})
+def chart(request, kind):
+    """A dashboard chart as an SVG image (its own styles inline, no script)."""
+    if kind not in CHARTS:
+        raise Http404
+    facility, _facilities = _facility_for(request)
+    days = _dashboard_days(request)
+    title, series, points = CHARTS[kind]
+    svg = charts.daily_bar_chart(
+        points(facility, days),
+        title=f"{title} ({facility.name})",
+        x_title=gettext("Day (facility time)"),
+        y_title=gettext("Yuan"),
+        series=str(series),
+        currency=facility.currency,
+        no_data_text=gettext("Nothing on any of these days"),
+    )
+    response = HttpResponse(svg, content_type="image/svg+xml; charset=utf-8")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _refused(request, template, facility, facilities, form, **extra):
+    """The page again with the form's refusals and no figures: a bad, reversed or future date
+    is never silently replaced by another."""
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **admin.site.each_context(request),
+            "title": gettext("Check the dates"),
+            "facility": facility,
+            "facilities": facilities,
+            "form": form,
+            "refused": True,
+            **extra,
+        },
+        status=400,
+    )
+
+
+class ReportPeriodForm(forms.Form):
+    """A report's period fields (named after its query parameters: ``from``, ``to``, ``date``,
+    ``month``). Empty means the default; a bad date, a period that ends before it begins or
+    a day after the facility's today is refused."""
+
+    def __init__(self, data, *, names, today: dt.date):
+        super().__init__(data, auto_id="param-%s", label_suffix="")
+        self.today = today
+        for name in names:
+            self.fields[name] = forms.DateField(
+                label=PARAM_LABELS[name],
+                required=False,
+                widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+                input_formats=["%Y-%m-%d"],
+                error_messages={"invalid": _("Enter a date as year-month-day, e.g. 2026-03-31.")},
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        for name, day in list(cleaned.items()):
+            if day and day > self.today:
+                self.add_error(
+                    name,
+                    gettext("%(day)s is in the future: choose a day up to %(today)s.")
+                    % {"day": day.isoformat(), "today": self.today.isoformat()},
+                )
+        first, last = cleaned.get("from"), cleaned.get("to")
+        if first and last and first > last:
+            self.add_error("to", gettext("The period ends before it begins."))
+        return cleaned
+
+
+def _date_range(params, today) -> tuple[dt.date, dt.date]:
     """The report's ``from`` and ``to`` days: the facility's last 30 local days unless asked."""
-    today = facility.local_date(timezone.now())
-    first = _date(request.GET.get("from", ""), today - dt.timedelta(days=30))
-    return first, _date(request.GET.get("to", ""), today)
+    last = params.get("to") or today
+    return params.get("from") or min(last, today) - dt.timedelta(days=30), last
 
 
-def _deposits_report(request, facility):
-    first, last = _date_range(request, facility)
+def _deposits_report(params, facility, today):
+    first, last = _date_range(params, today)
     rows = selectors.deposits_by_day_and_provider(facility=facility, first=first, last=last)
     return (
         [_("Day"), _("Provider"), _("Deposits"), _("Amount"), _("Fees")],
@@ -136,8 +231,8 @@ def _deposits_report(request, facility):
     )
 
 
-def _balances_report(request, facility):
-    day = _date(request.GET.get("date", ""), facility.local_date(timezone.now()))
+def _balances_report(params, facility, today):
+    day = params.get("date") or today
     rows = selectors.trust_balances_at(facility=facility, day=day)
     return (
         [_("Inmate number"), _("Surname"), _("Spendable"), _("Held")],
@@ -147,25 +242,25 @@ def _balances_report(request, facility):
     )
 
 
-def _caps_report(request, facility):
-    month = _date(request.GET.get("month", ""), facility.local_month(timezone.now()))
-    rows = selectors.monthly_cap_report(facility=facility, month=month.replace(day=1))
+def _caps_report(params, facility, today):
+    month = (params.get("month") or today).replace(day=1)
+    rows = selectors.monthly_cap_report(facility=facility, month=month)
     return (
         [_("Inmate number"), _("Surname"), _("Received"), _("Reserved"), _("Cap"), _("Remaining")],
         rows,
         {2, 3, 4, 5},
-        {"month": month.replace(day=1)},
+        {"month": month},
     )
 
 
-def _fees_report(request, facility):
-    first, last = _date_range(request, facility)
+def _fees_report(params, facility, today):
+    first, last = _date_range(params, today)
     rows = selectors.fees_collected(facility=facility, first=first, last=last)
     return ([_("Day"), _("Fees collected")], rows, {1}, {"from": first, "to": last})
 
 
-def _sales_report(request, facility):
-    first, last = _date_range(request, facility)
+def _sales_report(params, facility, today):
+    first, last = _date_range(params, today)
     rows = selectors.sales_by_product(facility=facility, first=first, last=last)
     return (
         [_("SKU"), _("Product (Chinese)"), _("Product (English)"), _("Units sold"), _("Sales")],
@@ -176,11 +271,11 @@ def _sales_report(request, facility):
 
 
 REPORTS = {
-    "deposits": (_("Deposits by day and provider"), _deposits_report),
-    "balances": (_("Trust balance per inmate at a date"), _balances_report),
-    "caps": (_("Monthly cap report"), _caps_report),
-    "fees": (_("Fees collected"), _fees_report),
-    "sales": (_("Sales by product"), _sales_report),
+    "deposits": (_("Deposits by day and provider"), ("from", "to"), _deposits_report),
+    "balances": (_("Trust balance per inmate at a date"), ("date",), _balances_report),
+    "caps": (_("Monthly cap report"), ("month",), _caps_report),
+    "fees": (_("Fees collected"), ("from", "to"), _fees_report),
+    "sales": (_("Sales by product"), ("from", "to"), _sales_report),
 }
 
 
@@ -194,7 +289,7 @@ def report_index(request):
             "title": gettext("Reports"),
             "facility": facility,
             "facilities": facilities,
-            "reports": [(slug, title) for slug, (title, _) in REPORTS.items()],
+            "reports": [(slug, title) for slug, (title, *_) in REPORTS.items()],
         },
     )
 
@@ -203,22 +298,21 @@ def report(request, slug):
     if slug not in REPORTS:
         raise Http404
     facility, facilities = _facility_for(request)
-    title, build = REPORTS[slug]
-    columns, rows, money_columns, params = build(request, facility)
+    title, names, build = REPORTS[slug]
+    today = facility.local_date(timezone.now())
+    form = ReportPeriodForm(request.GET, names=names, today=today)
+    if not form.is_valid():
+        return _refused(request, "admin/reports/report.html", facility, facilities, form, slug=slug)
+    columns, rows, money_columns, params = build(form.cleaned_data, facility, today)
     if request.GET.get("format") == "csv":
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{slug}-{facility.code}.csv"'
-        response.write("\ufeff")  # spreadsheet programs read the Chinese names as UTF-8
-        writer = csv.writer(response)
-        writer.writerow([str(column) for column in columns])
-        for row in rows:
-            writer.writerow(
-                [
-                    format_yuan_plain(v, grouped=False) if i in money_columns else v
-                    for i, v in enumerate(row)
-                ]
-            )
-        return response
+        return csv_response(
+            filename=f"{slug}-{facility.code}.csv",
+            header=columns,
+            rows=(
+                [money_cell(v) if i in money_columns else v for i, v in enumerate(row)]
+                for row in rows
+            ),
+        )
     shown = [
         [format_fen(v, facility.currency) if i in money_columns else v for i, v in enumerate(row)]
         for row in rows
@@ -234,6 +328,52 @@ def report(request, slug):
             "slug": slug,
             "columns": columns,
             "rows": shown,
+            "raw_rows": rows,
             "params": [(name, PARAM_LABELS[name], value) for name, value in params.items()],
+            "form": ReportPeriodForm(
+                {name: value.isoformat() for name, value in params.items()},
+                names=names,
+                today=today,
+            ),
+        },
+    )
+
+
+class PreferencesForm(forms.Form):
+    receives_digest = forms.BooleanField(
+        label=_("Email me each morning what waits at my facilities"), required=False
+    )
+    language = forms.ChoiceField(
+        label=_("Language of my emails"),
+        required=False,
+        choices=[("", _("The site's language"))] + list(settings.LANGUAGES),
+    )
+
+
+def preferences(request):
+    """A staff member's own email choices; nobody changes another's here."""
+    user = request.user
+    if request.method == "POST":
+        form = PreferencesForm(request.POST)
+        if form.is_valid():
+            accounts_services.set_staff_preferences(
+                user_id=user.pk,
+                receives_digest=form.cleaned_data["receives_digest"],
+                language=form.cleaned_data["language"],
+            )
+            messages.success(request, gettext("Your email choices are saved."))
+            return HttpResponseRedirect(reverse("reports:preferences"))
+    else:
+        form = PreferencesForm(
+            initial={"receives_digest": user.receives_digest, "language": user.language}
+        )
+    return TemplateResponse(
+        request,
+        "admin/reports/preferences.html",
+        {
+            **admin.site.each_context(request),
+            "title": gettext("My emails"),
+            "form": form,
+            "has_email": bool(user.email),
         },
     )

@@ -74,29 +74,55 @@ def ledger_snapshot():
     return snapshot
 
 
-class QueuedReceipts(list):
-    """The receipt tasks the code under test queued (their keyword arguments), in order."""
+class QueuedTasks(list):
+    """The tasks of one name the code under test queued (their keyword arguments), in order."""
+
+    def __init__(self, task_name: str):
+        super().__init__()
+        self.task_name = task_name
 
     def run(self) -> list:
         """Run each queued task here, as a worker would (Celery's ``apply``), and empty the
         list; a task that fails fails the test. Returns what each returned."""
-        from payments.tasks import send_receipt
+        from payments import tasks
 
-        results = [send_receipt.apply(kwargs=kwargs).get() for kwargs in self]
-        self.clear()
-        return results
+        task = getattr(tasks, self.task_name.rsplit(".", 1)[1])
+        queued, self[:] = list(self), []
+        return [task.apply(kwargs=kwargs).get() for kwargs in queued]
 
 
 @pytest.fixture(autouse=True)
-def queued_receipts(monkeypatch) -> QueuedReceipts:
-    """Receipt emails are queued for a Celery worker when a deposit is credited. Here they are
-    kept in this list instead of sent to a broker no worker of the test reads; a test that
-    wants the email runs them (``queued_receipts.run()``)."""
-    from payments.tasks import send_receipt
+def queued_payment_tasks(monkeypatch) -> dict[str, QueuedTasks]:
+    """Payment tasks (receipt emails, provider outbox calls) are queued for a Celery worker
+    after a commit. Here they are kept in lists instead of sent to a broker no worker of the
+    test reads; a test that wants one done runs its list (``queued_receipts.run()``)."""
+    from payments.services import queueing
 
-    queued = QueuedReceipts()
-    monkeypatch.setattr(send_receipt, "delay", lambda **kwargs: queued.append(kwargs))
+    queued = {
+        name: QueuedTasks(name) for name in (queueing.SEND_RECEIPT, queueing.MAKE_PROVIDER_CALL)
+    }
+
+    def queue(task_name, **kwargs):
+        queued[task_name].append(kwargs)
+
+    monkeypatch.setattr(queueing, "queue", queue)
     return queued
+
+
+@pytest.fixture
+def queued_receipts(queued_payment_tasks) -> QueuedTasks:
+    """The receipt emails queued (``payments.tasks.send_receipt``)."""
+    from payments.services import queueing
+
+    return queued_payment_tasks[queueing.SEND_RECEIPT]
+
+
+@pytest.fixture
+def queued_provider_calls(queued_payment_tasks) -> QueuedTasks:
+    """The provider outbox calls queued (``payments.tasks.make_provider_call``)."""
+    from payments.services import queueing
+
+    return queued_payment_tasks[queueing.MAKE_PROVIDER_CALL]
 
 
 @pytest.fixture(autouse=True)

@@ -99,14 +99,21 @@ class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         )
 
     def _move(self, request, queryset, service, done_message):
+        """Each order that cannot take the step says why (not picked yet, cancelled); the
+        count of those moved is said only when there are some."""
         moved = 0
         for order in queryset:
             try:
                 service(order_id=order.pk, staff_id=request.user.pk)
                 moved += 1
             except DomainError as error:
-                self.message_user(request, f"#{order.pk}: {error.message}", messages.WARNING)
-        self.message_user(request, done_message % {"count": moved}, messages.SUCCESS)
+                self.message_user(
+                    request,
+                    gettext("Order #%(id)d: %(why)s") % {"id": order.pk, "why": error.message},
+                    messages.WARNING,
+                )
+        if moved:
+            self.message_user(request, done_message % {"count": moved}, messages.SUCCESS)
 
     @admin.action(description=_("Mark as picked"), permissions=["change"])
     def mark_picked(self, request, queryset):
@@ -128,6 +135,17 @@ class OrderAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         """Shows what will be refunded first; cancels only after the confirmation with a
         reason (as Django's own delete action does)."""
         orders = list(queryset.exclude(status__in=["delivered", "cancelled"]))
+        if not orders:
+            # Nothing to confirm: say why instead of showing an empty confirmation page.
+            self.message_user(
+                request,
+                gettext(
+                    "None of the selected orders can be cancelled: delivered and cancelled "
+                    "orders stay as they are."
+                ),
+                messages.WARNING,
+            )
+            return None
         reason = request.POST.get("reason", "").strip()
         if request.POST.get("confirmed") == "yes" and reason:
             cancelled = 0

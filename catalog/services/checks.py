@@ -2,7 +2,6 @@
 quantities, each product once, at most ``MAX_LINES_PER_ORDER`` lines, and a client key by the
 ledger's rule."""
 
-import re
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
@@ -12,8 +11,6 @@ from ledger import services as ledger_services
 
 MAX_LINES_PER_ORDER = 50
 MAX_KEY_LENGTH = ledger_services.MAX_CLIENT_KEY_LENGTH
-# The ledger's rule for a client's key: printable ASCII, not starting with a space.
-_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +56,7 @@ def checked_lines(items) -> list[OrderLine]:
 
 
 def checked_key(idempotency_key) -> str:
-    if (
-        not isinstance(idempotency_key, str)
-        or not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH
-        or not _PRINTABLE_ASCII.fullmatch(idempotency_key)
-    ):
+    if not ledger_services.is_well_formed_key(idempotency_key, limit=MAX_KEY_LENGTH):
         raise errors.ValidationFailed(
             _("The Idempotency-Key header is 1 to %(limit)d printable ASCII characters.")
             % {"limit": MAX_KEY_LENGTH}

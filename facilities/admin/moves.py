@@ -98,12 +98,22 @@ class InmateMovesAdminMixin:
             },
         )
 
+    def _nothing_to_do(self, request):
+        """No confirmation page for an action that can do nothing: a message says why."""
+        self.message_user(
+            request,
+            gettext("None of the selected inmates is held here any more: released inmates stay."),
+            messages.WARNING,
+        )
+
     @admin.action(
         description=_("Transfer selected inmates to another facility"),
         permissions=("change",),
     )
     def transfer_inmates(self, request, queryset):
         queryset = queryset.filter(status=Inmate.Status.ACTIVE).select_related("grade")
+        if not queryset.exists():
+            return self._nothing_to_do(request)
         destinations = scope_queryset(Facility.objects.all(), request.user, "pk")
         form = TransferForm(request.POST if "to_facility" in request.POST else None)
         form.fields["to_facility"].queryset = destinations
@@ -183,6 +193,8 @@ class InmateMovesAdminMixin:
     )
     def release_inmates(self, request, queryset):
         queryset = queryset.filter(status=Inmate.Status.ACTIVE)
+        if not queryset.exists():
+            return self._nothing_to_do(request)
         rows, total_fen = [], 0
         for inmate in queryset:
             spendable, held, pending = self._balances(inmate)

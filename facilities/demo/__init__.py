@@ -7,7 +7,7 @@ what the first made and creates nothing, and can still say every inmate's PIN.
 
 Inmates and their money are written in bulk, a batch of inmates per database transaction:
 the rows ``intake_inmate`` + ``open_inmate_accounts`` + ``reserve_deposit`` +
-``credit_deposit`` + ``post_purchase`` would write, computed in Python and inserted with
+``credit_deposit`` would write, computed in Python and inserted with
 PostgreSQL's COPY (``executemany`` on SQLite), their ids drawn from the tables' own sequences
 first so the rows can refer to each other: the inmate rows here, the money through the
 ledger's bulk path (``ledger.bulk``). Calling the services one inmate at a time costs about a
@@ -18,6 +18,10 @@ no plan takes spendable money over the balance cap (3) or a month's credited dep
 monthly cap (4); every credited deposit has its journal transaction and its period counts it
 (8). ``ledger.reconciliation.run_checks()`` comes back empty after a seed, and the database's
 CHECKs and triggers refuse anything else at commit.
+
+The demo's purchases are real kiosk orders, placed afterwards through the catalog's services
+(``catalog.demo.place_demo_orders``) for the first inmates of each facility, so the sales
+report (orders) and the dashboard's net sales (the journal) agree on the seeded demo.
 
 The package: ``plan`` (names, secrets and each inmate's money, computed), ``bulk`` (writing
 the inmates, and their money through ``ledger.bulk``), ``site`` (the facilities, people and
@@ -38,14 +42,12 @@ from .plan import (
     PARALLEL_BATCHES,
     PIN_POOL_SIZE,
     PROVIDER,
-    PURCHASE_ITEMS,
     STAFF_USERNAME,
     SURNAMES,
     DemoSecrets,
     DemoSeedMismatch,
     InmatePlan,
     PlannedDeposit,
-    PlannedPurchase,
     default_seed,
     inmate_number,
     pin_slot,
@@ -78,9 +80,7 @@ __all__ = [
     "PARALLEL_BATCHES",
     "PIN_POOL_SIZE",
     "PROVIDER",
-    "PURCHASE_ITEMS",
     "PlannedDeposit",
-    "PlannedPurchase",
     "STAFF_USERNAME",
     "SURNAMES",
     "default_seed",

@@ -13,7 +13,6 @@ from ledger.bulk import (
     BulkRows,
     InmateMoney,
     LoadedDeposit,
-    LoadedPurchase,
     SystemAccounts,
     load_inmate_money,
 )
@@ -74,15 +73,9 @@ def _write_batch(
                         )
                         for sequence, deposit in enumerate(plan.deposits, start=1)
                     ],
-                    purchases=[
-                        LoadedPurchase(
-                            key=f"{key}:purchase:{sequence}",
-                            amount_fen=purchase.amount_fen,
-                            memo=purchase.memo,
-                            created_at=purchase.created_at,
-                        )
-                        for sequence, purchase in enumerate(plan.purchases, start=1)
-                    ],
+                    # The demo's purchases are kiosk orders, placed afterwards through the
+                    # catalog's services (catalog.demo.place_demo_orders).
+                    purchases=[],
                 )
             )
         bulk.insert(Inmate, inmate_rows)

@@ -39,7 +39,6 @@ INMATE_NUMBER_WIDTH = 7
 _INMATE_NUMBER = re.compile(rf"D(\d{{{INMATE_NUMBER_WIDTH}}})")
 
 DEPOSIT_AMOUNTS_FEN = (5_000, 10_000, 20_000, 30_000, 50_000)
-PURCHASE_ITEMS = ("Instant noodles", "Toothpaste", "Writing paper", "Soap", "Milk powder")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭"
 GIVEN_NAME_CHARACTERS = "伟芳娜敏静丽强磊军洋勇艳杰涛明超"
 
@@ -99,20 +98,12 @@ class PlannedDeposit:
 
 
 @dataclass(frozen=True)
-class PlannedPurchase:
-    amount_fen: int
-    memo: str
-    created_at: dt.datetime
-
-
-@dataclass(frozen=True)
 class InmatePlan:
     index: int
     surname: str
     given_name: str
     admitted_at: dt.datetime
     deposits: tuple[PlannedDeposit, ...]
-    purchases: tuple[PlannedPurchase, ...]
 
     @property
     def received_fen(self) -> int:
@@ -120,18 +111,20 @@ class InmatePlan:
 
     @property
     def spendable_fen(self) -> int:
-        return self.received_fen - sum(purchase.amount_fen for purchase in self.purchases)
+        """Before the commissary: the demo's purchases are real kiosk orders, placed through
+        the catalog's services once the inmates exist (``catalog.demo.place_demo_orders``)."""
+        return self.received_fen
 
 
 def plan_inmate(
     index: int, *, demo_secrets: DemoSecrets, facility: Facility, now: dt.datetime
 ) -> InmatePlan:
     """One credited deposit in the current facility-local month (two for one inmate in four),
-    then none, one or two purchases, all between the month's first instant and ``now``.
+    between the month's first instant and ``now``.
     Deposits stop where the next one would break either cap, so the plan obeys invariants 3
     and 4 whatever the caps are."""
     # One keyed hash per inmate; each decision reads its own bytes of it: 0-2 deposits,
-    # 3-7 purchases, 8-11 when things happen, 12-15 name, 16-17 admission.
+    # 3-7 unused, 8-11 when things happen, 12-15 name, 16-17 admission.
     draw = demo_secrets.derive(f"inmate:{index}", 18)
     month_start = dt.datetime.combine(
         facility.local_month(now), dt.time(), tzinfo=ZoneInfo(facility.timezone)
@@ -147,15 +140,14 @@ def plan_inmate(
             break
         received_fen += amount_fen
         deposit_amounts.append(amount_fen)
-    purchase_count = max(0, draw[3] % 4 - 1) if deposit_amounts else 0  # 0, 0, 1 or 2
 
-    # Events spread over the month so far, in order: deposits first, then purchases, each in
-    # its own slot so that a deposit is credited before the next event starts.
+    # Deposits spread over the month so far, each in its own slot so that one is credited
+    # before the next starts (the commissary's orders come after them).
     span = now - month_start
-    slot = span / (len(deposit_amounts) + purchase_count + 1)
+    slot = span / (len(deposit_amounts) + 1)
     event_times = [
         month_start + slot * position + slot * (draw[8 + position] / 512)  # in its first half
-        for position in range(len(deposit_amounts) + purchase_count)
+        for position in range(len(deposit_amounts))
     ]
     payment_time = min(dt.timedelta(minutes=2), slot / 4)
     deposits = tuple(
@@ -167,22 +159,6 @@ def plan_inmate(
         )
         for amount_fen, created_at in zip(deposit_amounts, event_times, strict=False)
     )
-    spendable_fen = received_fen
-    purchases = []
-    for position in range(purchase_count):
-        share_percent = 5 + draw[4 + position] % 26  # 5% to 30% of what is left
-        amount_fen = max(100, spendable_fen * share_percent // 100 // 10 * 10)
-        if amount_fen > spendable_fen:
-            break
-        spendable_fen -= amount_fen
-        item = PURCHASE_ITEMS[draw[6 + position] % len(PURCHASE_ITEMS)]
-        purchases.append(
-            PlannedPurchase(
-                amount_fen=amount_fen,
-                memo=f"Demo purchase: {item}",
-                created_at=event_times[len(deposits) + position],
-            )
-        )
     given_name = GIVEN_NAME_CHARACTERS[draw[13] % len(GIVEN_NAME_CHARACTERS)]
     if draw[14] % 2:
         given_name += GIVEN_NAME_CHARACTERS[draw[15] % len(GIVEN_NAME_CHARACTERS)]
@@ -192,5 +168,4 @@ def plan_inmate(
         given_name=given_name,
         admitted_at=month_start - dt.timedelta(days=1 + int.from_bytes(draw[16:18]) % 700),
         deposits=deposits,
-        purchases=tuple(purchases),
     )

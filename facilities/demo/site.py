@@ -70,6 +70,7 @@ DEMO_ROLES = (
     ("trust_officer_2", "TRUST_OFFICER"),
     ("clerk", "COMMISSARY_CLERK"),
     ("auditor", "AUDITOR"),
+    ("security_officer", "SECURITY_OFFICER"),
 )
 
 
@@ -163,6 +164,13 @@ def seed_demo(
     # The commissary: products in stock here, grades with spending limits for every inmate.
     catalog_demo.seed_demo_catalog(facility=facility)
     catalog_demo.grade_demo_inmates(facility=facility)
+    # Their purchases: real kiosk orders, through the catalog's services.
+    catalog_demo.place_demo_orders(
+        facility=facility,
+        device_id=kiosk.pk,
+        clerk_id=get_user_model().objects.get(username=role_staff["clerk"]["username"]).pk,
+        now=now,
+    )
     return DemoSite(
         facility=facility,
         inmate_count=inmate_count,

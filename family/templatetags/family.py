@@ -9,6 +9,7 @@ register = template.Library()
 
 _STATES = {
     "created": _("Pending"),
+    "held": _("Being reviewed"),
     "credited": _("Credited"),
     "failed": _("Failed"),
     "expired": _("Expired"),

@@ -3,16 +3,16 @@ rows."""
 
 from django.contrib import admin
 from import_export.admin import ExportMixin
-from import_export.formats.base_formats import CSV
 
 from accounts.admin_scope import FacilityScopedAdmin
+from commissary.spreadsheets import SpreadsheetCSV
 
 
 class ScopedExportMixin(ExportMixin):
     """CSV export of the admin list as it stands (scope, search, filters), for whoever may
     view it."""
 
-    formats = [CSV]
+    formats = [SpreadsheetCSV]  # UTF-8 with BOM, no formulas
     skip_export_form = True
 
     def has_export_permission(self, request):

@@ -26,6 +26,7 @@ from ..forms import YuanField
 from ..models import (
     StaffRequest,
 )
+from .filters import AwaitingYouFilter
 
 
 class StaffRequestForm(forms.Form):
@@ -85,7 +86,7 @@ class StaffRequestAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "requested_by",
         "decided_by",
     )
-    list_filter = ("state", "kind", "facility", "needs_approval")
+    list_filter = (AwaitingYouFilter, "state", "kind", "facility", "needs_approval")
     search_fields = ("inmate__inmate_number", "inmate__surname", "reason")
     ordering = ("-requested_at", "-id")
     date_hierarchy = "requested_at"

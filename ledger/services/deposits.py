@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from commissary.db import replan_when_doubled
 from commissary.money import format_fen
 from facilities.models import deposit_fee_fen, local_month
 
@@ -62,7 +63,10 @@ def reserve_deposit(
 
     Invariants 3 and 4: the reservation counts as pending incoming money against the balance
     cap and as reserved money in the facility-local month's period, so two deposits in flight
-    can never together break a cap.
+    can never together break a cap. About 110 lines: every refusal (closed or frozen, no
+    clearing account, the balance cap, the deposit limits, the monthly cap by its conditional
+    update) is decided under the inmate's lock, in order, beside the statements that reserve
+    the room; a replay of the key is answered with the first deposit.
     """
     amount_fen = checked_amount(amount_fen)
     scope = checked_scope(idempotency_scope, actor_id=depositor_id, actor_scope=depositor_scope)
@@ -140,15 +144,12 @@ def reserve_deposit(
                 [created[column] for column in columns],
             )
             created["id"] = cursor.fetchone()[0]
+            replan_when_doubled(created["id"], ("ledger_deposit", "ledger_monthlyperiod"))
             return created["id"]
 
     deposit_id = run_idempotent(
         attempt,
-        lookup=lambda: (
-            Deposit.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
-            .values_list("id", "request_hash")
-            .first()
-        ),
+        lookup=Deposit.lookup(scope, idempotency_key),
         request_hash=request_hash,
     )
     if created.get("id") != deposit_id:  # a replay: the first request's deposit
@@ -169,7 +170,7 @@ def _check_deposit_limits(cursor, *, locked, month: dt.date, amount_fen: int) ->
         cursor,
         "SELECT f.max_deposit_fen, f.max_deposits_per_month, "
         "(SELECT COUNT(*) FROM ledger_deposit d JOIN ledger_monthlyperiod p ON p.id = d.period_id "
-        " WHERE p.inmate_id = %s AND p.month = %s AND d.status IN ('created', 'credited')) "
+        " WHERE p.inmate_id = %s AND p.month = %s AND d.status IN ('created', 'held', 'credited')) "
         "FROM facilities_facility f WHERE f.id = %s",
         [locked.inmate_id, month, locked.facility_id],
     )
@@ -187,16 +188,26 @@ def _check_deposit_limits(cursor, *, locked, month: dt.date, amount_fen: int) ->
 
 
 def credit_deposit(
-    *, deposit_id: int, provider_reference: str = "", now: dt.datetime | None = None
+    *,
+    deposit_id: int,
+    provider_reference: str = "",
+    now: dt.datetime | None = None,
+    from_held: bool = False,
 ) -> Deposit:
     """Credit a paid deposit: clearing -> inmate spendable, fee -> fees (the fee is paid on
     top by the depositor and never counts against a cap). The reservation turns into money
     received. Idempotent: crediting a credited deposit returns it unchanged.
 
-    Six statements on the hot path: the lock (which finds the deposit's inmate and its
-    provider's clearing account itself), the deposit's status update, whose ``RETURNING``
-    row is the credited deposit returned, the period update and the three of ``post``."""
+    Four statements on PostgreSQL (``tests/ledger/test_hot_path.py`` counts them): the lock
+    (which finds the deposit's inmate and its provider's clearing account itself), the
+    deposit's status update, whose ``RETURNING`` row is the credited deposit returned, the
+    period update, and ``post``'s one statement for the transaction, its entries and the
+    balances.
+
+    ``from_held`` credits a deposit held for review (monitoring's accept) instead of one
+    awaiting payment; a held deposit is never credited otherwise."""
     now = now or timezone.now()
+    from_status = Deposit.Status.HELD if from_held else Deposit.Status.CREATED
     with transaction.atomic(), connection.cursor() as cursor:
         try:
             locked = lock_inmate_accounts(cursor, by="deposit", key=deposit_id)
@@ -206,8 +217,8 @@ def credit_deposit(
             cursor,
             "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "  # noqa: S608 - the Deposit model's column names; values are bound
             "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
-            f"WHERE id = %s AND status = 'created' RETURNING {_DEPOSIT_COLUMNS}",
-            [now, provider_reference, provider_reference, deposit_id],
+            f"WHERE id = %s AND status = %s RETURNING {_DEPOSIT_COLUMNS}",
+            [now, provider_reference, provider_reference, deposit_id, from_status],
         )
         row = cursor.fetchone()
         if row is not None:
@@ -284,7 +295,11 @@ def release_deposit(
 
 
 def settle_late_deposit(
-    *, deposit_id: int, provider_reference: str = "", now: dt.datetime | None = None
+    *,
+    deposit_id: int,
+    provider_reference: str = "",
+    now: dt.datetime | None = None,
+    hold: bool = False,
 ) -> Deposit:
     """A payment settled after its deposit was released (expired or failed): credit it if it
     still fits, else mark it refunded, so the provider returns the money.
@@ -293,8 +308,12 @@ def settle_late_deposit(
     against both caps and the facility's deposit limits, exactly as a new deposit would be, and
     credited in the same transaction (its period becomes the current one). If any of that
     refuses, or the account is frozen or closed, the deposit becomes ``refunded`` and nothing
-    moves. A deposit still awaiting payment is credited as usual; a credited or refunded one
-    is returned unchanged (idempotent)."""
+    moves. A deposit still awaiting payment is credited as usual; a credited, held or refunded
+    one is returned unchanged (idempotent).
+
+    With ``hold`` (a monitoring rule fired on the payment) nothing is credited: a deposit
+    awaiting payment becomes ``held`` with its reservation kept, and a late one is reserved
+    again (not received) and held, so the caps count it while staff review it."""
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         try:
@@ -308,9 +327,27 @@ def settle_late_deposit(
             [deposit_id],
         )
         status, amount_fen, fee_fen = cursor.fetchone()
-        if status in (Deposit.Status.EXPIRED, Deposit.Status.FAILED):
-            period_id = _reserve_again(cursor, locked=locked, amount_fen=amount_fen, now=now)
-            if period_id is None:
+        if status == Deposit.Status.CREATED and hold:
+            _mark_held(cursor, deposit_id=deposit_id, provider_reference=provider_reference)
+        elif status in (Deposit.Status.EXPIRED, Deposit.Status.FAILED):
+            period_id = _reserve_again(
+                cursor, locked=locked, amount_fen=amount_fen, now=now, as_reservation=hold
+            )
+            if period_id is not None and hold:
+                execute(
+                    cursor,
+                    "UPDATE ledger_deposit SET status = 'held', resolved_at = NULL, "
+                    "period_id = %s, "
+                    "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
+                    "WHERE id = %s",
+                    [period_id, provider_reference, provider_reference, deposit_id],
+                )
+                execute(
+                    cursor,
+                    "UPDATE ledger_account SET pending_fen = pending_fen + %s WHERE id = %s",
+                    [amount_fen, locked.spendable_id],
+                )
+            elif period_id is None:
                 execute(
                     cursor,
                     "UPDATE ledger_deposit SET status = 'refunded', resolved_at = %s, "
@@ -342,14 +379,65 @@ def settle_late_deposit(
                     deposit_id=deposit_id,
                     now=now,
                 )
-    if status == Deposit.Status.CREATED:
+    if status == Deposit.Status.CREATED and not hold:
         return credit_deposit(deposit_id=deposit_id, provider_reference=provider_reference, now=now)
     return Deposit.objects.get(pk=deposit_id)
 
 
-def _reserve_again(cursor, *, locked, amount_fen: int, now: dt.datetime) -> int | None:
-    """Count a late payment as received this month if it fits under both caps and the
-    facility's limits: the id of the period it now belongs to, or None if it does not fit."""
+def _mark_held(cursor, *, deposit_id: int, provider_reference: str) -> None:
+    execute(
+        cursor,
+        "UPDATE ledger_deposit SET status = 'held', "
+        "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
+        "WHERE id = %s AND status = 'created'",
+        [provider_reference, provider_reference, deposit_id],
+    )
+
+
+def refund_held_deposit(*, deposit_id: int, now: dt.datetime | None = None) -> Deposit:
+    """A held deposit that staff rejected (or nobody decided in time): it becomes ``refunded``
+    and its room under both caps is given back; nothing was ever credited. The caller records
+    the provider refund in the same transaction (``payments``' outbox). Idempotent: a refunded
+    deposit is returned unchanged; any other state is refused."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        try:
+            locked = lock_inmate_accounts(cursor, by="deposit", key=deposit_id)
+        except errors.InmateNotFound:
+            raise errors.DepositNotFound() from None
+        execute(
+            cursor,
+            "UPDATE ledger_deposit SET status = 'refunded', resolved_at = %s "
+            "WHERE id = %s AND status = 'held' RETURNING amount_fen, period_id",
+            [now, deposit_id],
+        )
+        row = cursor.fetchone()
+        if row is not None:
+            amount_fen, period_id = row
+            execute(
+                cursor,
+                "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen - %s WHERE id = %s",
+                [amount_fen, period_id],
+            )
+            execute(
+                cursor,
+                "UPDATE ledger_account SET pending_fen = pending_fen - %s WHERE id = %s",
+                [amount_fen, locked.spendable_id],
+            )
+    refunded = Deposit.objects.get(pk=deposit_id)
+    if refunded.status != Deposit.Status.REFUNDED:
+        raise errors.DepositNotPending(
+            _("The deposit is %(status)s.") % {"status": refunded.get_status_display().lower()}
+        )
+    return refunded
+
+
+def _reserve_again(
+    cursor, *, locked, amount_fen: int, now: dt.datetime, as_reservation: bool = False
+) -> int | None:
+    """Count a late payment as received this month (or, ``as_reservation``, as reserved while
+    it is held for review) if it fits under both caps and the facility's limits: the id of the
+    period it now belongs to, or None if it does not fit."""
     if locked.is_closed or locked.is_frozen or amount_fen > locked.room_under_balance_cap_fen:
         return None
     month = local_month(now, locked.timezone)
@@ -358,9 +446,10 @@ def _reserve_again(cursor, *, locked, amount_fen: int, now: dt.datetime) -> int 
     except errors.DomainError:
         return None
     ensure_period(cursor, locked=locked, month=month)
+    column = "reserved_fen" if as_reservation else "received_fen"
     execute(
         cursor,
-        "UPDATE ledger_monthlyperiod SET received_fen = received_fen + %s "
+        f"UPDATE ledger_monthlyperiod SET {column} = {column} + %s "  # noqa: S608 - one of two column names; values are bound
         "WHERE inmate_id = %s AND month = %s "
         "AND received_fen + reserved_fen + %s <= cap_fen RETURNING id",
         [amount_fen, locked.inmate_id, month, amount_fen],

@@ -195,7 +195,10 @@ def close_inmate_ledger(
     is refused and nothing changes (staff ask through a ``release_payout`` money request).
     A frozen account is closed on release too, but a staff member's release pays its money
     out only with a second trust officer, whatever the amount (the freeze rules in
-    ``services.staff``)."""
+    ``services.staff``).
+
+    Long (about 90 lines) because the expiries, the payout and the closing decide on one read
+    under one lock, in one transaction: split, each part would need that read passed in."""
     scope = checked_scope(idempotency_scope, actor_id=staff_id, actor_scope=staff_scope)
     idempotency_key = checked_key(idempotency_key, scope=scope)
     now = now or timezone.now()
@@ -214,6 +217,15 @@ def close_inmate_ledger(
         if replayed is not None:
             return replayed
         ensure_open(locked)
+        # A held deposit is paid money the family may get back: security staff decide it
+        # (accept credits, reject refunds through the provider) before the inmate leaves.
+        execute(
+            cursor,
+            "SELECT count(*) FROM ledger_deposit WHERE inmate_id = %s AND status = 'held'",
+            [inmate_id],
+        )
+        if cursor.fetchone()[0]:
+            raise errors.DepositsHeldForReview()
         payout_fen = release_payout_fen(
             spendable_fen=locked.spendable_fen, held_fen=locked.held_fen
         )

@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection
 from django.utils.translation import gettext as _
 
 from commissary import errors
+from commissary.db import replan_when_doubled
 
 from .. import sql as sql_params
 from ..locks import LockedInmate
@@ -35,6 +36,9 @@ _SCOPE_PATTERN = re.compile(
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 
 Leg = tuple[int, int]  # (account id, signed amount in fen)
+# Analysed as the journal grows (commissary.db.replan_when_doubled): every money operation
+# writes them, and the balance trigger and foreign-key checks read them at every commit.
+JOURNAL_TABLES = ("ledger_transaction", "ledger_entry")
 
 
 def kiosk_scope(device_id: int) -> str:
@@ -82,13 +86,23 @@ def checked_scope(scope, *, actor_id: int | None = None, actor_scope=None) -> st
     return scope
 
 
+def is_well_formed_key(idempotency_key, *, limit: int = MAX_CLIENT_KEY_LENGTH) -> bool:
+    """The rule for every idempotency key, the ledger's and the catalogue's: 1 to ``limit``
+    printable ASCII characters, not starting with a space."""
+    return (
+        isinstance(idempotency_key, str)
+        and 1 <= len(idempotency_key) <= limit
+        and _PRINTABLE_ASCII.fullmatch(idempotency_key) is not None
+    )
+
+
 def checked_key(idempotency_key, *, scope: str) -> str:
     """A client's key is 1-128 printable ASCII characters; the server's own keys (system
     scope) are built from ids and so always fit the column."""
     if not isinstance(idempotency_key, str) or not idempotency_key.strip():
         raise errors.ValidationFailed(_("An idempotency key is required."))
     limit = 200 if scope == SYSTEM_SCOPE else MAX_CLIENT_KEY_LENGTH
-    if len(idempotency_key) > limit or not _PRINTABLE_ASCII.fullmatch(idempotency_key):
+    if not is_well_formed_key(idempotency_key, limit=limit):
         raise errors.ValidationFailed(
             _("An idempotency key is 1 to %(limit)d printable ASCII characters.") % {"limit": limit}
         )
@@ -138,11 +152,7 @@ def run_idempotent(
 
 
 def transaction_by_key(scope: str, idempotency_key: str) -> Callable[[], tuple | None]:
-    return lambda: (
-        Transaction.objects.filter(idempotency_scope=scope, idempotency_key=idempotency_key)
-        .values_list("id", "request_hash")
-        .first()
-    )
+    return Transaction.lookup(scope, idempotency_key)
 
 
 def run_posting(
@@ -195,7 +205,8 @@ def _post(
     written.
 
     Refuses legs that do not sum to zero before touching the database; the deferred trigger
-    on ``ledger_entry`` refuses them again at commit.
+    on ``ledger_entry`` refuses them again at commit. About a hundred lines: most of it builds
+    the one PostgreSQL statement and its SQLite equivalent side by side, so they cannot drift.
     """
     legs = [(account_id, amount) for account_id, amount in legs if amount != 0]
     if not legs or sum(amount for _, amount in legs) != 0:
@@ -259,7 +270,9 @@ def _post(
                 *[v for leg in legs for v in leg],
             ],
         )
-        return cursor.fetchone()[0], fields
+        transaction_id = cursor.fetchone()[0]
+        replan_when_doubled(transaction_id, JOURNAL_TABLES)
+        return transaction_id, fields
     if update:
         execute(cursor, *update)
     execute(cursor, *insert)

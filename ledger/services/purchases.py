@@ -38,9 +38,11 @@ def debit_purchase(
     memo: str = "",
     now: dt.datetime | None = None,
 ) -> Transaction:
-    """Take a purchase out of the inmate's spendable money into commissary sales.
-    The only way a kiosk moves money (invariant 7): a debit, at a price the caller computed
-    on the server."""
+    """Take a purchase out of the inmate's spendable money into commissary sales, under a lock
+    of its own: ``post_purchase`` in one transaction. A kiosk's order does not come here:
+    ``catalog.services.place_order`` takes the lock itself and calls ``post_purchase``
+    (invariant 7: a debit, at a price computed on the server). No production code calls
+    this; the ledger's tests and ``bench/ledger.py`` use it as the purchase on its own."""
     amount_fen = checked_amount(amount_fen)
     scope = checked_scope(idempotency_scope)
     idempotency_key = checked_key(idempotency_key, scope=scope)

@@ -33,6 +33,9 @@ row lock when approved, and saved through the model, so the audit trail has old 
 Lock order as everywhere: the inmate's accounts first (``lock_inmate_accounts``), then the
 request row; a policy change locks the facility row (``FOR NO KEY UPDATE``), then the request
 row. Two approvers racing both wait; the second finds the request already decided.
+
+Over 400 lines because a request's whole life is here (preview, filing, approval, rejection,
+execution per kind): each step re-checks what the one before decided, and reads best beside it.
 """
 
 import datetime as dt

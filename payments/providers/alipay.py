@@ -20,7 +20,6 @@ public URLs; its own signing, verification and response parsing run unchanged.
 
 import datetime as dt
 import urllib.parse
-import uuid
 from zoneinfo import ZoneInfo
 
 from alipay import AliPay
@@ -34,7 +33,14 @@ from django.utils.translation import gettext as _
 from .. import credentials
 from ..amounts import MalformedAmount, fen_to_yuan, yuan_to_fen
 from ..models import Payment, ProviderCheckout
-from .base import CallbackResult, InvalidCallback, ProviderError
+from .base import (
+    CallbackResult,
+    InvalidCallback,
+    ProviderError,
+    account_for_payment,
+    out_trade_no,
+    reference_from_out_trade_no,
+)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 GATEWAY_TIMEOUT_SECONDS = 10
@@ -44,17 +50,6 @@ _STATUSES = {
     "TRADE_CLOSED": "failed",
     "WAIT_BUYER_PAY": "pending",
 }
-
-
-def out_trade_no(payment) -> str:
-    return uuid.UUID(payment.provider_reference).hex
-
-
-def reference_from_out_trade_no(value: str) -> str:
-    try:
-        return str(uuid.UUID(hex=value))
-    except (ValueError, TypeError):
-        raise InvalidCallback("The payment notification names no payment of ours.") from None
 
 
 def refund_request_no(payment) -> str:
@@ -108,15 +103,9 @@ class _Client(AliPay):
 
 
 def _account_for_payment(payment) -> credentials.Account:
-    facility_id = payment.deposit.facility_id
-    checkout = ProviderCheckout.objects.filter(payment_id=payment.pk).order_by("created_at").first()
-    if checkout is not None:
-        account = credentials.account_for_merchant("alipay", checkout.merchant_id, facility_id)
-    else:
-        account = credentials.account_for_facility("alipay", facility_id)
-    if account is None:
-        raise ProviderError(_("No Alipay account is configured for this facility."))
-    return account
+    return account_for_payment(
+        "alipay", payment, missing_message=_("No Alipay account is configured for this facility.")
+    )
 
 
 class AlipayProvider:
@@ -145,6 +134,9 @@ class AlipayProvider:
             "product_code": "QUICK_WAP_WAY" if is_mobile else "FAST_INSTANT_TRADE_PAY",
             "time_expire": deposit.expires_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S"),
         }
+        if is_mobile:
+            # Where Alipay's phone page sends a family who leaves without paying.
+            biz_content["quit_url"] = return_url
         method = "alipay.trade.wap.pay" if is_mobile else "alipay.trade.page.pay"
         url = _Client(account).page_url(method, biz_content, return_url)
         ProviderCheckout.objects.update_or_create(
@@ -156,12 +148,17 @@ class AlipayProvider:
 
     def verify_callback(self, *, headers, body: bytes, now: dt.datetime) -> CallbackResult:
         try:
-            # Empty values are not signed (Alipay leaves them out of the signed string).
-            params = dict(urllib.parse.parse_qsl(body.decode(), strict_parsing=False))
+            # Empty values are signed as "k=", as Alipay's official verifiers check them
+            # (alipay-sdk-nodejs's notifyRSACheck keeps every key, Java's
+            # getSignCheckContentV1 every value): dropping them would refuse every
+            # notification that carries an empty field.
+            params = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
         except UnicodeDecodeError:
             raise InvalidCallback("The payment notification could not be read.") from None
         signature = params.pop("sign", "")
-        if not signature or params.get("sign_type") != "RSA2":
+        # A notification without sign_type is RSA2, as the official SDKs assume; RSA (SHA-1) is
+        # never accepted.
+        if not signature or (params.get("sign_type") or "RSA2") != "RSA2":
             raise InvalidCallback()
         accounts = credentials.accounts_with_merchant_id(self.name, params.get("app_id", ""))
         verified = [account for account in accounts if _signed_by(account, params, signature)]
@@ -211,18 +208,29 @@ class AlipayProvider:
                 raise ProviderError("Alipay reports another amount for this trade.")
         return status
 
-    def refund(self, payment) -> None:
+    def refund_number(self, payment) -> str:
+        return refund_request_no(payment)
+
+    def refund(self, payment, *, request_number: str | None = None, reason: str = "") -> None:
         answer = _Client(_account_for_payment(payment)).call(
             "alipay.trade.refund",
             {
                 "out_trade_no": out_trade_no(payment),
                 "refund_amount": fen_to_yuan(payment.amount_fen),
-                "out_request_no": refund_request_no(payment),
-                "refund_reason": "Deposit no longer fits under the caps",
+                "out_request_no": request_number or refund_request_no(payment),
+                "refund_reason": reason or "Deposit refunded",
             },
         )
         if answer.get("code") != "10000":
             raise ProviderError(f"Alipay refused the refund: {answer.get('sub_code')}")
+
+    def close_order(self, payment) -> None:
+        answer = _Client(_account_for_payment(payment)).call(
+            "alipay.trade.close", {"out_trade_no": out_trade_no(payment)}
+        )
+        # A trade never opened at Alipay (the family never reached its page) has nothing to close.
+        if answer.get("code") != "10000" and answer.get("sub_code") != "ACQ.TRADE_NOT_EXIST":
+            raise ProviderError(f"Alipay refused to close the trade: {answer.get('sub_code')}")
 
     # --- the answers Alipay's server expects ----------------------------------------------
 

@@ -1,6 +1,12 @@
-"""The built-in sandbox provider: a payment page of its own (Pay / Cancel / Fail) and real
-signed HTTP callbacks, so the whole deposit flow runs locally. It creates money out of nothing,
-so ``payments.providers.get_provider`` refuses it unless ``PAYMENTS_SANDBOX`` is set.
+"""The built-in sandbox provider: a payment page of its own (Pay / Cancel / Fail) and signed
+callbacks, so the whole deposit flow runs locally. It creates money out of nothing, so
+``payments.providers.get_provider`` refuses it unless ``PAYMENTS_SANDBOX`` is set.
+
+Its payment page hands the signed notification straight to the callback service
+(``signed_notification``), in the same process: POSTing it to the site's own URL from inside a
+request tied up a web worker waiting for another (a deadlock with one worker) and failed with
+an uncaught URLError whenever SITE_URL did not reach this server. Anyone may still POST a
+signed notification to ``/payments/sandbox/callback``, as a real provider would.
 
 Callbacks are signed as Stripe signs its webhooks: the header
 ``Commissary-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``,
@@ -11,8 +17,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import urllib.error
-import urllib.request
 
 from django.conf import settings
 from django.urls import reverse
@@ -103,28 +107,23 @@ class SandboxProvider:
         charge = SandboxCharge.objects.filter(reference=payment.provider_reference).first()
         return _STATUSES[charge.status] if charge else "pending"
 
-    def refund(self, payment) -> None:
+    def refund_number(self, payment) -> str:
+        return f"{payment.provider_reference}-refund"
+
+    def refund(self, payment, *, request_number: str | None = None, reason: str = "") -> None:
         SandboxCharge.objects.filter(reference=payment.provider_reference).update(
             status=SandboxCharge.Status.REFUNDED
         )
 
+    def close_order(self, payment) -> None:
+        SandboxCharge.objects.filter(
+            reference=payment.provider_reference, status=SandboxCharge.Status.OPEN
+        ).update(status=SandboxCharge.Status.CANCELLED)
+
     # --- the sandbox's own side: its payment page acts, then notifies the app -----------
 
-    def send_callback(self, charge: SandboxCharge, *, now: dt.datetime) -> int:
-        """POST the signed notification to the app's callback URL, as a real provider's
-        server would; returns the HTTP status the app answered."""
+    def signed_notification(self, charge: SandboxCharge, *, now: dt.datetime) -> tuple[dict, bytes]:
+        """The headers and body of the signed notification a provider's server would send
+        about ``charge``."""
         body = callback_body(charge)
-        request = urllib.request.Request(  # noqa: S310 - the configured site's own URL
-            settings.SITE_URL + reverse("payments:callback", args=[self.name]),
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: signature_header(body, timestamp=int(now.timestamp())),
-            },
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT_SECONDS) as answer:  # noqa: S310
-                return answer.status
-        except urllib.error.HTTPError as refused:
-            return refused.code
+        return {SIGNATURE_HEADER: signature_header(body, timestamp=int(now.timestamp()))}, body

@@ -17,12 +17,12 @@ The account's platform key is configured, never downloaded: WeChat Pay's platfor
 (``PUB_KEY_ID_…``) or, for older merchants, the platform certificate's public key with its
 serial number as the key id. So constructing the SDK's client does no network I/O, and the
 client is pointed at the account's gateway (production, or a local fake in the tests) by
-setting its gateway after construction: its constructor knows only the production URL.
+setting its gateway after construction (``_point_at_gateway``): its constructor knows only the
+production URL.
 """
 
 import datetime as dt
 import json
-import uuid
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -35,7 +35,14 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from .. import credentials
 from ..amounts import MalformedAmount, wechat_fen
 from ..models import Payment, ProviderCheckout
-from .base import CallbackResult, InvalidCallback, ProviderError
+from .base import (
+    CallbackResult,
+    InvalidCallback,
+    ProviderError,
+    account_for_payment,
+    out_trade_no,
+    reference_from_out_trade_no,
+)
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 TOLERANCE = dt.timedelta(minutes=5)
@@ -50,17 +57,6 @@ _STATUSES = {
     "REVOKED": "failed",
     "PAYERROR": "failed",
 }
-
-
-def out_trade_no(payment) -> str:
-    return uuid.UUID(payment.provider_reference).hex
-
-
-def reference_from_out_trade_no(value) -> str:
-    try:
-        return str(uuid.UUID(hex=value))
-    except (ValueError, TypeError, AttributeError):
-        raise InvalidCallback("The payment notification names no payment of ours.") from None
 
 
 def refund_number(payment) -> str:
@@ -90,8 +86,28 @@ def _client(account: credentials.Account, *, notify: bool = True) -> WeChatPay:
         )
     except Exception as failure:  # the SDK raises bare exceptions for unreadable keys
         raise ProviderError(f"The WeChat Pay account's keys could not be read: {failure}") from None
-    client._core._gate_way = account.gateway  # see the module docstring
+    _point_at_gateway(client, account.gateway)
     return client
+
+
+def _point_at_gateway(client: WeChatPay, gateway: str) -> None:
+    """Send the client's requests to ``gateway``. wechatpayv3 (pinned, 2.0.4) has no public
+    option for it: its Core fixes ``_gate_way`` to production in ``__init__`` and builds every
+    request URL as ``self._gate_way + path``. The one private attribute is set here because it
+    is needed for: WeChat Pay's backup domain (api2.mch.weixin.qq.com, which its docs tell
+    merchants to switch to when the main one fails) and the local fake gateway every WeChat Pay
+    test runs against; the alternative, a fork of the SDK, would be far more to keep. If an
+    upgrade renames it, this refuses to build a client (every WeChat Pay call fails with a
+    ProviderError naming the cause) instead of silently sending requests to production, and
+    ``tests/payments/test_wechat.py::test_the_sdk_still_takes_its_gateway_from_core_gate_way``
+    fails."""
+    core = getattr(client, "_core", None)
+    if not isinstance(getattr(core, "_gate_way", None), str):
+        raise ProviderError(
+            "wechatpayv3 no longer keeps its gateway in Core._gate_way: update "
+            "payments/providers/wechat.py for this SDK version."
+        )
+    core._gate_way = gateway
 
 
 def _call(what: str, request) -> tuple[int, dict]:
@@ -108,15 +124,11 @@ def _call(what: str, request) -> tuple[int, dict]:
 
 
 def _account_for_payment(payment) -> credentials.Account:
-    facility_id = payment.deposit.facility_id
-    checkout = ProviderCheckout.objects.filter(payment_id=payment.pk).order_by("created_at").first()
-    if checkout is not None:
-        account = credentials.account_for_merchant("wechat", checkout.merchant_id, facility_id)
-    else:
-        account = credentials.account_for_facility("wechat", facility_id)
-    if account is None:
-        raise ProviderError(_("No WeChat Pay account is configured for this facility."))
-    return account
+    return account_for_payment(
+        "wechat",
+        payment,
+        missing_message=_("No WeChat Pay account is configured for this facility."),
+    )
 
 
 class WechatProvider:
@@ -132,9 +144,13 @@ class WechatProvider:
         return reverse("payments:provider_pay", args=[self.name, payment.provider_reference])
 
     def checkout(self, payment, *, is_mobile: bool, client_ip: str, return_url: str) -> dict:
+        """A Native order's ``code_url`` (valid two hours) is kept and shown again on a reload.
+        An H5 order's ``h5_url`` lives about five minutes, so each visit places the order again
+        (the same ``out_trade_no`` and amount: WeChat Pay answers a fresh ``h5_url`` for the
+        same order), as WeChat Pay's H5 documentation asks."""
         kind = "h5" if is_mobile else "native"
         existing = ProviderCheckout.objects.filter(payment_id=payment.pk, kind=kind).first()
-        if existing is not None:
+        if existing is not None and not is_mobile:
             return {"kind": kind, "url": existing.pay_url}
         account = _account_for_payment(payment)
         deposit = payment.deposit
@@ -157,6 +173,13 @@ class WechatProvider:
             # After paying, WeChat sends the phone back to the deposit's page.
             separator = "&" if "?" in url else "?"
             url = f"{url}{separator}redirect_url={quote(return_url, safe='')}"
+        if is_mobile:
+            ProviderCheckout.objects.update_or_create(
+                payment_id=payment.pk,
+                kind=kind,
+                defaults={"merchant_id": account.merchant_id, "pay_url": url},
+            )
+            return {"kind": kind, "url": url}
         checkout, _created = ProviderCheckout.objects.get_or_create(
             payment_id=payment.pk,
             kind=kind,
@@ -243,23 +266,34 @@ class WechatProvider:
                 raise ProviderError("WeChat Pay reports another amount for this order.")
         return result
 
-    def refund(self, payment) -> None:
+    def refund_number(self, payment) -> str:
+        return refund_number(payment)
+
+    def refund(self, payment, *, request_number: str | None = None, reason: str = "") -> None:
         account = _account_for_payment(payment)
         status, answer = _call(
             "refund",
             lambda: _client(account, notify=False).refund(
-                out_refund_no=refund_number(payment),
+                out_refund_no=request_number or refund_number(payment),
                 out_trade_no=out_trade_no(payment),
                 amount={
                     "refund": payment.amount_fen,
                     "total": payment.amount_fen,
                     "currency": payment.currency,
                 },
-                reason="Deposit no longer fits under the caps",
+                reason=reason or "Deposit refunded",
             ),
         )
         if status != 200:
             raise ProviderError(f"WeChat Pay refused the refund: {answer.get('code')}")
+
+    def close_order(self, payment) -> None:
+        account = _account_for_payment(payment)
+        status, answer = _call(
+            "close the order", lambda: _client(account).close(out_trade_no=out_trade_no(payment))
+        )
+        if status not in (200, 204) and answer.get("code") != "ORDER_NOT_EXIST":
+            raise ProviderError(f"WeChat Pay refused to close the order: {answer.get('code')}")
 
     # --- the answers WeChat Pay's server expects ---------------------------------------------
 

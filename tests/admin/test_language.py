@@ -82,7 +82,7 @@ def test_a_refusal_reads_as_a_chinese_sentence(client, site_a):
 def test_the_dashboard_reads_in_chinese(client, site_a):
     client.force_login(site_a.staff["auditor"])
     page = client.get("/admin/reports/dashboard/", HTTP_ACCEPT_LANGUAGE="zh-hans")
-    assert "信托资金总额" in page.content.decode() and "每日入账存款" in page.content.decode()
+    assert "信托资金总额" in page.content.decode() and "每日入账汇款" in page.content.decode()
 
 
 def test_no_model_list_reads_as_a_singular_with_an_s_added_in_chinese():
@@ -99,7 +99,7 @@ def test_from_and_to_read_by_their_page_not_by_whichever_catalogue_came_first():
     "From" or "To", meaning different things."""
     with translation.override("zh-hans"):
         assert (translation.gettext("From"), translation.gettext("To")) == ("原值", "新值")
-        assert translation.pgettext("transfer", "From") == "原设施"
+        assert translation.pgettext("transfer", "From") == "原监所"
         assert translation.pgettext("deposit recipient", "To") == "收款人"
 
 
@@ -111,4 +111,4 @@ def test_the_audit_trails_change_table_reads_old_and_new_values_in_chinese(clien
     client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/admin/"})
     entry = LogEntry.objects.get_for_object(site_a.facility).first() or LogEntry.objects.first()
     page = client.get(f"/admin/auditlog/logentry/{entry.pk}/change/").content.decode()
-    assert "原值" in page and "新值" in page and "原设施" not in page
+    assert "原值" in page and "新值" in page and "原监所" not in page

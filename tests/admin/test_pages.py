@@ -106,7 +106,7 @@ def test_the_largest_single_deposit_is_typed_and_shown_in_yuan_and_stored_in_fen
     assert "Deposit fee rate (basis points)" in page and "Deposit fee rate bp" not in page
     assert "max deposit fen" not in page.lower()
     chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "单笔存款上限" in chinese and "每名在押人员每月最多收款次数" in chinese
+    assert "单笔汇款上限" in chinese and "每名在押人员每月最多收款次数" in chinese
 
     cleared = client.post(url, facility_policy(facility, policy_change_reason="No limits"))
     assert cleared.status_code == 302
@@ -115,9 +115,9 @@ def test_the_largest_single_deposit_is_typed_and_shown_in_yuan_and_stored_in_fen
     assert (facility.max_deposit_fen, facility.max_deposits_per_month) == (None, None)
 
 
-def test_the_audit_trail_and_sign_in_records_are_named_in_chinese_on_the_admin_index(client):
+def test_the_audit_trail_and_sign_in_records_are_named_in_chinese_on_the_model_list(client):
     client.force_login(StaffFactory(is_superuser=True))
-    index = client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    index = client.get("/admin/models/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "审计日志" in index and "登录尝试记录" in index
     assert "Audit log" not in index and "Access attempts" not in index
 

@@ -112,10 +112,12 @@ def test_the_dashboards_last_bar_is_the_facilitys_today(client, site_a, frozen):
     deposit(site_a.inmate, 5_000)
     client.force_login(site_a.staff["auditor"])
     page = client.get("/admin/reports/dashboard/", {"facility": site_a.facility.pk})
-    chart = page.context["deposit_chart"]
-    assert chart["last_day"] == frozen.astimezone(SHANGHAI).date()
-    assert chart["bars"][-1].height == 160  # today's deposit is in today's bar
+    today = frozen.astimezone(SHANGHAI).date()
+    assert page.context["last_day"] == today
+    assert page.context["deposit_days"] == [(today, 1, "¥50.00")]  # today's deposit, today
     assert page.context["deposit_total"] == "¥50.00"
+    svg = client.get(page.context["deposit_chart_url"]).content.decode()
+    assert f"{today:%m-%d}</text>" in svg  # the time axis ends on the facility's today
 
 
 def test_now_is_frozen_in_these_tests(frozen):

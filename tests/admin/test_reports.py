@@ -3,6 +3,7 @@ the deposits and the periods; CSV downloads carry exact yuan amounts; a disabled
 schedule is a warning on the dashboard."""
 
 import csv
+import datetime as dt
 import io
 import re
 
@@ -40,12 +41,12 @@ def test_the_dashboard_shows_money_in_trust_pending_deposits_and_cap_use(client,
     assert (context["pending_count"], context["pending_amount"]) == (1, "¥5.00")
     assert context["cap_use"].at_monthly_cap == 1 and context["cap_use"].inmates == 2
     assert context["deposit_count"] == 2 and context["deposit_total"] == "¥1,123.45"
-    bars = context["deposit_chart"]["bars"]
-    assert len(bars) == 90 and bars[-1].height == 160  # today's bar is the tallest
+    today = site_a.facility.local_date(timezone.now())
+    assert context["deposit_days"] == [(today, 2, "¥1,123.45")]
     text = page.content.decode()
-    assert '<rect class="bar"' in text
+    assert f'src="/admin/reports/dashboard/chart/deposits.svg?facility={site_a.facility.pk}' in text
     assert not re.search(r"<script(?![^>]*\bsrc=)", text)  # no inline script (strict CSP)
-    assert " style=" not in text
+    assert " style=" not in text and "<style" not in text
 
 
 def test_a_disabled_money_schedule_is_a_warning_on_the_dashboard(client, site_a):
@@ -171,3 +172,86 @@ def test_a_reports_period_fields_are_labelled_in_the_readers_language(client, si
     assert '<label for="param-to">To</label>' in text
     balances = client.get("/admin/reports/balances/", facility, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert '<label for="param-date">日期</label>' in balances.content.decode()
+
+
+def chart(client, site, kind, **params):
+    return client.get(
+        f"/admin/reports/dashboard/chart/{kind}.svg", {"facility": site.facility.pk, **params}
+    )
+
+
+@pytest.mark.parametrize("days", (7, 30, 90))
+def test_the_dashboard_window_is_7_30_or_90_days_and_its_chart_is_an_svg_without_script(
+    client, site_a, days
+):
+    deposit(site_a.inmate, 12_345)
+    client.force_login(site_a.staff["auditor"])
+    page = client.get("/admin/reports/dashboard/", {"facility": site_a.facility.pk, "days": days})
+    context = page.context
+    today = site_a.facility.local_date(timezone.now())
+    assert (context["first_day"], context["last_day"]) == (
+        today - dt.timedelta(days=days - 1),
+        today,
+    )
+    answer = chart(client, site_a, "deposits", days=days)
+    assert answer["Content-Type"].startswith("image/svg+xml")
+    svg = answer.content.decode()
+    assert "<script" not in svg
+    assert "Day (facility time)" in svg and "Yuan" in svg  # labelled axes
+    assert f"{today:%m-%d}</text>" in svg  # dates on the time axis
+    assert "¥100.00</text>" in svg or "¥150.00</text>" in svg  # a yuan scale past the value
+    assert svg.count('class="rect reactive tooltip-trigger"') == 1  # one day with money
+
+
+def test_a_window_of_empty_days_still_draws_a_scale(client, site_a):
+    client.force_login(site_a.staff["auditor"])
+    svg = chart(client, site_a, "sales", days=7).content.decode()
+    assert "¥1.00</text>" in svg and "Nothing on any of these days" in svg
+
+
+@pytest.mark.parametrize("days", ("14", "x", "-7"))
+def test_another_window_is_refused(client, site_a, days):
+    client.force_login(site_a.staff["auditor"])
+    page = client.get("/admin/reports/dashboard/", {"facility": site_a.facility.pk, "days": days})
+    assert page.status_code == 400 and "Choose 7, 30 or 90 days." in page.content.decode()
+    assert chart(client, site_a, "sales", days=days).status_code == 404
+
+
+def test_another_facility_s_chart_is_not_found(client, site_a, site_b):
+    client.force_login(site_a.staff["auditor"])
+    assert chart(client, site_b, "deposits").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("slug", "params", "message"),
+    [
+        ("deposits", {"from": "2026-02-30"}, "Enter a date as year-month-day"),
+        ("sales", {"from": "yesterday"}, "Enter a date as year-month-day"),
+        ("fees", {"from": "2026-03-10", "to": "2026-03-01"}, "The period ends before it begins."),
+        ("balances", {"date": "2999-01-01"}, "2999-01-01 is in the future"),
+        ("caps", {"month": "2999-01-01"}, "2999-01-01 is in the future"),
+    ],
+)
+def test_a_bad_reversed_or_future_date_is_refused_never_replaced(
+    client, site_a, slug, params, message
+):
+    deposit(site_a.inmate, 12_345)
+    client.force_login(site_a.staff["auditor"])
+    page = client.get(f"/admin/reports/{slug}/", {"facility": site_a.facility.pk, **params})
+    assert page.status_code == 400
+    text = page.content.decode()
+    assert message in text and 'class="report"' not in text
+    csv_answer = client.get(
+        f"/admin/reports/{slug}/", {"facility": site_a.facility.pk, "format": "csv", **params}
+    )
+    assert csv_answer.status_code == 400 and b"123.45" not in csv_answer.content
+
+
+def test_a_refused_date_reads_in_chinese(client, site_a):
+    client.force_login(site_a.staff["auditor"])
+    page = client.get(
+        "/admin/reports/fees/",
+        {"facility": site_a.facility.pk, "from": "2026-03-10", "to": "2026-03-01"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert "结束日期早于开始日期" in page.content.decode()

@@ -21,6 +21,7 @@ ROLE_KEYS = {
     "trust_officer_2",
     "clerk",
     "auditor",
+    "security_officer",
 }
 
 

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 def test_seed_demo_stocks_the_catalog_grades_inmates_and_a_kiosk_can_shop(tmp_path):
     cache.clear()
     path = tmp_path / "demo.json"
-    for _ in range(2):  # idempotent
+    seeded_orders = []
+    for _ in range(2):  # idempotent: the second run places no second set of demo orders
         call_command(
             "seed_demo",
             "--inmates=8",
@@ -28,6 +29,8 @@ def test_seed_demo_stocks_the_catalog_grades_inmates_and_a_kiosk_can_shop(tmp_pa
             stdout=StringIO(),
             stderr=StringIO(),
         )
+        seeded_orders.append(sorted(Order.objects.values_list("pk", "total_fen", "status")))
+    assert seeded_orders[0] == seeded_orders[1] != []  # the demo's purchases are orders
     facility = Facility.objects.get(code="demo")
     assert FacilityProduct.objects.filter(facility=facility, stock__gt=0).count() == len(PRODUCTS)
     assert facility.grades.count() == len(GRADES)
@@ -62,4 +65,4 @@ def test_seed_demo_stocks_the_catalog_grades_inmates_and_a_kiosk_can_shop(tmp_pa
         **auth,
     )
     assert order.status_code == 201, order.content
-    assert Order.objects.count() == 1
+    assert Order.objects.count() == len(seeded_orders[0]) + 1

@@ -14,6 +14,8 @@ from django.db import connection
 from django.db.models import Sum
 
 from accounts.models import User
+from catalog import services as catalog_services
+from catalog.models import Order
 from commissary import errors
 from facilities import demo
 from facilities import services as facility_services
@@ -239,20 +241,21 @@ def test_an_existing_demo_facility_with_lower_caps_is_seeded_within_them(db, tmp
 
 def test_seeded_inmates_then_work_with_the_real_services(db, tmp_path):
     seed(tmp_path / "creds.json")
-    purchase = Transaction.objects.filter(kind=Transaction.Kind.PURCHASE).first()
-    inmate_id = purchase.inmate_id
+    order = Order.objects.filter(purchase__isnull=False).order_by("id").first()
+    inmate_id = order.inmate_id
     period = MonthlyPeriod.objects.get(inmate_id=inmate_id)
-    amount_fen = -purchase.entries.get(account__kind=Account.Kind.SPENDABLE).amount_fen
 
-    # A seeded key replayed through the service is the same request: the seeded transaction.
-    replayed = ledger_services.debit_purchase(
-        idempotency_scope=purchase.idempotency_scope,
+    # The seeded purchases are real kiosk orders: the same key and items replayed through the
+    # kiosk's service are the same request, and answer the seeded order.
+    replayed = catalog_services.place_order(
         inmate_id=inmate_id,
-        amount_fen=amount_fen,
-        memo=purchase.memo,
-        idempotency_key=purchase.idempotency_key,
+        device_id=order.device_id,
+        items=[
+            {"product_id": item.product_id, "quantity": item.quantity} for item in order.items.all()
+        ],
+        idempotency_key=order.idempotency_key,
     )
-    assert replayed.pk == purchase.pk
+    assert replayed.pk == order.pk
 
     # The seeded month counts against the cap: exactly the rest of it can still come in.
     remaining_fen = period.cap_fen - period.received_fen
@@ -331,3 +334,25 @@ def test_batches_on_parallel_connections_seed_the_same_consistent_ledger(monkeyp
     pins = {entry["inmate_number"]: entry["pin"] for entry in demo.iter_inmate_credentials(site)}
     for inmate in Inmate.objects.all():
         assert check_password(pins[inmate.inmate_number], inmate.pin_hash)
+
+
+def test_the_seeded_purchases_are_orders_and_the_dashboard_agrees_with_the_sales_report(
+    db, tmp_path, client
+):
+    seed(tmp_path / "creds.json", inmates=40)
+    facility = Facility.objects.get(code=demo.FACILITY_CODE)
+    orders = Order.objects.filter(facility=facility)
+    assert orders.filter(status=Order.Status.PLACED).exists() or orders.exists()
+    purchases = Transaction.objects.filter(facility=facility, kind=Transaction.Kind.PURCHASE)
+    assert purchases.count() == orders.count() > 0  # every purchase is an order's
+    client.force_login(User.objects.get(username=f"{facility.code}_auditor"))
+    dashboard = client.get("/admin/reports/dashboard/", {"facility": facility.pk, "days": 90})
+    first, last = dashboard.context["first_day"], dashboard.context["last_day"]
+    report = client.get(
+        "/admin/reports/sales/",
+        {"facility": facility.pk, "from": first.isoformat(), "to": last.isoformat()},
+    )
+    sales_fen = sum(row[4] for row in report.context["raw_rows"])
+    assert dashboard.context["sales_total_fen"] == sales_fen > 0
+    fire_deferred_checks()
+    assert run_checks() == []

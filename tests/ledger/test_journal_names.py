@@ -26,5 +26,5 @@ def test_a_deposit_and_its_month_are_named_in_words_with_the_inmate_number():
     inmate = InmateFactory()
     credited = deposit(inmate, 500)
     with translation.override("zh-hans"):
-        assert str(credited) == f"存款 {credited.reference}（已入账）"
+        assert str(credited) == f"汇款 {credited.reference}（已入账）"
     assert str(credited.period).startswith(f"{inmate.inmate_number} ")

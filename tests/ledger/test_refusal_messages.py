@@ -26,7 +26,7 @@ def test_a_deposit_over_the_single_limit_is_refused_in_yuan_in_chinese_and_engli
     inmate = InmateFactory(facility=FacilityFactory(max_deposit_fen=50_000))
     with translation.override("zh-hans"), pytest.raises(errors.DepositOverSingleLimit) as chinese:
         reserve(inmate, 50_001)
-    assert chinese.value.message == "本监所单笔存款最多为 ¥500.00。"
+    assert chinese.value.message == "本监所单笔汇款最多为 ¥500.00。"
     with translation.override("en"), pytest.raises(errors.DepositOverSingleLimit) as english:
         reserve(inmate, 50_001)
     assert english.value.message == "One deposit may be at most ¥500.00 at this facility."
@@ -50,4 +50,4 @@ def test_the_monthly_deposit_count_refusal_reads_in_chinese():
         pytest.raises(errors.MonthlyDepositCountExceeded) as refused,
     ):
         reserve(inmate, 100)
-    assert refused.value.message == "该在押人员每月最多可收到 1 笔存款。"
+    assert refused.value.message == "该在押人员每月最多可收到 1 笔汇款。"

@@ -76,6 +76,8 @@ DEFAULT_TASKS = {
     "ledger.tasks.roll_over_periods",
     "payments.tasks.poll_pending_payments",
     "payments.tasks.queue_unsent_receipts",
+    "payments.tasks.retry_provider_calls",
+    "reports.tasks.queue_staff_digests",
 }
 
 

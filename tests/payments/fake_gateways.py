@@ -82,8 +82,12 @@ def continue_url(answer) -> str:
 # --- Alipay ------------------------------------------------------------------------------
 
 
-def alipay_signed_string(params: dict, *, drop=("sign",)) -> str:
-    return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in drop and v != "")
+def alipay_signed_string(params: dict, *, drop=("sign",), keep_empty=False) -> str:
+    """What Alipay signs: the sorted ``k=v`` pairs. A notification keeps empty values as ``k=``
+    (``keep_empty``), as the official verifiers check them."""
+    return "&".join(
+        f"{k}={v}" for k, v in sorted(params.items()) if k not in drop and (keep_empty or v != "")
+    )
 
 
 @dataclass
@@ -156,7 +160,8 @@ class FakeAlipay:
             "subject": "Commissary deposit 测试",
             **changes,
         }
-        signed = alipay_signed_string(params, drop=("sign", "sign_type"))
+        params = {name: value for name, value in params.items() if value is not None}
+        signed = alipay_signed_string(params, drop=("sign", "sign_type"), keep_empty=True)
         params["sign"] = (key or self.alipay).sign(signed.encode())
         return urllib.parse.urlencode(params).encode()
 

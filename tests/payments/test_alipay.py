@@ -15,10 +15,10 @@ from django.utils import timezone, translation
 from ledger import batch
 from ledger.models import Account, Deposit, Transaction
 from payments import credentials, services
-from payments.models import MerchantAccount, Payment
+from payments.models import MerchantAccount, Payment, ProviderCall
 from payments.providers import ProviderError
 from payments.providers.alipay import AlipayProvider
-from tests.factories import FacilityFactory, InmateFactory
+from tests.factories import FacilityFactory, InmateFactory, StaffFactory
 from tests.ledger.helpers import deposit as credited_deposit
 from tests.ledger.helpers import key
 
@@ -231,7 +231,11 @@ def test_poll_does_not_trust_an_answer_with_a_bad_signature(client, alipay, ledg
 
 
 def test_late_payment_that_no_longer_fits_is_refunded_once(
-    client, alipay, assert_ledger_consistent
+    client,
+    alipay,
+    assert_ledger_consistent,
+    django_capture_on_commit_callbacks,
+    queued_provider_calls,
 ):
     inmate = InmateFactory()
     payment, trade = opened(client, alipay, 60_000, inmate=inmate)
@@ -240,7 +244,14 @@ def test_late_payment_that_no_longer_fits_is_refunded_once(
     alipay.pay(trade.out_trade_no)
     body = alipay.notification(trade)
     for _ in range(3):
-        assert notify(client, body).content == b"success"
+        with django_capture_on_commit_callbacks(execute=True):
+            assert notify(client, body).content == b"success"
+    # The refund was decided and recorded once; the gateway has not been called yet.
+    call = ProviderCall.objects.get(payment=payment)
+    assert (call.kind, call.request_number) == ("refund", f"{trade.out_trade_no}_refund")
+    assert trade.refunds == {}
+    assert queued_provider_calls == [{"call_id": call.pk}]
+    assert queued_provider_calls.run() == ["done"]
     payment.refresh_from_db()
     payment.deposit.refresh_from_db()
     assert payment.deposit.status == Deposit.Status.REFUNDED
@@ -253,8 +264,12 @@ def test_late_payment_that_no_longer_fits_is_refunded_once(
     assert_ledger_consistent()
 
 
-def test_refund_refused_by_alipay_records_nothing_and_is_retried(
-    client, alipay, assert_ledger_consistent
+def test_refund_refused_by_alipay_is_recorded_and_retried_by_the_sweep_when_due(
+    client,
+    alipay,
+    assert_ledger_consistent,
+    django_capture_on_commit_callbacks,
+    queued_provider_calls,
 ):
     inmate = InmateFactory()
     payment, trade = opened(client, alipay, 60_000, inmate=inmate)
@@ -263,13 +278,24 @@ def test_refund_refused_by_alipay_records_nothing_and_is_retried(
     alipay.pay(trade.out_trade_no)
     body = alipay.notification(trade)
     trade.status = "WAIT_BUYER_PAY"  # the gateway refuses to refund an unpaid trade
-    assert notify(client, body).status_code == 400
-    payment.refresh_from_db()
-    assert payment.status == Payment.Status.PENDING
-    trade.status = "TRADE_SUCCESS"
-    assert notify(client, body).content == b"success"
+    with django_capture_on_commit_callbacks(execute=True):
+        # The decision stands whatever the gateway says later: Alipay hears "success".
+        assert notify(client, body).content == b"success"
+    assert queued_provider_calls.run() == ["pending"]
+    call = ProviderCall.objects.get(payment=payment)
+    assert call.attempts == 1
+    assert "ACQ.TRADE_STATUS_ERROR" in call.last_error
+    assert trade.refunds == {}
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REFUNDED
+    # Not due yet: the sweep leaves it; once due, the sweep queues it and it succeeds.
+    assert services.retry_due_provider_calls() == 0
+    trade.status = "TRADE_SUCCESS"
+    assert services.retry_due_provider_calls(now=call.next_attempt_at) == 1
+    assert queued_provider_calls == [{"call_id": call.pk}]
+    services.make_provider_call(call_id=call.pk, now=call.next_attempt_at)
+    call.refresh_from_db()
+    assert (call.state, call.attempts, call.last_error) == ("done", 2, "")
     assert list(trade.refunds.values()) == ["600.00"]
     assert_ledger_consistent()
 
@@ -336,3 +362,114 @@ def test_a_reload_signs_a_fresh_url_for_the_same_trade_under_the_same_account(
     again = client.get(f"/payments/alipay/pay/{payment.provider_reference}")
     assert alipay.open(continue_url(again)) is trade
     assert payment.checkouts.count() == 1
+
+
+# --- the formats Alipay really sends and shows -------------------------------------------
+
+
+def test_a_notification_with_an_empty_field_verifies_as_the_official_verifiers_check_it(
+    client, alipay
+):
+    """Alipay signs an empty parameter as ``k=``; dropping it before verifying refused every
+    such notification."""
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    body = alipay.notification(trade, passback_params="", body="")
+    assert b"passback_params=&" in body
+    assert notify(client, body).content == b"success"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+    assert spendable_fen(payment.deposit.inmate_id) == 10_000
+
+
+def test_an_empty_field_added_after_signing_is_refused(client, alipay, ledger_snapshot):
+    _payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    body = alipay.notification(trade) + b"&passback_params="
+    before = ledger_snapshot()
+    assert notify(client, body).status_code == 400
+    assert ledger_snapshot() == before
+
+
+def test_a_notification_without_sign_type_is_taken_as_rsa2(client, alipay):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    body = alipay.notification(trade, sign_type=None)
+    assert b"sign_type" not in body
+    assert notify(client, body).content == b"success"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+
+
+def test_a_notification_signed_with_rsa_sha1_is_refused(client, alipay, ledger_snapshot):
+    _payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    before = ledger_snapshot()
+    assert notify(client, alipay.notification(trade, sign_type="RSA")).status_code == 400
+    assert ledger_snapshot() == before
+
+
+def test_the_phone_payment_sends_a_quit_url_back_to_the_deposit(client, alipay):
+    payment, _trade = opened(client, alipay, agent=PHONE)
+    biz = json.loads(alipay.requests[-1]["biz_content"])
+    assert biz["quit_url"] == (f"http://testserver/family/deposits/{payment.deposit.reference}")
+    page, _trade = opened(client, alipay, agent=DESKTOP)
+    assert "quit_url" not in json.loads(alipay.requests[-1]["biz_content"])
+
+
+def _bare_base64(pem: str) -> str:
+    """A key as Alipay's console shows it: the PEM body alone, on one line."""
+    return "".join(line for line in pem.strip().splitlines() if "-----" not in line)
+
+
+def test_keys_pasted_as_bare_base64_work_from_the_environment(client, alipay, settings):
+    settings.PAYMENTS_ALIPAY = alipay.account(
+        app_private_key=_bare_base64(alipay.merchant.private_pem),
+        alipay_public_key=_bare_base64(alipay.alipay.public_pem),
+    )
+    payment, trade = opened(client, alipay, 10_000)  # the page URL signed with the key
+    alipay.pay(trade.out_trade_no)
+    assert notify(client, alipay.notification(trade)).content == b"success"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+
+
+def test_the_admin_stores_a_bare_base64_key_as_pem_and_refuses_an_unreadable_one(client, alipay):
+    client.force_login(StaffFactory(is_superuser=True))
+    facility = FacilityFactory()
+    keys = alipay.account(
+        app_id="2021000000000888",
+        app_private_key=_bare_base64(alipay.merchant.private_pem),
+        alipay_public_key=_bare_base64(alipay.alipay.public_pem),
+    )
+    broken = {**keys, "alipay_public_key": "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"}
+    with translation.override("en"):
+        refused = client.post(
+            "/admin/payments/merchantaccount/add/",
+            {"facility": facility.pk, "provider": "alipay", "secrets": json.dumps(broken)},
+        )
+    assert refused.status_code == 200
+    assert "These keys cannot be read: alipay_public_key" in refused.content.decode()
+    assert not MerchantAccount.objects.exists()
+    saved = client.post(
+        "/admin/payments/merchantaccount/add/",
+        {"facility": facility.pk, "provider": "alipay", "secrets": json.dumps(keys)},
+    )
+    assert saved.status_code == 302
+    stored = credentials.decrypt_config(MerchantAccount.objects.get().secrets_encrypted)
+    assert stored["alipay_public_key"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert stored["app_private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def test_a_system_check_names_an_environment_key_that_cannot_be_read(alipay, settings):
+    from payments import checks
+
+    assert checks.check_environment_merchant_keys() == []
+    settings.PAYMENTS_ALIPAY = alipay.account(
+        alipay_public_key=_bare_base64(alipay.alipay.public_pem)
+    )
+    assert checks.check_environment_merchant_keys() == []  # bare base64 is accepted
+    settings.PAYMENTS_ALIPAY = alipay.account(alipay_public_key="not a key at all")
+    found = checks.check_environment_merchant_keys()
+    assert [message.id for message in found] == ["payments.E003"]
+    assert "ALIPAY_PUBLIC_KEY" in found[0].msg

@@ -85,7 +85,9 @@ def test_one_alipay_notification_delivered_four_times_at_once_and_a_poll_credit_
     assert run_checks() == []
 
 
-def test_late_wechat_payment_notified_four_times_at_once_is_refunded_once(gateways):
+def test_late_wechat_payment_notified_four_times_at_once_is_refunded_once(
+    gateways, queued_provider_calls
+):
     _alipay, wechat = gateways
     inmate = InmateFactory()
     payment = _ordered("wechat", 60_000, inmate, wechat)
@@ -103,6 +105,8 @@ def test_late_wechat_payment_notified_four_times_at_once_is_refunded_once(gatewa
 
     assert all(outcome.succeeded for outcome in outcomes), [o.error for o in outcomes]
     assert [outcome.value.status_code for outcome in outcomes] == [204] * 4
+    # One refund decided and queued after its commit, made by the worker (here, this thread).
+    assert queued_provider_calls.run() == ["done"]
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REFUNDED
     assert payment.deposit.status == Deposit.Status.REFUNDED

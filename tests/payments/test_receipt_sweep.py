@@ -12,6 +12,7 @@ from django.utils import timezone
 from ledger.models import ScheduledRun
 from payments import services, tasks
 from payments.models import Payment
+from payments.services import queueing
 from tests.factories import InmateFactory
 from tests.ledger.helpers import key
 
@@ -104,12 +105,12 @@ def test_a_receipt_the_broker_refused_is_counted_and_the_run_says_so(queued_rece
     queued = _payment(settled_ago=dt.timedelta(minutes=30))
     queued_receipts.clear()
 
-    def delay(**kwargs):
+    def queue(task_name, **kwargs):
         if kwargs["payment_id"] == refused:
             raise ConnectionError("the broker is down")
         queued_receipts.append(kwargs)
 
-    monkeypatch.setattr(tasks.send_receipt, "delay", delay)
+    monkeypatch.setattr(queueing, "queue", queue)
 
     run = services.queue_unsent_receipts()
 

@@ -92,3 +92,29 @@ def test_receipt_page_shows_the_qr_and_the_details_entered(client, paid):
     assert 'class="qr" src="data:image/svg+xml;base64,' in text
     assert paid.inmate.inmate_number in text and "Zhang" in text
     assert f"https://pay.example.org/receipts/{paid.reference}/verify" in text
+
+
+def test_the_plain_text_part_shows_names_as_typed_and_the_html_part_escapes_them(
+    client, settings, django_capture_on_commit_callbacks, queued_receipts
+):
+    """The text part was rendered with HTML autoescaping: "O'Brien & Sons" read
+    "O&#x27;Brien &amp; Sons" in the family's mail program."""
+    settings.SITE_URL = "https://pay.example.org"
+    user = depositor()
+    inmate = InmateFactory(facility__name="Beijing No. 2 <North> & East")
+    link = approved_link(user, inmate)
+    link.entered_surname = "O'Brien & Sons"
+    link.save()
+    reserved, _url = services.start_deposit(
+        depositor=user, link_id=link.pk, amount_fen=12_345, idempotency_key=key()
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        post_callback(client, callback_body(reserved.payment))
+    queued_receipts.run()
+    [email] = mail.outbox
+    assert "O'Brien & Sons" in email.body
+    assert "Beijing No. 2 <North> & East" in email.body
+    assert "&amp;" not in email.body and "&#x27;" not in email.body and "&lt;" not in email.body
+    html = email.alternatives[0][0]
+    assert "O&#x27;Brien &amp; Sons" in html
+    assert "<North>" not in html

@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from ledger import batch
@@ -144,16 +145,20 @@ def test_untrustworthy_callback_is_refused_and_credits_nothing(
     for name in ("apiv3_key", "serial"):
         if name in tamper:
             signing[name] = tamper.pop(name)
-    if "age_seconds" in tamper:
-        signing["timestamp"] = int(time.time()) - tamper.pop("age_seconds")
     if "amount_total" in tamper or "currency" in tamper:
         amount = {"total": trade.total, "payer_total": trade.total, "currency": "CNY"}
         amount["total"] = tamper.pop("amount_total", trade.total)
         amount["currency"] = tamper.pop("currency", "CNY")
         tamper["amount"] = amount
     before = ledger_snapshot()
-    body, headers = wechat.notification(trade, **signing, **tamper)
-    answer = notify(client, body, headers)
+    # The clock stands still on a whole second while the notification is signed and checked:
+    # a timestamp 301 s off stays 301 s off (with a running clock, int(time.time()) and the
+    # time the check took made it 300 s under load, and the future case flaky).
+    with time_machine.travel(int(time.time()), tick=False):
+        if "age_seconds" in tamper:
+            signing["timestamp"] = int(time.time()) - tamper.pop("age_seconds")
+        body, headers = wechat.notification(trade, **signing, **tamper)
+        answer = notify(client, body, headers)
     assert answer.status_code == 400
     assert answer.json()["code"] == "FAIL"
     assert ledger_snapshot() == before
@@ -215,7 +220,11 @@ def test_poll_refuses_a_query_answer_with_another_amount(client, wechat, ledger_
 
 
 def test_late_payment_that_no_longer_fits_is_refunded_once(
-    client, wechat, assert_ledger_consistent
+    client,
+    wechat,
+    assert_ledger_consistent,
+    django_capture_on_commit_callbacks,
+    queued_provider_calls,
 ):
     inmate = InmateFactory()
     payment, trade, _page = ordered(client, wechat, 60_000, inmate=inmate)
@@ -224,7 +233,11 @@ def test_late_payment_that_no_longer_fits_is_refunded_once(
     wechat.pay(trade.out_trade_no)
     for _ in range(3):
         body, headers = wechat.notification(trade)
-        assert notify(client, body, headers).status_code == 204
+        with django_capture_on_commit_callbacks(execute=True):
+            assert notify(client, body, headers).status_code == 204
+    assert trade.refunds == {}  # decided and recorded; made by the worker after commit
+    assert queued_provider_calls.run() == ["done"]
+    assert queued_provider_calls.run() == []  # replayed callbacks queued nothing more
     payment.refresh_from_db()
     payment.deposit.refresh_from_db()
     assert payment.deposit.status == Deposit.Status.REFUNDED
@@ -257,3 +270,73 @@ def test_requests_signed_with_another_merchant_key_are_refused_by_the_gateway(
     assert answer.status_code == 502
     assert wechat.trades == {}
     assert payment.checkouts.count() == 0
+
+
+def test_each_visit_on_a_phone_asks_for_a_fresh_h5_url(client, wechat):
+    """An h5_url lives about five minutes: a reload places the order again for a new one,
+    where a computer's QR code (valid two hours) is shown again as it was."""
+    payment, _trade, _first = ordered(client, wechat, agent=PHONE)
+    again = client.get(
+        f"/payments/wechat/pay/{payment.provider_reference}", headers={"User-Agent": PHONE}
+    )
+    assert again.status_code == 200
+    h5_orders = [r for r in wechat.requests if r["path"].startswith("/v3/pay/transactions/h5")]
+    assert len(h5_orders) == 2
+    assert h5_orders[0]["order"]["out_trade_no"] == h5_orders[1]["order"]["out_trade_no"]
+    assert payment.checkouts.filter(kind="h5").count() == 1
+    native = client.get(
+        f"/payments/wechat/pay/{payment.provider_reference}", headers={"User-Agent": DESKTOP}
+    )
+    reload = client.get(
+        f"/payments/wechat/pay/{payment.provider_reference}", headers={"User-Agent": DESKTOP}
+    )
+    assert native.status_code == reload.status_code == 200
+    native_orders = [
+        r for r in wechat.requests if r["path"].startswith("/v3/pay/transactions/native")
+    ]
+    assert len(native_orders) == 1
+
+
+def test_the_sdk_still_takes_its_gateway_from_core_gate_way(wechat, monkeypatch):
+    """The adapter points wechatpayv3 at a gateway through its private ``Core._gate_way``
+    (wechat.py says why). This fails loudly when an upgrade moves it: the client must reach the
+    configured gateway, never production."""
+    import requests
+
+    from payments import credentials
+    from payments.providers import wechat as adapter
+
+    account = credentials.Account("wechat", None, wechat.account(gateway="http://127.0.0.1:9"))
+    asked = []
+
+    def get(url, **kwargs):
+        asked.append(url)
+        raise requests.ConnectionError("nothing listens there")
+
+    monkeypatch.setattr(requests, "get", get)
+    client = adapter._client(account)
+    assert client._core._gate_way == "http://127.0.0.1:9"
+    with pytest.raises(Exception, match="nothing listens there"):
+        client.query(out_trade_no="0" * 32)
+    assert asked == [
+        f"http://127.0.0.1:9/v3/pay/transactions/out-trade-no/{'0' * 32}?mchid={wechat.mchid}"
+    ]
+
+
+def test_a_client_is_refused_when_the_sdk_no_longer_has_the_gateway_attribute(wechat, monkeypatch):
+    from wechatpayv3.core import Core
+
+    from payments import credentials
+    from payments.providers import ProviderError
+    from payments.providers import wechat as adapter
+
+    original = Core.__init__
+
+    def renamed(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._gateway_url = self.__dict__.pop("_gate_way")
+
+    monkeypatch.setattr(Core, "__init__", renamed)
+    account = credentials.Account("wechat", None, wechat.account())
+    with pytest.raises(ProviderError, match="Core._gate_way"):
+        adapter._client(account)

@@ -28,6 +28,8 @@ EXPECTED_SCHEDULES = [
     "ledger.tasks.roll_over_periods",
     "payments.tasks.poll_pending_payments",
     "payments.tasks.queue_unsent_receipts",
+    "payments.tasks.retry_provider_calls",
+    "reports.tasks.queue_staff_digests",
 ]
 APPEND_ONLY_REFUSAL = "is never changed or deleted: the journal is append-only"
 
@@ -139,6 +141,15 @@ def test_statements_put_a_facility_local_month_start_in_its_own_month(walkthroug
 def test_the_journal_refuses_raw_updates_and_deletes_on_sqlite(walkthrough, table, operation):
     _ran(walkthrough, "raw_sql_against_the_journal")
     assert APPEND_ONLY_REFUSAL in walkthrough["refused"][f"{operation}_{table}"]
+
+
+def test_the_audit_trail_refuses_raw_updates_and_deletes_on_sqlite(walkthrough):
+    audit = _ran(walkthrough, "raw_sql_against_the_audit_trail")["audit"]
+    assert audit["entries"] > 0
+    for refused in ("update", "delete", "update_with_actor_cleared"):
+        assert "the audit trail is append-only" in audit[refused]
+    assert audit["actor_cleared"] is None  # what deleting a person does
+    assert (audit["entries_after"], audit["edited"]) == (audit["entries"], 0)
 
 
 def test_the_journal_refuses_unbalanced_and_empty_transactions_on_sqlite(walkthrough):

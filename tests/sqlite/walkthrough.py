@@ -17,6 +17,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
 django.setup()
 
+from auditlog.models import LogEntry  # noqa: E402
 from django.db import DatabaseError, connection, transaction  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -229,6 +230,24 @@ def raw_sql_against_the_journal():
     }
     journal_after = (Transaction.objects.count(), Entry.objects.count())
     seen["journal_grew_by"] = [a - b for a, b in zip(journal_after, journal_before, strict=True)]
+
+
+@step
+def raw_sql_against_the_audit_trail():
+    """The audit trail is append-only on SQLite too; only the actor may be cleared (a person
+    deleted), nothing else with it."""
+    entries = LogEntry.objects.count()
+    seen["audit"] = {
+        "entries": entries,
+        "update": refusal("UPDATE auditlog_logentry SET object_repr = 'edited'"),
+        "delete": refusal("DELETE FROM auditlog_logentry"),
+        "update_with_actor_cleared": refusal(
+            "UPDATE auditlog_logentry SET actor_id = NULL, object_repr = 'edited'"
+        ),
+        "actor_cleared": refusal("UPDATE auditlog_logentry SET actor_id = NULL"),
+        "entries_after": LogEntry.objects.count(),
+        "edited": LogEntry.objects.filter(object_repr="edited").count(),
+    }
 
 
 @step

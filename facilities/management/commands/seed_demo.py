@@ -10,6 +10,7 @@ from argparse import RawDescriptionHelpFormatter
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 from django.db import connection
 from django.utils import timezone
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from facilities import demo
 from family import demo as family_demo
+from monitoring import demo as monitoring_demo
 
 HELP = f"""\
 Seed a demo facility with inmates who have money, and write every credential to a file.
@@ -123,7 +125,13 @@ class Command(BaseCommand):
             provider=demo.PROVIDER,
             now=timezone.now(),
         )
-        _write_credentials(credentials_out, sites, family=family)
+        monitoring = monitoring_demo.seed_monitoring(
+            facility=sites[0].facility,
+            staff=get_user_model().objects.get(username=demo.STAFF_USERNAME),
+            provider=demo.PROVIDER,
+            now=timezone.now(),
+        )
+        _write_credentials(credentials_out, sites, family=family, monitoring=monitoring)
         if options["verbosity"]:
             for site in sites:
                 self._report(site, credentials_out)
@@ -168,7 +176,9 @@ def _write_inmates(out, site, indent: str) -> None:
     out.write(f"\n{indent}]")
 
 
-def _write_credentials(path: Path, sites, *, family: dict | None = None) -> None:
+def _write_credentials(
+    path: Path, sites, *, family: dict | None = None, monitoring: dict | None = None
+) -> None:
     """Stream the credentials JSON (one inmate at a time: constant memory however many
     inmates), readable by the owner only, replacing the old file only once complete. The
     top-level keys are the first facility's; ``facilities`` lists every facility with its
@@ -183,6 +193,7 @@ def _write_credentials(path: Path, sites, *, family: dict | None = None) -> None
             **(family or {}),
         },
         "kiosk": {"name": site.kiosk.name, "key": site.kiosk_key},
+        "monitoring": monitoring or {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

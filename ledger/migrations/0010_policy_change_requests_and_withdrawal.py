@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('facilities', '0005_festival_months'),
-        ('ledger', '0007_scheduled_run_receipt_sweep'),
+        ('ledger', '0009_deposit_held_for_review'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,13 +1,15 @@
-"""Every write of the payments app: starting a family deposit at a provider, and turning what
-the provider says (a signed callback or a status poll) into ledger calls.
+"""Family deposits at a provider: starting one, and turning what the provider says (a signed
+callback or a status poll) into ledger calls.
 
 Money moves only in the ledger (``ledger.services``): a settled payment credits its deposit,
 or, when it settled after the deposit was released and no longer fits, is refunded through the
 provider (DESIGN "Deposits and payments"). Every step is idempotent, so a callback replayed, a
 callback racing a poll, or a poll repeated moves money once. Each function runs the ledger call
 first inside its own ``transaction.atomic()``, so the inmate's accounts are locked before the
-payment row is written. The family's receipt email is sent by a Celery task queued once the
-credit has committed, never inside the callback.
+payment row is written. No provider is called while they are locked: a refund is written to
+the provider outbox (``outbox.request_refund``) in the deciding transaction and made by a
+worker after the commit; the family's receipt email is likewise queued once the credit has
+committed, never sent inside the callback.
 """
 
 import contextlib
@@ -25,12 +27,14 @@ from commissary import errors
 from commissary.money import format_fen
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
-from ledger.batch import finish_run, recorded_run
-from ledger.models import Deposit, ScheduledRun
+from ledger.models import Deposit
 
-from .models import Payment
-from .providers import get_provider
-from .providers.base import InvalidCallback
+from .. import screening
+from ..models import Payment
+from ..providers import get_provider
+from ..providers.base import InvalidCallback
+from . import outbox
+from .receipts import queue_receipt
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +42,7 @@ logger = logging.getLogger(__name__)
 # when after its deposit's expiry it keeps asking (a payment may settle late).
 POLL_AFTER = dt.timedelta(minutes=2)
 POLL_UNTIL = dt.timedelta(days=2)
-# The receipt sweep re-queues receipts of payments settled longer ago than this (the task queued
-# at the credit had its chance) and more recently than RECEIPT_SWEEP_UNTIL (no old surprises).
-RECEIPT_SWEEP_AFTER = dt.timedelta(minutes=10)
-RECEIPT_SWEEP_UNTIL = dt.timedelta(days=7)
+LATE_REFUND_REASON = "Deposit no longer fits under the caps"
 
 
 class OverDepositRoom(errors.DomainError):
@@ -155,6 +156,7 @@ def record_callback(
     return apply_provider_status(payment_id=payment.pk, status=result.status, now=now)
 
 
+@outbox.applies_provider_status
 def apply_provider_status(*, payment_id: int, status: str, now: dt.datetime | None = None):
     """Bring a payment and its deposit in line with what the provider says. Idempotent."""
     now = now or timezone.now()
@@ -166,13 +168,28 @@ def apply_provider_status(*, payment_id: int, status: str, now: dt.datetime | No
 
 
 def _settle(*, payment_id: int, now: dt.datetime) -> Payment:
-    payment = Payment.objects.get(pk=payment_id)
-    provider = get_provider(payment.provider)
+    payment = Payment.objects.select_related("deposit__facility").get(pk=payment_id)
+    # Monitoring's rules (payments.screening) are asked only while the deposit is still to be
+    # decided: a replayed callback of a held or credited deposit changes nothing.
+    fired = []
+    if payment.deposit.status in UNDECIDED_STATUSES:
+        fired = screening.fired_rules(deposit=payment.deposit, now=now)
     with transaction.atomic():
         deposit = ledger.settle_late_deposit(
-            deposit_id=payment.deposit_id, provider_reference=payment.provider_reference, now=now
+            deposit_id=payment.deposit_id,
+            provider_reference=payment.provider_reference,
+            now=now,
+            hold=bool(fired),
         )
-        if deposit.status == Deposit.Status.CREDITED:
+        if deposit.status == Deposit.Status.HELD:
+            held = (
+                Payment.objects.filter(pk=payment_id)
+                .exclude(status=Payment.Status.SETTLED)
+                .update(status=Payment.Status.SETTLED, settled_at=now)
+            )
+            if held and fired:
+                screening.record_hold(deposit=deposit, fired=fired, now=now)
+        elif deposit.status == Deposit.Status.CREDITED:
             Payment.objects.filter(pk=payment_id).exclude(status=Payment.Status.SETTLED).update(
                 status=Payment.Status.SETTLED, settled_at=now
             )
@@ -181,7 +198,7 @@ def _settle(*, payment_id: int, now: dt.datetime) -> Payment:
                 # the callback, and the task retries a failed send. A replayed callback queues
                 # it again until it is sent (the task sends once), which also recovers a
                 # receipt whose queueing failed.
-                transaction.on_commit(lambda: _queue_receipt(payment_id))
+                transaction.on_commit(lambda: queue_receipt(payment_id))
         elif deposit.status == Deposit.Status.REFUNDED:
             refunding = (
                 Payment.objects.filter(pk=payment_id)
@@ -193,10 +210,50 @@ def _settle(*, payment_id: int, now: dt.datetime) -> Payment:
                 )
             )
             if refunding:
-                # Inside the transaction: if the provider refuses, nothing is recorded and the
-                # next callback or poll tries again.
-                provider.refund(payment)
+                # Recorded here, made after the commit by a worker: the inmate's accounts are
+                # locked in this transaction, and the provider's HTTP call must not hold them.
+                outbox.request_refund(payment_id=payment_id, reason=LATE_REFUND_REASON, now=now)
     return Payment.objects.get(pk=payment_id)
+
+
+UNDECIDED_STATUSES = (Deposit.Status.CREATED, Deposit.Status.EXPIRED, Deposit.Status.FAILED)
+
+
+def credit_held_payment(*, deposit_id: int, now: dt.datetime | None = None) -> Deposit:
+    """Credit a deposit that was held for review (accepted), once, and queue its receipt.
+    Idempotent: a deposit already credited is returned unchanged."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deposit = ledger.credit_deposit(deposit_id=deposit_id, now=now, from_held=True)
+        payment_id = Payment.objects.filter(deposit_id=deposit_id).values_list("pk", flat=True)
+        payment_id = payment_id.first()
+        if payment_id is not None:
+            transaction.on_commit(lambda: queue_receipt(payment_id))
+    return deposit
+
+
+def refund_held_payment(*, deposit_id: int, reason: str, now: dt.datetime | None = None):
+    """Refund a deposit that was held for review (rejected or undecided in time): its room
+    under the caps is given back and the whole payment (amount plus fee) is returned through
+    the provider outbox after the commit, never by an HTTP call under the inmate's lock.
+    Idempotent: a deposit already refunded is returned unchanged, refunded once."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deposit = ledger.refund_held_deposit(deposit_id=deposit_id, now=now)
+        payment = Payment.objects.filter(deposit_id=deposit_id).first()
+        if payment is not None:
+            refunding = (
+                Payment.objects.filter(pk=payment.pk)
+                .exclude(status=Payment.Status.REFUNDED)
+                .update(
+                    status=Payment.Status.REFUNDED,
+                    settled_at=Coalesce("settled_at", now),
+                    refunded_at=now,
+                )
+            )
+            if refunding:
+                outbox.request_refund(payment_id=payment.pk, reason=reason, now=now)
+    return deposit
 
 
 def _fail(*, payment_id: int, now: dt.datetime) -> Payment:
@@ -234,84 +291,3 @@ def poll_pending_payments(*, now: dt.datetime | None = None, limit: int = 500) -
         except errors.DomainError:
             logger.exception("polling payment %s failed", payment_id)
     return len(pending)
-
-
-def send_receipt_once(*, payment_id: int) -> bool:
-    """Email the family the receipt of a credited deposit, once per deposit. Returns whether it
-    was sent now. Run by ``payments.tasks.send_receipt`` (queued when the deposit is credited);
-    moves no money: the only row it writes is the payment's ``receipt_sent_at``.
-
-    The payment row is locked for the send and ``receipt_sent_at`` set in the same transaction,
-    so a second delivery of the task waits and then finds the receipt sent, and a failed send
-    rolls the mark back for the task's retry. Only a worker dying between the mail server
-    accepting the email and the commit can send it twice; marking it before sending instead
-    would lose it then, and on every failure."""
-    from .receipts import send_receipt_email
-
-    with transaction.atomic():
-        # FOR NO KEY UPDATE, and no other lock in this transaction, so it cannot deadlock with
-        # the money paths; a replayed callback's update skips the settled row without waiting.
-        # (On the SQLite default the IMMEDIATE transaction makes writers wait for the send,
-        # which EMAIL_TIMEOUT bounds.)
-        payment = (
-            Payment.objects.select_for_update(no_key=True)
-            .filter(pk=payment_id)
-            .only("receipt_sent_at")
-            .first()
-        )
-        if payment is None or payment.receipt_sent_at is not None:
-            return False
-        send_receipt_email(payment_id=payment_id)
-        Payment.objects.filter(pk=payment_id).update(receipt_sent_at=timezone.now())
-    return True
-
-
-def queue_unsent_receipts(
-    *, now: dt.datetime | None = None, limit: int = 500, trigger: str = "schedule"
-) -> ScheduledRun:
-    """Queue the receipt task again for credited deposits whose receipt is still unsent: the
-    broker was down when they were credited, or the task used up its retries. Only payments
-    settled between ``RECEIPT_SWEEP_UNTIL`` and ``RECEIPT_SWEEP_AFTER`` ago, oldest first, at
-    most ``limit`` a run. Sends nothing itself: the task's once-only guard makes a receipt
-    queued twice (by the sweep and a replayed callback, or by two sweeps) go once."""
-    from .tasks import send_receipt  # the tasks module imports this one
-
-    now = now or timezone.now()
-    with recorded_run(kind=ScheduledRun.Kind.RECEIPTS, trigger=trigger, now=now) as run:
-        unsent = list(
-            Payment.objects.filter(
-                status=Payment.Status.SETTLED,
-                receipt_sent_at__isnull=True,
-                settled_at__lte=now - RECEIPT_SWEEP_AFTER,
-                settled_at__gt=now - RECEIPT_SWEEP_UNTIL,
-            )
-            .order_by("settled_at", "pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        queued = 0
-        for payment_id in unsent:
-            try:
-                send_receipt.delay(payment_id=payment_id)
-            except Exception:  # the broker is down: the next run tries again
-                logger.exception("the receipt email for payment %s was not queued", payment_id)
-            else:
-                queued += 1
-        run.counts = {"receipts_unsent": len(unsent), "receipts_queued": queued}
-        run.progress_done, run.progress_total = queued, len(unsent)
-        finish_run(
-            run,
-            status=ScheduledRun.Status.SUCCEEDED
-            if queued == len(unsent)
-            else ScheduledRun.Status.FOUND_PROBLEMS,
-        )
-        logger.info("receipt sweep: %s unsent, %s queued", len(unsent), queued)
-        return run
-
-
-def _queue_receipt(payment_id: int) -> None:
-    from .tasks import send_receipt  # the tasks module imports this one
-
-    try:
-        send_receipt.delay(payment_id=payment_id)
-    except Exception:  # the money is credited; a broker outage must not fail the callback
-        logger.exception("the receipt email for payment %s was not queued", payment_id)

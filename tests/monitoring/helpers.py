@@ -1,0 +1,31 @@
+"""Monitoring scenarios: a rule at a facility, a deposit paid through the sandbox callback."""
+
+from monitoring import services
+from monitoring.models import Rule
+from payments import services as payments
+from payments.models import Payment
+from tests.factories import StaffFactory
+from tests.ledger.helpers import key
+from tests.payments.helpers import approved_link, callback_body, depositor, post_callback
+
+
+def rule_at(facility, kind, *, staff=None, **parameters) -> Rule:
+    rule = Rule(facility=facility, kind=kind, **parameters)
+    return services.save_rule(rule=rule, staff=staff or StaffFactory(facilities=[facility]))
+
+
+def started(inmate, amount_fen, *, user=None) -> Payment:
+    user = user or depositor()
+    link = approved_link(user, inmate)
+    reserved, _url = payments.start_deposit(
+        depositor=user, link_id=link.pk, amount_fen=amount_fen, idempotency_key=key()
+    )
+    return Payment.objects.select_related("deposit").get(deposit=reserved)
+
+
+def paid(client, inmate, amount_fen, *, user=None) -> Payment:
+    """A deposit started and paid: the sandbox's signed callback settles it."""
+    payment = started(inmate, amount_fen, user=user)
+    answer = post_callback(client, callback_body(payment))
+    assert answer.status_code == 200, answer.content
+    return Payment.objects.select_related("deposit").get(pk=payment.pk)
