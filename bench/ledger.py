@@ -71,6 +71,13 @@ DEPOSIT_COLUMNS = (
     "provider, provider_reference, status, idempotency_scope, idempotency_key, request_hash, "
     "created_at, expires_at, resolved_at"
 )
+# The credited deposit as the credit's status update returns it: every column of the Deposit
+# model, in its field order (ledger.services.posting.returning_columns).
+DEPOSIT_RETURNING = (
+    "id, idempotency_scope, idempotency_key, request_hash, reference, inmate_id, facility_id, "
+    "period_id, depositor_id, amount_fen, fee_fen, currency, provider, provider_reference, "
+    "status, created_at, expires_at, resolved_at"
+)
 TRANSACTION_COLUMNS = (
     "kind, idempotency_scope, idempotency_key, request_hash, facility_id, inmate_id, "
     "deposit_id, refund_of_id, reverses_id, memo, created_by_id, approved_by_id, created_at"
@@ -197,7 +204,8 @@ class RawLedger:
                 "SELECT f.max_deposit_fen, f.max_deposits_per_month, "
                 "(SELECT COUNT(*) FROM ledger_deposit d JOIN ledger_monthlyperiod p "
                 "ON p.id = d.period_id "
-                " WHERE p.inmate_id = %s AND p.month = %s AND d.status IN ('created', 'credited')) "
+                " WHERE p.inmate_id = %s AND p.month = %s "
+                "AND d.status IN ('created', 'held', 'credited')) "
                 "FROM facilities_facility f WHERE f.id = %s",
                 [inmate_id, month, facility_id],
             )
@@ -250,11 +258,11 @@ class RawLedger:
             self._execute(
                 "UPDATE ledger_deposit SET status = 'credited', resolved_at = %s, "  # noqa: S608 - column names are a constant; values are bound
                 "provider_reference = CASE WHEN %s = '' THEN provider_reference ELSE %s END "
-                f"WHERE id = %s AND status = 'created' RETURNING id, {DEPOSIT_COLUMNS}",
+                f"WHERE id = %s AND status = 'created' RETURNING {DEPOSIT_RETURNING}",
                 [now, "", "", deposit_id],
             )
             credited = self.cursor.fetchone()
-            amount_fen, fee_fen, period_id = credited[6], credited[7], credited[4]
+            amount_fen, fee_fen, period_id = credited[9], credited[10], credited[7]
             self._execute(
                 "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen - %s, "
                 "received_fen = received_fen + %s WHERE id = %s",

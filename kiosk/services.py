@@ -137,7 +137,9 @@ def sign_in(
     a burst of concurrent guesses all had their PIN checked, and a right one among them
     signed in and cleared the lock-out the others had just set). So at most five PINs are
     checked in a lock-out window however many arrive at once, and from the sixth attempt on
-    every one raises LockedOut (with the seconds to wait), even with the right PIN."""
+    every one raises LockedOut (with the seconds to wait), even with the right PIN. The
+    count is its own statement, committed before the check (there is deliberately no
+    transaction around the sign-in), so every concurrent attempt sees it."""
     now = now or timezone.now()
     if not isinstance(pin, str):
         raise errors.InvalidCredentials()
