@@ -41,6 +41,9 @@ FACILITY_ADMIN = Role(
         r"facilities\.(add|change)_(inmate|housingunit|kioskdevice)",
         r"facilities\.delete_housingunit",
         r"facilities\.change_facility",
+        # A facility's money policy (threshold, fee, deposit limits) changes only when a second
+        # facility administrator approves: they see the requests and approve each other's.
+        r"ledger\.approve_policy",
         # The facility's grades with their spending limits (usual and festival-month) and its
         # festival months: commissary policy of the facility. A grade inmates hold cannot be
         # deleted (PROTECT); the admin says so and deletes nothing.

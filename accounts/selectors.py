@@ -48,6 +48,57 @@ def may_approve(*, approver_id: int | None, requester_id: int | None, facility_i
     return approver.has_perm("ledger.approve_money")
 
 
+def may_change_policy(*, staff_id: int, facility_id: int) -> bool:
+    """Who may ask to change a facility's money policy: a superuser, or an active staff
+    member assigned to the facility who may change it (a facility administrator)."""
+    user = get_user_model().objects.filter(pk=staff_id, is_active=True, is_staff=True).first()
+    if user is None:
+        return False
+    if user.is_superuser:
+        return True
+    return is_assigned(user_id=staff_id, facility_id=facility_id) and user.has_perm(
+        "facilities.change_facility"
+    )
+
+
+def may_approve_policy(
+    *, approver_id: int | None, requester_id: int | None, facility_id: int
+) -> bool:
+    """Whether ``approver_id`` may approve ``requester_id``'s change of the facility's money
+    policy: another facility administrator assigned to the facility (``ledger.approve_policy``),
+    or a superuser; never the person who asked."""
+    if approver_id is None or approver_id == requester_id:
+        return False
+    approver = (
+        get_user_model().objects.filter(pk=approver_id, is_active=True, is_staff=True).first()
+    )
+    if approver is None:
+        return False
+    if approver.is_superuser:
+        return True
+    return is_assigned(user_id=approver_id, facility_id=facility_id) and approver.has_perm(
+        "ledger.approve_policy"
+    )
+
+
+def approvers_of(*, facility_id: int, requester_id: int, policy: bool = False) -> list:
+    """Everyone who may decide a waiting request of the facility (a money request, or a
+    policy change when ``policy``), never the requester: whom to tell it waits."""
+    check = may_approve_policy if policy else may_approve
+    candidates = (
+        get_user_model()
+        .objects.filter(
+            is_active=True, is_staff=True, facility_assignments__facility_id=facility_id
+        )
+        .exclude(pk=requester_id)
+    )
+    return [
+        user
+        for user in candidates.order_by("pk")
+        if check(approver_id=user.pk, requester_id=requester_id, facility_id=facility_id)
+    ]
+
+
 # --- family depositors ---------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ LABELS = (
     gettext_noop("entered surname"),
     gettext_noop("max deposit fen"),
     gettext_noop("max deposits per month"),
+    gettext_noop("approval window hours"),
     gettext_noop("payment"),
     gettext_noop("payments"),
     gettext_noop("receipt sent at"),
@@ -54,6 +55,7 @@ LABELS = (
     gettext_noop("Active"),
     gettext_noop("Adjustments"),
     gettext_noop("Awaiting payment"),
+    gettext_noop("Held for review"),
     gettext_noop("Closed on release"),
     gettext_noop("Commissary sales"),
     gettext_noop("Credited"),
@@ -200,6 +202,15 @@ LABELS = (
     gettext_noop("Fixed fee per deposit, paid by the depositor on top, in fen."),
     gettext_noop("Fee as basis points of the amount (100 = 1%), rounded up."),
     gettext_noop("Staff adjustments above this need a second staff member's approval."),
+    gettext_noop(
+        "Staff debits above this, alone or summed over the approval window, need a second "
+        "staff member's approval. At most the balance cap."
+    ),
+    gettext_noop(
+        "One staff member's debits of one inmate made without a second approver are summed "
+        "over the facility's calendar day and this many hours back, whichever reaches further; "
+        "the sum is held to the approval threshold."
+    ),
     gettext_noop("The most one family deposit may be, in fen (empty: no limit of its own)."),
     gettext_noop(
         "How many family deposits an inmate may receive in a calendar month (empty: no limit)."

@@ -247,6 +247,10 @@ LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
 LEDGER_ROLLOVER_CHUNK_SIZE = env.int("LEDGER_ROLLOVER_CHUNK_SIZE", default=50_000)
 # How long a reserved deposit waits for its payment before the expiry task releases its room.
 DEPOSIT_RESERVATION_MINUTES = env.int("DEPOSIT_RESERVATION_MINUTES", default=30)
+# The most any facility's deposit fee may be (facility policy changes are held to these):
+# a rate in basis points (1000 = 10%) and a fixed part in fen.
+DEPOSIT_FEE_MAX_RATE_BP = env.int("DEPOSIT_FEE_MAX_RATE_BP", default=1_000)
+DEPOSIT_FEE_MAX_FIXED_FEN = env.int("DEPOSIT_FEE_MAX_FIXED_FEN", default=5_000)
 
 # --- Kiosk API ------------------------------------------------------------------------
 # The kiosk API answers every error in one envelope (kiosk.errors); throttles count per device

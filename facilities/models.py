@@ -9,6 +9,7 @@ import hashlib
 import unicodedata
 from zoneinfo import ZoneInfo, available_timezones
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -19,6 +20,20 @@ from commissary.money import format_fen
 
 DEFAULT_MONTHLY_CAP_FEN = 100_000  # 1,000.00 yuan a calendar month
 DEFAULT_BALANCE_CAP_FEN = 500_000  # 5,000.00 yuan at any moment
+MAX_APPROVAL_WINDOW_HOURS = 24 * 7
+
+# The money policy that changes only through a ``policy_change`` money request approved by a
+# second facility administrator (or a superuser): the approval threshold and its window, the
+# deposit fee rule, and the deposit limits. The facility form files a request for them; it
+# never saves them directly (``facilities.services.save_facility_settings``).
+POLICY_CHANGE_FIELDS = (
+    "adjustment_approval_threshold_fen",
+    "approval_window_hours",
+    "deposit_fee_fixed_fen",
+    "deposit_fee_rate_bp",
+    "max_deposit_fen",
+    "max_deposits_per_month",
+)
 
 
 def deposit_fee_fen(amount_fen: int, *, fixed_fen: int, rate_bp: int) -> int:
@@ -73,7 +88,14 @@ class Facility(models.Model):
     )
     adjustment_approval_threshold_fen = models.BigIntegerField(
         default=50_000,
-        help_text="Staff adjustments above this need a second staff member's approval.",
+        help_text="Staff debits above this, alone or summed over the approval window, need a "
+        "second staff member's approval. At most the balance cap.",
+    )
+    approval_window_hours = models.PositiveSmallIntegerField(
+        default=24,
+        help_text="One staff member's debits of one inmate made without a second approver are "
+        "summed over the facility's calendar day and this many hours back, whichever reaches "
+        "further; the sum is held to the approval threshold.",
     )
     max_deposit_fen = models.BigIntegerField(
         null=True,
@@ -159,10 +181,28 @@ class Facility(models.Model):
                 & Q(dispute_answer_days__gte=1, dispute_answer_days__lte=365),
                 name="facility_commissary_days_in_range",
             ),
+            # Above the balance cap no single debit could ever need a second person.
+            models.CheckConstraint(
+                condition=Q(adjustment_approval_threshold_fen__lte=F("balance_cap_fen")),
+                name="facility_approval_threshold_within_balance_cap",
+            ),
+            models.CheckConstraint(
+                condition=Q(approval_window_hours__lte=MAX_APPROVAL_WINDOW_HOURS),
+                name="facility_approval_window_at_most_a_week",
+            ),
         ]
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        policy_errors = policy_bound_errors(
+            {field: getattr(self, field) for field in POLICY_CHANGE_FIELDS},
+            balance_cap_fen=self.balance_cap_fen,
+        )
+        if policy_errors:
+            raise ValidationError(policy_errors)
 
     def deposit_fee_fen(self, amount_fen: int) -> int:
         return deposit_fee_fen(
@@ -181,6 +221,62 @@ class Facility(models.Model):
 
     def local_month(self, instant: dt.datetime) -> dt.date:
         return local_month(instant, self.timezone)
+
+
+def max_deposit_fee_rate_bp() -> int:
+    """The highest deposit fee rate any facility may set, in basis points: the operator's
+    ``DEPOSIT_FEE_MAX_RATE_BP`` setting (10% by default), never above 100%."""
+    return min(10_000, int(getattr(settings, "DEPOSIT_FEE_MAX_RATE_BP", 1_000)))
+
+
+def max_deposit_fee_fixed_fen() -> int:
+    """The highest fixed deposit fee any facility may set: ``DEPOSIT_FEE_MAX_FIXED_FEN``."""
+    return int(getattr(settings, "DEPOSIT_FEE_MAX_FIXED_FEN", 5_000))
+
+
+def policy_bound_errors(values: dict, *, balance_cap_fen: int) -> dict[str, str]:
+    """The bounds a facility's money policy stays within, by field: {field: why not}. Used by
+    ``Facility.clean`` and by the policy change service when a change is asked for and again
+    when it is approved (the database backs what it can with CHECK constraints)."""
+    found = {}
+    rate_bp = values.get("deposit_fee_rate_bp")
+    if rate_bp is not None and not 0 <= rate_bp <= max_deposit_fee_rate_bp():
+        found["deposit_fee_rate_bp"] = _(
+            "The deposit fee rate may be at most %(rate)s basis points."
+        ) % {"rate": max_deposit_fee_rate_bp()}
+    fixed_fen = values.get("deposit_fee_fixed_fen")
+    if fixed_fen is not None and not 0 <= fixed_fen <= max_deposit_fee_fixed_fen():
+        found["deposit_fee_fixed_fen"] = _("The fixed deposit fee may be at most %(amount)s.") % {
+            "amount": format_fen(max_deposit_fee_fixed_fen())
+        }
+    threshold_fen = values.get("adjustment_approval_threshold_fen")
+    if threshold_fen is not None and not 0 <= threshold_fen <= balance_cap_fen:
+        found["adjustment_approval_threshold_fen"] = _(
+            "The approval threshold may be at most the balance cap (%(amount)s)."
+        ) % {"amount": format_fen(balance_cap_fen)}
+    window_hours = values.get("approval_window_hours")
+    if window_hours is not None and not 0 <= window_hours <= MAX_APPROVAL_WINDOW_HOURS:
+        found["approval_window_hours"] = _("The approval window is at most %(hours)d hours.") % {
+            "hours": MAX_APPROVAL_WINDOW_HOURS
+        }
+    max_deposit_fen = values.get("max_deposit_fen")
+    if max_deposit_fen is not None and max_deposit_fen <= 0:
+        found["max_deposit_fen"] = _("The largest single deposit must be more than zero.")
+    max_count = values.get("max_deposits_per_month")
+    if max_count is not None and max_count <= 0:
+        found["max_deposits_per_month"] = _("The monthly count must be at least one.")
+    return found
+
+
+def policy_value_display(field: str, value, currency: str = "CNY") -> str:
+    """A policy value as staff read it: yuan for amounts, percent for the fee rate."""
+    if value is None:
+        return str(_("No limit"))
+    if field.endswith("_fen"):
+        return format_fen(value, currency)
+    if field == "deposit_fee_rate_bp":
+        return f"{value / 100:.2f}%"
+    return str(value)
 
 
 class HousingUnit(models.Model):

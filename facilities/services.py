@@ -21,6 +21,7 @@ from ledger.models import StaffRequest
 from ledger.schedules import ensure_rollover_schedule
 
 from .models import (
+    POLICY_CHANGE_FIELDS,
     Facility,
     Grade,
     HousingUnit,
@@ -30,9 +31,29 @@ from .models import (
     hash_device_key,
 )
 
+INMATE_NUMBER_CONSTRAINT = "inmate_number_unique_per_facility"
+
+
+def _is_inmate_number_taken(error: IntegrityError) -> bool:
+    """Whether ``error`` is the unique inmate number per facility, and nothing else (another
+    violation, such as a card token drawn twice, surfaces as itself)."""
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    if diag is not None:  # PostgreSQL names the constraint
+        return diag.constraint_name == INMATE_NUMBER_CONSTRAINT
+    # SQLite names the columns: "UNIQUE constraint failed: facilities_inmate.facility_id,
+    # facilities_inmate.inmate_number"
+    message = str(error)
+    return "UNIQUE" in message and message.rstrip().endswith("facilities_inmate.inmate_number")
+
 
 def create_facility(*, code: str, name: str, **policy) -> Facility:
-    """Create a facility with its policy and open its system accounts."""
+    """Create a facility with its policy and open its system accounts. Without a threshold
+    of its own, a facility whose balance cap is below the default threshold gets the cap as
+    its threshold (the threshold is never above the cap)."""
+    if "adjustment_approval_threshold_fen" not in policy and "balance_cap_fen" in policy:
+        default_fen = Facility._meta.get_field("adjustment_approval_threshold_fen").default
+        policy["adjustment_approval_threshold_fen"] = min(default_fen, policy["balance_cap_fen"])
     with transaction.atomic():
         facility = Facility(code=code, name=name, **policy)
         facility.full_clean()
@@ -43,11 +64,18 @@ def create_facility(*, code: str, name: str, **policy) -> Facility:
 
 
 def save_facility_policy(*, facility: Facility) -> Facility:
-    """Save a facility's non-cap settings (caps go through ``update_facility_caps``) and make
-    sure its timezone has a rollover schedule."""
+    """Save a facility's settings other than its caps (``update_facility_caps``) and its money
+    policy (``POLICY_CHANGE_FIELDS``: they change only through a ``policy_change`` request a
+    second facility administrator approves, ``ledger.services.request_policy_change``), and
+    make sure its timezone has a rollover schedule. Policy values set on ``facility`` are not
+    written."""
+    kept = {"id", "monthly_cap_fen", "balance_cap_fen", *POLICY_CHANGE_FIELDS}
+    settings_fields = [
+        field.name for field in Facility._meta.concrete_fields if field.name not in kept
+    ]
     with transaction.atomic():
         facility.full_clean()
-        facility.save()
+        facility.save(update_fields=settings_fields)
         ensure_rollover_schedule(facility.timezone)
     return facility
 
@@ -98,7 +126,9 @@ def intake_inmate(
                 admitted_at=now or timezone.now(),
             )
             ledger_services.open_inmate_accounts(inmate=inmate)
-    except IntegrityError:
+    except IntegrityError as error:
+        if not _is_inmate_number_taken(error):
+            raise
         raise ValidationFailed(
             f"Inmate number {inmate_number} is already in use at {facility.name}."
         ) from None
@@ -124,7 +154,9 @@ def admit_roster(*, inmates: list[Inmate], now: dt.datetime | None = None) -> li
                 by_facility.setdefault(inmate.facility_id, []).append(inmate)
             for facility_inmates in by_facility.values():
                 ledger_services.open_accounts_for_inmates(inmates=facility_inmates)
-    except IntegrityError:
+    except IntegrityError as error:
+        if not _is_inmate_number_taken(error):
+            raise
         raise ValidationFailed(
             "An inmate number in the roster is already in use at its facility."
         ) from None
@@ -210,7 +242,9 @@ def transfer_inmate(
                 inmate.inmate_number = canonical_inmate_number(inmate_number)
             inmate.grade_id = _grade_named(cursor, facility_id=to_facility.pk, name=grade_name)
             inmate.save(update_fields=["facility", "housing_unit", "inmate_number", "grade"])
-    except IntegrityError:
+    except IntegrityError as error:
+        if not _is_inmate_number_taken(error):
+            raise
         raise ValidationFailed(
             f"Inmate number {inmate_number or ''} is already in use at {to_facility.name}."
         ) from None

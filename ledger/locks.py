@@ -51,6 +51,7 @@ class LockedInmate:
     payouts_id: int | None
     adjustments_id: int | None
     clearing_id: int | None
+    approval_window_hours: int
 
     @property
     def total_fen(self) -> int:
@@ -75,7 +76,8 @@ SELECT s.inmate_id, s.facility_id, s.id, h.id, s.balance_fen, s.pending_fen, h.b
        f.currency, f.timezone, f.monthly_cap_fen, f.deposit_fee_fixed_fen,
        f.deposit_fee_rate_bp, f.adjustment_approval_threshold_fen,
        {_system_account("sales")}, {_system_account("fees")}, {_system_account("payouts")},
-       {_system_account("adjustments")}, {_system_account("clearing", "{provider}")}
+       {_system_account("adjustments")}, {_system_account("clearing", "{provider}")},
+       f.approval_window_hours
 FROM ledger_account s
 JOIN ledger_account h ON h.inmate_id = s.inmate_id AND h.kind = 'held'
 JOIN facilities_facility f ON f.id = s.facility_id
@@ -145,6 +147,7 @@ class FacilityPolicy:
     currency: str
     monthly_cap_fen: int
     balance_cap_fen: int
+    approval_threshold_fen: int
 
 
 def _no_key_update() -> str:
@@ -157,7 +160,8 @@ def lock_facility_for_policy(cursor, *, facility_id: int) -> FacilityPolicy:
     """Lock a facility row for a change of its caps (or a read of them that must not race
     one), after the inmate accounts the operation needs."""
     cursor.execute(
-        "SELECT name, currency, monthly_cap_fen, balance_cap_fen FROM facilities_facility "  # noqa: S608 - a constant lock clause; values are bound
+        "SELECT name, currency, monthly_cap_fen, balance_cap_fen, "  # noqa: S608 - a constant lock clause; values are bound
+        "adjustment_approval_threshold_fen FROM facilities_facility "
         f"WHERE id = %s {_no_key_update()}",
         [facility_id],
     )

@@ -490,11 +490,13 @@ class StaffRequest(models.Model):
         UNFREEZE = "unfreeze", _("Unfreeze the account")
         REVERSAL = "reversal", _("Reverse a staff transaction")
         RELEASE_PAYOUT = "release_payout", _("Release the inmate and pay out")
+        POLICY_CHANGE = "policy_change", _("Change the facility's money policy")
 
     class State(models.TextChoices):
         REQUESTED = "requested", _("Waiting for approval")
         APPROVED = "approved", _("Approved")
         REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn by the requester")
         EXECUTED = "executed", _("Executed")
 
     AMOUNT_KINDS = (Kind.CREDIT, Kind.DEBIT, Kind.HOLD, Kind.HOLD_RELEASE)
@@ -512,10 +514,19 @@ class StaffRequest(models.Model):
     inmate = models.ForeignKey(
         "facilities.Inmate",
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="staff_requests",
-        verbose_name=_("inmate"),
+        limit_choices_to={"status": "active"},
+        verbose_name=_("inmate"),  # none for a change of the facility's policy
     )
     amount_fen = models.BigIntegerField(_("amount (fen)"), null=True, blank=True)
+    policy_changes = models.JSONField(
+        _("policy changes"),
+        default=dict,
+        blank=True,
+        help_text=_('For a policy change: {field: {"from": value, "to": value}}.'),
+    )
     target_transaction = models.ForeignKey(
         Transaction,
         on_delete=models.PROTECT,
@@ -576,11 +587,28 @@ class StaffRequest(models.Model):
                 condition=~Q(state="executed") | Q(executed_at__isnull=False),
                 name="staff_request_executed_has_time",
             ),
+            # The requester's own decision can only be to withdraw; a rejection and an
+            # approval are always someone else's.
             models.CheckConstraint(
-                condition=~Q(decided_by=F("requested_by")) | Q(state="rejected"),
-                name="staff_request_never_self_approved",
+                condition=~Q(decided_by=F("requested_by")) | Q(state="withdrawn"),
+                name="staff_request_only_withdrawn_by_requester",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="policy_change", inmate__isnull=True)
+                | (~Q(kind="policy_change") & Q(inmate__isnull=False)),
+                name="staff_request_inmate_unless_policy_change",
+            ),
+        ]
+        permissions = [
+            (
+                "approve_policy",
+                "Can approve another facility administrator's policy change",
             ),
         ]
 
     def __str__(self):
         return f"#{self.pk} {self.get_kind_display()} ({self.get_state_display()})"
+
+    @property
+    def is_policy_change(self) -> bool:
+        return self.kind == self.Kind.POLICY_CHANGE

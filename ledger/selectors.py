@@ -157,7 +157,12 @@ def reversal_judged_fen(*, money_added_fen: int, amounts_moved_fen) -> int:
     return money_added_fen or -max(abs(amount) for amount in amounts_moved_fen)
 
 
-def release_needs_approval(*, payout_fen: int, approval_threshold_fen: int) -> bool:
+def release_needs_approval(
+    *, payout_fen: int, approval_threshold_fen: int, is_frozen: bool = False
+) -> bool:
     """Whether a release paying out ``payout_fen`` waits for a second trust officer: a payout
-    is a debit of the inmate (``services.close_inmate_ledger`` enforces it under the lock)."""
+    is a debit of the inmate (``services.close_inmate_ledger`` enforces it under the lock),
+    and a frozen account's money leaves only with a second person, whatever the amount."""
+    if is_frozen and payout_fen > 0:
+        return True
     return needs_approval(amount_fen=-payout_fen, approval_threshold_fen=approval_threshold_fen)

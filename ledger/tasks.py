@@ -10,6 +10,7 @@ from django.utils import timezone
 from facilities.models import Facility
 
 from . import batch, statements
+from .notifications import email_approvers_of_request  # noqa: F401 - the worker registers it
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True}
 

@@ -123,3 +123,15 @@ def queued_provider_calls(queued_payment_tasks) -> QueuedTasks:
     from payments.services import queueing
 
     return queued_payment_tasks[queueing.MAKE_PROVIDER_CALL]
+
+
+@pytest.fixture(autouse=True)
+def queued_approver_emails(monkeypatch) -> list:
+    """Emails to approvers are queued for a Celery worker when a request that waits is filed.
+    Here they are kept in this list (the task's keyword arguments) instead of sent to a broker;
+    a test runs them with ``email_approvers_of_request.apply(kwargs=...)``."""
+    from ledger.notifications import email_approvers_of_request
+
+    queued: list = []
+    monkeypatch.setattr(email_approvers_of_request, "delay", lambda **kwargs: queued.append(kwargs))
+    return queued

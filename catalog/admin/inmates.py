@@ -26,7 +26,9 @@ from ..models import (
 class RestrictionAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_display = ("inmate", "kind", "category", "product", "ends_at", "reason")
     list_filter = ("kind",)
-    raw_id_fields = ("inmate",)
+    # Searched by number or name within the staff member's facilities (the inmate admin's
+    # scoped queryset answers the autocomplete): never a select of every inmate.
+    autocomplete_fields = ("inmate",)
     readonly_fields = ("created_by", "created_at")  # who imposed it and when: recorded, not typed
 
     def save_model(self, request, obj, form, change):

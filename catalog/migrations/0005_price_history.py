@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0004_idempotency_scope_help_text'),
-        ('facilities', '0006_facility_prices_and_disputes_policy'),
+        ('facilities', '0007_facility_prices_and_disputes_policy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

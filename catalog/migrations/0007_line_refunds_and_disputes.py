@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0006_product_units'),
-        ('facilities', '0006_facility_prices_and_disputes_policy'),
+        ('facilities', '0007_facility_prices_and_disputes_policy'),
         ('ledger', '0007_scheduled_run_receipt_sweep'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

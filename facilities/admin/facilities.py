@@ -1,16 +1,22 @@
 """Facilities with their policy (caps, fees, thresholds, limits) and housing units."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts import selectors as people
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.money import format_fen
+from ledger import services as ledger_services
 from ledger.forms import YuanField
 
 from .. import services
-from ..models import Facility, HousingUnit
+from ..models import POLICY_CHANGE_FIELDS, Facility, HousingUnit
 
 POLICY_AMOUNTS = {
     # yuan form field -> fen model field
@@ -29,7 +35,9 @@ COMMISSARY_DAYS = ("price_rise_notice_days", "dispute_window_days", "dispute_ans
 class FacilityForm(forms.ModelForm):
     """A facility's policy with its amounts typed in yuan. Caps change only when the facility
     is created here; afterwards through ``update_facility_caps``, which keeps the ledger in
-    step."""
+    step. Changes to the money policy (threshold and window, fee rule, deposit limits) of an
+    existing facility are not saved here: they file a policy change request, with the reason
+    typed below, which another facility administrator approves."""
 
     monthly_cap = YuanField(label=_("Monthly deposit cap"))
     balance_cap = YuanField(label=_("Balance cap"))
@@ -42,6 +50,15 @@ class FacilityForm(forms.ModelForm):
         required=False,
         help_text=_("In yuan, for example 1,234.50. Empty: no limit of its own."),
     )
+    policy_change_reason = forms.CharField(
+        label=_("Why the money policy changes"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            "Needed when the threshold, its window, the fee or the deposit limits change: the "
+            "change waits for another facility administrator to approve it."
+        ),
+    )
 
     class Meta:
         model = Facility
@@ -52,6 +69,7 @@ class FacilityForm(forms.ModelForm):
             "currency",
             "deposit_fee_rate_bp",
             "max_deposits_per_month",
+            "approval_window_hours",
             "links_need_approval",
             "trust_alert_emails",
             # the fair commissary: prices and disputes
@@ -64,6 +82,7 @@ class FacilityForm(forms.ModelForm):
         labels = {
             "deposit_fee_rate_bp": _("Deposit fee rate (basis points)"),
             "max_deposits_per_month": _("Most deposits an inmate may receive a month"),
+            "approval_window_hours": _("Hours over which one person's debits are summed"),
         }
         help_texts = {"max_deposits_per_month": _("Empty: no limit.")}
 
@@ -78,6 +97,25 @@ class FacilityForm(forms.ModelForm):
         for days in COMMISSARY_DAYS:
             if days in self.fields:  # left empty: kept as they are (the defaults when new)
                 self.fields[days].required = False
+        if "approval_window_hours" in self.fields:
+            self.fields["approval_window_hours"].required = False  # empty: as it is
+
+    def clean_approval_window_hours(self):
+        hours = self.cleaned_data.get("approval_window_hours")
+        return self.instance.approval_window_hours if hours is None else hours
+
+    def _update_errors(self, errors):
+        # The model's bounds (``Facility.clean``) name its fen fields, which are not on the
+        # form: show them at the yuan field the amount was typed in.
+        if hasattr(errors, "error_dict"):
+            yuan_field_of = {fen: yuan for yuan, fen in POLICY_AMOUNTS.items()}
+            errors = ValidationError(
+                {
+                    yuan_field_of.get(field, field): messages
+                    for field, messages in errors.error_dict.items()
+                }
+            )
+        super()._update_errors(errors)
 
     def clean(self):
         cleaned_data = super().clean()
@@ -89,6 +127,29 @@ class FacilityForm(forms.ModelForm):
             if yuan_field in cleaned_data:
                 setattr(self.instance, fen_field, cleaned_data[yuan_field])
         return cleaned_data
+
+    def policy_changes(self) -> dict:
+        """The money policy values that differ from the saved facility's: {field: new}."""
+        if not self.instance.pk:
+            return {}
+        saved = Facility.objects.get(pk=self.instance.pk)
+        values = {field: self.cleaned_data.get(field) for field in self.Meta.fields}
+        values.update({fen: self.cleaned_data.get(yuan) for yuan, fen in POLICY_AMOUNTS.items()})
+        return {
+            field: values[field]
+            for field in POLICY_CHANGE_FIELDS
+            if field in values and values[field] != getattr(saved, field)
+        }
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.errors or not self.instance.pk:
+            return
+        if self.policy_changes() and not self.cleaned_data.get("policy_change_reason", "").strip():
+            self.add_error(
+                "policy_change_reason",
+                gettext("Say why the money policy should change: another administrator reads it."),
+            )
 
 
 @admin.register(Facility)
@@ -107,9 +168,36 @@ class FacilityAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ("code", "currency") if obj else ()
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None or not self.has_change_permission(request, obj):
+            return [field for field in fields if field != "policy_change_reason"]
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None:
+            form.base_fields = {
+                name: field
+                for name, field in form.base_fields.items()
+                if name != "policy_change_reason"
+            }
+        return form
+
     def save_model(self, request, obj, form, change):
         if change:
-            services.save_facility_policy(facility=obj)
+            changes = form.policy_changes()
+            with transaction.atomic():
+                services.save_facility_policy(facility=obj)
+                if changes and people.may_change_policy(
+                    staff_id=request.user.pk, facility_id=obj.pk
+                ):
+                    request.filed_policy_request = ledger_services.request_policy_change(
+                        facility_id=obj.pk,
+                        staff_id=request.user.pk,
+                        reason=form.cleaned_data["policy_change_reason"],
+                        values=changes,
+                    )
             return
         policy = {
             field: getattr(obj, field)
@@ -118,6 +206,21 @@ class FacilityAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         }
         created = services.create_facility(code=obj.code, name=obj.name, **policy)
         obj.pk = created.pk
+
+    def response_change(self, request, obj):
+        filed = getattr(request, "filed_policy_request", None)
+        if filed is None:
+            return super().response_change(request, obj)
+        self.message_user(
+            request,
+            gettext(
+                "The other settings are saved. The money policy change is request #%(id)d: it "
+                "takes effect once another facility administrator approves it."
+            )
+            % {"id": filed.pk},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:ledger_staffrequest_change", args=[filed.pk]))
 
     @admin.display(description=_("monthly cap"))
     def monthly_cap(self, facility):

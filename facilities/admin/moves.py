@@ -202,6 +202,11 @@ class InmateMovesAdminMixin:
             waits = release_needs_approval(
                 payout_fen=paid_out,
                 approval_threshold_fen=inmate.facility.adjustment_approval_threshold_fen,
+                is_frozen=any(
+                    account.is_frozen
+                    for account in inmate.ledger_accounts.all()
+                    if account.kind == "spendable"
+                ),
             )
             total_fen += paid_out
             rows.append(

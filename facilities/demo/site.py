@@ -61,9 +61,11 @@ class DemoSite:
 
 
 # One staff member per role at each demo facility, two trust officers so that maker-checker
-# (one asks, the other approves) can be tried.
+# (one asks, the other approves) can be tried, and two facility administrators so that a
+# policy change (one asks, the other approves) can be.
 DEMO_ROLES = (
     ("facility_admin", "FACILITY_ADMIN"),
+    ("facility_admin_2", "FACILITY_ADMIN"),
     ("trust_officer", "TRUST_OFFICER"),
     ("trust_officer_2", "TRUST_OFFICER"),
     ("clerk", "COMMISSARY_CLERK"),

@@ -58,6 +58,8 @@ from .requests import (
     reject_request,
     request_key,
     request_money_action,
+    request_policy_change,
+    withdraw_request,
 )
 from .staff import (
     REVERSIBLE_KINDS,
@@ -104,9 +106,11 @@ __all__ = [
     "request_hash_of",
     "request_key",
     "request_money_action",
+    "request_policy_change",
     "reserve_deposit",
     "reverse_transaction",
     "set_account_frozen",
     "settle_late_deposit",
     "staff_scope",
+    "withdraw_request",
 ]

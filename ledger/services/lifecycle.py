@@ -112,11 +112,14 @@ def move_inmate_ledger(
     request_hash = request_hash_of(
         "move_inmate_ledger", inmate_id=inmate_id, to_facility=to_facility_id, staff_id=staff_id
     )
-    replayed = _replayed_event(scope, idempotency_key, request_hash)
-    if replayed is not None:
-        return replayed
     with transaction.atomic(), connection.cursor() as cursor:
         locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+        # The earlier request is looked up under the lock (invariant 6): an identical request
+        # running at the same moment has committed by now, and this returns its result
+        # instead of "already there" or "released".
+        replayed = _replayed_event(scope, idempotency_key, request_hash)
+        if replayed is not None:
+            return replayed
         ensure_open(locked)
         if locked.facility_id == to_facility_id:
             raise errors.ValidationFailed(_("The inmate is already at that facility."))
@@ -190,6 +193,9 @@ def close_inmate_ledger(
     facility's threshold needs a second trust officer (``approved_by_id``, judged by
     ``accounts.selectors.may_approve`` under the lock), as a staff debit does; without one it
     is refused and nothing changes (staff ask through a ``release_payout`` money request).
+    A frozen account is closed on release too, but a staff member's release pays its money
+    out only with a second trust officer, whatever the amount (the freeze rules in
+    ``services.staff``).
 
     Long (about 90 lines) because the expiries, the payout and the closing decide on one read
     under one lock, in one transaction: split, each part would need that read passed in."""
@@ -202,11 +208,14 @@ def close_inmate_ledger(
     request_hash = request_hash_of(
         "close_inmate_ledger", inmate_id=inmate_id, staff_id=staff_id, **approval
     )
-    replayed = _replayed_event(scope, idempotency_key, request_hash)
-    if replayed is not None:
-        return replayed
     with transaction.atomic(), connection.cursor() as cursor:
         locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+        # The earlier request is looked up under the lock (invariant 6): an identical request
+        # running at the same moment has committed by now, and this returns its result
+        # instead of "already there" or "released".
+        replayed = _replayed_event(scope, idempotency_key, request_hash)
+        if replayed is not None:
+            return replayed
         ensure_open(locked)
         # A held deposit is paid money the family may get back: security staff decide it
         # (accept credits, reject refunds through the provider) before the inmate leaves.
@@ -221,7 +230,9 @@ def close_inmate_ledger(
             spendable_fen=locked.spendable_fen, held_fen=locked.held_fen
         )
         if staff_id is not None and release_needs_approval(
-            payout_fen=payout_fen, approval_threshold_fen=locked.approval_threshold_fen
+            payout_fen=payout_fen,
+            approval_threshold_fen=locked.approval_threshold_fen,
+            is_frozen=locked.is_frozen,
         ):
             ensure_second_approver(
                 locked,
@@ -283,7 +294,9 @@ def close_inmate_ledger(
 def change_facility_caps(*, facility_id: int, monthly_cap_fen: int, balance_cap_fen: int) -> None:
     """Change a facility's caps under every one of its inmates' account locks.
 
-    Raising always works. Lowering the balance cap is refused while any open inmate's
+    Raising always works. A balance cap lowered below the facility's approval threshold
+    brings the threshold down with it (stricter, so no policy change is needed). Lowering the
+    balance cap is refused while any open inmate's
     spendable + held + pending deposits exceed it (invariant 3: the money is theirs; staff
     move or pay it out first), and the refusal names them. A lowered monthly cap applies
     from the next period on; a raised one also to the open periods.

@@ -1,4 +1,5 @@
-"""Maker-checker money requests from trust officers (``StaffRequest``).
+"""Maker-checker money requests from trust officers (``StaffRequest``), and changes of a
+facility's money policy from facility administrators.
 
 One trust officer asks (an adjustment, a hold or its release, a freeze, a reversal, a release
 payout), with a reason. What needs a second trust officer — every credit, every action that adds
@@ -12,9 +13,26 @@ it is approved; a rejection moves nothing. What needs no approval executes when 
 The inmate admin's release action files a ``release_payout`` request the same way when the
 payout is above the threshold (``file_release_request_if_needed``), for whoever released.
 
+What is impossible is refused when it is asked for, with the words the approver would get:
+a request whose preview shows spendable money below zero, or room under the balance cap
+below zero, is never filed (the approver's own check under the lock stays). A debit that the
+requester's other unapproved debits of the day take over the threshold waits for a second
+trust officer (``staff.debit_needs_approval``), and a frozen account takes only what the
+freeze rules allow (``services.staff``).
+
+The requester may withdraw their own waiting request (nobody else may); a rejection is always
+someone who could have approved it. Both move nothing and are in the audit trail (the request
+row is audited).
+
+Policy changes (``policy_change``): the approval threshold and its window, the deposit fee rule
+and the deposit limits of a facility change only when a second facility administrator of the
+facility (or a superuser) approves a request filed by another; the new values are checked
+against ``facilities.models.policy_bound_errors`` when asked and again under the facility's
+row lock when approved, and saved through the model, so the audit trail has old and new.
+
 Lock order as everywhere: the inmate's accounts first (``lock_inmate_accounts``), then the
-request row. Two approvers racing both wait for the accounts; the second finds the request
-already decided.
+request row; a policy change locks the facility row (``FOR NO KEY UPDATE``), then the request
+row. Two approvers racing both wait; the second finds the request already decided.
 
 Over 400 lines because a request's whole life is here (preview, filing, approval, rejection,
 execution per kind): each step re-checks what the one before decided, and reads best beside it.
@@ -29,24 +47,26 @@ from django.utils.translation import gettext as _
 
 from accounts import selectors as people
 from commissary import errors
-from facilities.models import Inmate
+from facilities.models import POLICY_CHANGE_FIELDS, Facility, Inmate, policy_bound_errors
+from facilities.records import set_facility_policy
 
-from ..locks import lock_inmate_accounts
+from .. import notifications
+from ..locks import LockedInmate, lock_facility_for_policy, lock_inmate_accounts
 from ..models import AccountEvent, StaffRequest, Transaction
-from ..selectors import (
-    inmate_balance,
-    needs_approval,
-    release_needs_approval,
-    release_payout_fen,
-    reversal_judged_fen,
-)
+from ..selectors import release_needs_approval, release_payout_fen
 from .posting import SYSTEM_SCOPE, checked_amount, checked_reason
 from .staff import (
     REVERSIBLE_KINDS,
     adjust_balance,
+    check_adjustment,
+    check_hold_move,
+    check_reversal,
+    debit_needs_approval,
+    ensure_not_frozen,
     ensure_staff_may_act,
     hold_funds,
     release_hold,
+    reversal_judged_amount_fen,
     reverse_transaction,
     set_account_frozen,
 )
@@ -73,6 +93,7 @@ class RequestPreview:
     paid_out_fen: int
     is_frozen_after: bool
     needs_approval: bool
+    refusal: errors.DomainError | None = None
 
     @property
     def balance_room_before_fen(self) -> int:
@@ -85,21 +106,26 @@ class RequestPreview:
         return self.balance_cap_fen - total
 
 
-def _legs_of_reversal(original: Transaction, inmate) -> tuple[int, int]:
-    """How a reversal of ``original`` would change the inmate's (spendable, held)."""
+def _legs_of_reversal(original: Transaction, inmate_id: int) -> tuple[int, int, list[int]]:
+    """How a reversal of ``original`` would change the inmate's (spendable, held), and the
+    amounts of all its legs."""
     spendable_change = held_change = 0
-    for kind, amount_fen in original.entries.filter(account__inmate=inmate).values_list(
-        "account__kind", "amount_fen"
+    amounts = []
+    for kind, inmate_of_account, amount_fen in original.entries.values_list(
+        "account__kind", "account__inmate_id", "amount_fen"
     ):
+        amounts.append(amount_fen)
+        if inmate_of_account != inmate_id:
+            continue
         if kind == "spendable":
             spendable_change -= amount_fen
         elif kind == "held":
             held_change -= amount_fen
-    return spendable_change, held_change
+    return spendable_change, held_change, amounts
 
 
-def _reversal_target(inmate, transaction_id) -> Transaction:
-    original = Transaction.objects.filter(pk=transaction_id, inmate=inmate).first()
+def _reversal_target(inmate_id: int, transaction_id) -> Transaction:
+    original = Transaction.objects.filter(pk=transaction_id, inmate_id=inmate_id).first()
     if original is None:
         raise errors.TransactionNotFound(_("That transaction is not one of this inmate's."))
     if original.kind not in REVERSIBLE_KINDS:
@@ -109,75 +135,160 @@ def _reversal_target(inmate, transaction_id) -> Transaction:
     return original
 
 
-def preview_request(
-    *, kind: str, inmate, amount_fen: int | None = None, transaction_id: int | None = None
+def _assess(
+    cursor,
+    locked: LockedInmate,
+    *,
+    kind: str,
+    amount_fen: int | None,
+    transaction_id: int | None,
+    staff_id: int | None,
+    now: dt.datetime,
 ) -> RequestPreview:
-    """What the request would do to the inmate's money if executed now. Reads only; the
-    service re-checks everything under the lock when it runs."""
-    money = inmate_balance(inmate=inmate)
-    spendable, held, is_frozen = money.spendable_fen, money.held_fen, money.is_frozen
-    paid_out = 0
+    """What the request would do to the inmate's money, read under the inmate's lock: the
+    balances after it, whether it waits for a second trust officer, and the refusal the
+    approver would meet if it cannot be done at all (the same checks the services run)."""
+    spendable, held, is_frozen = locked.spendable_fen, locked.held_fen, locked.is_frozen
     moved_fen = amount_fen or 0
-    if kind == Kind.CREDIT:
-        spendable += moved_fen
-    elif kind == Kind.DEBIT:
-        spendable -= moved_fen
-    elif kind == Kind.HOLD:
-        spendable, held = spendable - moved_fen, held + moved_fen
-    elif kind == Kind.HOLD_RELEASE:
-        spendable, held = spendable + moved_fen, held - moved_fen
+    paid_out = 0
+    waits = False
+    checks = []
+    if kind in (Kind.CREDIT, Kind.DEBIT):
+        signed_fen = moved_fen if kind == Kind.CREDIT else -moved_fen
+        spendable += signed_fen
+        waits = signed_fen > 0 or debit_needs_approval(
+            cursor,
+            locked,
+            amount_fen=signed_fen,
+            taken_fen=moved_fen * (kind == Kind.DEBIT),
+            staff_id=staff_id,
+            now=now,
+        )
+        checks = [
+            lambda: ensure_not_frozen(locked),
+            lambda: check_adjustment(
+                amount_fen=signed_fen,
+                spendable_fen=locked.spendable_fen,
+                room_fen=locked.room_under_balance_cap_fen,
+            ),
+        ]
+    elif kind in (Kind.HOLD, Kind.HOLD_RELEASE):
+        to_held = kind == Kind.HOLD
+        shift = moved_fen if to_held else -moved_fen
+        spendable, held = spendable - shift, held + shift
+        checks = [] if to_held else [lambda: ensure_not_frozen(locked)]
+        checks.append(
+            lambda: check_hold_move(
+                amount_fen=moved_fen,
+                to_held=to_held,
+                spendable_fen=locked.spendable_fen,
+                held_fen=locked.held_fen,
+                pending_fen=locked.pending_fen,
+                balance_cap_fen=locked.balance_cap_fen,
+            )
+        )
     elif kind in (Kind.FREEZE, Kind.UNFREEZE):
-        is_frozen = kind == Kind.FREEZE
+        freezing = kind == Kind.FREEZE
+        if is_frozen == freezing:
+            checks = [
+                lambda: _refuse(
+                    _("The account is already frozen.")
+                    if freezing
+                    else _("The account is not frozen.")
+                )
+            ]
+        is_frozen = freezing
     elif kind == Kind.REVERSAL:
-        original = _reversal_target(inmate, transaction_id)
-        spendable_change, held_change = _legs_of_reversal(original, inmate)
+        original = _reversal_target(locked.inmate_id, transaction_id)
+        spendable_change, held_change, amounts = _legs_of_reversal(original, locked.inmate_id)
         spendable, held = spendable + spendable_change, held + held_change
+        new_money = spendable_change + held_change
+        waits = debit_needs_approval(
+            cursor,
+            locked,
+            amount_fen=reversal_judged_amount_fen(new_money, [(None, a) for a in amounts]),
+            taken_fen=max(0, -new_money),
+            staff_id=staff_id,
+            now=now,
+        )
+        checks = [
+            lambda: ensure_not_frozen(locked),
+            lambda: _ensure_not_reversed(transaction_id),
+            lambda: check_reversal(
+                spendable_fen=locked.spendable_fen,
+                held_fen=locked.held_fen,
+                new_spendable_fen=spendable,
+                new_held_fen=held,
+                pending_fen=locked.pending_fen,
+                balance_cap_fen=locked.balance_cap_fen,
+            ),
+        ]
     elif kind == Kind.RELEASE_PAYOUT:
-        paid_out, spendable, held = spendable + held, 0, 0
+        paid_out = release_payout_fen(spendable_fen=spendable, held_fen=held)
+        spendable = held = 0
+        waits = release_needs_approval(
+            payout_fen=paid_out,
+            approval_threshold_fen=locked.approval_threshold_fen,
+            is_frozen=locked.is_frozen,
+        )
+    refusal = None
+    for check in checks:
+        try:
+            check()
+        except errors.DomainError as refused:
+            refusal = refused
+            break
     return RequestPreview(
-        currency=money.currency,
-        spendable_before_fen=money.spendable_fen,
-        held_before_fen=money.held_fen,
+        currency=locked.currency,
+        spendable_before_fen=locked.spendable_fen,
+        held_before_fen=locked.held_fen,
         spendable_after_fen=spendable,
         held_after_fen=held,
-        pending_fen=money.pending_fen,
-        balance_cap_fen=money.balance_cap_fen,
+        pending_fen=locked.pending_fen,
+        balance_cap_fen=locked.balance_cap_fen,
         paid_out_fen=paid_out,
         is_frozen_after=is_frozen,
-        needs_approval=_needs_approval(
-            kind,
-            inmate=inmate,
-            amount_fen=amount_fen,
-            transaction_id=transaction_id,
-            spendable_fen=money.spendable_fen,
-            held_fen=money.held_fen,
-        ),
+        needs_approval=waits,
+        refusal=refusal,
     )
 
 
-def _needs_approval(
-    kind, *, inmate, amount_fen, transaction_id, spendable_fen: int, held_fen: int
-) -> bool:
-    threshold = inmate.facility.adjustment_approval_threshold_fen
-    if kind == Kind.CREDIT:
-        return True
-    if kind == Kind.DEBIT:
-        return needs_approval(amount_fen=-amount_fen, approval_threshold_fen=threshold)
-    if kind == Kind.REVERSAL:
-        # As reverse_transaction judges it under the lock.
-        original = _reversal_target(inmate, transaction_id)
-        spendable_change, held_change = _legs_of_reversal(original, inmate)
-        judged_fen = reversal_judged_fen(
-            money_added_fen=spendable_change + held_change,
-            amounts_moved_fen=original.entries.values_list("amount_fen", flat=True),
+def _refuse(message) -> None:
+    raise errors.ValidationFailed(message)
+
+
+def _ensure_not_reversed(transaction_id: int) -> None:
+    if Transaction.objects.filter(reverses_id=transaction_id).exists():
+        raise errors.NotReversible(_("This transaction has already been reversed."))
+
+
+def preview_request(
+    *,
+    kind: str,
+    inmate,
+    amount_fen: int | None = None,
+    transaction_id: int | None = None,
+    staff_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> RequestPreview:
+    """What the request would do to the inmate's money if executed now, for ``staff_id``
+    asking, with the refusal it would meet (``refusal``) when it cannot be done. Read under
+    the inmate's lock, briefly, exactly as filing reads it; it changes nothing, and the
+    services check everything again when the request runs."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        locked = lock_inmate_accounts(cursor, by="inmate", key=inmate.pk)
+        if locked.is_closed:
+            raise errors.InmateReleased()
+        return _assess(
+            cursor,
+            locked,
+            kind=kind,
+            amount_fen=amount_fen,
+            transaction_id=transaction_id if kind == Kind.REVERSAL else None,
+            staff_id=staff_id,
+            now=now,
         )
-        return needs_approval(amount_fen=judged_fen, approval_threshold_fen=threshold)
-    if kind == Kind.RELEASE_PAYOUT:
-        return release_needs_approval(
-            payout_fen=release_payout_fen(spendable_fen=spendable_fen, held_fen=held_fen),
-            approval_threshold_fen=threshold,
-        )
-    return False  # holds, their release, freezes: the inmate's money stays the inmate's
 
 
 def request_money_action(
@@ -190,16 +301,19 @@ def request_money_action(
     transaction_id: int | None = None,
     now: dt.datetime | None = None,
 ) -> StaffRequest:
-    """Record a trust officer's request. One that needs no second trust officer is executed
-    at once, in the same database transaction (refused: nothing is recorded)."""
-    if kind not in Kind.values:
+    """Record a trust officer's request. One that cannot be done (its preview shows spendable
+    money or room under the cap below zero, or the account is frozen against it) is refused
+    here with the approver's words, and nothing is recorded. One that needs no second trust
+    officer is executed at once, in the same database transaction. One that waits is filed,
+    and the facility's other trust officers are emailed once it is committed."""
+    if kind not in Kind.values or kind == Kind.POLICY_CHANGE:
         raise errors.ValidationFailed(_("Choose what should be done."))
     reason = checked_reason(reason)
     amount_fen = checked_amount(amount_fen) if kind in StaffRequest.AMOUNT_KINDS else None
     if kind != Kind.REVERSAL:
         transaction_id = None
     now = now or timezone.now()
-    inmate = Inmate.objects.select_related("facility").filter(pk=inmate_id).first()
+    inmate = Inmate.objects.filter(pk=inmate_id).only("facility_id").first()
     if inmate is None:
         raise errors.InmateNotFound()
     if not people.may_request(staff_id=staff_id, facility_id=inmate.facility_id):
@@ -212,26 +326,31 @@ def request_money_action(
             raise errors.InmateReleased()
         if kind == Kind.RELEASE_PAYOUT:
             _ensure_no_release_waiting(inmate_id)
-        waits = _needs_approval(
-            kind,
-            inmate=inmate,
+        assessed = _assess(
+            cursor,
+            locked,
+            kind=kind,
             amount_fen=amount_fen,
             transaction_id=transaction_id,
-            spendable_fen=locked.spendable_fen,
-            held_fen=locked.held_fen,
+            staff_id=staff_id,
+            now=now,
         )
+        if assessed.refusal is not None:
+            raise assessed.refusal
         staff_request = StaffRequest.objects.create(
             kind=kind,
-            facility_id=inmate.facility_id,
+            facility_id=locked.facility_id,
             inmate_id=inmate_id,
             amount_fen=amount_fen,
             target_transaction_id=transaction_id,
             reason=reason,
-            needs_approval=waits,
+            needs_approval=assessed.needs_approval,
             requested_by_id=staff_id,
             requested_at=now,
         )
-        if not waits:
+        if assessed.needs_approval:
+            notifications.email_approvers_on_commit(staff_request.pk)
+        else:
             _execute(staff_request, approved_by_id=None, now=now)
     return staff_request
 
@@ -258,7 +377,9 @@ def file_release_request_if_needed(
             spendable_fen=locked.spendable_fen, held_fen=locked.held_fen
         )
         if not release_needs_approval(
-            payout_fen=payout_fen, approval_threshold_fen=locked.approval_threshold_fen
+            payout_fen=payout_fen,
+            approval_threshold_fen=locked.approval_threshold_fen,
+            is_frozen=locked.is_frozen,
         ):
             return None
         waiting = _waiting_release(inmate_id)
@@ -295,62 +416,197 @@ def _ensure_no_release_waiting(inmate_id: int) -> None:
         )
 
 
+def _lock_request(cursor, staff_request_id: int) -> StaffRequest:
+    """Take the locks a decision on the request needs, in the order of ``ledger.locks`` (the
+    inmate's accounts, or for a policy change the facility row), then the request row."""
+    staff_request = _existing_request(staff_request_id)
+    if staff_request.is_policy_change:
+        lock_facility_for_policy(cursor, facility_id=staff_request.facility_id)
+    else:
+        lock_inmate_accounts(cursor, by="inmate", key=staff_request.inmate_id)
+    staff_request = StaffRequest.objects.select_for_update().get(pk=staff_request_id)
+    _ensure_waiting(staff_request)
+    return staff_request
+
+
+def _may_decide(staff_request: StaffRequest, staff_id: int) -> bool:
+    """Whether ``staff_id`` may approve or reject the request: never the requester."""
+    if staff_request.is_policy_change:
+        return people.may_approve_policy(
+            approver_id=staff_id,
+            requester_id=staff_request.requested_by_id,
+            facility_id=staff_request.facility_id,
+        )
+    return people.may_approve(
+        approver_id=staff_id,
+        requester_id=staff_request.requested_by_id,
+        facility_id=staff_request.facility_id,
+    )
+
+
+def _record_decision(staff_request, *, state, staff_id, note, now) -> None:
+    staff_request.state = state
+    staff_request.decided_by_id = staff_id
+    staff_request.decided_at = now
+    staff_request.decision_note = note.strip()
+    staff_request.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+
+
 def approve_request(
     *, staff_request_id: int, approver_id: int, note: str = "", now: dt.datetime | None = None
 ) -> StaffRequest:
     """A second trust officer approves: the request posts through the ledger service and is
-    executed, or the ledger's refusal (insufficient funds, the cap) leaves it waiting."""
+    executed, or the ledger's refusal (insufficient funds, the cap, a frozen account) leaves it
+    waiting. A policy change is approved by a second facility administrator (or a superuser)
+    and saved to the facility, within the policy bounds read under the facility's lock."""
     now = now or timezone.now()
-    staff_request = _existing_request(staff_request_id)
     with transaction.atomic(), connection.cursor() as cursor:
-        lock_inmate_accounts(cursor, by="inmate", key=staff_request.inmate_id)
-        staff_request = StaffRequest.objects.select_for_update().get(pk=staff_request_id)
-        _ensure_waiting(staff_request)
-        if not people.may_approve(
-            approver_id=approver_id,
-            requester_id=staff_request.requested_by_id,
-            facility_id=staff_request.facility_id,
-        ):
+        staff_request = _lock_request(cursor, staff_request_id)
+        if not _may_decide(staff_request, approver_id):
             raise errors.NotPermitted(
                 _(
+                    "Only another facility administrator of this facility, or a superuser, can "
+                    "approve it, never the person who asked."
+                )
+                if staff_request.is_policy_change
+                else _(
                     "Only another trust officer assigned to this facility can approve it, "
                     "never the person who asked."
                 )
             )
-        staff_request.state = State.APPROVED
-        staff_request.decided_by_id = approver_id
-        staff_request.decided_at = now
-        staff_request.decision_note = note.strip()
-        staff_request.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
-        _execute(staff_request, approved_by_id=approver_id, now=now)
+        _record_decision(
+            staff_request, state=State.APPROVED, staff_id=approver_id, note=note, now=now
+        )
+        if staff_request.is_policy_change:
+            _apply_policy_change(staff_request, now=now)
+        else:
+            _execute(staff_request, approved_by_id=approver_id, now=now)
     return staff_request
 
 
 def reject_request(
     *, staff_request_id: int, staff_id: int, note: str = "", now: dt.datetime | None = None
 ) -> StaffRequest:
-    """Reject (or, by the requester, withdraw) a waiting request. Nothing moves."""
+    """Someone who could approve the waiting request rejects it instead. Nothing moves. The
+    requester cannot reject their own request: they withdraw it (``withdraw_request``)."""
     now = now or timezone.now()
-    staff_request = _existing_request(staff_request_id)
     with transaction.atomic(), connection.cursor() as cursor:
-        lock_inmate_accounts(cursor, by="inmate", key=staff_request.inmate_id)
-        staff_request = StaffRequest.objects.select_for_update().get(pk=staff_request_id)
-        _ensure_waiting(staff_request)
-        is_requester = staff_id == staff_request.requested_by_id
-        if not is_requester and not people.may_approve(
-            approver_id=staff_id,
-            requester_id=staff_request.requested_by_id,
-            facility_id=staff_request.facility_id,
-        ):
+        staff_request = _lock_request(cursor, staff_request_id)
+        if not _may_decide(staff_request, staff_id):
             raise errors.NotPermitted(
-                _("Only a trust officer of this facility, or the person who asked, can reject it.")
+                _(
+                    "Only someone who could approve it can reject it; the person who asked "
+                    "withdraws it instead."
+                )
             )
-        staff_request.state = State.REJECTED
-        staff_request.decided_by_id = staff_id
-        staff_request.decided_at = now
-        staff_request.decision_note = note.strip()
-        staff_request.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+        _record_decision(staff_request, state=State.REJECTED, staff_id=staff_id, note=note, now=now)
     return staff_request
+
+
+def withdraw_request(
+    *, staff_request_id: int, staff_id: int, note: str = "", now: dt.datetime | None = None
+) -> StaffRequest:
+    """The requester takes back their own waiting request. Nothing moves; the request stays,
+    ``withdrawn``, in the list and the audit trail. Nobody else can withdraw it."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        staff_request = _lock_request(cursor, staff_request_id)
+        if staff_id != staff_request.requested_by_id:
+            raise errors.NotPermitted(_("Only the person who asked can withdraw a request."))
+        _record_decision(
+            staff_request, state=State.WITHDRAWN, staff_id=staff_id, note=note, now=now
+        )
+    return staff_request
+
+
+# --- facility policy changes --------------------------------------------------------------
+
+
+def _policy_refusal(found: dict[str, str]) -> errors.InvalidPolicy:
+    return errors.InvalidPolicy(" ".join(str(message) for message in found.values()))
+
+
+def request_policy_change(
+    *,
+    facility_id: int,
+    staff_id: int,
+    reason: str,
+    values: dict,
+    now: dt.datetime | None = None,
+) -> StaffRequest:
+    """A facility administrator asks to change the facility's money policy (the fields of
+    ``facilities.models.POLICY_CHANGE_FIELDS`` in ``values``; the others are not policy). Only
+    the fields that differ are recorded, each with its value now and the one asked for. Values
+    outside the bounds are refused here; nothing changes until another facility administrator
+    of the facility, or a superuser, approves (``approve_request``)."""
+    reason = checked_reason(reason)
+    unknown = set(values) - set(POLICY_CHANGE_FIELDS)
+    if unknown:
+        raise errors.ValidationFailed(
+            _("These are not policy fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}
+        )
+    now = now or timezone.now()
+    if not people.may_change_policy(staff_id=staff_id, facility_id=facility_id):
+        raise errors.NotPermitted(
+            _("Only a facility administrator of this facility can ask to change its policy.")
+        )
+    with transaction.atomic():
+        facility = Facility.objects.filter(pk=facility_id).first()
+        if facility is None:
+            raise errors.FacilityNotFound()
+        changes = {
+            field: {"from": getattr(facility, field), "to": value}
+            for field, value in values.items()
+            if getattr(facility, field) != value
+        }
+        if not changes:
+            raise errors.ValidationFailed(_("Nothing in the policy would change."))
+        found = policy_bound_errors(
+            {field: change["to"] for field, change in changes.items()},
+            balance_cap_fen=facility.balance_cap_fen,
+        )
+        if found:
+            raise _policy_refusal(found)
+        staff_request = StaffRequest.objects.create(
+            kind=Kind.POLICY_CHANGE,
+            facility_id=facility_id,
+            inmate=None,
+            policy_changes=changes,
+            reason=reason,
+            needs_approval=True,
+            requested_by_id=staff_id,
+            requested_at=now,
+        )
+        notifications.email_approvers_on_commit(staff_request.pk)
+    return staff_request
+
+
+def _apply_policy_change(staff_request: StaffRequest, *, now) -> None:
+    """Save the approved values to the facility (under its row lock, taken by the caller),
+    checked again: a value that changed since the request was filed, or a bound the facility
+    no longer allows (a lower balance cap), refuses the approval and the request waits."""
+    facility = Facility.objects.get(pk=staff_request.facility_id)
+    changes = staff_request.policy_changes
+    if any(getattr(facility, field) != change["from"] for field, change in changes.items()):
+        raise errors.InvalidPolicy(
+            _(
+                "The facility's policy has changed since this was asked for; reject it and ask "
+                "again."
+            )
+        )
+    found = policy_bound_errors(
+        {field: change["to"] for field, change in changes.items()},
+        balance_cap_fen=facility.balance_cap_fen,
+    )
+    if found:
+        raise _policy_refusal(found)
+    set_facility_policy(
+        facility_id=facility.pk,
+        values={field: change["to"] for field, change in changes.items()},
+    )
+    staff_request.state = State.EXECUTED
+    staff_request.executed_at = now
+    staff_request.save(update_fields=["state", "executed_at"])
 
 
 def _existing_request(staff_request_id: int) -> StaffRequest:

@@ -6,20 +6,42 @@ and every one of those needs a second staff member's approval, as does a debit a
 facility's threshold. Who may request and who may approve is decided by
 ``accounts.selectors``, checked here under the inmate's lock so that a withdrawn assignment
 cannot slip in between the check and the posting.
+
+**Debits cannot be split under the threshold.** The threshold applies to the sum of one staff
+member's debits of one inmate made without a second approver (adjustment debits, and
+reversals that take money away) over the facility's calendar day and the facility's approval
+window (``approval_window_hours`` back from now), whichever reaches further: ¥1, ¥300 and
+¥199 debits and a ¥10 reversal by one trust officer against a ¥500 threshold make the last one
+wait. The sum is read after the inmate's accounts are locked, so two debits racing each other
+are judged one after the other and cannot both slip under it.
+
+**Freeze rules.** A frozen account keeps its money where it is:
+- refused with ``account_frozen``: adjustment credits and debits (approved or not),
+  reversals, and releases of held money back to spendable;
+- allowed: holding money (moving spendable to held protects it), unfreezing, credits of
+  deposits already paid and refunds of the inmate's own orders (the family's money and the
+  inmate's own are never stranded);
+- a release of the inmate still closes the account (a release from custody is not the
+  commissary's to stop), but a staff member's release of a frozen account pays out only with a
+  second trust officer's approval, whatever the amount (``payout_needs_approval``).
+Kiosk purchases and new deposits are refused while frozen (``account_frozen``).
 """
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts import selectors as people
 from commissary import errors
+from facilities.models import local_date
 
 from ..locks import LockedInmate, lock_inmate_accounts
 from ..models import AccountEvent, Transaction
-from ..selectors import needs_approval, reversal_judged_fen
+from ..selectors import needs_approval
 from .posting import (
     checked_amount,
     checked_key,
@@ -64,15 +86,165 @@ def ensure_second_approver(
         )
 
 
+def approval_window_start(now: dt.datetime, *, timezone_name: str, window_hours: int):
+    """Where the sum of a staff member's unapproved debits starts: the facility's local
+    midnight of ``now`` or ``window_hours`` before ``now``, whichever is earlier (so neither a
+    local day nor a stretch across midnight can be split)."""
+    midnight = dt.datetime.combine(
+        local_date(now, timezone_name), dt.time.min, tzinfo=ZoneInfo(timezone_name)
+    )
+    return min(midnight, now - dt.timedelta(hours=window_hours))
+
+
+_UNAPPROVED_DEBITS_SQL = """
+SELECT COALESCE(SUM(-taken), 0) FROM (
+  SELECT SUM(e.amount_fen) AS taken
+  FROM ledger_transaction t
+  JOIN ledger_entry e ON e.transaction_id = t.id AND e.account_id IN (%s, %s)
+  WHERE t.inmate_id = %s AND t.created_by_id = %s
+    AND (t.approved_by_id IS NULL OR t.approved_by_id = t.created_by_id)
+    AND t.kind IN (%s, %s) AND t.created_at >= %s
+  GROUP BY t.id
+) AS moved WHERE taken < 0
+"""
+
+
+def unapproved_debits_fen(cursor, locked: LockedInmate, *, staff_id: int, now) -> int:
+    """What ``staff_id`` took from the inmate without a second approver in the approval
+    window (adjustment debits and reversals that removed money), in fen. Read under the
+    inmate's lock by the services, so a debit racing this one has either committed (and is
+    counted) or waits behind it."""
+    since = approval_window_start(
+        now, timezone_name=locked.timezone, window_hours=locked.approval_window_hours
+    )
+    execute(
+        cursor,
+        _UNAPPROVED_DEBITS_SQL,
+        [
+            locked.spendable_id,
+            locked.held_id,
+            locked.inmate_id,
+            staff_id,
+            Transaction.Kind.ADJUSTMENT,
+            Transaction.Kind.REVERSAL,
+            since,
+        ],
+    )
+    return int(cursor.fetchone()[0])
+
+
+def debit_needs_approval(
+    cursor, locked: LockedInmate, *, amount_fen: int, taken_fen: int, staff_id: int | None, now
+) -> bool:
+    """The approval rule with splitting closed: ``amount_fen`` is judged as the one rule
+    judges it (``selectors.needs_approval``), and money it takes from the inmate
+    (``taken_fen``) is added to what the same staff member took unapproved in the window."""
+    threshold_fen = locked.approval_threshold_fen
+    if needs_approval(amount_fen=amount_fen, approval_threshold_fen=threshold_fen):
+        return True
+    if taken_fen <= 0 or staff_id is None:
+        return False
+    earlier_fen = unapproved_debits_fen(cursor, locked, staff_id=staff_id, now=now)
+    return earlier_fen + taken_fen > threshold_fen
+
+
+SPLIT_NEEDS_APPROVAL = gettext_lazy(
+    "Together with your other debits of this inmate today, this goes over the facility's "
+    "threshold: it needs a second trust officer's approval."
+)
+
+
 def _ensure_approved(
-    locked: LockedInmate, *, amount_fen: int, staff_id: int, approved_by_id: int | None
+    cursor,
+    locked: LockedInmate,
+    *,
+    amount_fen: int,
+    taken_fen: int,
+    staff_id: int,
+    approved_by_id: int | None,
+    now,
 ) -> None:
     ensure_staff_may_act(staff_id=staff_id, facility_id=locked.facility_id)
-    if not needs_approval(
-        amount_fen=amount_fen, approval_threshold_fen=locked.approval_threshold_fen
+    if approved_by_id is not None:
+        # An approver named on a posting is always one who may approve, even where none was
+        # needed: the journal's approver is what takes a debit out of the unapproved sum.
+        ensure_second_approver(locked, staff_id=staff_id, approved_by_id=approved_by_id)
+        return
+    if needs_approval(amount_fen=amount_fen, approval_threshold_fen=locked.approval_threshold_fen):
+        raise errors.ApprovalRequired()
+    if not debit_needs_approval(
+        cursor, locked, amount_fen=amount_fen, taken_fen=taken_fen, staff_id=staff_id, now=now
     ):
         return
-    ensure_second_approver(locked, staff_id=staff_id, approved_by_id=approved_by_id)
+    ensure_second_approver(
+        locked,
+        staff_id=staff_id,
+        approved_by_id=approved_by_id,
+        missing_message=str(SPLIT_NEEDS_APPROVAL),
+    )
+
+
+FROZEN_REFUSAL = gettext_lazy(
+    "The inmate's account is frozen: staff credits, debits, reversals and releases of held "
+    "money wait until it is unfrozen."
+)
+
+
+def ensure_not_frozen(locked: LockedInmate) -> None:
+    """The freeze rules (module docstring): what a frozen account refuses."""
+    if locked.is_frozen:
+        raise errors.AccountFrozen(str(FROZEN_REFUSAL))
+
+
+# --- what is possible at all: the same words for the requester and the approver -----------
+
+
+def check_adjustment(*, amount_fen: int, spendable_fen: int, room_fen: int) -> None:
+    """Refuse an adjustment (positive credits) the inmate's money cannot take."""
+    if amount_fen > room_fen:
+        raise errors.BalanceCapExceeded()
+    if -amount_fen > spendable_fen:
+        raise errors.InsufficientFunds()
+
+
+def check_hold_move(
+    *,
+    amount_fen: int,
+    to_held: bool,
+    spendable_fen: int,
+    held_fen: int,
+    pending_fen: int,
+    balance_cap_fen: int,
+) -> None:
+    """Refuse a hold (``to_held``) or a release of held money the balances cannot take."""
+    if to_held:
+        if spendable_fen < amount_fen:
+            raise errors.InsufficientFunds()
+        return
+    if held_fen < amount_fen:
+        raise errors.InsufficientFunds(_("Less than that is held."))
+    if spendable_fen + pending_fen + amount_fen > balance_cap_fen:
+        raise errors.BalanceCapExceeded(
+            _("Releasing this much would take spendable money over the balance cap.")
+        )
+
+
+def check_reversal(
+    *,
+    spendable_fen: int,
+    held_fen: int,
+    new_spendable_fen: int,
+    new_held_fen: int,
+    pending_fen: int,
+    balance_cap_fen: int,
+) -> None:
+    """Refuse a reversal that would leave a balance below zero or go over the cap."""
+    if new_spendable_fen < 0 or new_held_fen < 0:
+        raise errors.InsufficientFunds()
+    new_money = new_spendable_fen + new_held_fen - spendable_fen - held_fen
+    room_fen = max(0, balance_cap_fen - spendable_fen - held_fen - pending_fen)
+    if new_money > room_fen or new_spendable_fen + pending_fen > balance_cap_fen:
+        raise errors.BalanceCapExceeded()
 
 
 def adjust_balance(
@@ -108,13 +280,21 @@ def adjust_balance(
         with transaction.atomic(), connection.cursor() as cursor:
             locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
             ensure_open(locked)
+            ensure_not_frozen(locked)
             _ensure_approved(
-                locked, amount_fen=amount_fen, staff_id=staff_id, approved_by_id=approved_by_id
+                cursor,
+                locked,
+                amount_fen=amount_fen,
+                taken_fen=max(0, -amount_fen),
+                staff_id=staff_id,
+                approved_by_id=approved_by_id,
+                now=now,
             )
-            if amount_fen > locked.room_under_balance_cap_fen:
-                raise errors.BalanceCapExceeded()
-            if -amount_fen > locked.spendable_fen:
-                raise errors.InsufficientFunds()
+            check_adjustment(
+                amount_fen=amount_fen,
+                spendable_fen=locked.spendable_fen,
+                room_fen=locked.room_under_balance_cap_fen,
+            )
             return post(
                 cursor,
                 locked=locked,
@@ -160,17 +340,19 @@ def _move_between_own_accounts(
             locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
             ensure_open(locked)
             ensure_staff_may_act(staff_id=staff_id, facility_id=locked.facility_id)
+            if not to_held:
+                ensure_not_frozen(locked)  # a hold only protects money, so it is allowed
+            check_hold_move(
+                amount_fen=amount_fen,
+                to_held=to_held,
+                spendable_fen=locked.spendable_fen,
+                held_fen=locked.held_fen,
+                pending_fen=locked.pending_fen,
+                balance_cap_fen=locked.balance_cap_fen,
+            )
             if to_held:
-                if locked.spendable_fen < amount_fen:
-                    raise errors.InsufficientFunds()
                 legs = [(locked.spendable_id, -amount_fen), (locked.held_id, amount_fen)]
             else:
-                if locked.held_fen < amount_fen:
-                    raise errors.InsufficientFunds(_("Less than that is held."))
-                if locked.spendable_fen + locked.pending_fen + amount_fen > locked.balance_cap_fen:
-                    raise errors.BalanceCapExceeded(
-                        _("Releasing this much would take spendable money over the balance cap.")
-                    )
                 legs = [(locked.held_id, -amount_fen), (locked.spendable_id, amount_fen)]
             kind = Transaction.Kind.HOLD if to_held else Transaction.Kind.HOLD_RELEASE
             return post(
@@ -300,6 +482,12 @@ def set_account_frozen(
     return AccountEvent.objects.get(pk=event_id)
 
 
+def reversal_judged_amount_fen(new_money_fen: int, legs) -> int:
+    """How the approval rule judges a reversal: money it adds is a credit; one that only moves
+    or removes money counts as a debit of the largest amount it moves."""
+    return new_money_fen or -max(abs(amount) for _, amount in legs)
+
+
 REVERSIBLE_KINDS = (
     Transaction.Kind.ADJUSTMENT,
     Transaction.Kind.HOLD,
@@ -342,6 +530,7 @@ def reverse_transaction(
                 raise errors.NotReversible()
             locked = lock_inmate_accounts(cursor, by="transaction", key=transaction_id)
             ensure_open(locked)
+            ensure_not_frozen(locked)
             if Transaction.objects.filter(reverses_id=transaction_id).exists():
                 raise errors.NotReversible(_("This transaction has already been reversed."))
             legs = [
@@ -355,18 +544,26 @@ def reverse_transaction(
             if new_spendable < 0 or new_held < 0:
                 raise errors.InsufficientFunds()
             new_money = new_spendable + new_held - locked.spendable_fen - locked.held_fen
+            # Money added is a credit; a reversal that only moves or removes money is judged
+            # by the largest amount it moves, like a debit, and what it removes counts towards
+            # the requester's unapproved debits of the day.
             _ensure_approved(
+                cursor,
                 locked,
-                amount_fen=reversal_judged_fen(
-                    money_added_fen=new_money, amounts_moved_fen=[a for _, a in legs]
-                ),
+                amount_fen=reversal_judged_amount_fen(new_money, legs),
+                taken_fen=max(0, -new_money),
                 staff_id=staff_id,
                 approved_by_id=approved_by_id,
+                now=now,
             )
-            if new_money > locked.room_under_balance_cap_fen or (
-                new_spendable + locked.pending_fen > locked.balance_cap_fen
-            ):
-                raise errors.BalanceCapExceeded()
+            check_reversal(
+                spendable_fen=locked.spendable_fen,
+                held_fen=locked.held_fen,
+                new_spendable_fen=new_spendable,
+                new_held_fen=new_held,
+                pending_fen=locked.pending_fen,
+                balance_cap_fen=locked.balance_cap_fen,
+            )
             return post(
                 cursor,
                 locked=locked,

@@ -69,14 +69,36 @@ def facility_policy(facility, **changes):
     }
 
 
+def approve_policy_change(approver):
+    """The deposit limits are money policy: the form files a request, which another
+    administrator (here a second superuser) approves before anything is stored."""
+    from ledger import services as ledger_services
+    from ledger.models import StaffRequest
+
+    waiting = StaffRequest.objects.get(
+        kind=StaffRequest.Kind.POLICY_CHANGE, state=StaffRequest.State.REQUESTED
+    )
+    ledger_services.approve_request(staff_request_id=waiting.pk, approver_id=approver.pk)
+
+
 def test_the_largest_single_deposit_is_typed_and_shown_in_yuan_and_stored_in_fen(client, site_a):
     facility = site_a.facility
     url = f"/admin/facilities/facility/{facility.pk}/change/"
     client.force_login(StaffFactory(is_superuser=True))
+    second = StaffFactory(is_superuser=True)
     saved = client.post(
-        url, facility_policy(facility, max_deposit="1,234.50", max_deposits_per_month="4")
+        url,
+        facility_policy(
+            facility,
+            max_deposit="1,234.50",
+            max_deposits_per_month="4",
+            policy_change_reason="New limits",
+        ),
     )
     assert saved.status_code == 302
+    facility.refresh_from_db()
+    assert (facility.max_deposit_fen, facility.max_deposits_per_month) == (None, None)
+    approve_policy_change(second)
     facility.refresh_from_db()
     assert (facility.max_deposit_fen, facility.max_deposits_per_month) == (123_450, 4)
     page = client.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
@@ -86,8 +108,9 @@ def test_the_largest_single_deposit_is_typed_and_shown_in_yuan_and_stored_in_fen
     chinese = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "单笔汇款上限" in chinese and "每名在押人员每月最多收款次数" in chinese
 
-    cleared = client.post(url, facility_policy(facility))
+    cleared = client.post(url, facility_policy(facility, policy_change_reason="No limits"))
     assert cleared.status_code == 302
+    approve_policy_change(second)
     facility.refresh_from_db()
     assert (facility.max_deposit_fen, facility.max_deposits_per_month) == (None, None)
 

@@ -1,5 +1,6 @@
 """``seed_demo --facilities N``: N demo facilities, each with one staff member per role (two
-trust officers), whose credentials sign in and who see only their own facility."""
+trust officers, two facility administrators), whose credentials sign in and who see only their
+own facility."""
 
 import json
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 ROLE_KEYS = {
     "facility_admin",
+    "facility_admin_2",
     "trust_officer",
     "trust_officer_2",
     "clerk",

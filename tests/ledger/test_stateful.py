@@ -44,6 +44,7 @@ RESERVATION_TTL = dt.timedelta(minutes=30)
 MONTHLY_CAP_FEN = 40_000
 BALANCE_CAP_FEN = 30_000
 APPROVAL_THRESHOLD_FEN = 10_000
+APPROVAL_WINDOW = dt.timedelta(hours=24)  # the facility's default approval window
 
 deposit_amounts_fen = st.integers(1, 30).map(lambda n: n * 1_000)
 spending_amounts_fen = st.integers(1, 30).map(lambda n: n * 500)
@@ -65,6 +66,10 @@ class ModelInmate:
     pending_fen: int = 0
     is_frozen: bool = False
     months: dict = field(default_factory=dict)  # month -> [received_fen, reserved_fen]
+    unapproved_debits: list = field(default_factory=list)  # (instant, fen) without approver
+
+    def unapproved_debits_fen(self, *, since: dt.datetime) -> int:
+        return sum(fen for instant, fen in self.unapproved_debits if instant >= since)
 
     @property
     def room_fen(self) -> int:
@@ -338,9 +343,20 @@ class LedgerMachine(RuleBasedStateMachine):
             "self": self.staff_id,
             "second staff member": self.approver_id,
         }[approval]
+        approved = approval == "second staff member"
+        # Unapproved debits by the same staff member over the last 24 hours (the facility's
+        # approval window) are summed against the threshold: a debit cannot be split.
+        taken_fen = max(0, -amount_fen)
+        if inmate.is_frozen:
+            error = errors.AccountFrozen  # the freeze rules: no staff credit or debit
+        elif approval == "self":
+            error = errors.ApprovalRequired  # a named approver is always checked
         # Every credit, and a debit above the threshold, needs a second trust officer.
-        if (amount_fen > 0 or -amount_fen > APPROVAL_THRESHOLD_FEN) and (
-            approval != "second staff member"
+        elif not approved and (
+            amount_fen > 0
+            or -amount_fen > APPROVAL_THRESHOLD_FEN
+            or inmate.unapproved_debits_fen(since=self.clock - APPROVAL_WINDOW) + taken_fen
+            > APPROVAL_THRESHOLD_FEN
         ):
             error = errors.ApprovalRequired
         elif amount_fen > inmate.room_fen:
@@ -363,6 +379,8 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if error is None:
             inmate.spendable_fen += amount_fen
+            if not approved and taken_fen:
+                inmate.unapproved_debits.append((self.clock, taken_fen))
 
     @rule(number=inmate_numbers, amount_fen=spending_amounts_fen)
     def hold_funds(self, number, amount_fen):
@@ -389,7 +407,9 @@ class LedgerMachine(RuleBasedStateMachine):
         """Release a quarter, half, three quarters, all or five quarters of what is held."""
         inmate = self.inmates[number]
         amount_fen = max(500, -(-inmate.held_fen * quarters // 4))
-        if amount_fen > inmate.held_fen:
+        if inmate.is_frozen:
+            error = errors.AccountFrozen  # held money stays held while frozen
+        elif amount_fen > inmate.held_fen:
             error = errors.InsufficientFunds
         elif inmate.spendable_fen + inmate.pending_fen + amount_fen > BALANCE_CAP_FEN:
             error = errors.BalanceCapExceeded

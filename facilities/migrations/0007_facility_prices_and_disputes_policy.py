@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('facilities', '0005_festival_months'),
+        ('facilities', '0006_facility_policy_bounds_and_approval_window'),
     ]
 
     operations = [
