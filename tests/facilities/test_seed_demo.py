@@ -23,6 +23,7 @@ from facilities.models import Facility, HousingUnit, Inmate, KioskDevice, hash_d
 from ledger import services as ledger_services
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, Transaction
 from ledger.reconciliation import run_checks
+from monitoring.demo import WATCHED_EMAIL as WATCHED
 from tests.factories import InmateFactory
 
 SEED = "test-seed"
@@ -161,7 +162,13 @@ def test_seeded_money_is_real_balanced_journal_and_reconciles(db, tmp_path):
 
     fire_deferred_checks()
     assert run_checks() == []
-    deposits = Deposit.objects.select_related("transaction", "period")
+    # The watched depositor's two deposits are held for review (monitoring's demo): paid,
+    # reserved, not credited. Every other deposit is credited.
+    held = Deposit.objects.filter(status=Deposit.Status.HELD)
+    assert sorted(held.values_list("depositor__email", flat=True)) == [WATCHED] * 2
+    deposits = Deposit.objects.select_related("transaction", "period").exclude(
+        depositor__email=WATCHED
+    )
     assert deposits.count() >= 30
     for deposit in deposits:
         assert deposit.status == Deposit.Status.CREDITED
@@ -181,7 +188,8 @@ def test_seeded_money_is_real_balanced_journal_and_reconciles(db, tmp_path):
     for period in MonthlyPeriod.objects.all():
         credited = period.deposits.filter(status=Deposit.Status.CREDITED)
         assert period.received_fen == credited.aggregate(total=Sum("amount_fen"))["total"]
-        assert period.reserved_fen == 0
+        held_here = period.deposits.filter(status=Deposit.Status.HELD)
+        assert period.reserved_fen == (held_here.aggregate(total=Sum("amount_fen"))["total"] or 0)
     purchases = Transaction.objects.filter(kind=Transaction.Kind.PURCHASE)
     assert purchases.exists()
     for purchase in purchases:
@@ -205,7 +213,18 @@ def test_seeded_inmates_get_the_accounts_intake_opens(db, tmp_path):
         )  # fmt: skip
 
     for inmate in Inmate.objects.filter(facility__code=demo.FACILITY_CODE):
-        assert shape(inmate) == shape(intake)
+        held_fen = (
+            Deposit.objects.filter(inmate=inmate, status=Deposit.Status.HELD).aggregate(
+                total=Sum("amount_fen")
+            )["total"]
+            or 0
+        )
+        expected = [
+            (kind, provider, currency, held_fen if kind == "spendable" else pending, *rest)
+            for kind, provider, currency, pending, *rest in shape(intake)
+        ]
+        # Intake's accounts, with the watched depositor's held deposits pending on spendable.
+        assert shape(inmate) == expected
         assert inmate.status == Inmate.Status.ACTIVE and inmate.released_at is None
         assert inmate.housing_unit.facility_id == inmate.facility_id
         assert inmate.pin_hash and inmate.card_token
