@@ -23,6 +23,8 @@ from facilities.models import Facility, HousingUnit, Inmate, KioskDevice, hash_d
 from ledger import services as ledger_services
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, Transaction
 from ledger.reconciliation import run_checks
+from monitoring import demo as monitoring_demo
+from monitoring.models import Hold
 from tests.factories import InmateFactory
 
 SEED = "test-seed"
@@ -161,7 +163,16 @@ def test_seeded_money_is_real_balanced_journal_and_reconciles(db, tmp_path):
 
     fire_deferred_checks()
     assert run_checks() == []
-    deposits = Deposit.objects.select_related("transaction", "period")
+    # The demo's monitoring holds the watched sender's deposits for review: paid, reserved
+    # under the caps, not credited, each with its hold waiting.
+    held = Deposit.objects.filter(status=Deposit.Status.HELD)
+    assert sorted(held.values_list("depositor__email", "amount_fen")) == sorted(
+        (monitoring_demo.WATCHED_EMAIL, amount) for amount in monitoring_demo.HELD_AMOUNTS_FEN
+    )
+    assert Hold.objects.filter(deposit__in=held, state=Hold.State.PENDING).count() == 2
+    deposits = Deposit.objects.exclude(status=Deposit.Status.HELD).select_related(
+        "transaction", "period"
+    )
     assert deposits.count() >= 30
     for deposit in deposits:
         assert deposit.status == Deposit.Status.CREDITED
@@ -181,7 +192,8 @@ def test_seeded_money_is_real_balanced_journal_and_reconciles(db, tmp_path):
     for period in MonthlyPeriod.objects.all():
         credited = period.deposits.filter(status=Deposit.Status.CREDITED)
         assert period.received_fen == credited.aggregate(total=Sum("amount_fen"))["total"]
-        assert period.reserved_fen == 0
+        waiting = period.deposits.filter(status=Deposit.Status.HELD)
+        assert period.reserved_fen == (waiting.aggregate(total=Sum("amount_fen"))["total"] or 0)
     purchases = Transaction.objects.filter(kind=Transaction.Kind.PURCHASE)
     assert purchases.exists()
     for purchase in purchases:
@@ -205,7 +217,20 @@ def test_seeded_inmates_get_the_accounts_intake_opens(db, tmp_path):
         )  # fmt: skip
 
     for inmate in Inmate.objects.filter(facility__code=demo.FACILITY_CODE):
-        assert shape(inmate) == shape(intake)
+        # a deposit held for review stays pending on the inmate's spendable account
+        held = Deposit.objects.filter(inmate=inmate, status=Deposit.Status.HELD)
+        held_fen = held.aggregate(total=Sum("amount_fen"))["total"] or 0
+        expected = [
+            (
+                kind,
+                provider,
+                currency,
+                pending + (held_fen if kind == Account.Kind.SPENDABLE else 0),
+                *rest,
+            )
+            for kind, provider, currency, pending, *rest in shape(intake)
+        ]
+        assert shape(inmate) == sorted(expected)
         assert inmate.status == Inmate.Status.ACTIVE and inmate.released_at is None
         assert inmate.housing_unit.facility_id == inmate.facility_id
         assert inmate.pin_hash and inmate.card_token
