@@ -138,14 +138,15 @@ class RejectForm(forms.Form):
 
 @admin.register(Hold)
 class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    # What decides the review first: on a phone the columns past the screen's edge scroll.
     list_display = (
         "deposit_reference",
+        "amount",
+        "rules_fired",
+        "needs_attention",
         "inmate",
         "depositor_email",
-        "amount",
         "created_at",
-        "needs_attention",
-        "rules_fired",
         "assigned_to",
         "state",
     )
@@ -283,8 +284,11 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
                         str(hold.deposit.reference)[:8],
                         hold.inmate,
                         format_fen(hold.amount_fen),
+                        self.rules_fired(hold),
                     )
-                    for hold in queryset.select_related("deposit", "inmate")
+                    for hold in queryset.select_related("deposit", "inmate").prefetch_related(
+                        "fired"
+                    )
                 ],
                 "action": action,
                 "form": form,

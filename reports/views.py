@@ -17,7 +17,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext, pgettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services as accounts_services
@@ -25,6 +25,7 @@ from accounts.admin_scope import scope_queryset
 from commissary.money import format_fen
 from commissary.spreadsheets import csv_response, money_cell
 from facilities.models import Facility
+from monitoring import selectors as monitoring_selectors
 from payments import selectors as payment_selectors
 
 from . import charts, selectors
@@ -39,9 +40,10 @@ PARAM_LABELS = {
 }
 
 
-def _facility_for(request):
-    """The facility asked for (``?facility=<id>``), or the viewer's first; 404 outside scope."""
-    if not request.user.has_perm(VIEW_PERMISSION):
+def _facility_for(request, permissions=(VIEW_PERMISSION,)):
+    """The facility asked for (``?facility=<id>``), or the viewer's first; 404 outside scope.
+    The viewer needs one of ``permissions``."""
+    if not any(request.user.has_perm(permission) for permission in permissions):
         raise PermissionDenied
     facilities = scope_queryset(Facility.objects.order_by("name"), request.user, "pk")
     asked = request.GET.get("facility", "")
@@ -270,17 +272,56 @@ def _sales_report(params, facility, today):
     )
 
 
+def _rules_report(params, facility, today):
+    first, last = _date_range(params, today)
+    rows = monitoring_selectors.rule_report(facility=facility, first=first, last=last)
+    return (
+        [
+            pgettext_lazy("rule report", "Rule"),
+            pgettext_lazy("rule report", "Version"),
+            pgettext_lazy("rule report", "Kind"),
+            pgettext_lazy("rule report", "Note"),
+            pgettext_lazy("rule report", "Active"),
+            pgettext_lazy("rule report", "Hits"),
+            pgettext_lazy("rule report", "Accepted"),
+            pgettext_lazy("rule report", "Rejected"),
+            pgettext_lazy("rule report", "Timed out"),
+            pgettext_lazy("rule report", "Pending"),
+        ],
+        [
+            (
+                rule,
+                version,
+                kind,
+                note,
+                pgettext("rule report", "yes") if active else pgettext("rule report", "no"),
+                *counts,
+            )
+            for rule, version, kind, note, active, *counts in rows
+        ],
+        set(),
+        {"from": first, "to": last},
+    )
+
+
 REPORTS = {
     "deposits": (_("Deposits by day and provider"), ("from", "to"), _deposits_report),
     "balances": (_("Trust balance per inmate at a date"), ("date",), _balances_report),
     "caps": (_("Monthly cap report"), ("month",), _caps_report),
     "fees": (_("Fees collected"), ("from", "to"), _fees_report),
     "sales": (_("Sales by product"), ("from", "to"), _sales_report),
+    "rules": (_("Monitoring rules: hits and outcomes"), ("from", "to"), _rules_report),
 }
+# The permission each report needs (the ledger's view permission unless named here).
+REPORT_PERMISSIONS = {"rules": "monitoring.view_rule"}
+
+
+def _permission(slug: str) -> str:
+    return REPORT_PERMISSIONS.get(slug, VIEW_PERMISSION)
 
 
 def report_index(request):
-    facility, facilities = _facility_for(request)
+    facility, facilities = _facility_for(request, {_permission(slug) for slug in REPORTS})
     return TemplateResponse(
         request,
         "admin/reports/index.html",
@@ -289,7 +330,11 @@ def report_index(request):
             "title": gettext("Reports"),
             "facility": facility,
             "facilities": facilities,
-            "reports": [(slug, title) for slug, (title, *_) in REPORTS.items()],
+            "reports": [
+                (slug, title)
+                for slug, (title, *_) in REPORTS.items()
+                if request.user.has_perm(_permission(slug))
+            ],
         },
     )
 
@@ -297,7 +342,7 @@ def report_index(request):
 def report(request, slug):
     if slug not in REPORTS:
         raise Http404
-    facility, facilities = _facility_for(request)
+    facility, facilities = _facility_for(request, (_permission(slug),))
     title, names, build = REPORTS[slug]
     today = facility.local_date(timezone.now())
     form = ReportPeriodForm(request.GET, names=names, today=today)

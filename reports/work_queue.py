@@ -19,13 +19,16 @@ from django.db.models import (
     CharField,
     Count,
     DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
     Max,
     Min,
     Q,
     Subquery,
     Value,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -35,6 +38,7 @@ from accounts.selectors import facility_ids_for
 from catalog.models import FacilityProduct, Order, RefusedOrder
 from catalog.selectors import LOW_STOCK_AT
 from ledger.models import Deposit, ReconciliationFinding, ScheduledRun, StaffRequest
+from monitoring.models import FacilityMonitoring, Hold
 
 # A kiosk refusal stays in the clerks' queue this long (it needs no decision, only a look).
 REFUSED_ORDERS_WINDOW = dt.timedelta(hours=24)
@@ -158,6 +162,34 @@ def _disputes(viewer, facility_ids, now):
     return _row(open_disputes, "disputes", oldest="created_at")
 
 
+def _pending_holds(facility_ids):
+    return _scoped(Hold.objects.filter(state=Hold.State.PENDING), "facility_id", facility_ids)
+
+
+def _holds_to_review(viewer, facility_ids, now):
+    return _row(_pending_holds(facility_ids), "holds_to_review", oldest="created_at")
+
+
+# A facility without its own review deadlines uses the model's default.
+DEFAULT_ATTENTION_DAYS = FacilityMonitoring._meta.get_field("attention_days").default
+
+
+def _holds_needing_attention(viewer, facility_ids, now):
+    """Holds undecided for the facility's ``attention_days`` or longer (the review list's
+    *needs attention* column)."""
+    waited = ExpressionWrapper(
+        Coalesce(F("facility__monitoring__attention_days"), DEFAULT_ATTENTION_DAYS)
+        * Value(dt.timedelta(days=1)),
+        output_field=DurationField(),
+    )
+    late = (
+        _pending_holds(facility_ids)
+        .alias(waited=waited)
+        .filter(created_at__lte=Value(now, output_field=DateTimeField()) - F("waited"))
+    )
+    return _row(late, "holds_needing_attention", oldest="created_at")
+
+
 def _low_stock(viewer, facility_ids, now):
     low = _scoped(
         FacilityProduct.objects.filter(
@@ -221,6 +253,22 @@ def _queues() -> list[_Queue]:
             "catalog.change_order",
             _orders_to_pick,
             lambda subject, now: _changelist("catalog.order", status__exact="placed"),
+        ),
+    ]
+    queues += [
+        _Queue(
+            "holds_to_review",
+            _("Deposits to review"),
+            "monitoring.decide_hold",
+            _holds_to_review,
+            lambda subject, now: _changelist("monitoring.hold", state__exact="pending"),
+        ),
+        _Queue(
+            "holds_needing_attention",
+            _("Deposits to review needing attention"),
+            "monitoring.decide_hold",
+            _holds_needing_attention,
+            lambda subject, now: _changelist("monitoring.hold", state__exact="pending"),
         ),
     ]
     if _has_model("catalog", "Dispute"):
