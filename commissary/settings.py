@@ -282,7 +282,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Orders and disputes both have a "status": each its own named enum in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": ["placed", "picked", "delivered", "cancelled"],
+        "DisputeStatusEnum": ["open", "refunded", "replaced", "rejected"],
+    },
     "SCHEMA_PATH_PREFIX": "/api/kiosk/v1",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

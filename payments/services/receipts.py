@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger.batch import finish_run, recorded_run
-from ledger.models import ScheduledRun
+from ledger.models import Deposit, ScheduledRun
 
 from ..models import Payment
 from ..receipts import send_receipt_email
@@ -45,6 +45,10 @@ def send_receipt_once(*, payment_id: int) -> bool:
         )
         if payment is None or payment.receipt_sent_at is not None:
             return False
+        if not Deposit.objects.filter(
+            payment__pk=payment_id, status=Deposit.Status.CREDITED
+        ).exists():
+            return False  # held for review (or refunded): there is no credit to confirm
         send_receipt_email(payment_id=payment_id)
         Payment.objects.filter(pk=payment_id).update(receipt_sent_at=timezone.now())
     return True
@@ -63,6 +67,9 @@ def queue_unsent_receipts(
         unsent = list(
             Payment.objects.filter(
                 status=Payment.Status.SETTLED,
+                # A deposit held for review is paid but not credited: its receipt waits for
+                # the accept, which queues it.
+                deposit__status=Deposit.Status.CREDITED,
                 receipt_sent_at__isnull=True,
                 settled_at__lte=now - RECEIPT_SWEEP_AFTER,
                 settled_at__gt=now - RECEIPT_SWEEP_UNTIL,

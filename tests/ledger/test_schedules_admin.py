@@ -74,6 +74,8 @@ DEFAULT_TASKS = {
     "ledger.tasks.expire_stale_deposits",
     "ledger.tasks.generate_monthly_statements",
     "ledger.tasks.roll_over_periods",
+    "monitoring.tasks.purge_monitoring_data",
+    "monitoring.tasks.refund_stale_holds",
     "payments.tasks.poll_pending_payments",
     "payments.tasks.queue_unsent_receipts",
     "payments.tasks.retry_provider_calls",

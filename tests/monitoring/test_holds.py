@@ -266,3 +266,20 @@ def test_reconciliation_reports_a_held_deposit_whose_payment_is_not_settled(clie
     assert [(f.subject, f.actual) for f in findings] == [
         (f"deposit {payment.deposit_id}", "pending")
     ]
+
+
+def test_a_held_deposits_receipt_is_neither_swept_nor_sent_until_accepted(
+    client, inmate, officer, queued_payment_tasks, django_capture_on_commit_callbacks
+):
+    from payments.services import receipts
+
+    rule_at(inmate.facility, Rule.Kind.MONITORED_INMATE, inmate=inmate)
+    payment = paid(client, inmate, 10_000)
+    sweep_at = payment.settled_at + receipts.RECEIPT_SWEEP_AFTER + dt.timedelta(seconds=1)
+    receipts.queue_unsent_receipts(now=sweep_at)
+    assert queued_payment_tasks[queueing.SEND_RECEIPT] == []
+    assert receipts.send_receipt_once(payment_id=payment.pk) is False
+    assert Payment.objects.get(pk=payment.pk).receipt_sent_at is None
+    with django_capture_on_commit_callbacks(execute=True):
+        services.accept_hold(hold_id=Hold.objects.get().pk, staff=officer)
+    assert receipts.send_receipt_once(payment_id=payment.pk) is True
