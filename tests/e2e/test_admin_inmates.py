@@ -61,6 +61,8 @@ def test_staff_signs_in_and_admits_an_inmate_with_both_ledger_accounts(page, sup
         "header => getComputedStyle(header).backgroundColor"
     )
     assert header_background not in ("", "rgba(0, 0, 0, 0)", "transparent")
+    # The home page is the work queue; the model list is one click away.
+    page.get_by_role("link", name="All screens").click()
     page.get_by_role("link", name="Inmates", exact=True).click()
     expect(page.get_by_role("heading", name="Select inmate to change")).to_be_visible()
     fill_intake_form(page, facility=facility, inmate_number="Q-2024-0001", surname="Li", pin="4821")

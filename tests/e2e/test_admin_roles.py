@@ -60,6 +60,8 @@ def test_a_credit_waits_for_a_second_trust_officer_and_then_posts(page, sign_in)
 def test_a_clerk_sees_inmates_but_no_money(page, sign_in):
     site = make_site("alpha")
     sign_in(page, site.staff["clerk"])
+    # The home page is the clerk's work queue; the model list is one click away.
+    page.get_by_role("link", name="All screens").click()
     expect(page.get_by_role("link", name="Inmates", exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Transactions")).to_have_count(0)
     refused = page.goto("/admin/ledger/transaction/")
