@@ -262,16 +262,28 @@ def release_deposit(
     Idempotent for the same outcome."""
     if status not in (Deposit.Status.FAILED, Deposit.Status.EXPIRED):
         raise errors.ValidationFailed(_("A deposit is released as failed or expired."))
-    now = now or timezone.now()
+    return _end_reservation(
+        deposit_id=deposit_id,
+        from_status=Deposit.Status.CREATED,
+        to_status=status,
+        now=now or timezone.now(),
+    )
+
+
+def _end_reservation(*, deposit_id: int, from_status: str, to_status: str, now) -> Deposit:
+    """Move a deposit that holds a reservation (awaiting payment, or held for review) to an
+    end state that credits nothing, giving its room under both caps back, under the inmate's
+    lock. Idempotent for the same end state; any other state is refused."""
     with transaction.atomic(), connection.cursor() as cursor:
-        if not Deposit.objects.filter(pk=deposit_id).exists():
-            raise errors.DepositNotFound()
-        locked = lock_inmate_accounts(cursor, by="deposit", key=deposit_id)
+        try:
+            locked = lock_inmate_accounts(cursor, by="deposit", key=deposit_id)
+        except errors.InmateNotFound:
+            raise errors.DepositNotFound() from None
         execute(
             cursor,
             "UPDATE ledger_deposit SET status = %s, resolved_at = %s "
-            "WHERE id = %s AND status = 'created' RETURNING amount_fen, period_id",
-            [status, now, deposit_id],
+            "WHERE id = %s AND status = %s RETURNING amount_fen, period_id",
+            [to_status, now, deposit_id, from_status],
         )
         row = cursor.fetchone()
         if row is not None:
@@ -286,12 +298,12 @@ def release_deposit(
                 "UPDATE ledger_account SET pending_fen = pending_fen - %s WHERE id = %s",
                 [amount_fen, locked.spendable_id],
             )
-    released = Deposit.objects.get(pk=deposit_id)
-    if released.status != status:
+    ended = Deposit.objects.get(pk=deposit_id)
+    if ended.status != to_status:
         raise errors.DepositNotPending(
-            _("The deposit is %(status)s.") % {"status": released.get_status_display().lower()}
+            _("The deposit is %(status)s.") % {"status": ended.get_status_display().lower()}
         )
-    return released
+    return ended
 
 
 def settle_late_deposit(
@@ -399,37 +411,12 @@ def refund_held_deposit(*, deposit_id: int, now: dt.datetime | None = None) -> D
     and its room under both caps is given back; nothing was ever credited. The caller records
     the provider refund in the same transaction (``payments``' outbox). Idempotent: a refunded
     deposit is returned unchanged; any other state is refused."""
-    now = now or timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        try:
-            locked = lock_inmate_accounts(cursor, by="deposit", key=deposit_id)
-        except errors.InmateNotFound:
-            raise errors.DepositNotFound() from None
-        execute(
-            cursor,
-            "UPDATE ledger_deposit SET status = 'refunded', resolved_at = %s "
-            "WHERE id = %s AND status = 'held' RETURNING amount_fen, period_id",
-            [now, deposit_id],
-        )
-        row = cursor.fetchone()
-        if row is not None:
-            amount_fen, period_id = row
-            execute(
-                cursor,
-                "UPDATE ledger_monthlyperiod SET reserved_fen = reserved_fen - %s WHERE id = %s",
-                [amount_fen, period_id],
-            )
-            execute(
-                cursor,
-                "UPDATE ledger_account SET pending_fen = pending_fen - %s WHERE id = %s",
-                [amount_fen, locked.spendable_id],
-            )
-    refunded = Deposit.objects.get(pk=deposit_id)
-    if refunded.status != Deposit.Status.REFUNDED:
-        raise errors.DepositNotPending(
-            _("The deposit is %(status)s.") % {"status": refunded.get_status_display().lower()}
-        )
-    return refunded
+    return _end_reservation(
+        deposit_id=deposit_id,
+        from_status=Deposit.Status.HELD,
+        to_status=Deposit.Status.REFUNDED,
+        now=now or timezone.now(),
+    )
 
 
 def _reserve_again(
