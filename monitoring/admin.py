@@ -152,7 +152,13 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     )
     list_filter = ("state", MineFilter, "facility")
     ordering = ("created_at",)
-    list_select_related = ("deposit", "inmate", "depositor", "assigned_to", "facility")
+    list_select_related = (
+        "deposit",
+        "inmate",
+        "depositor",
+        "assigned_to",
+        "facility__monitoring",
+    )
     actions = ("assign_to_me", "accept_selected", "reject_selected")
     readonly_fields = (
         "deposit_reference",

@@ -117,3 +117,23 @@ def test_a_security_officer_edits_rules_and_each_save_is_a_version(client, site)
     assert answer.status_code == 302, answer.content.decode()[:3000]
     rule = Rule.objects.get(kind=Rule.Kind.AMOUNT_AT_LEAST)
     assert (rule.amount_fen, rule.version, rule.versions.count()) == (50_000, 1, 1)
+
+
+def test_the_queue_reads_in_the_same_number_of_queries_however_many_holds(client, site):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _facility, inmate, officer = site
+    paid(client, inmate, 10_000)
+    client.force_login(officer)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(QUEUE).status_code == 200
+        return len(captured)
+
+    queries()  # the session's first request writes its stamps
+    one = queries()
+    for amount in (11_000, 12_000, 13_000):
+        paid(client, inmate, amount)
+    assert queries() == one, (one,)
