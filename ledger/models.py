@@ -203,7 +203,8 @@ class Transaction(IdempotentRecord):
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
                 func=(
-                    "IF NOT EXISTS (SELECT 1 FROM ledger_entry WHERE transaction_id = NEW.id) THEN "
+                    "IF NOT EXISTS (SELECT 1 FROM ledger_entry WHERE transaction_id = NEW.id "
+                    "AND created_at = NEW.created_at) THEN "
                     "RAISE EXCEPTION 'transaction % has no entries', NEW.id "
                     "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NULL;"
                 ),
@@ -218,6 +219,10 @@ class Entry(models.Model):
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
     amount_fen = models.BigIntegerField(help_text="Signed: positive adds to the account.")
+    # The transaction's instant, copied when it is posted (a deferred trigger refuses any
+    # other): on PostgreSQL the journal is partitioned by month on it (``ledger.partitions``),
+    # so a month's statement or report reads that month's partition only.
+    created_at = models.DateTimeField(help_text="The transaction's instant: the partition key.")
 
     class Meta:
         verbose_name_plural = "entries"
@@ -233,9 +238,16 @@ class Entry(models.Model):
                 when=pgtrigger.After,
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
+                # An entry carries its transaction's instant (the partition key), so the
+                # transaction's legs are all in one partition and the sum reads only that one.
                 func=(
+                    "IF NEW.created_at IS DISTINCT FROM (SELECT created_at FROM "
+                    "ledger_transaction WHERE id = NEW.transaction_id) THEN "
+                    "RAISE EXCEPTION 'entry % is not dated as its transaction %', NEW.id, "
+                    "NEW.transaction_id USING ERRCODE = 'integrity_constraint_violation'; END IF; "
                     "IF (SELECT SUM(amount_fen) FROM ledger_entry "
-                    "WHERE transaction_id = NEW.transaction_id) <> 0 THEN "
+                    "WHERE transaction_id = NEW.transaction_id "
+                    "AND created_at = NEW.created_at) <> 0 THEN "
                     "RAISE EXCEPTION 'transaction % does not balance', NEW.transaction_id "
                     "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NULL;"
                 ),
