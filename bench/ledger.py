@@ -160,9 +160,10 @@ class RawLedger:
             f"pending_fen = pending_fen + CASE id {when} ELSE 0 END "
             f"WHERE id IN ({', '.join(['%s'] * len(moved))})), "
             f"posted AS (INSERT INTO ledger_transaction ({TRANSACTION_COLUMNS}) "
-            f"VALUES ({_placeholders(TRANSACTION_COLUMNS)}) RETURNING id) "
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) "
-            "SELECT posted.id, leg.account_id, leg.amount_fen FROM posted, (VALUES "
+            f"VALUES ({_placeholders(TRANSACTION_COLUMNS)}) RETURNING id, created_at) "
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "
+            "SELECT posted.id, leg.account_id, leg.amount_fen, posted.created_at "
+            "FROM posted, (VALUES "
             + ", ".join(["(%s::bigint, %s::bigint)"] * len(legs))
             + ") AS leg (account_id, amount_fen) RETURNING transaction_id",
             [

@@ -306,7 +306,12 @@ def _posting_rows(
         }
     )
     rows[Entry] += [
-        {"transaction_id": transaction_id, "account_id": account_id, "amount_fen": amount}
+        {
+            "transaction_id": transaction_id,
+            "account_id": account_id,
+            "amount_fen": amount,
+            "created_at": created_at,
+        }
         for account_id, amount in legs
         if amount != 0
     ]

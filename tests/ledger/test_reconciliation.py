@@ -179,7 +179,8 @@ def test_what_a_screen_sees_but_no_row_can_name_is_reported_as_the_disagreement(
     fees = Account.objects.get(kind="fees", facility=inmate.facility)
     sql("SET LOCAL session_replication_role = replica")  # no foreign-key or other triggers
     sql(
-        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES (%s, %s, 700)",
+        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "
+        "VALUES (%s, %s, 700, now())",
         [10**12, fees.pk],
     )
     sql("SET LOCAL session_replication_role = origin")

@@ -204,6 +204,7 @@ def raw_sql_against_the_journal():
         f"{facility.pk}, 'raw', '2026-01-01 00:00:00')"
     )
     newest = "(SELECT MAX(id) FROM ledger_transaction)"
+    newest_at = f"(SELECT created_at FROM ledger_transaction WHERE id = {newest})"  # noqa: S608 - constant SQL
     journal_before = (Transaction.objects.count(), Entry.objects.count())
     seen["refused"] = {
         "update_entry": refusal("UPDATE ledger_entry SET amount_fen = amount_fen + 1"),
@@ -215,17 +216,18 @@ def raw_sql_against_the_journal():
         "empty_transaction": refusal(new_transaction.format(key="raw-empty")),
         "unbalanced_transaction": refusal(
             new_transaction.format(key="raw-unbalanced"),
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
-            f"({newest}, {fees}, 500), ({newest}, {sales}, -499)",
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
+            f"VALUES ({newest}, {fees}, 500, {newest_at}), ({newest}, {sales}, -499, {newest_at})",
         ),
         "entry_added_to_a_committed_transaction": refusal(
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
-            f"({committed}, {fees}, 1)"
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
+            f"VALUES ({committed}, {fees}, 1, "
+            f"(SELECT created_at FROM ledger_transaction WHERE id = {committed}))"
         ),
         "balanced_transaction": refusal(
             new_transaction.format(key="raw-balanced"),
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
-            f"({newest}, {fees}, 500), ({newest}, {sales}, -500)",
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
+            f"VALUES ({newest}, {fees}, 500, {newest_at}), ({newest}, {sales}, -500, {newest_at})",
         ),
     }
     journal_after = (Transaction.objects.count(), Entry.objects.count())
