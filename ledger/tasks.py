@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from facilities.models import Facility
 
-from . import batch, statements
+from . import batch, partitions, statements
 from .notifications import email_approvers_of_request  # noqa: F401 - the worker registers it
 
 MONEY_TASK = {"acks_late": True, "reject_on_worker_lost": True}
@@ -49,3 +49,9 @@ def generate_monthly_statements(
         ).pk
         for pk in facility_ids
     ]
+
+
+@shared_task(**MONEY_TASK)
+def create_journal_partitions() -> list[str]:
+    """Daily: the journal's partitions for this month and the next three (none on SQLite)."""
+    return partitions.ensure_partitions()
