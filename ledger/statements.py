@@ -156,10 +156,12 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
     zone = ZoneInfo(facility.timezone)
     with sql.cursor() as cursor:
         cursor.execute(
+            # Entries are dated as their transactions and partitioned by that date: filtering
+            # on the entry's own date reads only the partitions before the month (the
+            # opening) and the month's own (its lines).
             f"SELECT a.inmate_id, CAST(SUM(e.amount_fen) AS BIGINT) FROM ledger_entry e "  # noqa: S608 - placeholders only; values are bound
             f"JOIN ledger_account a ON a.id = e.account_id "
-            f"JOIN ledger_transaction t ON t.id = e.transaction_id "
-            f"WHERE a.inmate_id IN ({in_list}) AND t.created_at < %s GROUP BY a.inmate_id",
+            f"WHERE a.inmate_id IN ({in_list}) AND e.created_at < %s GROUP BY a.inmate_id",
             [*ids, start],
         )
         opening.update(dict(cursor.fetchall()))
@@ -167,8 +169,8 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
             f"SELECT a.inmate_id, t.created_at, t.kind, t.memo, a.kind, e.amount_fen "  # noqa: S608 - placeholders only; values are bound
             f"FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id "
             f"JOIN ledger_transaction t ON t.id = e.transaction_id "
-            f"WHERE a.inmate_id IN ({in_list}) AND t.created_at >= %s AND t.created_at < %s "
-            f"ORDER BY a.inmate_id, t.created_at, e.id",
+            f"WHERE a.inmate_id IN ({in_list}) AND e.created_at >= %s AND e.created_at < %s "
+            f"ORDER BY a.inmate_id, e.created_at, e.id",
             [*ids, start, end],
         )
         for inmate_id, created_at, kind, memo, account_kind, amount_fen in cursor.fetchall():

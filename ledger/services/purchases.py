@@ -149,13 +149,14 @@ def refund_purchase(
                 cursor,
                 "SELECT "
                 "(SELECT -SUM(amount_fen) FROM ledger_entry "
-                " WHERE transaction_id = %s AND account_id = %s), "
+                " WHERE transaction_id = %s AND account_id = %s AND created_at = %s), "
                 "(SELECT COALESCE(SUM(e.amount_fen), 0) FROM ledger_entry e "
                 " JOIN ledger_transaction t ON t.id = e.transaction_id "
                 " WHERE t.refund_of_id = %s AND e.account_id IN (%s, %s))",
                 [
                     purchase_id,
                     locked.spendable_id,
+                    purchase.created_at,
                     purchase_id,
                     locked.spendable_id,
                     locked.held_id,
