@@ -30,13 +30,13 @@ from types import MappingProxyType
 from django_guid import clear_guid, get_guid
 from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
 
-REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_META_KEY = "HTTP_X_REQUEST_ID"
 WELL_FORMED_REQUEST_ID = re.compile(
     r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
 )
 # Fields a record may carry (``extra=``) that must never be written: a record naming one loses
-# the field whatever its value.
+# the field whatever its value (a harmless field caught by a wide pattern is lost too: the
+# cheaper mistake).
 SECRET_FIELD = re.compile(
     r"pin|passw|secret|token|key|card|authori[sz]ation|cookie|session|signature", re.IGNORECASE
 )
@@ -45,7 +45,8 @@ SECRET_FIELD = re.compile(
 DROPPED_FIELDS = frozenset({"request"})
 CONTEXT_FIELDS = ("user_id", "facility_id", "kiosk_id", "inmate_id")
 
-# Never changed in place: ``bind`` sets a new mapping, so a reset restores the one before.
+# Never changed in place (``bind`` sets a new mapping): a context copied into another thread
+# or task keeps what it had.
 EMPTY_CONTEXT: Mapping[str, int] = MappingProxyType({})
 _context: contextvars.ContextVar[Mapping[str, int]] = contextvars.ContextVar(
     "commissary_log_context", default=EMPTY_CONTEXT
