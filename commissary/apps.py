@@ -1,5 +1,8 @@
 from django.apps import AppConfig
+from django.core.signals import request_finished
 from django.utils.translation import gettext_lazy as _
+
+from commissary import logs
 
 
 class CommissaryConfig(AppConfig):
@@ -7,3 +10,7 @@ class CommissaryConfig(AppConfig):
 
     name = "commissary"
     verbose_name = _("Commissary")
+
+    def ready(self):
+        # A request's id and log context end with its response (commissary.logs).
+        request_finished.connect(logs.end_request, dispatch_uid="commissary.logs.end_request")

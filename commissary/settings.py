@@ -13,6 +13,9 @@ import secrets
 from pathlib import Path
 
 import environ
+from django_guid.integrations import CeleryIntegration
+
+from commissary.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -66,6 +69,7 @@ INSTALLED_APPS = [
     "csp",
     "auditlog",
     "import_export",
+    "django_guid",
     # The core: owns the database cache's table (its migration makes it).
     "commissary",
     "accounts",
@@ -82,6 +86,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Prometheus request metrics (commissary.metrics): first and last, around everything.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request id of every log line (commissary.logs): a malformed incoming one is dropped,
+    # then django-guid takes or makes one.
+    "commissary.logs.RequestIdMiddleware",
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -94,6 +102,8 @@ MIDDLEWARE = [
     # By its own name: check --deploy looks for it; the API's views are exempt.
     "django.middleware.csrf.CsrfViewMiddleware",
     "kiosk.middleware.AuthenticationMiddleware",
+    # Who the request is for, on its log lines (after authentication).
+    "commissary.logs.LogContextMiddleware",
     # Records who made each change in the audit trail.
     "kiosk.middleware.AuditlogMiddleware",
     "kiosk.middleware.MessageMiddleware",
@@ -297,11 +307,17 @@ SPECTACULAR_SETTINGS = {
 KIOSK_SESSION_IDLE_SECONDS = env.int("KIOSK_SESSION_IDLE_SECONDS", default=600)
 
 # --- Logging --------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+# One JSON object a line in production, readable text under DEBUG (scripts/run sets text);
+# every line carries the request id, also in the Celery tasks a request queued
+# (commissary.logs, docs/operations.md#logs).
+LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+# The request id: an incoming X-Request-ID when it is a plain UUID (commissary.logs checks that
+# first), else a new one (32 hex digits); answered in the response and sent in the headers of
+# the tasks the request queues. A task queued by the scheduler gets one of its own.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "INTEGRATIONS": [CeleryIntegration()],
 }
 
 # --- Cache ----------------------------------------------------------------------------
