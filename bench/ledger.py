@@ -3,14 +3,16 @@
     DATABASE_URL=postgres://user@host:5432/commissary_bench python bench/ledger.py --seconds 10
 
 Measures deposits (``reserve_deposit`` then ``credit_deposit``, the whole two-phase flow) and
-purchases (``debit_purchase``) per second with 1 client, 8 clients on 8 inmates, and 8
-clients on one hot inmate. Beside each figure it measures, in the same run, a raw baseline:
-the statements the services issue — the ``FOR UPDATE OF s, h`` lock query, the period insert
-and conditional update, the account update, the deposit, transaction and entry inserts, the
-credit's status update returning the credited deposit — in the same transactions, through a
-bare psycopg connection with the same client-side binding Django uses. Neither side reads
-anything back after it writes. The ratio services/raw is what Django and the service code
-cost on top of the SQL; the goal is at least 0.7 with 8 clients on 8 inmates (the last line).
+purchases (the ledger's ``post_purchase`` under the inmate's account lock, as a kiosk order
+posts its debit; ``bench/kiosk.py`` measures the whole order) per second with 1 client, 8
+clients on 8 inmates, and 8 clients on one hot inmate. Beside each figure it measures, in the
+same run, a raw baseline: the statements the services issue — the ``FOR UPDATE OF s, h`` lock
+query, the period insert and conditional update, the account update, the deposit, transaction
+and entry inserts, the credit's status update returning the credited deposit — in the same
+transactions, through a bare psycopg connection with the same client-side binding Django uses.
+Neither side reads anything back after it writes. The ratio services/raw is what Django and
+the service code cost on top of the SQL; the goal is at least 0.7 with 8 clients on 8 inmates
+(the last line).
 
 A last phase puts 32 clients on ONE inmate through the services and compares that inmate's
 throughput with its own 1-client rate: the row lock serialises them, and the question is how
@@ -288,10 +290,11 @@ class RawLedger:
             )
         return credited
 
-    def debit_purchase(
+    def post_purchase(
         self, *, inmate_id: int, amount_fen: int, idempotency_key: str, idempotency_scope: str
     ) -> tuple:
         now = dt.datetime.now(dt.UTC)
+        # ledger.services.purchase_request_hash, the recipe under its first name
         request_hash = _hash("debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo="")
         with self._transaction():
             row = self._lock(self.lock_by_inmate_sql, inmate_id)
@@ -342,13 +345,28 @@ def operation_for(side: str, operation: str, raw: RawLedger | None):
 
             return deposit
 
+        from django.db import connection, transaction
+        from django.utils import timezone
+
+        from ledger.locks import lock_inmate_accounts
+
         def purchase(inmate_id: int, key: str) -> None:
-            ledger_services.debit_purchase(
-                idempotency_scope="kiosk:1",
-                inmate_id=inmate_id,
-                amount_fen=PURCHASE_FEN,
-                idempotency_key=key,
-            )
+            # The debit as ``place_order`` posts it: the lock, then ``post_purchase``, in one
+            # transaction (the order's own statements around it are bench/kiosk.py's).
+            with transaction.atomic(), connection.cursor() as cursor:
+                locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+                ledger_services.post_purchase(
+                    cursor,
+                    locked=locked,
+                    amount_fen=PURCHASE_FEN,
+                    idempotency_scope="kiosk:1",
+                    idempotency_key=key,
+                    request_hash=ledger_services.purchase_request_hash(
+                        inmate_id=inmate_id, amount_fen=PURCHASE_FEN, memo=""
+                    ),
+                    memo="",
+                    now=timezone.now(),
+                )
 
         return purchase
 
@@ -366,7 +384,7 @@ def operation_for(side: str, operation: str, raw: RawLedger | None):
         return raw_deposit
 
     def raw_purchase(inmate_id: int, key: str) -> None:
-        raw.debit_purchase(
+        raw.post_purchase(
             idempotency_scope="kiosk:1",
             inmate_id=inmate_id,
             amount_fen=PURCHASE_FEN,

@@ -211,8 +211,8 @@ def _place(
             amount_fen=total_fen,
             idempotency_scope=scope,
             idempotency_key=idempotency_key,
-            request_hash=ledger_services.request_hash_of(
-                "debit_purchase", inmate_id=inmate_id, amount_fen=total_fen, memo=memo
+            request_hash=ledger_services.purchase_request_hash(
+                inmate_id=inmate_id, amount_fen=total_fen, memo=memo
             ),
             memo=memo,
             now=now,

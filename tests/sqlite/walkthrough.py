@@ -24,6 +24,8 @@ from django.utils import timezone  # noqa: E402
 from django_celery_beat.models import PeriodicTask  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from catalog import services as catalog_services  # noqa: E402
+from catalog.models import Category, FacilityProduct, Product  # noqa: E402
 from facilities import demo  # noqa: E402
 from facilities.models import Facility, Inmate, KioskDevice  # noqa: E402
 from ledger import batch, services, tasks  # noqa: E402
@@ -96,16 +98,23 @@ def deposit_and_purchase():
         minutes=1
     )
     settle(reserved)
+    soap = Product.objects.create(
+        sku="WALKTHROUGH-SOAP",
+        name_zh="香皂",
+        name_en="Soap",
+        category=Category.objects.order_by("id").first(),
+        price_fen=2_500,
+    )
+    FacilityProduct.objects.create(facility=facility, product=soap, stock=1)
     purchase = dict(
         inmate_id=first.pk,
-        amount_fen=2_500,
+        device_id=kiosk.pk,
+        items=[{"product_id": soap.pk, "quantity": 1}],
         idempotency_key="walkthrough-purchase",
-        idempotency_scope=services.kiosk_scope(kiosk.pk),
-        memo="walkthrough",
     )
-    bought = services.debit_purchase(**purchase)
+    bought = catalog_services.place_order(**purchase)
     transactions_before_replay = Transaction.objects.count()
-    seen["replay_returns_the_first"] = services.debit_purchase(**purchase).pk == bought.pk
+    seen["replay_returns_the_first"] = catalog_services.place_order(**purchase).pk == bought.pk
     seen["replay_wrote_nothing"] = Transaction.objects.count() == transactions_before_replay
     seen["spendable_moved_fen"] = inmate_balance(inmate=first).spendable_fen - before.spendable_fen
     seen["deposit_status"] = Deposit.objects.get(pk=reserved.pk).status
@@ -115,8 +124,7 @@ def deposit_and_purchase():
 def kiosk_order_and_refusal():
     """A kiosk order on SQLite (no sequences, no writes inside WITH: the order is inserted,
     then debited, then its answer written), its replay, and a refusal kept under its key."""
-    from catalog import services as catalog_services
-    from catalog.models import FacilityProduct, Order, RefusedOrder
+    from catalog.models import Order, RefusedOrder
     from commissary import errors
 
     offers = FacilityProduct.objects.filter(facility=facility, stock__gt=0).order_by(
