@@ -22,6 +22,7 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 EXPECTED_SCHEDULES = [
+    "catalog.tasks.escalate_overdue_disputes",
     "ledger.tasks.expire_stale_deposits",
     "ledger.tasks.generate_monthly_statements",
     "ledger.tasks.reconcile_ledger",
