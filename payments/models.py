@@ -17,6 +17,9 @@ class Payment(models.Model):
         PENDING = "pending", "Pending"
         SETTLED = "settled", "Settled"
         FAILED = "failed", "Failed"
+        # The family left the provider's page without paying: nothing was taken. Its deposit
+        # is released as for a failure (``failed``); only the words shown differ.
+        CANCELLED = "cancelled", "Cancelled"
         REFUNDED = "refunded", "Refunded"
 
     deposit = models.OneToOneField(
