@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.money import format_fen
 
+from .. import memos
 from ..exports import JournalResource
 from ..models import (
     Account,
@@ -73,7 +74,7 @@ class TransactionAdmin(ScopedExportMixin, ReadOnlyAdmin):
         "inmate",
         "amount_moved",
         "accounts_moved",
-        "memo",
+        "description",
         "created_by",
         "approved_by",
     )
@@ -85,8 +86,20 @@ class TransactionAdmin(ScopedExportMixin, ReadOnlyAdmin):
     inlines = [EntryInline]
     resource_classes = [JournalResource]
 
+    readonly_fields = ("description",)
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("entries__account__inmate")
+
+    def get_fields(self, request, obj=None):
+        # The memo in the reader's language beside the memo as it was written (the auditor's).
+        fields = [name for name in super().get_fields(request, obj) if name != "description"]
+        at = fields.index("memo") if "memo" in fields else len(fields)
+        return [*fields[:at], "description", *fields[at:]]
+
+    @admin.display(description=_("description"))
+    def description(self, journal_transaction):
+        return memos.shown_memo(journal_transaction.memo)
 
     @admin.display(description=_("amount moved"))
     def amount_moved(self, journal_transaction):
