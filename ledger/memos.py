@@ -61,6 +61,13 @@ def shown_memo(memo: str) -> str:
     return memo
 
 
+def is_system_memo(memo: str) -> bool:
+    """Whether the system wrote ``memo`` (in English, in one of the shapes above)."""
+    return memo == PAYOUT_MEMO or any(
+        shape.fullmatch(memo) for shape in (_PURCHASE, _LINE_REFUND, _TRANSFER_EXCESS)
+    )
+
+
 def description(*, kind_label, memo: str) -> str:
     """What a statement line says: the memo in the reader's language, else the kind."""
     return shown_memo(memo) or str(kind_label)
