@@ -1,3 +1,4 @@
+from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -7,3 +8,10 @@ class CommissaryConfig(AppConfig):
 
     name = "commissary"
     verbose_name = _("Commissary")
+
+
+class AxesConfig(AxesAppConfig):
+    """django-axes as installed here, with a name in the reader's language: it has none of its
+    own, so the admin's app list showed its label ("Axes") on every page a superuser opens."""
+
+    verbose_name = _("Sign-in attempts")
