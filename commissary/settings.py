@@ -65,7 +65,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "allauth",
     "allauth.account",
-    "axes",
+    "commissary.apps.AxesConfig",  # django-axes, named in the reader's language
     "csp",
     "auditlog",
     "import_export",

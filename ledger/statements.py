@@ -22,7 +22,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from commissary.money import format_fen
 from facilities.models import Facility, Inmate
 
-from . import sql
+from . import memos, sql
 from .batch import chunk_pause, finish_run, inmate_id_chunks, recorded_run
 from .models import Account, ScheduledRun, Statement, Transaction
 
@@ -36,7 +36,8 @@ def _shown_lines(rows, *, zone, currency: str) -> list[dict]:
     return [
         {
             "when": timezone.localtime(created_at, zone).strftime("%Y-%m-%d %H:%M"),
-            "what": str(kind_labels.get(kind, kind)) + (f" ({memo})" if memo else ""),
+            "what": str(kind_labels.get(kind, kind))
+            + (f" ({memos.shown_memo(memo)})" if memo else ""),
             "account": str(account_labels.get(account_kind, account_kind)),
             "amount": format_fen(amount_fen, currency),
         }

@@ -17,6 +17,9 @@ class Payment(models.Model):
         PENDING = "pending", _("Pending")
         SETTLED = "settled", _("Settled")
         FAILED = "failed", _("Failed")
+        # The family left the provider's page without paying: nothing was taken. Its deposit
+        # is released as for a failure (``failed``); only the words shown differ.
+        CANCELLED = "cancelled", _("Cancelled")
         REFUNDED = "refunded", _("Refunded")
 
     deposit = models.OneToOneField(

@@ -28,7 +28,7 @@ class InvalidCallback(errors.DomainError):
 @dataclass(frozen=True)
 class CallbackResult:
     provider_reference: str
-    status: str  # "settled" or "failed"
+    status: str  # "settled", "failed" or "cancelled" (the payer gave up; nothing was taken)
     amount_fen: int
     currency: str
 
@@ -44,7 +44,8 @@ class PaymentProvider(Protocol):
         fails or the body cannot be read."""
 
     def query_status(self, payment) -> str:
-        """What the provider says now: "pending", "settled", "failed" or "refunded"."""
+        """What the provider says now: "pending", "settled", "failed", "cancelled"
+        or "refunded"."""
 
     def refund_number(self, payment) -> str:
         """The payment's one refund request number, fixed when the refund is decided."""

@@ -31,10 +31,13 @@ CALLBACK_TIMEOUT_SECONDS = 10
 _STATUSES = {
     SandboxCharge.Status.OPEN: "pending",
     SandboxCharge.Status.PAID: "settled",
-    SandboxCharge.Status.CANCELLED: "failed",
+    SandboxCharge.Status.CANCELLED: "cancelled",
     SandboxCharge.Status.FAILED: "failed",
     SandboxCharge.Status.REFUNDED: "refunded",
 }
+
+# What a notification may report: the page's choice (pay, fail, cancel), never "pending".
+_NOTIFIED = ("settled", "failed", "cancelled")
 
 
 def signing_secret() -> bytes:
@@ -99,7 +102,7 @@ class SandboxProvider:
             )
         except (ValueError, KeyError, TypeError):
             raise InvalidCallback("The payment notification could not be read.") from None
-        if result.status not in ("settled", "failed") or type(result.amount_fen) is not int:
+        if result.status not in _NOTIFIED or type(result.amount_fen) is not int:
             raise InvalidCallback("The payment notification could not be read.")
         return result
 

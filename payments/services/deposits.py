@@ -162,8 +162,8 @@ def apply_provider_status(*, payment_id: int, status: str, now: dt.datetime | No
     now = now or timezone.now()
     if status == "settled":
         return _settle(payment_id=payment_id, now=now)
-    if status == "failed":
-        return _fail(payment_id=payment_id, now=now)
+    if status in ("failed", "cancelled"):
+        return _fail(payment_id=payment_id, now=now, cancelled=status == "cancelled")
     return Payment.objects.get(pk=payment_id)
 
 
@@ -256,7 +256,10 @@ def refund_held_payment(*, deposit_id: int, reason: str, now: dt.datetime | None
     return deposit
 
 
-def _fail(*, payment_id: int, now: dt.datetime) -> Payment:
+def _fail(*, payment_id: int, now: dt.datetime, cancelled: bool = False) -> Payment:
+    """The payment did not happen: the deposit's reservation is released (``failed``, whether
+    it failed or the family cancelled it, so the caps and the ledger see one state) and the
+    payment records which of the two it was, for the words the family reads."""
     payment = Payment.objects.get(pk=payment_id)
     with transaction.atomic():
         deposit = Deposit.objects.get(pk=payment.deposit_id)
@@ -265,7 +268,7 @@ def _fail(*, payment_id: int, now: dt.datetime) -> Payment:
             with contextlib.suppress(errors.DepositNotPending):
                 ledger.release_deposit(deposit_id=deposit.pk, status=Deposit.Status.FAILED, now=now)
         Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
-            status=Payment.Status.FAILED
+            status=Payment.Status.CANCELLED if cancelled else Payment.Status.FAILED
         )
     return Payment.objects.get(pk=payment_id)
 

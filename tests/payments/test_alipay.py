@@ -473,3 +473,49 @@ def test_a_system_check_names_an_environment_key_that_cannot_be_read(alipay, set
     found = checks.check_environment_merchant_keys()
     assert [message.id for message in found] == ["payments.E003"]
     assert "ALIPAY_PUBLIC_KEY" in found[0].msg
+
+
+def test_the_sdk_still_takes_its_gateway_from_gateway(alipay, monkeypatch):
+    """The adapter points python-alipay-sdk at a gateway through its private ``_gateway``
+    (alipay.py says why). This fails loudly when an upgrade moves it: the SDK's own server calls
+    must reach the configured gateway, never production."""
+    import alipay as sdk
+
+    from payments import credentials
+    from payments.providers import ProviderError
+    from payments.providers import alipay as adapter
+
+    account = credentials.Account(
+        "alipay", None, alipay.account(gateway="http://127.0.0.1:9/gateway.do")
+    )
+    asked = []
+
+    def urlopen(url, **kwargs):
+        asked.append(url)
+        raise OSError("nothing listens there")
+
+    monkeypatch.setattr(sdk, "urlopen", urlopen)
+    with pytest.raises(ProviderError, match="nothing listens there"):
+        adapter._Client(account).call("alipay.trade.query", {"out_trade_no": "0" * 32})
+    assert len(asked) == 1
+    assert asked[0].startswith("http://127.0.0.1:9/gateway.do?")
+    assert "method=alipay.trade.query" in asked[0]
+
+
+def test_a_client_is_refused_when_the_sdk_no_longer_has_the_gateway_attribute(alipay, monkeypatch):
+    from alipay import AliPay
+
+    from payments import credentials
+    from payments.providers import ProviderError
+    from payments.providers import alipay as adapter
+
+    original = AliPay.__init__
+
+    def renamed(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._gateway_url = self.__dict__.pop("_gateway")
+
+    monkeypatch.setattr(AliPay, "__init__", renamed)
+    account = credentials.Account("alipay", None, alipay.account())
+    with pytest.raises(ProviderError, match="AliPay._gateway"):
+        adapter._Client(account)
