@@ -1,13 +1,17 @@
 """Monthly statements: for each inmate of a facility, the month's statement lines with opening
 and closing balances, kept as HTML and PDF. Generated in chunks of inmates (two set-based
-queries a chunk) with a progress record, so memory stays flat however large the facility."""
+queries a chunk) with a progress record, so memory stays flat however large the facility.
+Those two queries are reads that can wait: they go to the read replica when one is fit
+(``commissary.replica``; a statement is of a month already closed), and to the primary when it
+is not or fails."""
 
 import datetime as dt
 import io
+import logging
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
@@ -19,12 +23,15 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from commissary import replica
 from commissary.money import format_fen
 from facilities.models import Facility, Inmate
 
 from . import memos, sql
 from .batch import chunk_pause, finish_run, inmate_id_chunks, recorded_run
 from .models import Account, ScheduledRun, Statement, Transaction
+
+logger = logging.getLogger(__name__)
 
 
 def _shown_lines(rows, *, zone, currency: str) -> list[dict]:
@@ -131,6 +138,7 @@ def generate_statements(
         kind=ScheduledRun.Kind.STATEMENTS, facility=facility, month=month, trigger=trigger, now=now
     ) as run:
         chunks, run.progress_total = inmate_id_chunks(facility_id, chunk_size)
+        reads_from = replica.alias_for_reads_that_can_wait()
         written = 0
         for low, high in chunks:
             inmates = list(
@@ -139,7 +147,7 @@ def generate_statements(
                 ).order_by("id")
             )
             if inmates:
-                written += _write_chunk(facility, inmates, month, start, end, now)
+                written += _write_chunk(facility, inmates, month, start, end, now, reads_from)
             run.progress_done = min(run.progress_total, run.progress_done + (high - low))
             ScheduledRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
             chunk_pause()
@@ -149,13 +157,12 @@ def generate_statements(
         return run
 
 
-def _write_chunk(facility, inmates, month, start, end, now) -> int:
-    ids = [inmate.pk for inmate in inmates]
+def _read_chunk(ids, start, end, using=DEFAULT_DB_ALIAS):
+    """Each inmate's opening balance and the month's lines, read on ``using``."""
     in_list = ", ".join(["%s"] * len(ids))
     opening = defaultdict(int)
     lines = defaultdict(list)
-    zone = ZoneInfo(facility.timezone)
-    with sql.cursor() as cursor:
+    with sql.cursor(using) as cursor:
         cursor.execute(
             # Entries are dated as their transactions and partitioned by that date: filtering
             # on the entry's own date reads only the partitions before the month (the
@@ -176,6 +183,18 @@ def _write_chunk(facility, inmates, month, start, end, now) -> int:
         )
         for inmate_id, created_at, kind, memo, account_kind, amount_fen in cursor.fetchall():
             lines[inmate_id].append((created_at, kind, memo, account_kind, amount_fen))
+    return opening, lines
+
+
+def _write_chunk(facility, inmates, month, start, end, now, reads_from=DEFAULT_DB_ALIAS) -> int:
+    try:
+        opening, lines = _read_chunk([inmate.pk for inmate in inmates], start, end, reads_from)
+    except DatabaseError:
+        if reads_from == DEFAULT_DB_ALIAS:
+            raise
+        logger.warning("Statements could not read the replica: this chunk reads the primary")
+        opening, lines = _read_chunk([inmate.pk for inmate in inmates], start, end)
+    zone = ZoneInfo(facility.timezone)
     statements = []
     for inmate in inmates:
         opening_fen = opening[inmate.pk] or 0
