@@ -160,6 +160,22 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         prepare_threshold=2**31 - 1, options="-c plan_cache_mode=force_generic_plan"
     )
+# A streaming read replica for reads that can wait (reports, the dashboard, CSV exports,
+# statements' reads, reconciliation's screening: commissary.replica); money is never read there.
+# Above this many seconds behind, or when it does not answer, those reads go to the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=30)
+if DATABASE_REPLICA_URL and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"].update(
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        # A replica that does not answer is given up quickly: its reads go to the primary.
+        OPTIONS={"connect_timeout": 2},
+        # Tests read their one test database through both names.
+        TEST={"MIRROR": "default"},
+    )
+DATABASE_ROUTERS = ["commissary.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
