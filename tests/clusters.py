@@ -225,3 +225,70 @@ def pair(bin_dir: Path, root: Path, **settings: str):
             yield primary, standby
         finally:
             standby.stop("immediate")
+
+
+def archiving_settings(archive: Path) -> dict[str, str]:
+    """What turns on WAL archiving into ``archive`` (a directory the server may write): each
+    finished WAL segment is copied there, never over one already archived, under a temporary
+    name first, so a segment appears in the archive only whole (a half-copied one stops a
+    restore: "has wrong size")."""
+    _owned_dir(archive)
+    return {
+        "wal_level": "replica",
+        "archive_mode": "on",
+        "archive_command": (
+            f"'test ! -f {archive}/%f && cp %p {archive}/%f.partial"
+            f" && mv {archive}/%f.partial {archive}/%f'"
+        ),
+        "archive_timeout": "0",
+    }
+
+
+def base_backup(primary: Cluster, target: Path) -> Path:
+    """``pg_basebackup`` of a running cluster into ``target`` (plain files, with the WAL it
+    needs to be consistent)."""
+    primary.command(
+        "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", USER,
+        "-D", str(target), "-X", "stream", "--checkpoint=fast", "--no-sync",
+    )  # fmt: skip
+    return target
+
+
+def archive_current_wal(primary: Cluster, archive: Path, timeout: float = 60) -> None:
+    """Close the current WAL segment and wait until it is in the archive, so everything
+    written so far can be restored from there."""
+    (segment,) = primary.query("SELECT pg_walfile_name(pg_switch_wal())")
+    deadline = time.monotonic() + timeout
+    while not (archive / segment).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{segment} never reached the archive")
+        time.sleep(0.2)
+
+
+def restore(
+    bin_dir: Path,
+    backup: Path,
+    archive: Path,
+    root: Path,
+    name: str = "restored",
+    **recovery_target: str,
+) -> Cluster:
+    """A new cluster from a base backup, replaying the archived WAL up to ``recovery_target``
+    (``recovery_target_name``, ``_time`` or ``_lsn``) and then promoted; started, and waited
+    for until it accepts writes."""
+    data = root / name
+    subprocess.run(["cp", "-a", str(backup), str(data)], check=True)  # noqa: S603, S607 - fixed arguments
+    settings = {
+        "restore_command": f"'cp {archive}/%f %p'",
+        "recovery_target_action": "promote",
+        **{name: f"'{value}'" for name, value in recovery_target.items()},
+    }
+    with (data / "postgresql.auto.conf").open("a") as conf:
+        conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+    (data / "recovery.signal").touch()
+    if os.geteuid() == 0:
+        shutil.chown(data / "recovery.signal", USER, USER)
+    cluster = Cluster(bin_dir, data, free_port())
+    cluster.start()
+    cluster.wait_until("SELECT NOT pg_is_in_recovery()", timeout=120)
+    return cluster
