@@ -49,6 +49,7 @@ browser = Client()
 browser.force_login(staff)
 report_csv = f"/admin/reports/deposits/?facility={facility.pk}&format=csv"
 dashboard = f"/admin/reports/dashboard/?facility={facility.pk}"
+deposit_export = "/admin/ledger/deposit/export/"
 
 
 class Remembered(logging.Handler):
@@ -191,15 +192,19 @@ def running():
         reference = credited_deposit(7_700)
         while_paused = read(report_csv)
         dashboard_paused = read(dashboard)
+        export_paused = read(deposit_export)
         on_replica("SELECT pg_wal_replay_resume()")
         wait_for_replay()
         after = read(report_csv)
+        export_after = read(deposit_export)
         seen["reports"] = {
             "reference": reference,
             "before": before,
             "while_paused": while_paused,
             "dashboard_paused": dashboard_paused,
             "after": after,
+            "export_paused": export_paused,
+            "export_after": export_after,
         }
 
     @step

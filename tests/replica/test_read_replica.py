@@ -108,6 +108,13 @@ def test_reports_read_the_replica_and_show_what_it_has_replayed(running):
     assert after["body"] != reports["before"]["body"]
     assert after["replica_ledger_reads"] > 0
     assert after["primary_ledger_reads"] == 0
+    # The admin's CSV export of the deposits, likewise.
+    export_paused, export_after = reports["export_paused"], reports["export_after"]
+    assert export_paused["status"] == export_after["status"] == 200
+    assert reports["reference"] not in export_paused["body"]
+    assert reports["reference"] in export_after["body"]
+    assert export_paused["replica_ledger_reads"] > 0
+    assert export_paused["primary_ledger_reads"] == 0
     dashboard = reports["dashboard_paused"]
     assert dashboard["status"] == 200
     assert 'class="replica replica-in-use"' in dashboard["body"]
