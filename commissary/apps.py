@@ -11,6 +11,9 @@ class CommissaryConfig(AppConfig):
 
     name = "commissary"
     verbose_name = _("Commissary")
+    # This module also defines django-axes' config (and imports axes' own), so Django would
+    # not pick this one for "commissary" on its own.
+    default = True
 
     def ready(self):
         # A request's id and log context end with its response (commissary.logs).
