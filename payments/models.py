@@ -31,6 +31,10 @@ class Payment(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    # Who paid, once the provider confirms it: a keyed hash of the provider's payer id (the id
+    # itself is never stored) and a masked label a reviewer may read (``payments.payers``).
+    payer_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    payer_label = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -55,6 +59,12 @@ class Payment(models.Model):
                 condition=Q(status="settled", receipt_sent_at__isnull=True),
                 name="payment_receipt_unsent",
             ),
+            # The payment-source rules count one payer's deposits: only known payers.
+            models.Index(
+                fields=["payer_fingerprint"],
+                condition=~Q(payer_fingerprint=""),
+                name="payment_payer",
+            ),
         ]
 
     def __str__(self):
@@ -75,6 +85,8 @@ class SandboxCharge(models.Model):
     amount_fen = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    # The sandbox's fake payer id: one per depositor unless a test says otherwise.
+    payer_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
