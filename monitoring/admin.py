@@ -35,10 +35,11 @@ PAYER_PROVIDERS = (
 )
 
 
-class RuleForm(forms.ModelForm):
-    amount_fen = YuanField(label=_("Amount (yuan)"), required=False)
-    # A watched payment source is typed in as the provider's payer id and kept only as its
-    # keyed hash (``payments.payers``), so the rule matches without storing the id.
+class PayerFieldsForm(forms.ModelForm):
+    """A payment source typed in as the provider's payer id and kept only as its keyed hash and
+    a masked label (``payments.payers``) on the instance's ``payer_fingerprint`` and
+    ``payer_label``, so the rule or the pair matches without storing the id."""
+
     payer_provider = forms.ChoiceField(
         label=_("Payment provider"), choices=PAYER_PROVIDERS, required=False
     )
@@ -51,6 +52,23 @@ class RuleForm(forms.ModelForm):
         max_length=128,
         required=False,
     )
+
+    def clean(self):
+        cleaned = super().clean()
+        payer_id = (cleaned.get("payer_id") or "").strip()
+        if payer_id:
+            if not cleaned.get("payer_provider"):
+                self.add_error("payer_provider", _("Say which provider this payer id is from."))
+            else:
+                self.instance.payer_fingerprint = payers.fingerprint(
+                    cleaned["payer_provider"], payer_id
+                )
+                self.instance.payer_label = payers.masked(payer_id)
+        return cleaned
+
+
+class RuleForm(PayerFieldsForm):
+    amount_fen = YuanField(label=_("Amount (yuan)"), required=False)
 
     class Meta:
         model = Rule
@@ -89,17 +107,9 @@ class RuleForm(forms.ModelForm):
         for field in self.NEEDS.get(cleaned.get("kind"), ()):
             if cleaned.get(field) in (None, ""):
                 self.add_error(field, _("This kind of rule needs this value."))
-        payer_id = (cleaned.get("payer_id") or "").strip()
-        if payer_id:
-            if not cleaned.get("payer_provider"):
-                self.add_error("payer_provider", _("Say which provider this payer id is from."))
-            else:
-                self.instance.payer_fingerprint = payers.fingerprint(
-                    cleaned["payer_provider"], payer_id
-                )
-                self.instance.payer_label = payers.masked(payer_id)
-        if cleaned.get("kind") == Rule.Kind.MONITORED_SOURCE and not (
-            payer_id or self.instance.payer_fingerprint
+        if (
+            cleaned.get("kind") == Rule.Kind.MONITORED_SOURCE
+            and not self.instance.payer_fingerprint
         ):
             self.add_error("payer_id", _("This kind of rule needs this value."))
         return cleaned
@@ -461,11 +471,41 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         return None
 
 
+class AutoAcceptForm(PayerFieldsForm):
+    class Meta:
+        model = AutoAccept
+        fields = (
+            "facility",
+            "depositor",
+            "payer_provider",
+            "payer_id",
+            "inmate",
+            "reason",
+            "is_active",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        has_depositor = cleaned.get("depositor") is not None
+        if has_depositor == bool(self.instance.payer_fingerprint):
+            self.add_error(None, _("Name a depositor or a payment source, one of the two."))
+        return cleaned
+
+
 @admin.register(AutoAccept)
 class AutoAcceptAdmin(FacilityScopedAdmin, admin.ModelAdmin):
-    list_display = ("depositor", "inmate", "facility", "reason", "is_active", "created_at")
+    form = AutoAcceptForm
+    list_display = (
+        "depositor",
+        "payer_label",
+        "inmate",
+        "facility",
+        "reason",
+        "is_active",
+        "created_at",
+    )
     list_filter = ("is_active", "facility")
-    fields = ("facility", "depositor", "inmate", "reason", "is_active")
+    readonly_fields = ("payer_label",)
     raw_id_fields = ("depositor",)
     autocomplete_fields = ("inmate",)
 

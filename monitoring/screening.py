@@ -133,9 +133,14 @@ class RuleScreener:
         fired = [
             rule for rule in rules if _fires(rule, deposit, payer_fingerprint, now, timezone_name)
         ]
-        if fired and deposit.depositor_id is not None:
+        if fired and (deposit.depositor_id is not None or payer_fingerprint):
+            pair = Q()
+            if deposit.depositor_id is not None:
+                pair |= Q(depositor_id=deposit.depositor_id)
+            if payer_fingerprint:
+                pair |= Q(payer_fingerprint=payer_fingerprint)
             skipped = AutoAccept.objects.filter(
-                depositor_id=deposit.depositor_id, inmate_id=deposit.inmate_id, is_active=True
+                pair, inmate_id=deposit.inmate_id, is_active=True
             ).exists()
             if skipped:
                 return []

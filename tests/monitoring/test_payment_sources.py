@@ -9,7 +9,7 @@ import pytest
 
 from accounts.roles import SECURITY_OFFICER, assign_role
 from ledger.models import Deposit
-from monitoring.models import Hold, Rule, RuleVersion
+from monitoring.models import AutoAccept, Hold, Rule, RuleVersion
 from payments import payers
 from payments import services as payments
 from payments.models import Payment
@@ -195,3 +195,38 @@ def test_the_review_page_shows_the_source_and_its_other_depositors_in_the_office
     assert "sand****ount" in page
     assert "sharer@example.com" in page and "¥300.00" in page
     assert "stranger@example.com" not in page  # paid at a facility the officer does not see
+
+
+def test_an_auto_accepted_source_and_inmate_pair_skips_the_rules_for_that_pair_only(
+    client, facility
+):
+    rule_at(facility, Rule.Kind.AMOUNT_AT_LEAST, amount_fen=10_000)
+    inmate, other = InmateFactory(facility=facility), InmateFactory(facility=facility)
+    officer = StaffFactory(facilities=[facility])
+    assign_role(officer, SECURITY_OFFICER)
+    client.force_login(officer)
+    form = {
+        "facility": facility.pk,
+        "depositor": "",
+        "payer_provider": "sandbox",
+        "payer_id": SHARED_CARD,
+        "inmate": inmate.pk,
+        "reason": "the mother's card, checked in person",
+        "is_active": "on",
+    }
+    both = client.post("/admin/monitoring/autoaccept/add/", {**form, "depositor": depositor().pk})
+    assert both.status_code == 200 and not AutoAccept.objects.exists()  # one of the two
+    saved = client.post("/admin/monitoring/autoaccept/add/", form)
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    pair = AutoAccept.objects.get()
+    assert (pair.depositor_id, pair.payer_fingerprint) == (
+        None,
+        payers.fingerprint("sandbox", SHARED_CARD),
+    )
+    client.logout()
+    assert status_of(paid(client, inmate, 10_000, payer_id=SHARED_CARD)) == Deposit.Status.CREDITED
+    assert status_of(paid(client, inmate, 10_000)) == Deposit.Status.HELD  # another source
+    assert status_of(paid(client, other, 10_000, payer_id=SHARED_CARD)) == Deposit.Status.HELD
+    pair.is_active = False
+    pair.save()
+    assert status_of(paid(client, inmate, 10_000, payer_id=SHARED_CARD)) == Deposit.Status.HELD
