@@ -430,6 +430,9 @@ PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=False)
 # How long monitoring keeps decided holds (money records are kept regardless).
 MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=7 * 365)
 PAYMENTS_SANDBOX_SECRET = env("PAYMENTS_SANDBOX_SECRET", default="")
+# The key of the keyed hash that stores a provider's payer id (payments.payers): set it once
+# and keep it, since a new key makes earlier payers unmatchable. Unset: derived from SECRET_KEY.
+PAYER_HASH_KEY = env("PAYER_HASH_KEY", default="")
 # Real providers' merchant accounts for every facility without one of its own (a facility's
 # own account is stored encrypted in the database). Keys are PEM text; see docs/payments.md.
 PAYMENTS_ALIPAY = {

@@ -41,6 +41,12 @@ class Payment(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("settled at"))
     refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
     receipt_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("receipt sent at"))
+    # Who paid, once the provider confirms it: a keyed hash of the provider's payer id (the id
+    # itself is never stored) and a masked label a reviewer may read (``payments.payers``).
+    payer_fingerprint = models.CharField(
+        max_length=64, blank=True, default="", verbose_name=_("payer fingerprint")
+    )
+    payer_label = models.CharField(max_length=64, blank=True, default="", verbose_name=_("payer"))
 
     class Meta:
         verbose_name = _("payment")
@@ -67,6 +73,12 @@ class Payment(models.Model):
                 condition=Q(status="settled", receipt_sent_at__isnull=True),
                 name="payment_receipt_unsent",
             ),
+            # The payment-source rules count one payer's deposits: only known payers.
+            models.Index(
+                fields=["payer_fingerprint"],
+                condition=~Q(payer_fingerprint=""),
+                name="payment_payer",
+            ),
         ]
 
     def __str__(self):
@@ -89,6 +101,8 @@ class SandboxCharge(models.Model):
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.OPEN, verbose_name=_("status")
     )
+    # The sandbox's fake payer id: one per depositor unless a test says otherwise.
+    payer_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("payer id"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 

@@ -34,10 +34,12 @@ from django.utils.translation import gettext as _
 from .. import credentials
 from ..amounts import MalformedAmount, fen_to_yuan, yuan_to_fen
 from ..models import Payment, ProviderCheckout
+from ..payers import Payer, masked
 from .base import (
     CallbackResult,
     InvalidCallback,
     ProviderError,
+    StatusAnswer,
     account_for_payment,
     out_trade_no,
     reference_from_out_trade_no,
@@ -51,6 +53,18 @@ _STATUSES = {
     "TRADE_CLOSED": "failed",
     "WAIT_BUYER_PAY": "pending",
 }
+
+
+def _payer(fields: dict) -> Payer | None:
+    """The buyer a notification (``buyer_id``, 2088…) or a query (``buyer_user_id``) names, or
+    ``buyer_open_id`` for applications Alipay gives open ids; ``buyer_logon_id`` arrives
+    masked."""
+    buyer = (
+        fields.get("buyer_id") or fields.get("buyer_user_id") or fields.get("buyer_open_id") or ""
+    )
+    if not buyer:
+        return None
+    return Payer(provider_id=buyer, label=masked(fields.get("buyer_logon_id") or buyer))
 
 
 def refund_request_no(payment) -> str:
@@ -207,15 +221,16 @@ class AlipayProvider:
             status=_STATUSES.get(params.get("trade_status", ""), "pending"),
             amount_fen=amount_fen,
             currency="CNY",
+            payer=_payer(params),
         )
 
-    def query_status(self, payment) -> str:
+    def query_status(self, payment) -> StatusAnswer:
         answer = _Client(_account_for_payment(payment)).call(
             "alipay.trade.query", {"out_trade_no": out_trade_no(payment)}
         )
         if answer.get("code") != "10000":
             if answer.get("sub_code") == "ACQ.TRADE_NOT_EXIST":
-                return "pending"  # the family has not opened Alipay's page yet
+                return StatusAnswer("pending")  # the family has not opened Alipay's page yet
             raise ProviderError(f"Alipay refused the query: {answer.get('sub_code')}")
         if answer.get("out_trade_no") != out_trade_no(payment):
             raise ProviderError("Alipay answered about another trade.")
@@ -227,7 +242,7 @@ class AlipayProvider:
                 raise ProviderError("Alipay's amount could not be read.") from None
             if amount_fen != payment.amount_fen:
                 raise ProviderError("Alipay reports another amount for this trade.")
-        return status
+        return StatusAnswer(status, _payer(answer))
 
     def refund_number(self, payment) -> str:
         return refund_request_no(payment)
