@@ -353,10 +353,10 @@ def main() -> None:
             pooler.stop()
 
     print()
-    print(f"{'measurement':<34}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'measurement':<40}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}")
     for name, results in passes.items():
         for label, (rate, p50, p99) in results.items():
-            print(f"{name + ', ' + label:<34}{rate:>12.1f}{p50:>10.1f}{p99:>10.1f}")
+            print(f"{name + ', ' + label:<40}{rate:>12.1f}{p50:>10.1f}{p99:>10.1f}")
     cold, warm = (results[LABELS[0]][0] / results[LABELS[2]][0] for results in passes.values())
     print()
     state = "a fresh database" if args.fresh else "this database as it was"
