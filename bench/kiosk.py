@@ -419,7 +419,8 @@ def measure_pass(
     inmates, keys, product_id = create_shop(run_id, wanted)
     try:
         # The raw side is the ledger benchmark's purchase: it must still mirror the service.
-        check_inmates = [inmate_id for _, inmate_id in inmates[48:50]]
+        check_pair = [inmate_id for _, inmate_id in inmates[48:50]]
+        check_inmates = {operation: check_pair for operation in bench.LEDGER_OPERATIONS}
         print(bench.check_statements(check_inmates, bench.raw_connection_params(), run_id))
     except bench.BaselineDrift as drift:
         sys.exit(f"{drift}\nfix RawLedger in bench/ledger.py before measuring")
