@@ -17,6 +17,11 @@ as it is (with ``--fresh``, dropped and created empty first: a fresh install, co
 on the same database, grown by the first (warm). The last line gives the kiosk order's rate
 over the raw purchase's at 8 clients for both passes, and the first over the second.
 
+With ``--pgbouncer`` a PgBouncer in session mode is started for the run (bench/pgbouncer.py,
+Debian's ``pgbouncer``) and a second gunicorn connects through it (``DATABASE_BEHIND_POOLER``);
+its 8 kiosk clients take their turn in the same slices as the direct ones and the raw
+purchase, and the last lines give its rate over the direct kiosk's and over the raw one's.
+
 Every client is its own process (32 clients: 8 processes of 4 threads), so the load generator
 is not held back by one GIL; it shares the machine with gunicorn and PostgreSQL, as a test rig
 does. Requests go to 127.0.0.1 only. Use a database of the benchmark's own: the data stays
@@ -46,6 +51,7 @@ if str(ROOT) not in sys.path:
 
 PROCESSES = 8
 LABELS = ("kiosk, 8 clients", "kiosk, 32 clients", "raw purchase, 8 clients")
+POOLED = "kiosk via pgbouncer, 8 clients"
 PRICE_FEN = 100
 SEED_FEN = 10**9
 # 32 sign-ins at once each hash a PIN at full strength: on a busy machine they queue a while.
@@ -104,11 +110,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_gunicorn(database_url: str, port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(
+    database_url: str, port: int, workers: int, *, behind_pooler: bool = False
+) -> subprocess.Popen:
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
+        "DATABASE_BEHIND_POOLER": "true" if behind_pooler else "false",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
         "KIOSK_THROTTLE_RATE": "10000000/min",
@@ -301,6 +310,12 @@ def main() -> None:
         action="store_true",
         help="drop and create the benchmark's database first, so the first pass is cold",
     )
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="also measure 8 kiosk clients through a PgBouncer in session mode started for "
+        "the run (a second gunicorn), in the same alternating slices",
+    )
     args = parser.parse_args()
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres", "pgsql")):
@@ -326,16 +341,22 @@ def main() -> None:
         f"(at 8 clients in {args.rounds} slices alternating kiosk and raw)",
         flush=True,
     )
+    pooler = start_pooler(params, args.workers) if args.pgbouncer else None
+    pooled_url = pooled_database_url(database_url, pooler) if pooler else None
     passes = {}
-    for name in PASSES:
-        print(f"-- {name} pass", flush=True)
-        passes[name] = measure_pass(bench, database_url, args)
+    try:
+        for name in PASSES:
+            print(f"-- {name} pass", flush=True)
+            passes[name] = measure_pass(bench, database_url, args, pooled_url)
+    finally:
+        if pooler:
+            pooler.stop()
 
     print()
-    print(f"{'measurement':<34}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'measurement':<40}{'per second':>12}{'p50 ms':>10}{'p99 ms':>10}")
     for name, results in passes.items():
         for label, (rate, p50, p99) in results.items():
-            print(f"{name + ', ' + label:<34}{rate:>12.1f}{p50:>10.1f}{p99:>10.1f}")
+            print(f"{name + ', ' + label:<40}{rate:>12.1f}{p50:>10.1f}{p99:>10.1f}")
     cold, warm = (results[LABELS[0]][0] / results[LABELS[2]][0] for results in passes.values())
     print()
     state = "a fresh database" if args.fresh else "this database as it was"
@@ -344,14 +365,52 @@ def main() -> None:
         f"kiosk/raw at 8 clients: first {cold:.2f}, second {warm:.2f}; "
         f"first/second {cold / warm:.2f}"
     )
+    if pooler:
+        for name, results in passes.items():
+            direct, pooled, raw = (results[label][0] for label in (LABELS[0], POOLED, LABELS[2]))
+            print(
+                f"{name} pass, 8 clients: through pgbouncer/direct {pooled / direct:.2f}, "
+                f"through pgbouncer/raw {pooled / raw:.2f}"
+            )
 
 
 PASSES = ("first", "second")
 
 
-def measure_pass(bench, database_url: str, args) -> dict[str, tuple[float, float, float]]:
+def start_pooler(params: dict, workers: int):
+    """A PgBouncer in session mode in front of the benchmark's server, with room for every
+    gunicorn worker's connection (bench/pgbouncer.py)."""
+    from bench.pgbouncer import Pooler
+
+    pooler = Pooler(
+        server_host=params.get("host", "127.0.0.1"),
+        server_port=int(params.get("port", 5432)),
+        user=params.get("user", "postgres"),
+        password=params.get("password", ""),
+        pool_mode="session",
+        pool_size=2 * workers + 8,
+    ).start()
+    print(f"pgbouncer (session mode) on 127.0.0.1:{pooler.port}", flush=True)
+    return pooler
+
+
+def pooled_database_url(database_url: str, pooler) -> str:
+    """DATABASE_URL with the pooler's loopback address in place of the server's."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database_url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{pooler.port}" if credentials else f"127.0.0.1:{pooler.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def measure_pass(
+    bench, database_url: str, args, pooled_url: str | None = None
+) -> dict[str, tuple[float, float, float]]:
     """A new shop (facility, inmates, kiosks, product), a new gunicorn, then the 8-client
-    kiosk and raw measurements in alternating slices and the 32-client one."""
+    kiosk and raw measurements in alternating slices and the 32-client one. With
+    ``pooled_url``, a second gunicorn connects through the pooler, and 8 kiosk clients
+    through it take their turn in the same slices."""
     from django.db import connection
 
     slice_s = args.seconds / args.rounds
@@ -360,7 +419,8 @@ def measure_pass(bench, database_url: str, args) -> dict[str, tuple[float, float
     inmates, keys, product_id = create_shop(run_id, wanted)
     try:
         # The raw side is the ledger benchmark's purchase: it must still mirror the service.
-        check_inmates = [inmate_id for _, inmate_id in inmates[48:50]]
+        check_pair = [inmate_id for _, inmate_id in inmates[48:50]]
+        check_inmates = {operation: check_pair for operation in bench.LEDGER_OPERATIONS}
         print(bench.check_statements(check_inmates, bench.raw_connection_params(), run_id))
     except bench.BaselineDrift as drift:
         sys.exit(f"{drift}\nfix RawLedger in bench/ledger.py before measuring")
@@ -368,24 +428,37 @@ def measure_pass(bench, database_url: str, args) -> dict[str, tuple[float, float
 
     port = free_port()
     server = start_gunicorn(database_url, port, args.workers)
-    latencies: dict[str, list[float]] = {label: [] for label in LABELS}
+    pooled_port = free_port() if pooled_url else None
+    pooled_server = (
+        start_gunicorn(pooled_url, pooled_port, args.workers, behind_pooler=True)
+        if pooled_url
+        else None
+    )
+    labels = (*LABELS, POOLED) if pooled_url else LABELS
+    latencies: dict[str, list[float]] = {label: [] for label in labels}
     try:
-        # 8 kiosk clients and 8 raw clients alternate in slices (which goes first alternates
-        # too), so both see the same background load; then 32 kiosk clients, in one go.
+        # 8 kiosk clients (direct and, if asked, through the pooler) and 8 raw clients take
+        # turns in slices (which goes first rotates too), so all see the same background
+        # load; then 32 kiosk clients, in one go.
+        order = ["kiosk", "raw", "pooled"] if pooled_url else ["kiosk", "raw"]
         for round_number in range(args.rounds):
-            sides = ["kiosk", "raw"] if round_number % 2 == 0 else ["raw", "kiosk"]
-            for side in sides:
+            shift = round_number % len(order)
+            for side in order[shift:] + order[:shift]:
                 prefix = f"bench-{run_id}-{side}-{round_number}"
-                if side == "kiosk":
-                    jobs = kiosk_jobs(port, keys, inmates, product_id, 0, 8, prefix, slice_s)
-                    latencies[LABELS[0]] += measure(jobs, slice_s)
+                if side in ("kiosk", "pooled"):
+                    side_port, label = {
+                        "kiosk": (port, LABELS[0]),
+                        "pooled": (pooled_port, POOLED),
+                    }[side]
+                    jobs = kiosk_jobs(side_port, keys, inmates, product_id, 0, 8, prefix, slice_s)
+                    latencies[label] += measure(jobs, slice_s)
                 else:
                     jobs = [
                         (raw_client, (database_url, inmates[40 + n][1], f"{prefix}-{n}", slice_s))
                         for n in range(8)
                     ]
                     latencies[LABELS[2]] += measure(jobs, slice_s)
-        for label in (LABELS[0], LABELS[2]):
+        for label in (LABELS[0], LABELS[2], *([POOLED] if pooled_url else [])):
             print_line(label, figures(latencies[label], args.seconds))
         jobs = kiosk_jobs(
             port, keys, inmates, product_id, 8, 32, f"bench-{run_id}-k32", args.seconds
@@ -393,9 +466,11 @@ def measure_pass(bench, database_url: str, args) -> dict[str, tuple[float, float
         latencies[LABELS[1]] = measure(jobs, args.seconds)
         print_line(LABELS[1], figures(latencies[LABELS[1]], args.seconds))
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    return {label: figures(latencies[label], args.seconds) for label in LABELS}
+        for running in (server, pooled_server):
+            if running is not None:
+                running.send_signal(signal.SIGTERM)
+                running.wait(timeout=30)
+    return {label: figures(latencies[label], args.seconds) for label in labels}
 
 
 def kiosk_jobs(port, keys, inmates, product_id, first, count, prefix, seconds):

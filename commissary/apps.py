@@ -1,6 +1,7 @@
 from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.core.signals import request_finished
+from django.db.backends.signals import connection_created
 from django.utils.translation import gettext_lazy as _
 
 from commissary import logs
@@ -16,8 +17,12 @@ class CommissaryConfig(AppConfig):
     default = True
 
     def ready(self):
+        from commissary.db import apply_session_settings
+
         # A request's id and log context end with its response (commissary.logs).
         request_finished.connect(logs.end_request, dispatch_uid="commissary.logs.end_request")
+        # Behind a pooler, each new connection sets what the startup options carry otherwise.
+        connection_created.connect(apply_session_settings, dispatch_uid="commissary-session")
 
 
 class AxesConfig(AxesAppConfig):

@@ -25,10 +25,18 @@ two, so the plans of every connection are made again while the table is small, a
 each doubling, about twenty times in a table's life. Autovacuum's own ``ANALYZE`` comes later
 (fifty changed rows and a tenth of the table, checked once a minute) and not at all where it
 is turned off.
+
+Behind a pooler. PgBouncer refuses a connection that sends startup options, the way the plan
+cache mode reaches PostgreSQL otherwise (settings). With ``DATABASE_BEHIND_POOLER`` set, each
+new connection sets ``DATABASE_SESSION_SETTINGS`` itself, in one statement
+(``apply_session_settings``); in session mode the server connection is the client's until it
+disconnects, and the pooler's ``DISCARD ALL`` then resets it for the next client, which sets
+them again.
 """
 
 import logging
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
@@ -109,3 +117,17 @@ def analyze(tables: tuple[str, ...]) -> None:
             cursor.execute(f"ANALYZE {quoted}")
     except DatabaseError:
         logger.warning("ANALYZE %s failed; plans on them stay as they were", quoted, exc_info=True)
+
+
+def apply_session_settings(sender, connection, **kwargs) -> None:
+    """``connection_created`` receiver: behind a pooler, set the session settings the startup
+    options would have carried (one ``set_config`` statement for all of them)."""
+    if connection.vendor != "postgresql" or not settings.DATABASE_BEHIND_POOLER:
+        return
+    names = list(settings.DATABASE_SESSION_SETTINGS)
+    if not names:
+        return
+    calls = ", ".join("set_config(%s, %s, false)" for _ in names)
+    values = [item for name in names for item in (name, settings.DATABASE_SESSION_SETTINGS[name])]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {calls}", values)

@@ -142,6 +142,11 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
+# Server settings every PostgreSQL connection starts with: sent as the connection's startup
+# options, or, where DATABASE_URL points at a pooler (PgBouncer in session mode refuses startup
+# options), set on each new connection by commissary.db (docs/operations.md).
+DATABASE_SESSION_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+DATABASE_BEHIND_POOLER = env.bool("DATABASE_BEHIND_POOLER", default=False)
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'commissary.sqlite3'}")
 }
@@ -157,9 +162,11 @@ else:
     # short of this many runs of a statement. Their generic plan (primary and unique keys) is
     # the one to keep, not a custom plan made again on every call; only prepared statements
     # are affected.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        prepare_threshold=2**31 - 1, options="-c plan_cache_mode=force_generic_plan"
-    )
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2**31 - 1
+    if not DATABASE_BEHIND_POOLER:
+        DATABASES["default"]["OPTIONS"]["options"] = " ".join(
+            f"-c {name}={value}" for name, value in DATABASE_SESSION_SETTINGS.items()
+        )
 # A streaming read replica for reads that can wait (reports, the dashboard, CSV exports,
 # statements' reads, reconciliation's screening: commissary.replica); money is never read there.
 # Above this many seconds behind, or when it does not answer, those reads go to the primary.

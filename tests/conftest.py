@@ -1,5 +1,14 @@
 """Suite-wide set-up. The suite runs against PostgreSQL (row locks, triggers and CHECKs are
-what it proves); it refuses to start on anything else rather than quietly test less."""
+what it proves); it refuses to start on anything else rather than quietly test less.
+
+With ``COMMISSARY_TEST_THROUGH_PGBOUNCER=1`` every test connects through a throwaway PgBouncer
+in session mode (``bench/pgbouncer.py``) in front of the test database, configured as
+docs/operations.md says (``DATABASE_BEHIND_POOLER``): ``pytest tests/kiosk tests/ledger`` then
+proves the kiosk and the ledger work behind the pooler. The test database itself is created
+and dropped directly on the server."""
+
+import contextlib
+import os
 
 import pytest
 from django.conf import settings
@@ -18,6 +27,76 @@ settings.STORAGES = {
     **settings.STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+
+def is_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+THROUGH_PGBOUNCER = os.environ.get("COMMISSARY_TEST_THROUGH_PGBOUNCER", "").strip().lower() in (
+    "1",
+    "true",
+    "yes",
+)
+
+
+def start_pgbouncer(**options):
+    """A PgBouncer in front of the server the test database lives on (``bench.pgbouncer``);
+    skips the test where PgBouncer is not installed, and fails it under CI."""
+    from bench.pgbouncer import PgBouncerMissing, Pooler
+
+    database = settings.DATABASES["default"]
+    pooler = Pooler(
+        server_host=database["HOST"] or "127.0.0.1",
+        server_port=int(database["PORT"] or 5432),
+        user=database["USER"] or "postgres",
+        password=database["PASSWORD"] or "",
+        **options,
+    )
+    try:
+        return pooler.start()
+    except PgBouncerMissing as error:
+        reason = f"{error}; the pooler tests need it"
+        if is_ci():
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def routed_through(pooler):
+    """Every connection opened inside goes through ``pooler``, set up as a deployment behind a
+    pooler is: ``DATABASE_BEHIND_POOLER`` on, no startup options (commissary.db)."""
+    from django.db import connections
+    from django.test.utils import override_settings
+
+    database = connections["default"].settings_dict
+    # Thread connections are made from this same dict (each test thread opens its own).
+    assert database is settings.DATABASES["default"]
+    saved = {key: database[key] for key in ("HOST", "PORT", "OPTIONS")}
+    connections.close_all()
+    database["HOST"], database["PORT"] = "127.0.0.1", str(pooler.port)
+    database["OPTIONS"] = {k: v for k, v in saved["OPTIONS"].items() if k != "options"}
+    try:
+        with override_settings(DATABASE_BEHIND_POOLER=True):
+            yield pooler
+            connections.close_all()
+    finally:
+        database.update(saved)
+        connections.close_all()
+
+
+if THROUGH_PGBOUNCER:
+
+    @pytest.fixture(scope="session")
+    def django_db_setup(django_db_setup, django_db_blocker):
+        """pytest-django's set-up (the test database, made on the server), then every
+        connection through a session-mode PgBouncer until the database is dropped."""
+        pooler = start_pgbouncer(pool_mode="session")
+        try:
+            with routed_through(pooler):
+                yield
+        finally:
+            pooler.stop()  # its server connections close before the database is dropped
 
 
 @pytest.fixture(autouse=True)
