@@ -245,6 +245,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
 # Inmates per rollover transaction: short transactions keep deposits flowing at 00:05.
 LEDGER_ROLLOVER_CHUNK_SIZE = env.int("LEDGER_ROLLOVER_CHUNK_SIZE", default=50_000)
+# A chunk of batch work claimed longer ago than this, and not done, is claimed again by another
+# worker (its own died). Longer than any chunk takes; shorter than the broker's visibility
+# timeout, so a worker waiting for a claim to expire is not delivered twice.
+LEDGER_CHUNK_CLAIM_SECONDS = env.float("LEDGER_CHUNK_CLAIM_SECONDS", default=300)
 # How long a reserved deposit waits for its payment before the expiry task releases its room.
 DEPOSIT_RESERVATION_MINUTES = env.int("DEPOSIT_RESERVATION_MINUTES", default=30)
 # The most any facility's deposit fee may be (facility policy changes are held to these):
