@@ -69,9 +69,11 @@ def work_on_run(self, run_id: int) -> int:
 
 def _start_and_work(task, start_runs) -> list[int]:
     """Record the runs and their chunks (each run's in a transaction of its own), queue the
-    helpers, then work."""
+    helpers (not when called as a plain function, outside a worker: then it does it all),
+    then work."""
     runs = start_runs()
-    _share(runs)
+    if not task.request.called_directly:
+        _share(runs)
     return _work_through(task, runs)
 
 

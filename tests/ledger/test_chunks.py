@@ -112,3 +112,26 @@ def test_the_rollover_closes_an_ended_period_of_an_inmate_transferred_away(setti
     assert run.counts == {"periods_closed": 1, "periods_opened": 1}
     assert MonthlyPeriod.objects.get(inmate=moved).closed_at == run.started_at
     assert MonthlyPeriod.objects.filter(facility=facility, month=run.month).get().inmate == stays
+
+
+def test_the_scheduled_task_on_a_worker_queues_a_helper_per_further_chunk(monkeypatch, settings):
+    from ledger import tasks
+
+    settings.LEDGER_ROLLOVER_CHUNK_SIZE = 2
+    facility = FacilityFactory(timezone="Europe/Berlin")
+    InmateFactory.create_batch(5, facility=facility)
+    queued = []
+    monkeypatch.setattr(tasks.work_on_run, "apply_async", lambda **options: queued.append(options))
+
+    # As a worker runs it (apply: a task request, not a plain call).
+    [run_id] = tasks.roll_over_periods.apply(kwargs={"timezone_name": "Europe/Berlin"}).get()
+
+    run = ScheduledRun.objects.get(pk=run_id)
+    assert (run.status, run.counts["periods_opened"]) == ("succeeded", 5)
+    assert (
+        queued == [{"kwargs": {"run_id": run_id}, "queue": settings.WORK_QUEUES["money"]}] * 2
+    )  # three chunks: the task does them all here, the helpers would join on others
+    queued.clear()
+    # Called as a plain function (a shell, a test): it does the run and queues nothing.
+    tasks.roll_over_periods(timezone_name="Europe/Berlin")
+    assert queued == []
