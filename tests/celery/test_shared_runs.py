@@ -1,25 +1,29 @@
 """Two real Celery workers on one Redis queue share a scheduled run chunk by chunk
 (``ledger.chunks``), and one of them is SIGKILLed while it holds a chunk: the other takes the
 chunk over once its claim expires, and the run ends with every active inmate rolled over
-exactly once — no chunk left out, none counted twice, no period twice, the run finished.
+exactly once — no chunk left out, none counted twice, no period twice, the run finished. A
+reconciliation shared by two workers reports each finding once.
 """
 
 import pytest
+from django.db import connection
 
 from ledger import tasks
 from ledger.models import BatchChunk, MonthlyPeriod, ScheduledRun
-from ledger.reconciliation import run_checks
+from ledger.reconciliation import CHECKS, run_checks
 from tests.celery.test_worker import (
     _admit_and_release,
     _admit_in_bulk,
     _database_sessions_of,
     _period_counts,
 )
-from tests.factories import FacilityFactory
+from tests.factories import FacilityFactory, InmateFactory
+from tests.ledger.helpers import deposit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROLLOVER = ScheduledRun.Kind.ROLLOVER
+RECONCILIATION = ScheduledRun.Kind.RECONCILIATION
 INMATES = 300
 CHUNK_SIZE = 10  # 31 chunks
 CLAIM_SECONDS = 4
@@ -107,3 +111,48 @@ def test_two_workers_share_a_rollover_and_a_killed_ones_chunk_is_taken_over(
     assert MonthlyPeriod.objects.filter(facility=facility).count() == INMATES
     assert list(ScheduledRun.objects.filter(kind=ROLLOVER, facility=facility)) == [finished]
     assert run_checks() == []
+
+
+def test_two_workers_share_a_reconciliation_and_report_each_finding_once(
+    broker, start_worker, wait_for
+):
+    facility = FacilityFactory(trust_alert_emails="trust-office@example.test")
+    inmate = InmateFactory(facility=facility)
+    deposit(inmate, 50_000)
+    with connection.cursor() as cursor:  # a cached balance drifts from its entries
+        cursor.execute(
+            "UPDATE ledger_account SET balance_fen = balance_fen + 100000 "
+            "WHERE inmate_id = %s AND kind = 'spendable'",
+            [inmate.pk],
+        )
+    # A pause while each check is claimed, so that both workers take checks.
+    workers = [
+        start_worker(queues=broker.all_queues, LEDGER_BATCH_PAUSE_SECONDS="0.5") for _ in (1, 2)
+    ]
+
+    broker.send(tasks.reconcile_ledger)
+
+    run = wait_for(
+        lambda: ScheduledRun.objects.filter(kind=RECONCILIATION).exclude(status="running").first(),
+        what="the reconciliation to finish",
+    )
+    assert (run.status, run.counts) == ("found_problems", {"findings": 1, "mode": "screened"})
+    assert list(run.findings.values_list("check_name", "facility_id")) == [
+        ("cached_balance_mismatch", facility.pk)
+    ]
+    chunks = list(_chunks(run))
+    assert sorted(chunk.label for chunk in chunks) == sorted(check.name for check in CHECKS)
+    assert {(chunk.state, chunk.attempt) for chunk in chunks} == {("done", 1)}
+    assert {chunk.worker.split("@")[0] for chunk in chunks} == {w.name for w in workers}
+    # The alert went out once, from whichever worker finished the run.
+    wait_for(
+        lambda: (
+            sum(
+                worker.log().count(f"Reconciliation found 1 problem(s) at {facility.name}")
+                for worker in workers
+            )
+            == 1
+        ),
+        what="one trust-office alert",
+        timeout=10,
+    )
