@@ -14,6 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.urls import path
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext
@@ -161,6 +162,13 @@ class AuditTrailAdmin(FacilityScopedAdmin, AuditlogLogEntryAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    @admin.display(description=_("Created"), ordering="timestamp")
+    def created(self, entry):
+        """The time in the site's local time and the reader's date format, the same on the
+        list and on the entry's page (auditlog's own returns the datetime, which the entry's
+        page printed raw: ``2026-12-05 10:52:00.123456+08:00``)."""
+        return formats.localize(timezone.template_localtime(entry.timestamp))
 
     # In words and in the reader's language (``accounts.audit_display``).
     @admin.display(description=_("Changes"))

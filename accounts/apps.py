@@ -9,11 +9,8 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         import commissary.checks  # noqa: F401, PLC0415 (registers the project's system checks)
-        from commissary.model_labels import translate_model_labels  # noqa: PLC0415
 
         from . import audit, roles  # noqa: PLC0415 (models are loaded only now)
-
-        translate_model_labels()
 
         post_migrate.connect(roles.sync_role_groups, dispatch_uid="accounts.sync_role_groups")
         audit.register_audited_models()

@@ -18,13 +18,14 @@ from django.utils.translation import gettext_lazy as _
 class User(AbstractUser):
     """A staff member (``is_staff``) or a family depositor."""
 
-    email = models.EmailField("email address", blank=True, db_index=True)
+    email = models.EmailField(_("email address"), blank=True, db_index=True)
     facilities = models.ManyToManyField(
         "facilities.Facility",
         through="FacilityAssignment",
         related_name="staff",
         blank=True,
-        help_text="The facilities a staff member works at and may see.",
+        help_text=_("The facilities a staff member works at and may see."),
+        verbose_name=_("facilities"),
     )
     # A staff member's own choices (``reports.views.preferences``): the daily email of what
     # waits at their facilities, and the language it is written in (blank: the site's).
@@ -41,19 +42,29 @@ class User(AbstractUser):
     )
 
     class Meta(AbstractUser.Meta):
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
         swappable = "AUTH_USER_MODEL"
 
 
 class FacilityAssignment(models.Model):
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="facility_assignments"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="facility_assignments",
+        verbose_name=_("user"),
     )
     facility = models.ForeignKey(
-        "facilities.Facility", on_delete=models.CASCADE, related_name="staff_assignments"
+        "facilities.Facility",
+        on_delete=models.CASCADE,
+        related_name="staff_assignments",
+        verbose_name=_("facility"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("facility assignment")
+        verbose_name_plural = _("facility assignments")
         constraints = [
             models.UniqueConstraint(fields=["user", "facility"], name="assignment_once_per_pair")
         ]
@@ -78,26 +89,37 @@ class DepositorLink(models.Model):
         REJECTED = "rejected", _("Rejected")
 
     depositor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="depositor_links"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="depositor_links",
+        verbose_name=_("depositor"),
     )
     inmate = models.ForeignKey(
-        "facilities.Inmate", on_delete=models.PROTECT, related_name="depositor_links"
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        related_name="depositor_links",
+        verbose_name=_("inmate"),
     )
-    entered_inmate_number = models.CharField(max_length=32)
-    entered_surname = models.CharField(max_length=100)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    decision_reason = models.TextField(blank=True)
+    entered_inmate_number = models.CharField(max_length=32, verbose_name=_("entered inmate number"))
+    entered_surname = models.CharField(max_length=100, verbose_name=_("entered surname"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status")
+    )
+    decision_reason = models.TextField(blank=True, verbose_name=_("decision reason"))
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("depositor link")
+        verbose_name_plural = _("depositor links")
         constraints = [
             models.UniqueConstraint(fields=["depositor", "inmate"], name="link_once_per_pair")
         ]
@@ -115,22 +137,31 @@ class DepositorBlock(models.Model):
     ``accounts`` beside ``DepositorLink``, for the same reason."""
 
     depositor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="depositor_blocks"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="depositor_blocks",
+        verbose_name=_("depositor"),
     )
     facility = models.ForeignKey(
-        "facilities.Facility", on_delete=models.CASCADE, related_name="depositor_blocks"
+        "facilities.Facility",
+        on_delete=models.CASCADE,
+        related_name="depositor_blocks",
+        verbose_name=_("facility"),
     )
-    reason = models.TextField()
+    reason = models.TextField(verbose_name=_("reason"))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("depositor block")
+        verbose_name_plural = _("depositor blocks")
         constraints = [
             models.UniqueConstraint(fields=["depositor", "facility"], name="block_once_per_pair")
         ]

@@ -315,12 +315,13 @@ def build_data(params: dict, *, inmates: int, transactions: int, checked: bool) 
             )
             raw.execute(
                 f"""
-                INSERT INTO ledger_entry (transaction_id, account_id, amount_fen)
+                INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at)
                 SELECT %(transaction_base)s + g,
                     CASE WHEN is_system_leg AND {IS_DEPOSIT} THEN %(clearing)s
                          WHEN is_system_leg THEN %(adjustments)s
                          ELSE %(account_base)s + 2 * ({INMATE_OF}) - 1 END,
-                    CASE WHEN is_system_leg THEN -{AMOUNT_OF} ELSE {AMOUNT_OF} END
+                    CASE WHEN is_system_leg THEN -{AMOUNT_OF} ELSE {AMOUNT_OF} END,
+                    {created_at}
                 FROM (SELECT (e + 1) / 2 AS g, mod(e, 2) = 1 AS is_system_leg
                       FROM generate_series(2 * %(low)s::bigint - 1, 2 * %(high)s::bigint) e) legs
                 """,  # noqa: S608 - fragments are this module's constants; values are bound
@@ -527,11 +528,14 @@ def server_settings(raw) -> str:
 
 
 def table_sizes(raw) -> str:
+    # A partitioned table (the journal's entries) is the sum of its partitions.
     rows = raw.execute(
-        "SELECT relname, pg_size_pretty(pg_table_size(oid)), "
-        "pg_size_pretty(pg_indexes_size(oid)) FROM pg_class "
-        "WHERE relname IN ('ledger_entry', 'ledger_transaction', 'ledger_account', "
-        "'ledger_deposit', 'ledger_monthlyperiod', 'facilities_inmate') ORDER BY relname"
+        "SELECT c.relname, pg_size_pretty(SUM(pg_table_size(COALESCE(t.relid, c.oid)))), "
+        "pg_size_pretty(SUM(pg_indexes_size(COALESCE(t.relid, c.oid)))) FROM pg_class c "
+        "LEFT JOIN LATERAL pg_partition_tree(c.oid) t ON true "
+        "WHERE c.relname IN ('ledger_entry', 'ledger_transaction', 'ledger_account', "
+        "'ledger_deposit', 'ledger_monthlyperiod', 'facilities_inmate') "
+        "GROUP BY c.relname ORDER BY c.relname"
     ).fetchall()
     return ", ".join(f"{name} {heap} + {indexes} indexes" for name, heap, indexes in rows)
 

@@ -210,7 +210,7 @@ def raw_client(database_url, inmate_id, key_prefix, seconds, start, out):
 
         def purchase(key):
             began = time.perf_counter()
-            raw.debit_purchase(
+            raw.post_purchase(
                 inmate_id=inmate_id,
                 amount_fen=PRICE_FEN,
                 idempotency_key=key,

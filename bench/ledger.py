@@ -2,15 +2,21 @@
 
     DATABASE_URL=postgres://user@host:5432/commissary_bench python bench/ledger.py --seconds 10
 
-Measures deposits (``reserve_deposit`` then ``credit_deposit``, the whole two-phase flow) and
-purchases (``debit_purchase``) per second with 1 client, 8 clients on 8 inmates, and 8
-clients on one hot inmate. Beside each figure it measures, in the same run, a raw baseline:
-the statements the services issue — the ``FOR UPDATE OF s, h`` lock query, the period insert
-and conditional update, the account update, the deposit, transaction and entry inserts, the
-credit's status update returning the credited deposit — in the same transactions, through a
-bare psycopg connection with the same client-side binding Django uses. Neither side reads
-anything back after it writes. The ratio services/raw is what Django and the service code
-cost on top of the SQL; the goal is at least 0.7 with 8 clients on 8 inmates (the last line).
+Measures deposits (``reserve_deposit``, then monitoring's screening as a paid callback asks it
+between reserve and credit, then ``credit_deposit``: the whole two-phase flow) at a facility
+with no monitoring rule (``deposits``) and at one with ten active rules (``deposits, 10
+rules``), and purchases (the ledger's ``post_purchase`` under the inmate's account lock, as a
+kiosk order posts its debit; ``bench/kiosk.py`` measures the whole order) per second with 1
+client, 8 clients on 8 inmates, and 8 clients on one hot inmate. Each deposit comes from its
+inmate's own depositor and payer, as a family's does. Beside each figure it measures, in the
+same run, a raw baseline: the statements the services issue — the ``FOR UPDATE OF s, h`` lock
+query, the period insert and conditional update, the account update, the deposit, transaction
+and entry inserts, the screening's rule look-up and each active rule's query, the credit's
+status update returning the credited deposit — in the same transactions, through a bare psycopg
+connection with the same client-side binding Django uses. Neither side reads anything back after
+it writes. The ratio services/raw is what Django and the service code cost on top of the SQL;
+the goal is at least 0.7 with 8 clients on 8 inmates (the last line). The ratio of deposits with
+ten rules to deposits with none is what the rules cost (the goal is at least 0.9, issue 19).
 
 A last phase puts 32 clients on ONE inmate through the services and compares that inmate's
 throughput with its own 1-client rate: the row lock serialises them, and the question is how
@@ -18,9 +24,9 @@ much of one client's rate survives the queue (the goal is half).
 
 Every client is its own process (its own Django connection, and a psycopg connection once it
 runs a raw measurement), so neither side is held back by the GIL. The benchmark creates the
-database if it is missing, migrates it, and adds its own facility (caps raised so they never
-run out) and inmates; each side of each phase has inmates of its own, so no measurement
-inherits another's row history. Use a database of its own: the data stays there.
+database if it is missing, migrates it, and adds its own facility (caps raised so they never run
+out) and inmates; each side of each phase has inmates of its own, so no measurement inherits
+another's row history. Use a database of its own: the data stays there.
 """
 
 import argparse
@@ -35,6 +41,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 # Run as a script, Python puts this file's folder first on the path, where this file would
@@ -54,7 +61,13 @@ START_DELAY_SECONDS = 0.5  # time for every client to warm up before the clock s
 HOT_SETTLE_SECONDS = 2.0  # the one-inmate queue forms before its operations are counted
 HOT_TARGET = 0.5  # one inmate's rate at HOT_CLIENTS clients, as a share of its 1-client rate
 
-OPERATIONS = ("deposits", "purchases")
+RULED = "deposits, 10 rules"  # deposits at a facility with ten active monitoring rules
+OPERATIONS = ("deposits", RULED, "purchases")
+# The ledger's own operations: the one-inmate phase and the services/raw goal are theirs.
+LEDGER_OPERATIONS = ("deposits", "purchases")
+RULE_WINDOW_DAYS = 30  # the window rules count this many facility-local days
+NEVER_FEN = 10**13  # an amount threshold no benchmark deposit reaches
+NEVER_COUNT = 10**6  # a count no benchmark window reaches
 PHASES = (  # label, clients, whether they share one inmate
     ("1 client", 1, False),
     ("8 clients", CLIENTS, False),
@@ -82,6 +95,44 @@ TRANSACTION_COLUMNS = (
     "kind, idempotency_scope, idempotency_key, request_hash, facility_id, inmate_id, "
     "deposit_id, refund_of_id, reverses_id, memo, created_by_id, approved_by_id, created_at"
 )
+
+
+# The screening's statements (``monitoring.screening``), text for text as Django sends them: the
+# facility's active rules, then one statement for each active rule that reads anything.
+RULE_COLUMNS = (
+    '"monitoring_rule"."id", "monitoring_rule"."facility_id", "monitoring_rule"."kind", '
+    '"monitoring_rule"."depositor_id", "monitoring_rule"."inmate_id", '
+    '"monitoring_rule"."payer_fingerprint", "monitoring_rule"."payer_label", '
+    '"monitoring_rule"."amount_fen", "monitoring_rule"."count", "monitoring_rule"."days", '
+    '"monitoring_rule"."percent", "monitoring_rule"."note", "monitoring_rule"."is_active", '
+    '"monitoring_rule"."version", "monitoring_rule"."updated_by_id", '
+    '"monitoring_rule"."updated_at"'
+)
+_PAID_SINCE = (
+    '"ledger_deposit"."created_at" >= %s AND "ledger_deposit"."status" IN (%s, %s) '
+    'AND NOT ("ledger_deposit"."id" = %s)'
+)
+SCREENING_SQL = {
+    "rules": f'SELECT {RULE_COLUMNS} FROM "monitoring_rule" '  # noqa: S608 - constants
+    'WHERE ("monitoring_rule"."facility_id" = %s AND "monitoring_rule"."is_active")',
+    "near_monthly_cap": 'SELECT "ledger_monthlyperiod"."received_fen" AS "received_fen", '
+    '"ledger_monthlyperiod"."cap_fen" AS "cap_fen" FROM "ledger_monthlyperiod" '
+    'WHERE "ledger_monthlyperiod"."id" = %s ORDER BY "ledger_monthlyperiod"."id" ASC LIMIT 1',
+    "deposits_from_depositor": 'SELECT COUNT(*) AS "__count" FROM "ledger_deposit" '  # noqa: S608 - constants
+    f'WHERE ({_PAID_SINCE} AND "ledger_deposit"."depositor_id" = %s)',
+    "depositors_to_inmate": 'SELECT COUNT(DISTINCT "ledger_deposit"."depositor_id") AS "n" '  # noqa: S608 - constants
+    f'FROM "ledger_deposit" WHERE ({_PAID_SINCE} AND "ledger_deposit"."inmate_id" = %s '
+    'AND NOT ("ledger_deposit"."depositor_id" = %s '
+    'AND "ledger_deposit"."depositor_id" IS NOT NULL))',
+    "inmates_from_depositor": 'SELECT COUNT(DISTINCT "ledger_deposit"."inmate_id") AS "n" '  # noqa: S608 - constants
+    f'FROM "ledger_deposit" WHERE ({_PAID_SINCE} AND "ledger_deposit"."depositor_id" = %s '
+    'AND NOT ("ledger_deposit"."inmate_id" = %s))',
+    "deposits_from_source": 'SELECT COUNT(*) AS "__count" FROM "payments_payment" '  # noqa: S608 - constants
+    'INNER JOIN "ledger_deposit" ON ("payments_payment"."deposit_id" = "ledger_deposit"."id") '
+    'WHERE ("ledger_deposit"."created_at" >= %s AND "ledger_deposit"."status" IN (%s, %s) '
+    'AND NOT ("payments_payment"."deposit_id" = %s) '
+    'AND "payments_payment"."payer_fingerprint" = %s)',
+}
 
 
 def _hash(operation: str, **fields) -> str:
@@ -160,9 +211,10 @@ class RawLedger:
             f"pending_fen = pending_fen + CASE id {when} ELSE 0 END "
             f"WHERE id IN ({', '.join(['%s'] * len(moved))})), "
             f"posted AS (INSERT INTO ledger_transaction ({TRANSACTION_COLUMNS}) "
-            f"VALUES ({_placeholders(TRANSACTION_COLUMNS)}) RETURNING id) "
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) "
-            "SELECT posted.id, leg.account_id, leg.amount_fen FROM posted, (VALUES "
+            f"VALUES ({_placeholders(TRANSACTION_COLUMNS)}) RETURNING id, created_at) "
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "
+            "SELECT posted.id, leg.account_id, leg.amount_fen, posted.created_at "
+            "FROM posted, (VALUES "
             + ", ".join(["(%s::bigint, %s::bigint)"] * len(legs))
             + ") AS leg (account_id, amount_fen) RETURNING transaction_id",
             [
@@ -177,15 +229,21 @@ class RawLedger:
         return (transaction_id, *row)
 
     def reserve_deposit(
-        self, *, inmate_id: int, amount_fen: int, idempotency_key: str, idempotency_scope: str
-    ) -> int:
+        self,
+        *,
+        inmate_id: int,
+        amount_fen: int,
+        idempotency_key: str,
+        idempotency_scope: str,
+        depositor_id: int | None = None,
+    ) -> "Reserved":
         now = dt.datetime.now(dt.UTC)
         request_hash = _hash(
             "reserve_deposit",
             inmate_id=inmate_id,
             amount_fen=amount_fen,
             provider="sandbox",
-            depositor_id=None,
+            depositor_id=depositor_id,
         )
         with self._transaction():
             row = self._lock(self.lock_by_inmate_sql, inmate_id, "sandbox")
@@ -237,11 +295,56 @@ class RawLedger:
             self._execute(
                 f"INSERT INTO ledger_deposit ({DEPOSIT_COLUMNS}) "  # noqa: S608 - constants
                 f"VALUES ({_placeholders(DEPOSIT_COLUMNS)}) RETURNING id",
-                [uuid.uuid4(), inmate_id, facility_id, period[0], None, amount_fen, fee_fen]
-                + [currency, "sandbox", "", "created", idempotency_scope, idempotency_key]
-                + [request_hash, now, now + dt.timedelta(minutes=30), None],
+                [uuid.uuid4(), inmate_id, facility_id, period[0], depositor_id, amount_fen]
+                + [fee_fen, currency, "sandbox", "", "created", idempotency_scope]
+                + [idempotency_key, request_hash, now, now + dt.timedelta(minutes=30), None],
             )
-            return self.cursor.fetchone()[0]
+            return Reserved(self.cursor.fetchone()[0], facility_id, period[0], timezone, now)
+
+    def screen(
+        self, reserved: "Reserved", *, inmate_id: int, depositor_id: int, payer_fingerprint: str
+    ) -> list:
+        """Monitoring's screening of a paid deposit (``monitoring.screening``): the facility's
+        active rules, then each one's test in the order they come; the rules that fire."""
+        self._execute(SCREENING_SQL["rules"], [reserved.facility_id])
+        rules = self.cursor.fetchall()
+        fired = []
+        for rule in rules:
+            kind, rule_depositor_id, rule_inmate_id, rule_payer = rule[2], rule[3], rule[4], rule[5]
+            amount_at_least_fen, count, days, percent = rule[7], rule[8], rule[9], rule[10]
+            if kind == "monitored_depositor":
+                fires = rule_depositor_id == depositor_id
+            elif kind == "monitored_inmate":
+                fires = rule_inmate_id == inmate_id
+            elif kind == "monitored_source":
+                fires = rule_payer == payer_fingerprint
+            elif kind == "amount_at_least":
+                fires = amount_at_least_fen <= DEPOSIT_FEN
+            elif kind == "not_whole_yuan":
+                fires = DEPOSIT_FEN % 100 != 0
+            elif kind == "near_monthly_cap":
+                self._execute(SCREENING_SQL[kind], [reserved.period_id])
+                received_fen, cap_fen = self.cursor.fetchone()
+                fires = (cap_fen - received_fen - DEPOSIT_FEN) * 100 <= cap_fen * percent
+            else:
+                # Paid (held or credited) in the window, other than this deposit.
+                paid = [
+                    _window_start(reserved.now, reserved.timezone, days),
+                    "held",
+                    "credited",
+                    reserved.deposit_id,
+                ]
+                params = {
+                    "deposits_from_depositor": [depositor_id],
+                    "depositors_to_inmate": [inmate_id, depositor_id],
+                    "inmates_from_depositor": [depositor_id, inmate_id],
+                    "deposits_from_source": [payer_fingerprint],
+                }[kind]
+                self._execute(SCREENING_SQL[kind], paid + params)
+                fires = self.cursor.fetchone()[0] + 1 > count
+            if fires:
+                fired.append(rule[0])
+        return fired
 
     def credit_deposit(self, *, deposit_id: int) -> tuple:
         now = dt.datetime.now(dt.UTC)
@@ -287,10 +390,11 @@ class RawLedger:
             )
         return credited
 
-    def debit_purchase(
+    def post_purchase(
         self, *, inmate_id: int, amount_fen: int, idempotency_key: str, idempotency_scope: str
     ) -> tuple:
         now = dt.datetime.now(dt.UTC)
+        # ledger.services.purchase_request_hash, the recipe under its first name
         request_hash = _hash("debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo="")
         with self._transaction():
             row = self._lock(self.lock_by_inmate_sql, inmate_id)
@@ -314,6 +418,22 @@ class RawLedger:
             )
 
 
+class Reserved(NamedTuple):
+    """What the raw reserve knows of the deposit it reserved, for the screening."""
+
+    deposit_id: int
+    facility_id: int
+    period_id: int
+    timezone: str
+    now: dt.datetime
+
+
+def _window_start(now: dt.datetime, timezone: str, days: int) -> dt.datetime:
+    """Local midnight starting a window of ``days`` facility-local days ending today."""
+    first_day = now.astimezone(ZoneInfo(timezone)).date() - dt.timedelta(days=max(days, 1) - 1)
+    return dt.datetime.combine(first_day, dt.time.min, tzinfo=ZoneInfo(timezone))
+
+
 def open_raw_ledger(params: dict) -> RawLedger:
     import psycopg
 
@@ -326,46 +446,83 @@ def open_raw_ledger(params: dict) -> RawLedger:
 def operation_for(side: str, operation: str, raw: RawLedger | None):
     """A function of (inmate id, idempotency key) doing one deposit or one purchase."""
     if side == "services":
-        from ledger import services as ledger_services
+        from django.utils import timezone
 
-        if operation == "deposits":
+        from ledger import services as ledger_services
+        from payments import screening
+
+        if operation in ("deposits", RULED):
 
             def deposit(inmate_id: int, key: str) -> None:
+                depositor_id, facility, payer_fingerprint = bench_party(inmate_id)
+                now = timezone.now()
                 reserved = ledger_services.reserve_deposit(
-                    idempotency_scope="depositor:1",
+                    idempotency_scope=f"depositor:{depositor_id}",
                     inmate_id=inmate_id,
                     amount_fen=DEPOSIT_FEN,
                     idempotency_key=key,
+                    depositor_id=depositor_id,
+                    now=now,
                 )
+                # As a paid callback asks it: the payment's query joins the deposit's facility.
+                reserved.facility = facility
+                if screening.fired_rules(
+                    deposit=reserved, payer_fingerprint=payer_fingerprint, now=now
+                ):
+                    raise RuntimeError("a monitoring rule fired on a benchmark deposit")
                 ledger_services.credit_deposit(deposit_id=reserved.pk)
 
             return deposit
 
+        from django.db import connection, transaction
+
+        from ledger.locks import lock_inmate_accounts
+
         def purchase(inmate_id: int, key: str) -> None:
-            ledger_services.debit_purchase(
-                idempotency_scope="kiosk:1",
-                inmate_id=inmate_id,
-                amount_fen=PURCHASE_FEN,
-                idempotency_key=key,
-            )
+            # The debit as ``place_order`` posts it: the lock, then ``post_purchase``, in one
+            # transaction (the order's own statements around it are bench/kiosk.py's).
+            with transaction.atomic(), connection.cursor() as cursor:
+                locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+                ledger_services.post_purchase(
+                    cursor,
+                    locked=locked,
+                    amount_fen=PURCHASE_FEN,
+                    idempotency_scope="kiosk:1",
+                    idempotency_key=key,
+                    request_hash=ledger_services.purchase_request_hash(
+                        inmate_id=inmate_id, amount_fen=PURCHASE_FEN, memo=""
+                    ),
+                    memo="",
+                    now=timezone.now(),
+                )
 
         return purchase
 
-    if operation == "deposits":
+    if operation in ("deposits", RULED):
 
         def raw_deposit(inmate_id: int, key: str) -> None:
-            deposit_id = raw.reserve_deposit(
-                idempotency_scope="depositor:1",
+            depositor_id, _facility, payer_fingerprint = bench_party(inmate_id)
+            reserved = raw.reserve_deposit(
+                idempotency_scope=f"depositor:{depositor_id}",
                 inmate_id=inmate_id,
                 amount_fen=DEPOSIT_FEN,
                 idempotency_key=key,
+                depositor_id=depositor_id,
             )
-            raw.credit_deposit(deposit_id=deposit_id)
+            fired = raw.screen(
+                reserved,
+                inmate_id=inmate_id,
+                depositor_id=depositor_id,
+                payer_fingerprint=payer_fingerprint,
+            )
+            if fired:
+                raise RuntimeError("a monitoring rule fired on a benchmark deposit")
+            raw.credit_deposit(deposit_id=reserved.deposit_id)
 
         return raw_deposit
 
     def raw_purchase(inmate_id: int, key: str) -> None:
-        raw.debit_purchase(
+        raw.post_purchase(
             idempotency_scope="kiosk:1",
             inmate_id=inmate_id,
             amount_fen=PURCHASE_FEN,
@@ -373,6 +530,26 @@ def operation_for(side: str, operation: str, raw: RawLedger | None):
         )
 
     return raw_purchase
+
+
+_parties: dict[int, tuple] = {}
+
+
+def bench_party(inmate_id: int) -> tuple:
+    """The inmate's depositor, facility and payer's keyed hash, read once per client process
+    (the warm-up reads them) so that no measured deposit reads them."""
+    if inmate_id not in _parties:
+        from accounts.models import User
+        from facilities.models import Inmate
+        from payments import payers
+
+        facility = Inmate.objects.select_related("facility").get(pk=inmate_id).facility
+        depositor_id = User.objects.values_list("pk", flat=True).get(
+            username=f"bench-depositor-{inmate_id}"
+        )
+        payer = payers.fingerprint("sandbox", f"bench-payer-{depositor_id}")
+        _parties[inmate_id] = (depositor_id, facility, payer)
+    return _parties[inmate_id]
 
 
 # --- clients ------------------------------------------------------------------------------
@@ -483,15 +660,17 @@ class Clients:
 # --- set-up -------------------------------------------------------------------------------
 
 
-def create_bench_data(run_id: str, inmates_wanted: int):
-    """A facility whose caps never run out, with ``inmates_wanted`` inmates."""
+def create_bench_data(run_id: str, inmates_wanted: int, *, suffix: str = ""):
+    """A facility whose caps never run out, with ``inmates_wanted`` inmates, each with a
+    depositor of its own (``bench_party``)."""
     from django.db import connection
     from django.test import override_settings
 
+    from accounts.models import User
     from facilities import services as facility_services
 
     facility = facility_services.create_facility(
-        code=f"bench-{run_id}", name=f"Benchmark {run_id}", deposit_fee_rate_bp=100
+        code=f"bench-{run_id}{suffix}", name=f"Benchmark {run_id}{suffix}", deposit_fee_rate_bp=100
     )
     facility = facility_services.update_facility_caps(
         facility_id=facility.pk, monthly_cap_fen=CAP_FEN, balance_cap_fen=CAP_FEN
@@ -504,20 +683,58 @@ def create_bench_data(run_id: str, inmates_wanted: int):
             ).pk
             for number in range(inmates_wanted)
         ]
+    User.objects.bulk_create(
+        User(username=f"bench-depositor-{inmate_id}", email=f"bench-{inmate_id}@example.com")
+        for inmate_id in inmates
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     return facility, inmates
+
+
+def add_ten_rules(facility) -> None:
+    """Ten active monitoring rules at ``facility``, none of which a benchmark deposit fires:
+    the five that look only at the deposit and the five that read the database (the month's
+    period, and windows of the depositor's, the inmate's and the payer's deposits)."""
+    from accounts.models import User
+    from facilities.services import intake_inmate
+    from monitoring import services as monitoring
+    from monitoring.models import Rule
+    from payments import payers
+
+    watched = User.objects.create(username=f"bench-watched-{facility.code}")
+    other_inmate = intake_inmate(
+        facility=facility, inmate_number="WATCHED", surname="Watched", pin="1234"
+    )
+    kind = Rule.Kind
+    rules = [
+        Rule(kind=kind.MONITORED_DEPOSITOR, depositor=watched),
+        Rule(kind=kind.MONITORED_INMATE, inmate=other_inmate),
+        Rule(kind=kind.MONITORED_SOURCE, payer_fingerprint=payers.fingerprint("sandbox", "x")),
+        Rule(kind=kind.AMOUNT_AT_LEAST, amount_fen=NEVER_FEN),
+        Rule(kind=kind.NOT_WHOLE_YUAN),
+        Rule(kind=kind.NEAR_MONTHLY_CAP, percent=1),
+        Rule(kind=kind.DEPOSITS_FROM_DEPOSITOR, count=NEVER_COUNT, days=RULE_WINDOW_DAYS),
+        Rule(kind=kind.DEPOSITORS_TO_INMATE, count=NEVER_COUNT, days=RULE_WINDOW_DAYS),
+        Rule(kind=kind.INMATES_FROM_DEPOSITOR, count=NEVER_COUNT, days=RULE_WINDOW_DAYS),
+        Rule(kind=kind.DEPOSITS_FROM_SOURCE, count=NEVER_COUNT, days=RULE_WINDOW_DAYS),
+    ]
+    for rule in rules:
+        rule.facility = facility
+        monitoring.save_rule(rule=rule, staff=None)
 
 
 def seed(inmate_ids, run_id: str) -> None:
     from ledger import services as ledger_services
 
     for inmate_id in inmate_ids:
+        depositor_id, _facility, _payer = bench_party(inmate_id)
         reserved = ledger_services.reserve_deposit(
-            idempotency_scope="depositor:1",
+            idempotency_scope=f"depositor:{depositor_id}",
             inmate_id=inmate_id,
             amount_fen=SEED_FEN,
             idempotency_key=f"bench-{run_id}-seed-{inmate_id}",
+            depositor_id=depositor_id,
         )
         ledger_services.credit_deposit(deposit_id=reserved.pk)
 
@@ -537,8 +754,11 @@ def statement_shape(sql: str) -> str:
     return " ".join(_LITERAL.sub("?", sql).split())
 
 
-def check_statements(inmate_ids, params: dict, run_id: str, *, show_sql: bool = False) -> str:
-    """Do one deposit and one purchase each way and compare what each side sent: the same
+def check_statements(
+    check_inmates: dict, params: dict, run_id: str, *, show_sql: bool = False
+) -> str:
+    """Do one of each operation each way (on the two inmates ``check_inmates`` names for it)
+    and compare what each side sent: the same
     statements (their literals taken out) in the same order, in as many transactions. Returns
     one line per operation; raises ``BaselineDrift``, with the first statement that differs,
     when the raw side no longer mirrors the services."""
@@ -549,23 +769,26 @@ def check_statements(inmate_ids, params: dict, run_id: str, *, show_sql: bool = 
     lines, drifts = [], []
     try:
         for operation in OPERATIONS:
+            inmate_ids = check_inmates[operation]
+            for inmate_id in inmate_ids:
+                bench_party(inmate_id)  # read before, as the warm-up reads it before a run
             with CaptureQueriesContext(connection) as captured:
                 operation_for("services", operation, None)(inmate_ids[0], f"bench-{run_id}-check-s")
             statements = [query["sql"] for query in captured]
             commits = statements.count("COMMIT")
             statements = [sql for sql in statements if sql not in ("BEGIN", "COMMIT")]
+            if show_sql:  # before the raw side runs, which may stop on a statement it lacks
+                print(f"-- one of the {operation} through the services:")
+                for sql in statements:
+                    print(" ".join(sql.split()))
             raw.statements = raw.transactions = 0
             raw.recorded = []
             operation_for("raw", operation, raw)(inmate_ids[1], f"bench-{run_id}-check-r")
             raw_statements, raw.recorded = raw.recorded, None
             lines.append(
-                f"{operation[:-1]}: services {len(statements)} statements in {commits} "
+                f"{operation}: services {len(statements)} statements in {commits} "
                 f"transactions, raw {len(raw_statements)} in {raw.transactions}"
             )
-            if show_sql:
-                print(f"-- one of the {operation} through the services:")
-                for sql in statements:
-                    print(" ".join(sql.split()))
             services_shapes = [statement_shape(sql) for sql in statements]
             raw_shapes = [statement_shape(sql) for sql in raw_statements]
             if (services_shapes, commits) != (raw_shapes, raw.transactions):
@@ -692,25 +915,38 @@ def main() -> None:
         for label, clients, shared in PHASES
         for side in SIDES
     ]
+    # The ruled deposits' inmates are at a facility of their own, with ten active rules.
     facility, inmates = create_bench_data(
-        run_id, sum(count for *_, count in wanted) + 2 + len(OPERATIONS)
+        run_id,
+        sum(count for operation, *_, count in wanted if operation != RULED)
+        + 2
+        + len(LEDGER_OPERATIONS),
     )
-    check_inmates, available = inmates[:2], iter(inmates[2:])
-    hot_inmate = {operation: next(available) for operation in OPERATIONS}
+    ruled_facility, ruled_inmates = create_bench_data(
+        run_id, sum(count for operation, *_, count in wanted if operation == RULED) + 2, suffix="r"
+    )
+    add_ten_rules(ruled_facility)
+    check_inmates = {operation: inmates[:2] for operation in OPERATIONS}
+    check_inmates[RULED] = ruled_inmates[:2]
+    available, ruled_available = iter(inmates[2:]), iter(ruled_inmates[2:])
+    hot_inmate = {operation: next(available) for operation in LEDGER_OPERATIONS}
     inmates_for = {}
     for operation, label, side, count in wanted:
-        chosen = [next(available) for _ in range(count)]
+        chosen = [next(ruled_available if operation == RULED else available) for _ in range(count)]
         # One inmate serves every client of its phase (1 client, or 8 on the hot inmate).
         inmates_for[operation, label, side] = chosen * CLIENTS if count == 1 else chosen
     purchasing = [i for (op, *_), ids in inmates_for.items() if op == "purchases" for i in ids]
-    seed([*check_inmates, hot_inmate["purchases"], *set(purchasing)], run_id)
+    seed([*check_inmates["purchases"], hot_inmate["purchases"], *set(purchasing)], run_id)
     print(
         f"ledger throughput on {os.cpu_count()} CPUs, {server_settings()}; "
         f"each side runs {args.seconds:g} s a phase in {args.rounds} alternating slices"
         + ("; clients commit with synchronous_commit off" if args.async_commit else "")
     )
     print(f"load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"set-up: facility {facility.code}, {len(inmates)} inmates")
+    print(
+        f"set-up: facility {facility.code}, {len(inmates)} inmates, no monitoring rule; facility "
+        f"{ruled_facility.code}, {len(ruled_inmates)} inmates, 10 active rules"
+    )
     try:
         print(check_statements(check_inmates, params, run_id, show_sql=args.show_sql))
     except BaselineDrift as drift:
@@ -749,7 +985,7 @@ def main() -> None:
     clients = Clients(database_url, count=HOT_CLIENTS, is_commit_async=args.async_commit)
     hot = {}
     try:
-        for operation in OPERATIONS:
+        for operation in LEDGER_OPERATIONS:
             hot[operation] = measure_hot_inmate(
                 clients,
                 operation=operation,
@@ -767,15 +1003,15 @@ def main() -> None:
         clients.stop()
 
     print()
-    print(f"{'phase':<30}{'services/s':>12}{'raw/s':>10}{'ratio':>8}")
+    print(f"{'phase':<40}{'services/s':>12}{'raw/s':>10}{'ratio':>8}")
     for phase, rates in results.items():
         ratio = rates["services"] / rates["raw"]
-        print(f"{phase:<30}{rates['services']:>12.1f}{rates['raw']:>10.1f}{ratio:>8.2f}")
+        print(f"{phase:<40}{rates['services']:>12.1f}{rates['raw']:>10.1f}{ratio:>8.2f}")
     print()
-    print(f"{'client CPU per operation':<30}{'services ms':>12}{'raw ms':>10}{'extra':>8}")
+    print(f"{'client CPU per operation':<40}{'services ms':>12}{'raw ms':>10}{'extra':>8}")
     for phase, cpu_ms in client_cpu.items():
         extra = cpu_ms["services"] - cpu_ms["raw"]
-        print(f"{phase:<30}{cpu_ms['services']:>12.2f}{cpu_ms['raw']:>10.2f}{extra:>8.2f}")
+        print(f"{phase:<40}{cpu_ms['services']:>12.2f}{cpu_ms['raw']:>10.2f}{extra:>8.2f}")
     print()
     hot_label = f"{HOT_CLIENTS} clients/s"
     print(f"{'one inmate, services':<30}{'1 client/s':>12}{hot_label:>14}{'share':>8}")
@@ -787,10 +1023,25 @@ def main() -> None:
         f"one inmate at {HOT_CLIENTS} clients / its 1-client rate: {hot_share:.2f} "
         f"(the lower of {' and '.join(hot)}; target {HOT_TARGET:g})"
     )
+    print()
+    print(f"{'deposits, 10 rules / no rule':<30}{'services':>12}{'raw':>10}")
+    for label, *_ in PHASES:
+        ruled, plain = results[f"{RULED}, {label}"], results[f"deposits, {label}"]
+        print(
+            f"{label:<30}{ruled['services'] / plain['services']:>12.2f}"
+            f"{ruled['raw'] / plain['raw']:>10.2f}"
+        )
+    ruled_share = (
+        results[f"{RULED}, 8 clients"]["services"] / results["deposits, 8 clients"]["services"]
+    )
+    print(
+        f"deposits with 10 active rules / with none, services at 8 clients: {ruled_share:.2f} "
+        "(goal: at least 0.90)"
+    )
     at_eight = {
         operation: results[f"{operation}, 8 clients"]["services"]
         / results[f"{operation}, 8 clients"]["raw"]
-        for operation in OPERATIONS
+        for operation in LEDGER_OPERATIONS
     }
     print()
     print(

@@ -65,6 +65,7 @@ class Product(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = _("products")
         verbose_name = _("product")
         ordering = ("category__sort_order", "sku")
         constraints = [
@@ -152,6 +153,7 @@ class PriceChange(models.Model):
     created_at = models.DateTimeField(_("filed at"))
 
     class Meta:
+        verbose_name_plural = _("price changes")
         verbose_name = _("price change")
         ordering = ("-effective_from", "-id")
         constraints = [
@@ -218,11 +220,17 @@ class Restriction(models.Model):
     ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
     reason = models.CharField(_("reason"), max_length=200)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
+        verbose_name_plural = _("restrictions")
         verbose_name = _("restriction")
         constraints = [
             models.CheckConstraint(
@@ -281,7 +289,7 @@ class Order(IdempotentRecord):
         _("status"), max_length=16, choices=Status.choices, default=Status.PLACED
     )
     total_fen = models.BigIntegerField(_("total (fen)"))
-    currency = models.CharField(max_length=3)
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
     purchase = models.ForeignKey(
         "ledger.Transaction",
         on_delete=models.PROTECT,
@@ -300,7 +308,9 @@ class Order(IdempotentRecord):
         db_index=False,
     )
     # The kiosk's first answer, kept so a replay of the same key and body gets it back as it was.
-    placed_response = models.JSONField(default=dict, editable=False)
+    placed_response = models.JSONField(
+        default=dict, editable=False, verbose_name=_("placed response")
+    )
     created_at = models.DateTimeField(_("placed at"))
     picked_at = models.DateTimeField(_("picked at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
@@ -313,9 +323,11 @@ class Order(IdempotentRecord):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("handled by"),
     )
 
     class Meta:
+        verbose_name_plural = _("orders")
         verbose_name = _("order")
         ordering = ("-created_at", "-id")
         constraints = [
@@ -344,14 +356,22 @@ class Order(IdempotentRecord):
 
 class OrderItem(models.Model):
     # Looked up by the unique (order, product) index: no index of its own.
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="items", db_index=False)
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey(
+        Order,
+        on_delete=models.PROTECT,
+        related_name="items",
+        db_index=False,
+        verbose_name=_("order"),
+    )
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="+", verbose_name=_("product")
+    )
     # The names and price as sold, so a later catalog change never rewrites an old order.
-    name_zh = models.CharField(max_length=200)
-    name_en = models.CharField(max_length=200)
-    quantity = models.PositiveIntegerField()
-    unit_price_fen = models.BigIntegerField()
-    line_total_fen = models.BigIntegerField()
+    name_zh = models.CharField(max_length=200, verbose_name=_("name zh"))
+    name_en = models.CharField(max_length=200, verbose_name=_("name en"))
+    quantity = models.PositiveIntegerField(verbose_name=_("quantity"))
+    unit_price_fen = models.BigIntegerField(verbose_name=_("unit price fen"))
+    line_total_fen = models.BigIntegerField(verbose_name=_("line total fen"))
     # The price version the line was charged at (none: the product's list price).
     price_change = models.ForeignKey(
         PriceChange,
@@ -368,6 +388,7 @@ class OrderItem(models.Model):
     refunded_fen = models.BigIntegerField(_("refunded (fen)"), default=0, db_default=0)
 
     class Meta:
+        verbose_name_plural = _("order lines")
         verbose_name = _("order line")
         ordering = ("id",)
         constraints = [
@@ -467,13 +488,16 @@ class Dispute(models.Model):
         related_name="+",
         verbose_name=_("decided by"),
     )
-    idempotency_scope = models.CharField(max_length=40)
-    idempotency_key = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
+    idempotency_scope = models.CharField(max_length=40, verbose_name=_("idempotency scope"))
+    idempotency_key = models.CharField(max_length=200, verbose_name=_("idempotency key"))
+    request_hash = models.CharField(max_length=64, verbose_name=_("request hash"))
     # The kiosk's first answer, kept so a replay of the same key and body gets it back as it was.
-    filed_response = models.JSONField(default=dict, editable=False)
+    filed_response = models.JSONField(
+        default=dict, editable=False, verbose_name=_("filed response")
+    )
 
     class Meta:
+        verbose_name_plural = _("disputes")
         verbose_name = _("dispute")
         ordering = ("created_at", "id")  # the queue: oldest first
         constraints = [
@@ -555,6 +579,7 @@ class LineRefund(models.Model):
     created_at = models.DateTimeField(_("at"))
 
     class Meta:
+        verbose_name_plural = _("line refunds")
         verbose_name = _("line refund")
         ordering = ("created_at", "id")
         constraints = [
@@ -611,6 +636,7 @@ class RefusedOrder(IdempotentRecord):
     created_at = models.DateTimeField(_("refused at"))
 
     class Meta:
+        verbose_name_plural = _("refused orders")
         verbose_name = _("refused order")
         ordering = ("-created_at", "-id")
         constraints = [

@@ -2,7 +2,7 @@
 
 ``escalate_overdue_disputes`` marks every open dispute past its deadline as escalated (the
 queue shows it as overdue) and emails the administrators of each facility concerned, once
-per dispute. Schedule it in the admin (Periodic tasks), e.g. hourly."""
+per dispute. It runs hourly (``catalog.schedules``; staff may re-time it in the admin)."""
 
 from celery import shared_task
 from django.conf import settings

@@ -7,6 +7,10 @@ django-health-check's checks. Either answers with as little as it can: a status 
 name, never an error text, a host, a version or a setting (those go to the log, where the
 checks write why they failed).
 
+With a read replica configured, ``/readyz`` also says how far behind it is (``replica``: its
+state and lag in seconds). That does not decide readiness: a replica that is behind or does
+not answer only sends the reports back to the primary (``commissary.replica``).
+
 The checks run one after another in the request's own thread (the library's view would run
 the synchronous ones in an executor's threads, each opening a database connection of its own
 that nothing closes in a synchronous web worker).
@@ -29,6 +33,8 @@ from health_check.checks import Database
 from health_check.contrib.redis import Redis
 from health_check.exceptions import HealthCheckException, ServiceUnavailable
 from redis.asyncio import Redis as RedisClient
+
+from commissary import replica
 
 BROKER_TIMEOUT_SECONDS = 2
 
@@ -111,12 +117,17 @@ def healthz(request):
 def readyz(request):
     passed = {name: passes(check) for name, check in readiness_checks().items()}
     is_ready = all(passed.values())
-    response = JsonResponse(
-        {
-            "status": "ok" if is_ready else "unavailable",
-            "checks": {name: "ok" if ok else "unavailable" for name, ok in passed.items()},
-        },
-        status=200 if is_ready else 503,
-    )
+    answer = {
+        "status": "ok" if is_ready else "unavailable",
+        "checks": {name: "ok" if ok else "unavailable" for name, ok in passed.items()},
+    }
+    if replica.is_configured():
+        reading = replica.choose_reading()
+        lag = reading.lag_seconds
+        answer["replica"] = {
+            "state": reading.state,
+            "lag_seconds": None if lag is None else round(lag, 1),
+        }
+    response = JsonResponse(answer, status=200 if is_ready else 503)
     add_never_cache_headers(response)
     return response

@@ -13,7 +13,10 @@ import secrets
 from pathlib import Path
 
 import environ
+from django_guid.integrations import CeleryIntegration
 from kombu import Queue
+
+from commissary.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -63,10 +66,11 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "allauth",
     "allauth.account",
-    "axes",
+    "commissary.apps.AxesConfig",  # django-axes, named in the reader's language
     "csp",
     "auditlog",
     "import_export",
+    "django_guid",
     # The core: owns the database cache's table (its migration makes it).
     "commissary",
     "accounts",
@@ -83,6 +87,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Prometheus request metrics (commissary.metrics): first and last, around everything.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The request id of every log line (commissary.logs): a malformed incoming one is dropped,
+    # then django-guid takes or makes one.
+    "commissary.logs.RequestIdMiddleware",
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
@@ -95,6 +103,8 @@ MIDDLEWARE = [
     # By its own name: check --deploy looks for it; the API's views are exempt.
     "django.middleware.csrf.CsrfViewMiddleware",
     "kiosk.middleware.AuthenticationMiddleware",
+    # Who the request is for, on its log lines (after authentication).
+    "commissary.logs.LogContextMiddleware",
     # Records who made each change in the audit trail.
     "kiosk.middleware.AuditlogMiddleware",
     "kiosk.middleware.MessageMiddleware",
@@ -151,6 +161,22 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         prepare_threshold=2**31 - 1, options="-c plan_cache_mode=force_generic_plan"
     )
+# A streaming read replica for reads that can wait (reports, the dashboard, CSV exports,
+# statements' reads, reconciliation's screening: commissary.replica); money is never read there.
+# Above this many seconds behind, or when it does not answer, those reads go to the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=30)
+if DATABASE_REPLICA_URL and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"].update(
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        # A replica that does not answer is given up quickly: its reads go to the primary.
+        OPTIONS={"connect_timeout": 2},
+        # Tests read their one test database through both names.
+        TEST={"MIRROR": "default"},
+    )
+DATABASE_ROUTERS = ["commissary.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -255,6 +281,7 @@ CELERY_TASK_ROUTES = {
             "ledger.tasks.reconcile_ledger",
             "ledger.tasks.expire_stale_deposits",
             "ledger.tasks.work_on_run",
+            "ledger.tasks.create_journal_partitions",
             "payments.tasks.poll_pending_payments",
             "payments.tasks.make_provider_call",
             "payments.tasks.retry_provider_calls",
@@ -346,11 +373,17 @@ SPECTACULAR_SETTINGS = {
 KIOSK_SESSION_IDLE_SECONDS = env.int("KIOSK_SESSION_IDLE_SECONDS", default=600)
 
 # --- Logging --------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+# One JSON object a line in production, readable text under DEBUG (scripts/run sets text);
+# every line carries the request id, also in the Celery tasks a request queued
+# (commissary.logs, docs/operations.md#logs).
+LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+# The request id: an incoming X-Request-ID when it is a plain UUID (commissary.logs checks that
+# first), else a new one (32 hex digits); answered in the response and sent in the headers of
+# the tasks the request queues. A task queued by the scheduler gets one of its own.
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "INTEGRATIONS": [CeleryIntegration()],
 }
 
 # --- Cache ----------------------------------------------------------------------------
@@ -447,6 +480,9 @@ PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=False)
 # How long monitoring keeps decided holds (money records are kept regardless).
 MONITORING_RETENTION_DAYS = env.int("MONITORING_RETENTION_DAYS", default=7 * 365)
 PAYMENTS_SANDBOX_SECRET = env("PAYMENTS_SANDBOX_SECRET", default="")
+# The key of the keyed hash that stores a provider's payer id (payments.payers): set it once
+# and keep it, since a new key makes earlier payers unmatchable. Unset: derived from SECRET_KEY.
+PAYER_HASH_KEY = env("PAYER_HASH_KEY", default="")
 # Real providers' merchant accounts for every facility without one of its own (a facility's
 # own account is stored encrypted in the database). Keys are PEM text; see docs/payments.md.
 PAYMENTS_ALIPAY = {

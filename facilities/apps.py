@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class FacilitiesConfig(AppConfig):
     name = "facilities"
-    verbose_name = "Facilities and inmates"
+    verbose_name = _("Facilities and inmates")
 
     def ready(self):
         # Models are loaded only now; the services import the ledger's, which import them.

@@ -66,54 +66,75 @@ def validate_timezone(name: str) -> None:
 
 
 class Facility(models.Model):
-    code = models.SlugField(max_length=32, unique=True)
-    name = models.CharField(max_length=200)
+    code = models.SlugField(max_length=32, unique=True, verbose_name=_("code"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
     timezone = models.CharField(
-        max_length=64, default="Asia/Shanghai", validators=[validate_timezone]
+        max_length=64,
+        default="Asia/Shanghai",
+        validators=[validate_timezone],
+        verbose_name=_("timezone"),
     )
-    currency = models.CharField(max_length=3, default="CNY")
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
     monthly_cap_fen = models.BigIntegerField(
         default=DEFAULT_MONTHLY_CAP_FEN,
-        help_text="Family deposits an inmate may receive in one calendar month, in fen.",
+        help_text=_("Family deposits an inmate may receive in one calendar month, in fen."),
+        verbose_name=_("monthly cap fen"),
     )
     balance_cap_fen = models.BigIntegerField(
         default=DEFAULT_BALANCE_CAP_FEN,
-        help_text="Money an inmate may hold at any moment (spendable + held + pending), in fen.",
+        help_text=_("Money an inmate may hold at any moment (spendable + held + pending), in fen."),
+        verbose_name=_("balance cap fen"),
     )
     deposit_fee_fixed_fen = models.BigIntegerField(
-        default=0, help_text="Fixed fee per deposit, paid by the depositor on top, in fen."
+        default=0,
+        help_text=_("Fixed fee per deposit, paid by the depositor on top, in fen."),
+        verbose_name=_("deposit fee fixed fen"),
     )
     deposit_fee_rate_bp = models.PositiveIntegerField(
-        default=0, help_text="Fee as basis points of the amount (100 = 1%), rounded up."
+        default=0,
+        help_text=_("Fee as basis points of the amount (100 = 1%), rounded up."),
+        verbose_name=_("deposit fee rate bp"),
     )
     adjustment_approval_threshold_fen = models.BigIntegerField(
         default=50_000,
-        help_text="Staff debits above this, alone or summed over the approval window, need a "
-        "second staff member's approval. At most the balance cap.",
+        help_text=_(
+            "Staff debits above this, alone or summed over the approval window, need a "
+            "second staff member's approval. At most the balance cap."
+        ),
+        verbose_name=_("adjustment approval threshold fen"),
     )
     approval_window_hours = models.PositiveSmallIntegerField(
         default=24,
-        help_text="One staff member's debits of one inmate made without a second approver are "
-        "summed over the facility's calendar day and this many hours back, whichever reaches "
-        "further; the sum is held to the approval threshold.",
+        help_text=_(
+            "One staff member's debits of one inmate made without a second approver are "
+            "summed over the facility's calendar day and this many hours back, whichever reaches "
+            "further; the sum is held to the approval threshold."
+        ),
+        verbose_name=_("approval window hours"),
     )
     max_deposit_fen = models.BigIntegerField(
         null=True,
         blank=True,
-        help_text="The most one family deposit may be, in fen (empty: no limit of its own).",
+        help_text=_("The most one family deposit may be, in fen (empty: no limit of its own)."),
+        verbose_name=_("max deposit fen"),
     )
     max_deposits_per_month = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="How many family deposits an inmate may receive in a calendar month "
-        "(empty: no limit).",
+        help_text=_(
+            "How many family deposits an inmate may receive in a calendar month (empty: no limit)."
+        ),
+        verbose_name=_("max deposits per month"),
     )
     links_need_approval = models.BooleanField(
-        default=True, help_text="Depositor-inmate links wait for staff approval."
+        default=True,
+        help_text=_("Depositor-inmate links wait for staff approval."),
+        verbose_name=_("links need approval"),
     )
     trust_alert_emails = models.TextField(
         blank=True,
-        help_text="Who is emailed when reconciliation finds something wrong (comma-separated).",
+        help_text=_("Who is emailed when reconciliation finds something wrong (comma-separated)."),
+        verbose_name=_("trust alert emails"),
     )
     # The fair commissary: prices and disputes (catalog). A markup cap in basis points over
     # cost (3500 = a price at most 35% over cost; empty: no cap); price rises take effect on a
@@ -145,10 +166,11 @@ class Facility(models.Model):
         default=14,
         help_text=_("Staff answer a dispute within this many days, else it is escalated."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
-        verbose_name_plural = "facilities"
+        verbose_name = _("facility")
+        verbose_name_plural = _("facilities")
         constraints = [
             models.CheckConstraint(
                 condition=Q(monthly_cap_fen__gt=0), name="facility_monthly_cap_positive"
@@ -280,10 +302,14 @@ def policy_value_display(field: str, value, currency: str = "CNY") -> str:
 
 
 class HousingUnit(models.Model):
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="housing_units")
-    name = models.CharField(max_length=100)
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="housing_units", verbose_name=_("facility")
+    )
+    name = models.CharField(max_length=100, verbose_name=_("name"))
 
     class Meta:
+        verbose_name = _("housing unit")
+        verbose_name_plural = _("housing units")
         constraints = [
             models.UniqueConstraint(fields=["facility", "name"], name="housing_unit_unique_name")
         ]
@@ -309,7 +335,9 @@ class Grade(models.Model):
         WEEK = "week", _("Week")
         MONTH = "month", _("Month")
 
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="grades")
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="grades", verbose_name=_("facility")
+    )
     name = models.CharField(_("name"), max_length=50)
     spending_limit_fen = models.BigIntegerField(
         _("spending limit (fen)"),
@@ -331,6 +359,7 @@ class Grade(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = _("grades")
         verbose_name = _("grade")
         constraints = [
             models.UniqueConstraint(fields=["facility", "name"], name="grade_unique_name"),
@@ -422,6 +451,7 @@ class FestivalMonth(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = _("festival months")
         verbose_name = _("festival month")
         constraints = [
             models.UniqueConstraint(
@@ -438,27 +468,37 @@ class FestivalMonth(models.Model):
 
 class Inmate(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        RELEASED = "released", "Released"
+        ACTIVE = "active", _("Active")
+        RELEASED = "released", _("Released")
 
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="inmates")
-    housing_unit = models.ForeignKey(
-        HousingUnit, on_delete=models.PROTECT, null=True, blank=True, related_name="inmates"
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="inmates", verbose_name=_("facility")
     )
-    inmate_number = models.CharField(max_length=32)
-    surname = models.CharField(max_length=100)
-    given_name = models.CharField(max_length=100, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
-    pin_hash = models.CharField(max_length=200, blank=True)
+    housing_unit = models.ForeignKey(
+        HousingUnit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="inmates",
+        verbose_name=_("housing unit"),
+    )
+    inmate_number = models.CharField(max_length=32, verbose_name=_("inmate number"))
+    surname = models.CharField(max_length=100, verbose_name=_("surname"))
+    given_name = models.CharField(max_length=100, blank=True, verbose_name=_("given name"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.ACTIVE, verbose_name=_("status")
+    )
+    pin_hash = models.CharField(max_length=200, blank=True, verbose_name=_("pin hash"))
     card_token = models.CharField(
         max_length=64,
         unique=True,
         null=True,
         blank=True,
-        help_text="Printed as a QR code on the ID card; signs in with the PIN at a kiosk.",
+        help_text=_("Printed as a QR code on the ID card; signs in with the PIN at a kiosk."),
+        verbose_name=_("card token"),
     )
-    admitted_at = models.DateTimeField()
-    released_at = models.DateTimeField(null=True, blank=True)
+    admitted_at = models.DateTimeField(verbose_name=_("admitted at"))
+    released_at = models.DateTimeField(null=True, blank=True, verbose_name=_("released at"))
     grade = models.ForeignKey(
         Grade,
         on_delete=models.PROTECT,
@@ -470,6 +510,8 @@ class Inmate(models.Model):
     )
 
     class Meta:
+        verbose_name = _("inmate")
+        verbose_name_plural = _("inmates")
         constraints = [
             models.UniqueConstraint(
                 fields=["facility", "inmate_number"], name="inmate_number_unique_per_facility"
@@ -500,13 +542,23 @@ def hash_device_key(raw_key: str) -> str:
 class KioskDevice(models.Model):
     """A commissary kiosk. Its key is shown once when issued and stored only hashed."""
 
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="kiosks")
-    name = models.CharField(max_length=100)
-    key_prefix = models.CharField(max_length=12, db_index=True, editable=False)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    facility = models.ForeignKey(
+        Facility, on_delete=models.PROTECT, related_name="kiosks", verbose_name=_("facility")
+    )
+    name = models.CharField(max_length=100, verbose_name=_("name"))
+    key_prefix = models.CharField(
+        max_length=12, db_index=True, editable=False, verbose_name=_("key prefix")
+    )
+    key_hash = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("key hash")
+    )
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    revoked_at = models.DateTimeField(null=True, blank=True, verbose_name=_("revoked at"))
+
+    class Meta:
+        verbose_name = _("kiosk device")
+        verbose_name_plural = _("kiosk devices")
 
     def __str__(self):
         return f"{self.name} ({self.facility.code})"

@@ -8,12 +8,15 @@ and receipts; anything else answers as if it did not exist (404).
 import json
 import uuid
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, logout
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
@@ -24,10 +27,12 @@ from ledger import selectors as ledger_selectors
 from ledger.models import Deposit
 from payments import receipts
 from payments import services as payments
+from payments.amounts import fen_to_yuan
 from payments.providers import available_provider_names
 
 from . import services
-from .forms import CloseAccountForm, DepositAmountForm, DepositConfirmForm, LinkForm
+from .forms import CloseAccountForm, DepositAmountForm, DepositConfirmForm, LinkForm, yuan_to_fen
+from .templatetags.family import shown_status
 
 
 def home(request):
@@ -100,7 +105,7 @@ def deposit_new(request, link_id: int):
     """Step 1: the amount, with the room, the fee rule and the limits shown. Step 2 (a POST
     that passed): the amount, fee and total to pay, before anything is reserved."""
     context = _deposit_context(request, link_id)
-    form = DepositAmountForm(request.POST or None)
+    form = DepositAmountForm(request.POST or None, initial=_amount_to_retry(request))
     if request.method == "POST" and form.is_valid():
         amount_fen = form.cleaned_data["amount"]
         if amount_fen > context["room"].can_send_fen:
@@ -128,6 +133,15 @@ def deposit_new(request, link_id: int):
                 },
             )
     return render(request, "family/deposit_form.html", {**context, "form": form})
+
+
+def _amount_to_retry(request) -> dict:
+    """The amount a "try again" link carries (``?amount=123.45``), shown in the form to check
+    and send again; anything unreadable is ignored (the form starts empty)."""
+    try:
+        return {"amount": fen_to_yuan(yuan_to_fen(request.GET.get("amount", "")))}
+    except forms.ValidationError:
+        return {}
 
 
 @login_required
@@ -160,7 +174,7 @@ def deposit_confirm(request, link_id: int):
 def _own_deposits(request):
     return (
         Deposit.objects.filter(depositor=request.user)
-        .select_related("inmate", "facility")
+        .select_related("inmate", "facility", "payment")
         .order_by("-created_at")
     )
 
@@ -176,7 +190,27 @@ def deposit_detail(request, reference):
     if deposit is None:
         raise Http404()
     receipt = receipts.receipt_for(deposit=deposit, request=request)
-    return render(request, "family/deposit_detail.html", {"deposit": deposit, "receipt": receipt})
+    return render(
+        request,
+        "family/deposit_detail.html",
+        {"deposit": deposit, "receipt": receipt, "retry_url": _retry_url(request, deposit)},
+    )
+
+
+def _retry_url(request, deposit) -> str:
+    """For a payment the family cancelled: the deposit form for the same inmate with the same
+    amount filled in, if the depositor may still send there (an approved link, not blocked);
+    else nothing."""
+    if shown_status(deposit) != "cancelled":
+        return ""
+    for link in selectors.links_of(request.user).filter(inmate_id=deposit.inmate_id):
+        try:
+            selectors.deposit_link_for(depositor=request.user, link_id=link.pk)
+        except errors.DomainError:
+            continue
+        url = reverse("family:deposit_new", args=[link.pk])
+        return f"{url}?{urlencode({'amount': fen_to_yuan(deposit.amount_fen)})}"
+    return ""
 
 
 @login_required

@@ -20,6 +20,7 @@ from catalog import selectors as catalog_selectors
 from catalog import services as catalog_services
 from commissary import errors, metrics
 from facilities.models import Inmate
+from ledger import memos
 from ledger import selectors as ledger_selectors
 
 from . import serializers as s
@@ -514,7 +515,8 @@ class TransactionsView(KioskView):
                         "id": 5521,
                         "created_at": "2026-11-30T17:42:05.120000+08:00",
                         "kind": "purchase",
-                        "description": "Commissary order #1017",
+                        "description": "狱内商店订单 #1017",
+                        "memo": "Commissary order #1017",
                         "amount": -2100,
                         "account": "spendable",
                         "currency": "CNY",
@@ -532,7 +534,10 @@ class TransactionsView(KioskView):
                 "id": entry.pk,
                 "created_at": catalog_selectors.iso(entry.transaction.created_at, timezone_name),
                 "kind": entry.transaction.kind,
-                "description": entry.transaction.memo or str(entry.transaction.get_kind_display()),
+                "description": memos.description(
+                    kind_label=entry.transaction.get_kind_display(), memo=entry.transaction.memo
+                ),
+                "memo": entry.transaction.memo,
                 "amount": entry.amount_fen,
                 "account": entry.account.kind,
                 "currency": entry.account.currency,

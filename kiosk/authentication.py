@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
 
+from commissary import logs
 from commissary.cache import take_slot
 from commissary.db import prepared_cursor
 from facilities.models import Facility, KioskDevice, hash_device_key
@@ -43,6 +44,12 @@ class KioskDeviceAuthentication(authentication.BaseAuthentication):
                 _("This kiosk key is unknown or has been revoked."), code="not_authenticated"
             )
         device, request.kiosk_session = found
+        session = request.kiosk_session
+        logs.bind(
+            facility_id=device.facility_id,
+            kiosk_id=device.pk,
+            inmate_id=session.inmate_id if session else None,
+        )
         request.kiosk_checked_at = now
         return (None, device)
 

@@ -12,14 +12,24 @@ from django.utils.translation import gettext_lazy as _
 
 
 class KioskSession(models.Model):
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    device = models.ForeignKey("facilities.KioskDevice", on_delete=models.CASCADE, related_name="+")
-    inmate = models.ForeignKey("facilities.Inmate", on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField()
-    last_seen_at = models.DateTimeField()
-    ended_at = models.DateTimeField(null=True, blank=True)
+    token_hash = models.CharField(
+        max_length=64, unique=True, editable=False, verbose_name=_("token hash")
+    )
+    device = models.ForeignKey(
+        "facilities.KioskDevice",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("device"),
+    )
+    inmate = models.ForeignKey(
+        "facilities.Inmate", on_delete=models.CASCADE, related_name="+", verbose_name=_("inmate")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    last_seen_at = models.DateTimeField(verbose_name=_("last seen at"))
+    ended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("ended at"))
 
     class Meta:
+        verbose_name_plural = _("kiosk sessions")
         verbose_name = _("kiosk session")
         indexes = [models.Index(fields=["inmate", "ended_at"], name="kiosk_session_inmate_open")]
 
@@ -29,13 +39,18 @@ class KioskSession(models.Model):
 
 class PinFailureCounter(models.Model):
     inmate = models.OneToOneField(
-        "facilities.Inmate", on_delete=models.CASCADE, primary_key=True, related_name="+"
+        "facilities.Inmate",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+        verbose_name=_("inmate"),
     )
-    failures = models.PositiveIntegerField(default=0)
-    locked_until = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0, verbose_name=_("failures"))
+    locked_until = models.DateTimeField(null=True, blank=True, verbose_name=_("locked until"))
+    updated_at = models.DateTimeField(verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name_plural = _("PIN failure counters")
         verbose_name = _("PIN failure counter")
         constraints = [
             models.CheckConstraint(

@@ -206,7 +206,15 @@ class StatementLineAnswer(serializers.Serializer):
     id = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     kind = serializers.CharField(help_text="deposit, purchase, refund, adjustment, hold, …")
-    description = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(
+        allow_blank=True,
+        help_text="What the line is, in the request's language (Accept-Language).",
+    )
+    memo = serializers.CharField(
+        allow_blank=True,
+        help_text="The journal's memo as it was written (may be empty); added, read "
+        "`description` to show the line.",
+    )
     amount = serializers.IntegerField(help_text="Signed fen: negative is money out.")
     account = serializers.ChoiceField(choices=["spendable", "held"])
     currency = serializers.CharField()

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.db import connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 from commissary import metrics
 
@@ -10,7 +11,7 @@ from . import metrics as ledger_metrics
 
 class LedgerConfig(AppConfig):
     name = "ledger"
-    verbose_name = "Trust ledger"
+    verbose_name = _("Trust ledger")
 
     def ready(self):
         for source in (

@@ -3,8 +3,8 @@ SQLite), for loading a large demo or a migration from another system. It writes 
 rows the services would: the inmate's spendable and held accounts (as ``open_inmate_accounts``
 opens them, the balance already summed), this month's period, each deposit as
 ``reserve_deposit`` then ``credit_deposit`` leave it, and each purchase as ``post_purchase``
-writes it, under the same keys and request hashes, so replaying a loaded key through the real
-service is recognised as the same request (invariant 6).
+writes it, under the same keys and request hashes, so replaying a loaded deposit's key through
+the real service is recognised as the same request (invariant 6).
 
 Every transaction goes through ``_posting_rows``, which refuses legs that do not sum to zero
 before anything is written (invariant 1); the database's deferred balance triggers and CHECK
@@ -22,7 +22,12 @@ from facilities.models import Facility
 
 from . import sql
 from .models import Account, Deposit, Entry, MonthlyPeriod, Transaction
-from .services import DEPOSIT_RESERVATION_TTL, SYSTEM_SCOPE, request_hash_of
+from .services import (
+    DEPOSIT_RESERVATION_TTL,
+    SYSTEM_SCOPE,
+    purchase_request_hash,
+    request_hash_of,
+)
 
 
 class BulkRows:
@@ -204,8 +209,7 @@ def load_inmate_money(
                 transaction_id=next(transaction_ids),
                 kind=Transaction.Kind.PURCHASE,
                 key=purchase.key,
-                request_hash=request_hash_of(
-                    "debit_purchase",
+                request_hash=purchase_request_hash(
                     inmate_id=inmate.inmate_id,
                     amount_fen=purchase.amount_fen,
                     memo=purchase.memo,
@@ -306,7 +310,12 @@ def _posting_rows(
         }
     )
     rows[Entry] += [
-        {"transaction_id": transaction_id, "account_id": account_id, "amount_fen": amount}
+        {
+            "transaction_id": transaction_id,
+            "account_id": account_id,
+            "amount_fen": amount,
+            "created_at": created_at,
+        }
         for account_id, amount in legs
         if amount != 0
     ]

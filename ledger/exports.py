@@ -8,6 +8,7 @@ from import_export import fields
 from commissary.spreadsheets import SafeExportResource
 from commissary.spreadsheets import money_cell as yuan
 
+from . import memos
 from .models import Deposit, Transaction
 
 
@@ -18,6 +19,7 @@ class JournalResource(SafeExportResource):
     accounts = fields.Field(column_name="from -> to")
     created_by = fields.Field(attribute="created_by__username", column_name="created by")
     approved_by = fields.Field(attribute="approved_by__username", column_name="approved by")
+    description = fields.Field(column_name="description")
 
     class Meta:
         model = Transaction
@@ -30,6 +32,7 @@ class JournalResource(SafeExportResource):
             "amount",
             "accounts",
             "memo",
+            "description",
             "created_by",
             "approved_by",
         )
@@ -39,6 +42,10 @@ class JournalResource(SafeExportResource):
         return yuan(
             sum(e.amount_fen for e in journal_transaction.entries.all() if e.amount_fen > 0)
         )
+
+    def dehydrate_description(self, journal_transaction):
+        """The memo in the exporting reader's language; ``memo`` keeps it as written."""
+        return memos.shown_memo(journal_transaction.memo)
 
     def dehydrate_accounts(self, journal_transaction):
         entries = list(journal_transaction.entries.all())

@@ -36,10 +36,11 @@ class IdempotentRecord(models.Model):
 
     idempotency_scope = models.CharField(
         max_length=40,
-        help_text="Who chose the key: system, kiosk:<id>, depositor:<id>, staff:<id>.",
+        help_text=_("Who chose the key: system, kiosk:<id>, depositor:<id>, staff:<id>."),
+        verbose_name=_("idempotency scope"),
     )
-    idempotency_key = models.CharField(max_length=200)
-    request_hash = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=200, verbose_name=_("idempotency key"))
+    request_hash = models.CharField(max_length=64, verbose_name=_("request hash"))
 
     class Meta:
         abstract = True
@@ -62,19 +63,22 @@ class IdempotentRecord(models.Model):
 
 class Account(models.Model):
     class Kind(models.TextChoices):
-        SPENDABLE = "spendable", "Inmate spendable"
-        HELD = "held", "Inmate held"
-        CLEARING = "clearing", "Deposits clearing"
-        SALES = "sales", "Commissary sales"
-        FEES = "fees", "Fees"
-        PAYOUTS = "payouts", "Payouts"
-        ADJUSTMENTS = "adjustments", "Adjustments"
+        SPENDABLE = "spendable", _("Inmate spendable")
+        HELD = "held", _("Inmate held")
+        CLEARING = "clearing", _("Deposits clearing")
+        SALES = "sales", _("Commissary sales")
+        FEES = "fees", _("Fees")
+        PAYOUTS = "payouts", _("Payouts")
+        ADJUSTMENTS = "adjustments", _("Adjustments")
 
     INMATE_KINDS = (Kind.SPENDABLE, Kind.HELD)
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
     facility = models.ForeignKey(
-        "facilities.Facility", on_delete=models.PROTECT, related_name="ledger_accounts"
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="ledger_accounts",
+        verbose_name=_("facility"),
     )
     inmate = models.ForeignKey(
         "facilities.Inmate",
@@ -82,26 +86,38 @@ class Account(models.Model):
         null=True,
         blank=True,
         related_name="ledger_accounts",
+        verbose_name=_("inmate"),
     )
     provider = models.CharField(
-        max_length=32, blank=True, default="", help_text="Payment provider, for clearing accounts."
+        max_length=32,
+        blank=True,
+        default="",
+        help_text=_("Payment provider, for clearing accounts."),
+        verbose_name=_("provider"),
     )
-    currency = models.CharField(max_length=3)
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
     # Cached for inmate accounts only, changed in the same DB transaction as the entries.
     # System accounts are touched by every operation, so their balance is derived from
     # the entries (NULL here) and no hot path ever locks them.
-    balance_fen = models.BigIntegerField(null=True, blank=True)
+    balance_fen = models.BigIntegerField(null=True, blank=True, verbose_name=_("balance fen"))
     pending_fen = models.BigIntegerField(
-        default=0, help_text="Deposits reserved for this inmate and not yet credited."
+        default=0,
+        help_text=_("Deposits reserved for this inmate and not yet credited."),
+        verbose_name=_("pending fen"),
     )
     balance_cap_fen = models.BigIntegerField(
-        null=True, blank=True, help_text="The facility's balance cap, carried for the CHECK."
+        null=True,
+        blank=True,
+        help_text=_("The facility's balance cap, carried for the CHECK."),
+        verbose_name=_("balance cap fen"),
     )
-    is_frozen = models.BooleanField(default=False)
-    is_closed = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    is_frozen = models.BooleanField(default=False, verbose_name=_("is frozen"))
+    is_closed = models.BooleanField(default=False, verbose_name=_("is closed"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
         constraints = [
             models.UniqueConstraint(
                 fields=["inmate", "kind"],
@@ -150,44 +166,77 @@ class Account(models.Model):
 
 class Transaction(IdempotentRecord):
     class Kind(models.TextChoices):
-        DEPOSIT = "deposit", "Deposit credited"
-        PURCHASE = "purchase", "Purchase"
-        REFUND = "refund", "Purchase refund"
-        ADJUSTMENT = "adjustment", "Staff adjustment"
-        HOLD = "hold", "Hold"
-        HOLD_RELEASE = "hold_release", "Hold released"
-        TRANSFER_EXCESS = "transfer_excess", "Excess over a new facility's cap moved to held"
-        PAYOUT = "payout", "Release payout"
-        REVERSAL = "reversal", "Reversal"
+        DEPOSIT = "deposit", _("Deposit credited")
+        PURCHASE = "purchase", _("Purchase")
+        REFUND = "refund", _("Purchase refund")
+        ADJUSTMENT = "adjustment", _("Staff adjustment")
+        HOLD = "hold", _("Hold")
+        HOLD_RELEASE = "hold_release", _("Hold released")
+        TRANSFER_EXCESS = "transfer_excess", _("Excess over a new facility's cap moved to held")
+        PAYOUT = "payout", _("Release payout")
+        REVERSAL = "reversal", _("Reversal")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
     inmate = models.ForeignKey(
         "facilities.Inmate",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="transactions",
+        verbose_name=_("inmate"),
     )
     deposit = models.OneToOneField(
-        "Deposit", on_delete=models.PROTECT, null=True, blank=True, related_name="transaction"
+        "Deposit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="transaction",
+        verbose_name=_("deposit"),
     )
     refund_of = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        verbose_name=_("refund of"),
     )
     reverses = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+        verbose_name=_("reverses"),
     )
-    memo = models.TextField(blank=True)
+    memo = models.TextField(blank=True, verbose_name=_("memo"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved by"),
     )
-    created_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(db_index=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("transaction")
+        verbose_name_plural = _("transactions")
         indexes = [models.Index(fields=["inmate", "-created_at"], name="transaction_inmate_newest")]
         constraints = [IdempotentRecord.unique_key("transaction_one_per_scope_and_key")]
         permissions = [
@@ -203,7 +252,8 @@ class Transaction(IdempotentRecord):
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
                 func=(
-                    "IF NOT EXISTS (SELECT 1 FROM ledger_entry WHERE transaction_id = NEW.id) THEN "
+                    "IF NOT EXISTS (SELECT 1 FROM ledger_entry WHERE transaction_id = NEW.id "
+                    "AND created_at = NEW.created_at) THEN "
                     "RAISE EXCEPTION 'transaction % has no entries', NEW.id "
                     "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NULL;"
                 ),
@@ -215,12 +265,25 @@ class Transaction(IdempotentRecord):
 
 
 class Entry(models.Model):
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
-    amount_fen = models.BigIntegerField(help_text="Signed: positive adds to the account.")
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, related_name="entries", verbose_name=_("transaction")
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account")
+    )
+    amount_fen = models.BigIntegerField(
+        help_text=_("Signed: positive adds to the account."), verbose_name=_("amount fen")
+    )
+    # The transaction's instant, copied when it is posted (a deferred trigger refuses any
+    # other): on PostgreSQL the journal is partitioned by month on it (``ledger.partitions``),
+    # so a month's statement or report reads that month's partition only.
+    created_at = models.DateTimeField(
+        help_text=_("The transaction's instant: the partition key."), verbose_name=_("posted at")
+    )
 
     class Meta:
-        verbose_name_plural = "entries"
+        verbose_name = _("entry")
+        verbose_name_plural = _("entries")
         constraints = [
             models.CheckConstraint(condition=~Q(amount_fen=0), name="entry_amount_non_zero"),
         ]
@@ -233,9 +296,16 @@ class Entry(models.Model):
                 when=pgtrigger.After,
                 operation=pgtrigger.Insert,
                 timing=pgtrigger.Deferred,
+                # An entry carries its transaction's instant (the partition key), so the
+                # transaction's legs are all in one partition and the sum reads only that one.
                 func=(
+                    "IF NEW.created_at IS DISTINCT FROM (SELECT created_at FROM "
+                    "ledger_transaction WHERE id = NEW.transaction_id) THEN "
+                    "RAISE EXCEPTION 'entry % is not dated as its transaction %', NEW.id, "
+                    "NEW.transaction_id USING ERRCODE = 'integrity_constraint_violation'; END IF; "
                     "IF (SELECT SUM(amount_fen) FROM ledger_entry "
-                    "WHERE transaction_id = NEW.transaction_id) <> 0 THEN "
+                    "WHERE transaction_id = NEW.transaction_id "
+                    "AND created_at = NEW.created_at) <> 0 THEN "
                     "RAISE EXCEPTION 'transaction % does not balance', NEW.transaction_id "
                     "USING ERRCODE = 'integrity_constraint_violation'; END IF; RETURN NULL;"
                 ),
@@ -255,16 +325,28 @@ class MonthlyPeriod(models.Model):
     """
 
     inmate = models.ForeignKey(
-        "facilities.Inmate", on_delete=models.PROTECT, related_name="periods"
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        related_name="periods",
+        verbose_name=_("inmate"),
     )
-    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
-    month = models.DateField(help_text="First day of the facility-local calendar month.")
-    received_fen = models.BigIntegerField(default=0)
-    reserved_fen = models.BigIntegerField(default=0)
-    cap_fen = models.BigIntegerField()
-    closed_at = models.DateTimeField(null=True, blank=True)
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    month = models.DateField(
+        help_text=_("First day of the facility-local calendar month."), verbose_name=_("month")
+    )
+    received_fen = models.BigIntegerField(default=0, verbose_name=_("received fen"))
+    reserved_fen = models.BigIntegerField(default=0, verbose_name=_("reserved fen"))
+    cap_fen = models.BigIntegerField(verbose_name=_("cap fen"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
 
     class Meta:
+        verbose_name = _("monthly period")
+        verbose_name_plural = _("monthly periods")
         constraints = [
             models.UniqueConstraint(fields=["inmate", "month"], name="period_one_per_inmate_month"),
             models.CheckConstraint(
@@ -294,40 +376,59 @@ class Deposit(IdempotentRecord):
     or reject it (refunded through the provider)."""
 
     class Status(models.TextChoices):
-        CREATED = "created", "Awaiting payment"
+        CREATED = "created", _("Awaiting payment")
         # Paid, stopped by a monitoring rule: still reserved under both caps, not credited.
-        HELD = "held", "Held for review"
-        CREDITED = "credited", "Credited"
-        FAILED = "failed", "Failed"
-        EXPIRED = "expired", "Expired"
+        HELD = "held", _("Held for review")
+        CREDITED = "credited", _("Credited")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
         # Paid after it had expired or failed, when it no longer fitted under the caps: the
         # provider returned the payment and nothing was credited.
-        REFUNDED = "refunded", "Refunded"
+        REFUNDED = "refunded", _("Refunded")
 
-    reference = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    inmate = models.ForeignKey(
-        "facilities.Inmate", on_delete=models.PROTECT, related_name="deposits"
+    reference = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("reference")
     )
-    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
-    period = models.ForeignKey(MonthlyPeriod, on_delete=models.PROTECT, related_name="deposits")
+    inmate = models.ForeignKey(
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        related_name="deposits",
+        verbose_name=_("inmate"),
+    )
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    period = models.ForeignKey(
+        MonthlyPeriod, on_delete=models.PROTECT, related_name="deposits", verbose_name=_("period")
+    )
     depositor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="deposits",
+        verbose_name=_("depositor"),
     )
-    amount_fen = models.BigIntegerField()
-    fee_fen = models.BigIntegerField(default=0)
-    currency = models.CharField(max_length=3)
-    provider = models.CharField(max_length=32)
-    provider_reference = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    amount_fen = models.BigIntegerField(verbose_name=_("amount fen"))
+    fee_fen = models.BigIntegerField(default=0, verbose_name=_("fee fen"))
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
+    provider = models.CharField(max_length=32, verbose_name=_("provider"))
+    provider_reference = models.CharField(
+        max_length=200, blank=True, verbose_name=_("provider reference")
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.CREATED, verbose_name=_("status")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
 
     class Meta:
+        verbose_name = _("deposit")
+        verbose_name_plural = _("deposits")
         indexes = [
             models.Index(fields=["status", "expires_at"], name="deposit_status_expiry"),
             models.Index(fields=["inmate", "-created_at"], name="deposit_inmate_newest"),
@@ -357,29 +458,54 @@ class AccountEvent(IdempotentRecord):
     a move or closing that moved money points at its transaction."""
 
     class Kind(models.TextChoices):
-        FROZEN = "frozen", "Account frozen"
-        UNFROZEN = "unfrozen", "Account unfrozen"
-        MOVED = "moved", "Moved to another facility"
-        CLOSED = "closed", "Closed on release"
+        FROZEN = "frozen", _("Account frozen")
+        UNFROZEN = "unfrozen", _("Account unfrozen")
+        MOVED = "moved", _("Moved to another facility")
+        CLOSED = "closed", _("Closed on release")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
     inmate = models.ForeignKey(
-        "facilities.Inmate", on_delete=models.PROTECT, related_name="account_events"
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        related_name="account_events",
+        verbose_name=_("inmate"),
     )
-    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
     from_facility = models.ForeignKey(
-        "facilities.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("from facility"),
     )
     transaction = models.OneToOneField(
-        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="event"
+        Transaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="event",
+        verbose_name=_("transaction"),
     )
-    reason = models.TextField(blank=True)
+    reason = models.TextField(blank=True, verbose_name=_("reason"))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField()
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("account event")
+        verbose_name_plural = _("account events")
         indexes = [models.Index(fields=["inmate", "-created_at"], name="account_event_newest")]
         constraints = [IdempotentRecord.unique_key("account_event_one_per_scope_and_key")]
         triggers = [
@@ -399,34 +525,43 @@ class ScheduledRun(models.Model):
     and simply runs again."""
 
     class Kind(models.TextChoices):
-        ROLLOVER = "rollover", "Monthly rollover"
-        RECONCILIATION = "reconciliation", "Reconciliation"
-        EXPIRY = "expiry", "Expiry of unpaid deposits"
-        STATEMENTS = "statements", "Monthly statements"
-        RECEIPTS = "receipts", "Sweep of unsent receipts"
+        ROLLOVER = "rollover", _("Monthly rollover")
+        RECONCILIATION = "reconciliation", _("Reconciliation")
+        EXPIRY = "expiry", _("Expiry of unpaid deposits")
+        STATEMENTS = "statements", _("Monthly statements")
+        RECEIPTS = "receipts", _("Sweep of unsent receipts")
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FOUND_PROBLEMS = "found_problems", "Found problems"
-        FAILED = "failed", "Failed"
-        ABANDONED = "abandoned", "Abandoned (worker died)"
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FOUND_PROBLEMS = "found_problems", _("Found problems")
+        FAILED = "failed", _("Failed")
+        ABANDONED = "abandoned", _("Abandoned (worker died)")
 
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices, verbose_name=_("kind"))
     facility = models.ForeignKey(
-        "facilities.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("facility"),
     )
-    month = models.DateField(null=True, blank=True)
-    trigger = models.CharField(max_length=16, default="schedule")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField(null=True, blank=True)
-    counts = models.JSONField(default=dict, blank=True)
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
+    month = models.DateField(null=True, blank=True, verbose_name=_("month"))
+    trigger = models.CharField(max_length=16, default="schedule", verbose_name=_("trigger"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RUNNING, verbose_name=_("status")
+    )
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    counts = models.JSONField(default=dict, blank=True, verbose_name=_("counts"))
+    progress_done = models.PositiveIntegerField(default=0, verbose_name=_("progress done"))
+    progress_total = models.PositiveIntegerField(default=0, verbose_name=_("progress total"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
 
     class Meta:
+        verbose_name = _("scheduled run")
+        verbose_name_plural = _("scheduled runs")
         indexes = [models.Index(fields=["kind", "-started_at"], name="scheduled_run_kind_newest")]
 
     def __str__(self):
@@ -436,14 +571,25 @@ class ScheduledRun(models.Model):
 
 
 class ReconciliationFinding(models.Model):
-    run = models.ForeignKey(ScheduledRun, on_delete=models.CASCADE, related_name="findings")
-    check_name = models.CharField(max_length=64)
-    facility = models.ForeignKey(
-        "facilities.Facility", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    run = models.ForeignKey(
+        ScheduledRun, on_delete=models.CASCADE, related_name="findings", verbose_name=_("run")
     )
-    subject = models.CharField(max_length=100)
-    expected = models.CharField(max_length=100)
-    actual = models.CharField(max_length=100)
+    check_name = models.CharField(max_length=64, verbose_name=_("check name"))
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    subject = models.CharField(max_length=100, verbose_name=_("subject"))
+    expected = models.CharField(max_length=100, verbose_name=_("expected"))
+    actual = models.CharField(max_length=100, verbose_name=_("actual"))
+
+    class Meta:
+        verbose_name = _("reconciliation finding")
+        verbose_name_plural = _("reconciliation findings")
 
     def __str__(self):
         return f"{self.check_name}: {self.subject} expected {self.expected}, found {self.actual}"
@@ -453,17 +599,27 @@ class Statement(models.Model):
     """An inmate's monthly statement, kept as HTML and PDF."""
 
     inmate = models.ForeignKey(
-        "facilities.Inmate", on_delete=models.PROTECT, related_name="statements"
+        "facilities.Inmate",
+        on_delete=models.PROTECT,
+        related_name="statements",
+        verbose_name=_("inmate"),
     )
-    facility = models.ForeignKey("facilities.Facility", on_delete=models.PROTECT, related_name="+")
-    month = models.DateField()
-    opening_fen = models.BigIntegerField()
-    closing_fen = models.BigIntegerField()
-    html = models.TextField()
-    pdf = models.BinaryField()
-    created_at = models.DateTimeField()
+    facility = models.ForeignKey(
+        "facilities.Facility",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("facility"),
+    )
+    month = models.DateField(verbose_name=_("month"))
+    opening_fen = models.BigIntegerField(verbose_name=_("opening fen"))
+    closing_fen = models.BigIntegerField(verbose_name=_("closing fen"))
+    html = models.TextField(verbose_name=_("html"))
+    pdf = models.BinaryField(verbose_name=_("pdf"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("statement")
+        verbose_name_plural = _("statements")
         constraints = [
             models.UniqueConstraint(
                 fields=["inmate", "month"], name="statement_one_per_inmate_month"

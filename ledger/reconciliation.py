@@ -21,20 +21,31 @@ PostgreSQL runs each ``run_checks`` call in one read-only REPEATABLE READ snapsh
 sides of a screen and the exact query see the ledger as of one instant while payments go on. A
 scheduled run calls it once per check (each check a chunk that any worker may take,
 ``ledger.batch``): every check is complete in itself, so each needs only its own snapshot.
+
+With a read replica fit for reads that can wait (``commissary.replica``), the run reads there
+first, snapshot rules and all (a standby keeps them); only the checks that found something on
+the replica run again on the primary, and only what the primary finds is reported. A finding is
+thus always confirmed on the primary, and a clean ledger costs the primary nothing. A replica
+that fails during the run is given up, and the whole run reads the primary.
 """
 
 import contextlib
 import datetime as dt
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import DataError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, connections, transaction
 from django.utils import timezone
+
+from commissary import replica
 
 from . import sql
 from .schedules import expiry_interval
+
+logger = logging.getLogger(__name__)
 
 # Time for a run of the expiry task to be queued and done, on top of its interval.
 EXPIRY_RUN_SLACK = dt.timedelta(minutes=1)
@@ -266,9 +277,10 @@ def run_checks(
 
     On PostgreSQL a check with a screen runs its exact query only when the screen's two
     sides disagree; ``exact=True`` runs every exact query. Other databases have no
-    ``hashint8extended`` and always run the exact queries."""
+    ``hashint8extended`` and always run the exact queries. With a fit read replica the checks
+    run there first and are confirmed on the primary (see the module's docstring)."""
     now = now or timezone.now()
-    screened = not exact and connection.vendor == "postgresql"
+    checks = list(CHECKS if checks is None else checks)
     params = {
         "now": now,
         # A reservation that expired since the expiry task last ran is its next run's work,
@@ -276,12 +288,29 @@ def run_checks(
         "expired_before": now - expiry_interval() - EXPIRY_RUN_SLACK,
         "seed": secrets.randbits(62),
     }
+    alias = replica.alias_for_reads_that_can_wait()
+    if alias != DEFAULT_DB_ALIAS:
+        try:
+            seen_on_replica = _run_on(alias, checks, params, exact=exact)
+        except DatabaseError:
+            logger.warning("Reconciliation could not read the replica: it reads the primary")
+            with contextlib.suppress(DatabaseError):
+                connections[alias].close()
+        else:
+            found_something = {finding.check for finding in seen_on_replica}
+            checks = [check for check in checks if check.name in found_something]
+    return _run_on(DEFAULT_DB_ALIAS, checks, params, exact=exact) if checks else []
+
+
+def _run_on(alias: str, checks: Sequence[Check], params, *, exact: bool) -> list[Finding]:
+    """The checks' findings as the database behind ``alias`` sees them, in one snapshot."""
+    screened = not exact and connections[alias].vendor == "postgresql"
     findings = []
-    with _one_snapshot(), sql.cursor() as cursor:
-        for check in CHECKS if checks is None else checks:
+    with _one_snapshot(alias), sql.cursor(alias) as cursor:
+        for check in checks:
             sides = None
             if screened and check.screen:
-                sides = _screen_sides(cursor, check.screen, params)
+                sides = _screen_sides(cursor, check.screen, params, alias)
                 if sides is not None and sides[0] == sides[1]:
                     continue
             cursor.execute(check.sql, params)
@@ -303,11 +332,11 @@ def run_checks(
     return findings
 
 
-def _screen_sides(cursor, screen: Screen, params) -> tuple | None:
+def _screen_sides(cursor, screen: Screen, params, alias: str) -> tuple | None:
     """Both sides of a screen, or None if a weighted sum overflowed (then the exact query
     decides)."""
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=alias):
             cursor.execute(screen.one_side, params)
             one_side = cursor.fetchone()
             cursor.execute(screen.other_side, params)
@@ -321,11 +350,12 @@ def _row(values: tuple) -> str:
 
 
 @contextlib.contextmanager
-def _one_snapshot():
+def _one_snapshot(alias: str = DEFAULT_DB_ALIAS):
     """One read-only snapshot for the whole run, where this call owns the transaction (inside
     a caller's atomic block a savepoint cannot change the isolation level)."""
+    connection = connections[alias]
     owns_transaction = not connection.in_atomic_block
-    with transaction.atomic():
+    with transaction.atomic(using=alias):
         if owns_transaction and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")

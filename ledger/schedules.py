@@ -139,6 +139,13 @@ def ensure_default_schedules(*, using=DEFAULT_DB_ALIAS) -> list[tuple[PeriodicTa
                 "receipt was never sent; the email itself still goes once.",
             ),
             (
+                "Journal partitions ahead",
+                "ledger.tasks.create_journal_partitions",
+                {"crontab": _crontab(minute=15, hour=1, using=using)},
+                "Creates the journal's monthly partitions for this month and the next three "
+                "(PostgreSQL); a missed run only leaves new entries in the default partition.",
+            ),
+            (
                 "Monthly statements",
                 "ledger.tasks.generate_monthly_statements",
                 {"crontab": _crontab(minute=0, hour=3, day_of_month=1, using=using)},

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -85,7 +85,8 @@ class LedgerCursor:
 
 
 @contextmanager
-def cursor():
-    """``connection.cursor()`` for raw SQL that must mean the same on every database."""
-    with connection.cursor() as raw:
+def cursor(using: str = DEFAULT_DB_ALIAS):
+    """``connection.cursor()`` for raw SQL that must mean the same on every database; on the
+    connection ``using`` names (the read replica, for reads that can wait)."""
+    with connections[using].cursor() as raw:
         yield LedgerCursor(raw)

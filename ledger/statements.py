@@ -1,12 +1,17 @@
 """Monthly statements: for each inmate of a facility, the month's statement lines with opening
 and closing balances, kept as HTML and PDF. Generated in chunks of inmates (two set-based
-queries a chunk) with a progress record, so memory stays flat however large the facility."""
+queries a chunk) with a progress record, so memory stays flat however large the facility.
+Those two queries are reads that can wait: they go to the read replica when one is fit
+(``commissary.replica``; a statement is of a month already closed), and to the primary when it
+is not or fails."""
 
 import datetime as dt
 import io
+import logging
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
+from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
@@ -18,13 +23,16 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from commissary import replica
 from commissary.money import format_fen
 from facilities.models import Facility, Inmate
 
-from . import chunks, sql
+from . import chunks, memos, sql
 from .batch import inmate_id_chunks, run_here, start_chunked_run
 from .chunks import Claim, Job, Piece, finish_run, summed
 from .models import Account, ScheduledRun, Statement, Transaction
+
+logger = logging.getLogger(__name__)
 
 
 def _shown_lines(rows, *, zone, currency: str) -> list[dict]:
@@ -36,7 +44,8 @@ def _shown_lines(rows, *, zone, currency: str) -> list[dict]:
     return [
         {
             "when": timezone.localtime(created_at, zone).strftime("%Y-%m-%d %H:%M"),
-            "what": str(kind_labels.get(kind, kind)) + (f" ({memo})" if memo else ""),
+            "what": str(kind_labels.get(kind, kind))
+            + (f" ({memos.shown_memo(memo)})" if memo else ""),
             "account": str(account_labels.get(account_kind, account_kind)),
             "amount": format_fen(amount_fen, currency),
         }
@@ -172,7 +181,8 @@ def _render_chunk(run: ScheduledRun, claim: Claim) -> list[Statement]:
     )
     if not inmates:
         return []
-    return _drawn_statements(facility, inmates, run.month, start, end, run.started_at)
+    reads_from = replica.alias_for_reads_that_can_wait()
+    return _drawn_statements(facility, inmates, run.month, start, end, run.started_at, reads_from)
 
 
 def _store_statements(run: ScheduledRun, claim: Claim, statements: list[Statement]) -> dict:
@@ -198,18 +208,19 @@ chunks.register_job(
 )
 
 
-def _drawn_statements(facility, inmates, month, start, end, now) -> list[Statement]:
-    ids = [inmate.pk for inmate in inmates]
+def _read_chunk(ids, start, end, using=DEFAULT_DB_ALIAS):
+    """Each inmate's opening balance and the month's lines, read on ``using``."""
     in_list = ", ".join(["%s"] * len(ids))
     opening = defaultdict(int)
     lines = defaultdict(list)
-    zone = ZoneInfo(facility.timezone)
-    with sql.cursor() as cursor:
+    with sql.cursor(using) as cursor:
         cursor.execute(
+            # Entries are dated as their transactions and partitioned by that date: filtering
+            # on the entry's own date reads only the partitions before the month (the
+            # opening) and the month's own (its lines).
             f"SELECT a.inmate_id, CAST(SUM(e.amount_fen) AS BIGINT) FROM ledger_entry e "  # noqa: S608 - placeholders only; values are bound
             f"JOIN ledger_account a ON a.id = e.account_id "
-            f"JOIN ledger_transaction t ON t.id = e.transaction_id "
-            f"WHERE a.inmate_id IN ({in_list}) AND t.created_at < %s GROUP BY a.inmate_id",
+            f"WHERE a.inmate_id IN ({in_list}) AND e.created_at < %s GROUP BY a.inmate_id",
             [*ids, start],
         )
         opening.update(dict(cursor.fetchall()))
@@ -217,12 +228,26 @@ def _drawn_statements(facility, inmates, month, start, end, now) -> list[Stateme
             f"SELECT a.inmate_id, t.created_at, t.kind, t.memo, a.kind, e.amount_fen "  # noqa: S608 - placeholders only; values are bound
             f"FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id "
             f"JOIN ledger_transaction t ON t.id = e.transaction_id "
-            f"WHERE a.inmate_id IN ({in_list}) AND t.created_at >= %s AND t.created_at < %s "
-            f"ORDER BY a.inmate_id, t.created_at, e.id",
+            f"WHERE a.inmate_id IN ({in_list}) AND e.created_at >= %s AND e.created_at < %s "
+            f"ORDER BY a.inmate_id, e.created_at, e.id",
             [*ids, start, end],
         )
         for inmate_id, created_at, kind, memo, account_kind, amount_fen in cursor.fetchall():
             lines[inmate_id].append((created_at, kind, memo, account_kind, amount_fen))
+    return opening, lines
+
+
+def _drawn_statements(
+    facility, inmates, month, start, end, now, reads_from=DEFAULT_DB_ALIAS
+) -> list[Statement]:
+    try:
+        opening, lines = _read_chunk([inmate.pk for inmate in inmates], start, end, reads_from)
+    except DatabaseError:
+        if reads_from == DEFAULT_DB_ALIAS:
+            raise
+        logger.warning("Statements could not read the replica: this chunk reads the primary")
+        opening, lines = _read_chunk([inmate.pk for inmate in inmates], start, end)
+    zone = ZoneInfo(facility.timezone)
     statements = []
     for inmate in inmates:
         opening_fen = opening[inmate.pk] or 0

@@ -17,7 +17,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from . import batch, chunks, statements
+from . import batch, chunks, partitions, statements
 from .models import ScheduledRun
 from .notifications import email_approvers_of_request  # noqa: F401 - the worker registers it
 
@@ -121,3 +121,9 @@ def generate_monthly_statements(
             for pk in facility_ids
         ],
     )
+
+
+@shared_task(**MONEY_TASK)
+def create_journal_partitions() -> list[str]:
+    """Daily: the journal's partitions for this month and the next three (none on SQLite)."""
+    return partitions.ensure_partitions()

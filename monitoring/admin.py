@@ -21,13 +21,53 @@ from commissary import errors
 from commissary.money import format_fen
 from ledger.forms import YuanField
 from ledger.models import Deposit
+from payments import payers
+from payments.models import Payment
 
 from . import services
 from .models import AutoAccept, FacilityMonitoring, Hold, Rule, RuleVersion
 from .screening import PAID, depositor_history
 
+PAYER_PROVIDERS = (
+    ("alipay", _("Alipay")),
+    ("wechat", _("WeChat Pay")),
+    ("sandbox", _("Sandbox")),
+)
 
-class RuleForm(forms.ModelForm):
+
+class PayerFieldsForm(forms.ModelForm):
+    """A payment source typed in as the provider's payer id and kept only as its keyed hash and
+    a masked label (``payments.payers``) on the instance's ``payer_fingerprint`` and
+    ``payer_label``, so the rule or the pair matches without storing the id."""
+
+    payer_provider = forms.ChoiceField(
+        label=_("Payment provider"), choices=PAYER_PROVIDERS, required=False
+    )
+    payer_id = forms.CharField(
+        label=_("Payer id at the provider"),
+        help_text=_(
+            "Alipay's buyer id (2088…) or open id, or the WeChat Pay openid. Only a keyed hash "
+            "and a masked label are kept."
+        ),
+        max_length=128,
+        required=False,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        payer_id = (cleaned.get("payer_id") or "").strip()
+        if payer_id:
+            if not cleaned.get("payer_provider"):
+                self.add_error("payer_provider", _("Say which provider this payer id is from."))
+            else:
+                self.instance.payer_fingerprint = payers.fingerprint(
+                    cleaned["payer_provider"], payer_id
+                )
+                self.instance.payer_label = payers.masked(payer_id)
+        return cleaned
+
+
+class RuleForm(PayerFieldsForm):
     amount_fen = YuanField(label=_("Amount (yuan)"), required=False)
 
     class Meta:
@@ -43,6 +83,8 @@ class RuleForm(forms.ModelForm):
             "percent",
             "note",
             "is_active",
+            "payer_provider",
+            "payer_id",
         )
 
     NEEDS = {
@@ -54,6 +96,10 @@ class RuleForm(forms.ModelForm):
         Rule.Kind.INMATES_FROM_DEPOSITOR: ("count", "days"),
         Rule.Kind.NEAR_MONTHLY_CAP: ("percent",),
         Rule.Kind.NEW_DEPOSITOR: ("days",),
+        Rule.Kind.DEPOSITS_FROM_SOURCE: ("count", "days"),
+        Rule.Kind.SOURCES_TO_INMATE: ("count", "days"),
+        Rule.Kind.INMATES_FROM_SOURCE: ("count", "days"),
+        Rule.Kind.DEPOSITORS_FROM_SOURCE: ("count", "days"),
     }
 
     def clean(self):
@@ -61,6 +107,11 @@ class RuleForm(forms.ModelForm):
         for field in self.NEEDS.get(cleaned.get("kind"), ()):
             if cleaned.get(field) in (None, ""):
                 self.add_error(field, _("This kind of rule needs this value."))
+        if (
+            cleaned.get("kind") == Rule.Kind.MONITORED_SOURCE
+            and not self.instance.payer_fingerprint
+        ):
+            self.add_error("payer_id", _("This kind of rule needs this value."))
         return cleaned
 
 
@@ -84,6 +135,7 @@ class RuleAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     form = RuleForm
     list_display = ("kind", "facility", "summary", "is_active", "version", "updated_at")
     list_filter = ("facility", "kind", "is_active")
+    readonly_fields = ("payer_label",)
     raw_id_fields = ("depositor",)
     autocomplete_fields = ("inmate",)
     inlines = (RuleVersionInline,)
@@ -103,6 +155,8 @@ class RuleAdmin(FacilityScopedAdmin, admin.ModelAdmin):
             parts.append(rule.depositor.email)
         if rule.inmate_id:
             parts.append(str(rule.inmate))
+        if rule.payer_label:
+            parts.append(rule.payer_label)
         return " · ".join(parts)
 
     def has_delete_permission(self, request, obj=None):
@@ -176,6 +230,8 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "reason_text",
         "depositor_history",
         "inmate_senders",
+        "payment_source",
+        "source_depositors",
     )
     fields = readonly_fields
 
@@ -266,6 +322,52 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
             format_html("<br>"),
             "{} · {} · {}",
             ((row["depositor__email"], row["n"], format_fen(row["total"])) for row in senders),
+        )
+
+    def _payer(self, hold) -> tuple[str, str]:
+        payer = Payment.objects.filter(deposit_id=hold.deposit_id).values_list(
+            "payer_fingerprint", "payer_label"
+        )
+        return payer.first() or ("", "")
+
+    @admin.display(description=_("Payment source"))
+    def payment_source(self, hold):
+        return self._payer(hold)[1] or "—"
+
+    @admin.display(description=_("The payment source's other depositors"))
+    def source_depositors(self, hold):
+        fingerprint = self._payer(hold)[0]
+        if not fingerprint:
+            return "—"
+        facility_ids = user_facility_ids(self._request) or [hold.facility_id]
+        depositors = (
+            Deposit.objects.filter(
+                payment__payer_fingerprint=fingerprint,
+                status__in=PAID,
+                facility_id__in=facility_ids,
+            )
+            .exclude(depositor_id=hold.depositor_id)
+            .exclude(depositor__isnull=True)
+            .values("depositor__email")
+            .annotate(
+                n=Count("id"), inmates=Count("inmate_id", distinct=True), total=Sum("amount_fen")
+            )
+            .order_by("-total")[:20]
+        )
+        if not depositors:
+            return "—"
+        return format_html_join(
+            format_html("<br>"),
+            "{} · {} · {}",
+            (
+                (
+                    row["depositor__email"],
+                    gettext("%(n)s deposits to %(inmates)s inmates")
+                    % {"n": row["n"], "inmates": row["inmates"]},
+                    format_fen(row["total"]),
+                )
+                for row in depositors
+            ),
         )
 
     def get_form(self, request, obj=None, **kwargs):
@@ -369,11 +471,41 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         return None
 
 
+class AutoAcceptForm(PayerFieldsForm):
+    class Meta:
+        model = AutoAccept
+        fields = (
+            "facility",
+            "depositor",
+            "payer_provider",
+            "payer_id",
+            "inmate",
+            "reason",
+            "is_active",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        has_depositor = cleaned.get("depositor") is not None
+        if has_depositor == bool(self.instance.payer_fingerprint):
+            self.add_error(None, _("Name a depositor or a payment source, one of the two."))
+        return cleaned
+
+
 @admin.register(AutoAccept)
 class AutoAcceptAdmin(FacilityScopedAdmin, admin.ModelAdmin):
-    list_display = ("depositor", "inmate", "facility", "reason", "is_active", "created_at")
+    form = AutoAcceptForm
+    list_display = (
+        "depositor",
+        "payer_label",
+        "inmate",
+        "facility",
+        "reason",
+        "is_active",
+        "created_at",
+    )
     list_filter = ("is_active", "facility")
-    fields = ("facility", "depositor", "inmate", "reason", "is_active")
+    readonly_fields = ("payer_label",)
     raw_id_fields = ("depositor",)
     autocomplete_fields = ("inmate",)
 

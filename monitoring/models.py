@@ -36,6 +36,23 @@ class Rule(models.Model):
             _("Brings the month's deposits within X percent of the cap"),
         )
         NEW_DEPOSITOR = "new_depositor", _("Depositor account younger than D days")
+        MONITORED_SOURCE = "monitored_source", _("Monitored payment source")
+        DEPOSITS_FROM_SOURCE = (
+            "deposits_from_source",
+            _("More than N deposits from one payment source in D days"),
+        )
+        SOURCES_TO_INMATE = (
+            "sources_to_inmate",
+            _("More than N payment sources to one inmate in D days"),
+        )
+        INMATES_FROM_SOURCE = (
+            "inmates_from_source",
+            _("One payment source to more than N inmates in D days"),
+        )
+        DEPOSITORS_FROM_SOURCE = (
+            "depositors_from_source",
+            _("One payment source used by more than N depositors in D days"),
+        )
 
     facility = models.ForeignKey(
         "facilities.Facility",
@@ -60,6 +77,12 @@ class Rule(models.Model):
         related_name="+",
         verbose_name=_("inmate"),
     )
+    # A watched payment source: the keyed hash of the provider's payer id
+    # (``payments.payers.fingerprint``), never the id, and the masked label it was entered as.
+    payer_fingerprint = models.CharField(
+        _("payment source (keyed hash)"), max_length=64, blank=True, default=""
+    )
+    payer_label = models.CharField(_("payment source"), max_length=64, blank=True, default="")
     amount_fen = models.BigIntegerField(_("amount"), null=True, blank=True)
     count = models.PositiveIntegerField(_("N (count)"), null=True, blank=True)
     days = models.PositiveIntegerField(_("D (days)"), null=True, blank=True)
@@ -195,8 +218,9 @@ class Hold(models.Model):
 
 
 class AutoAccept(models.Model):
-    """A depositor ↔ inmate pair whose deposits skip the rules; switched off, never deleted, so
-    its on/off history stays in the audit trail."""
+    """A depositor ↔ inmate or payment source ↔ inmate pair whose deposits skip the rules;
+    switched off, never deleted, so its on/off history stays in the audit trail. A source is
+    the keyed hash of the provider's payer id (``payments.payers``), never the id."""
 
     facility = models.ForeignKey(
         "facilities.Facility",
@@ -207,9 +231,15 @@ class AutoAccept(models.Model):
     depositor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="+",
         verbose_name=_("depositor"),
     )
+    payer_fingerprint = models.CharField(
+        _("payment source (keyed hash)"), max_length=64, blank=True, default=""
+    )
+    payer_label = models.CharField(_("payment source"), max_length=64, blank=True, default="")
     inmate = models.ForeignKey(
         "facilities.Inmate", on_delete=models.PROTECT, related_name="+", verbose_name=_("inmate")
     )
@@ -226,11 +256,23 @@ class AutoAccept(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["depositor", "inmate"], name="auto_accept_once_per_pair"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["payer_fingerprint", "inmate"],
+                condition=~Q(payer_fingerprint=""),
+                name="auto_accept_once_per_source_pair",
+            ),
+            # A pair names a depositor or a payment source, one of the two.
+            models.CheckConstraint(
+                condition=(Q(depositor__isnull=False) & Q(payer_fingerprint=""))
+                | (Q(depositor__isnull=True) & ~Q(payer_fingerprint="")),
+                name="auto_accept_depositor_or_source",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.depositor.email} ↔ {self.inmate}"
+        party = self.depositor.email if self.depositor_id else self.payer_label
+        return f"{party} ↔ {self.inmate}"
 
 
 class FacilityMonitoring(models.Model):

@@ -2,8 +2,12 @@
 
 With no active rule at the deposit's facility this costs one indexed query
 (``rule_facility_active``); each rule that counts over a window adds one aggregate over the
-deposit table's inmate or depositor index, and only when such a rule is active. A window of
-D days is today and the D - 1 days before it, in the facility's own calendar.
+deposit table's inmate or depositor index, or the payment table's payer index
+(``payment_payer``), and only when such a rule is active. A window of D days is today and the
+D - 1 days before it, in the facility's own calendar.
+
+The payment source is the payer the provider named, as its keyed hash
+(``payments.payers``): a deposit whose provider named no payer fires no payment-source rule.
 """
 
 import datetime as dt
@@ -13,6 +17,7 @@ from django.db.models import Count, Q, Sum
 
 from facilities.models import local_date
 from ledger.models import Deposit, MonthlyPeriod
+from payments.models import Payment
 
 from .models import AutoAccept, Hold, Rule, RuleVersion
 
@@ -31,8 +36,56 @@ def _paid_in_window(deposit, rule, now, timezone_name):
     ).exclude(pk=deposit.pk)
 
 
-def _fires(rule: Rule, deposit, now: dt.datetime, timezone_name: str) -> bool:
+def _source_paid_in_window(deposit, rule, now, timezone_name):
+    """Paid payments in the rule's window, other than this deposit's."""
+    return Payment.objects.filter(
+        deposit__status__in=PAID,
+        deposit__created_at__gte=window_start(now, timezone_name, rule.days or 1),
+    ).exclude(deposit_id=deposit.pk)
+
+
+SOURCE_KINDS = (
+    Rule.Kind.MONITORED_SOURCE,
+    Rule.Kind.DEPOSITS_FROM_SOURCE,
+    Rule.Kind.SOURCES_TO_INMATE,
+    Rule.Kind.INMATES_FROM_SOURCE,
+    Rule.Kind.DEPOSITORS_FROM_SOURCE,
+)
+
+
+def _source_fires(rule: Rule, deposit, payer: str, now: dt.datetime, timezone_name: str) -> bool:
+    """A payment-source rule on a deposit whose payer's keyed hash is ``payer``."""
     kind = Rule.Kind
+    if not payer:
+        return False  # the provider named no payer: nothing to match
+    if rule.kind == kind.MONITORED_SOURCE:
+        return bool(rule.payer_fingerprint) and rule.payer_fingerprint == payer
+    if rule.count is None:
+        return False
+    paid = _source_paid_in_window(deposit, rule, now, timezone_name)
+    if rule.kind == kind.DEPOSITS_FROM_SOURCE:
+        return paid.filter(payer_fingerprint=payer).count() + 1 > rule.count
+    if rule.kind == kind.SOURCES_TO_INMATE:
+        others = paid.filter(deposit__inmate_id=deposit.inmate_id).exclude(payer_fingerprint="")
+        others = others.exclude(payer_fingerprint=payer)
+        return others.aggregate(n=Count("payer_fingerprint", distinct=True))["n"] + 1 > rule.count
+    if rule.kind == kind.INMATES_FROM_SOURCE:
+        others = paid.filter(payer_fingerprint=payer).exclude(deposit__inmate_id=deposit.inmate_id)
+        return others.aggregate(n=Count("deposit__inmate_id", distinct=True))["n"] + 1 > rule.count
+    if rule.kind == kind.DEPOSITORS_FROM_SOURCE:
+        others = paid.filter(payer_fingerprint=payer, deposit__depositor_id__isnull=False)
+        if deposit.depositor_id is not None:
+            others = others.exclude(deposit__depositor_id=deposit.depositor_id)
+        this_one = 1 if deposit.depositor_id is not None else 0
+        n = others.aggregate(n=Count("deposit__depositor_id", distinct=True))["n"]
+        return n + this_one > rule.count
+    return False
+
+
+def _fires(rule: Rule, deposit, payer: str, now: dt.datetime, timezone_name: str) -> bool:
+    kind = Rule.Kind
+    if rule.kind in SOURCE_KINDS:
+        return _source_fires(rule, deposit, payer, now, timezone_name)
     if rule.kind == kind.MONITORED_DEPOSITOR:
         return deposit.depositor_id is not None and rule.depositor_id == deposit.depositor_id
     if rule.kind == kind.MONITORED_INMATE:
@@ -72,15 +125,22 @@ def _fires(rule: Rule, deposit, now: dt.datetime, timezone_name: str) -> bool:
 class RuleScreener:
     """Registered with ``payments.screening`` by ``MonitoringConfig.ready``."""
 
-    def fired(self, *, deposit, now: dt.datetime) -> list[Rule]:
+    def fired(self, *, deposit, now: dt.datetime, payer_fingerprint: str = "") -> list[Rule]:
         rules = list(Rule.objects.filter(facility_id=deposit.facility_id, is_active=True))
         if not rules:
             return []
         timezone_name = deposit.facility.timezone
-        fired = [rule for rule in rules if _fires(rule, deposit, now, timezone_name)]
-        if fired and deposit.depositor_id is not None:
+        fired = [
+            rule for rule in rules if _fires(rule, deposit, payer_fingerprint, now, timezone_name)
+        ]
+        if fired and (deposit.depositor_id is not None or payer_fingerprint):
+            pair = Q()
+            if deposit.depositor_id is not None:
+                pair |= Q(depositor_id=deposit.depositor_id)
+            if payer_fingerprint:
+                pair |= Q(payer_fingerprint=payer_fingerprint)
             skipped = AutoAccept.objects.filter(
-                depositor_id=deposit.depositor_id, inmate_id=deposit.inmate_id, is_active=True
+                pair, inmate_id=deposit.inmate_id, is_active=True
             ).exists()
             if skipped:
                 return []

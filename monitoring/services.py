@@ -24,7 +24,17 @@ from payments import services as payments
 
 from .models import AutoAccept, FacilityMonitoring, Hold, Rule, RuleVersion
 
-RULE_PARAMETERS = ("depositor", "inmate", "amount_fen", "count", "days", "percent", "note")
+RULE_PARAMETERS = (
+    "depositor",
+    "inmate",
+    "payer_fingerprint",
+    "payer_label",
+    "amount_fen",
+    "count",
+    "days",
+    "percent",
+    "note",
+)
 TIMEOUT_REASON = "Not decided within the facility's review deadline"
 
 

@@ -14,25 +14,43 @@ from django.utils.translation import gettext_lazy as _
 
 class Payment(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SETTLED = "settled", "Settled"
-        FAILED = "failed", "Failed"
-        REFUNDED = "refunded", "Refunded"
+        PENDING = "pending", _("Pending")
+        SETTLED = "settled", _("Settled")
+        FAILED = "failed", _("Failed")
+        # The family left the provider's page without paying: nothing was taken. Its deposit
+        # is released as for a failure (``failed``); only the words shown differ.
+        CANCELLED = "cancelled", _("Cancelled")
+        REFUNDED = "refunded", _("Refunded")
 
     deposit = models.OneToOneField(
-        "ledger.Deposit", on_delete=models.PROTECT, related_name="payment"
+        "ledger.Deposit",
+        on_delete=models.PROTECT,
+        related_name="payment",
+        verbose_name=_("deposit"),
     )
-    provider = models.CharField(max_length=32)
-    provider_reference = models.CharField(max_length=200)
-    amount_fen = models.BigIntegerField(help_text="What the family pays: amount plus fee.")
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    created_at = models.DateTimeField()
-    settled_at = models.DateTimeField(null=True, blank=True)
-    refunded_at = models.DateTimeField(null=True, blank=True)
-    receipt_sent_at = models.DateTimeField(null=True, blank=True)
+    provider = models.CharField(max_length=32, verbose_name=_("provider"))
+    provider_reference = models.CharField(max_length=200, verbose_name=_("provider reference"))
+    amount_fen = models.BigIntegerField(
+        help_text=_("What the family pays: amount plus fee."), verbose_name=_("amount fen")
+    )
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, verbose_name=_("status")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    settled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("settled at"))
+    refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
+    receipt_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("receipt sent at"))
+    # Who paid, once the provider confirms it: a keyed hash of the provider's payer id (the id
+    # itself is never stored) and a masked label a reviewer may read (``payments.payers``).
+    payer_fingerprint = models.CharField(
+        max_length=64, blank=True, default="", verbose_name=_("payer fingerprint")
+    )
+    payer_label = models.CharField(max_length=64, blank=True, default="", verbose_name=_("payer"))
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "provider_reference"], name="payment_reference_per_provider"
@@ -55,6 +73,12 @@ class Payment(models.Model):
                 condition=Q(status="settled", receipt_sent_at__isnull=True),
                 name="payment_receipt_unsent",
             ),
+            # The payment-source rules count one payer's deposits: only known payers.
+            models.Index(
+                fields=["payer_fingerprint"],
+                condition=~Q(payer_fingerprint=""),
+                name="payment_payer",
+            ),
         ]
 
     def __str__(self):
@@ -65,18 +89,26 @@ class SandboxCharge(models.Model):
     """The sandbox provider's side of a payment: what the family did on its payment page."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        PAID = "paid", "Paid"
-        CANCELLED = "cancelled", "Cancelled"
-        FAILED = "failed", "Failed"
-        REFUNDED = "refunded", "Refunded"
+        OPEN = "open", _("Open")
+        PAID = "paid", _("Paid")
+        CANCELLED = "cancelled", _("Cancelled")
+        FAILED = "failed", _("Failed")
+        REFUNDED = "refunded", _("Refunded")
 
-    reference = models.CharField(max_length=64, unique=True)
-    amount_fen = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    reference = models.CharField(max_length=64, unique=True, verbose_name=_("reference"))
+    amount_fen = models.BigIntegerField(verbose_name=_("amount fen"))
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.OPEN, verbose_name=_("status")
+    )
+    # The sandbox's fake payer id: one per depositor unless a test says otherwise.
+    payer_id = models.CharField(max_length=64, blank=True, default="", verbose_name=_("payer id"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("sandbox charge")
+        verbose_name_plural = _("sandbox charges")
 
     def __str__(self):
         return f"sandbox {self.reference} {self.status}"
@@ -93,15 +125,20 @@ class MerchantAccount(models.Model):
         WECHAT = "wechat", _("WeChat Pay")
 
     facility = models.ForeignKey(
-        "facilities.Facility", on_delete=models.CASCADE, related_name="merchant_accounts"
+        "facilities.Facility",
+        on_delete=models.CASCADE,
+        related_name="merchant_accounts",
+        verbose_name=_("facility"),
     )
-    provider = models.CharField(max_length=16, choices=Provider.choices)
-    is_enabled = models.BooleanField(default=True)
-    merchant_id = models.CharField(max_length=64)
-    secrets_encrypted = models.TextField(editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    provider = models.CharField(max_length=16, choices=Provider.choices, verbose_name=_("provider"))
+    is_enabled = models.BooleanField(default=True, verbose_name=_("is enabled"))
+    merchant_id = models.CharField(max_length=64, verbose_name=_("merchant id"))
+    secrets_encrypted = models.TextField(editable=False, verbose_name=_("secrets encrypted"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("merchant account")
+        verbose_name_plural = _("merchant accounts")
         constraints = [
             models.UniqueConstraint(
                 fields=["facility", "provider"], name="merchant_account_per_facility_provider"
@@ -118,13 +155,17 @@ class ProviderCheckout(models.Model):
     the merchant account the order was placed under, so callbacks, polls and refunds use
     that account even if the facility's settings change meanwhile."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="checkouts")
-    kind = models.CharField(max_length=16)  # page, wap, native, h5
-    merchant_id = models.CharField(max_length=64)
-    pay_url = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.CASCADE, related_name="checkouts", verbose_name=_("payment")
+    )
+    kind = models.CharField(max_length=16, verbose_name=_("kind"))  # page, wap, native, h5
+    merchant_id = models.CharField(max_length=64, verbose_name=_("merchant id"))
+    pay_url = models.TextField(verbose_name=_("pay url"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("provider checkout")
+        verbose_name_plural = _("provider checkouts")
         constraints = [
             models.UniqueConstraint(fields=["payment", "kind"], name="checkout_per_payment_kind")
         ]

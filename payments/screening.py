@@ -2,9 +2,9 @@
 
 ``payments`` sits below the monitoring app, so it does not know any rule: at start-up the
 monitoring app registers a screener here, and ``payments.services`` asks it, for every payment
-that settles, which rules fire (``fired``) and records a hold (``record_hold``) in the same
-transaction that marks the deposit held. With no screener registered, or no rule firing, a
-settled payment is credited as before.
+that settles, which rules fire (``fired``, given the deposit and its payer's keyed hash) and
+records a hold (``record_hold``) in the same transaction that marks the deposit held. With no
+screener registered, or no rule firing, a settled payment is credited as before.
 """
 
 import datetime as dt
@@ -12,7 +12,7 @@ from typing import Protocol
 
 
 class Screener(Protocol):
-    def fired(self, *, deposit, now: dt.datetime) -> list: ...
+    def fired(self, *, deposit, payer_fingerprint: str, now: dt.datetime) -> list: ...
 
     def record_hold(self, *, deposit, fired: list, now: dt.datetime) -> None: ...
 
@@ -24,8 +24,14 @@ def register_screener(screener: Screener) -> None:
     _screeners[:] = [s for s in _screeners if type(s) is not type(screener)] + [screener]
 
 
-def fired_rules(*, deposit, now: dt.datetime) -> list:
-    return [rule for screener in _screeners for rule in screener.fired(deposit=deposit, now=now)]
+def fired_rules(*, deposit, payer_fingerprint: str = "", now: dt.datetime) -> list:
+    """The rules a paid deposit fires; ``payer_fingerprint`` is its payer's keyed hash
+    (``payments.payers``), empty when the provider named no payer."""
+    return [
+        rule
+        for screener in _screeners
+        for rule in screener.fired(deposit=deposit, payer_fingerprint=payer_fingerprint, now=now)
+    ]
 
 
 def record_hold(*, deposit, fired: list, now: dt.datetime) -> None:

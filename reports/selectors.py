@@ -43,13 +43,17 @@ def sales_per_day(*, facility, days: int = 90, today: dt.date | None = None):
     """(day, net sales in fen: purchases less refunds) for each of the last ``days`` days."""
     tz = ZoneInfo(facility.timezone)
     day_list, start = _local_day_range(days, tz, today)
+    # Bounded on both sides by the entries' own date, the journal's partition key: only the
+    # months of the range are read.
+    end = dt.datetime.combine(day_list[-1] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
     rows = (
         Entry.objects.filter(
             account__facility=facility,
             account__kind=Account.Kind.SALES,
-            transaction__created_at__gte=start,
+            created_at__gte=start,
+            created_at__lt=end,
         )
-        .annotate(day=TruncDate("transaction__created_at", tzinfo=tz))
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
         .values("day")
         .annotate(amount_fen=Sum("amount_fen"))
     )
@@ -177,7 +181,7 @@ def trust_balances_at(*, facility, day: dt.date):
         Entry.objects.filter(
             account__facility=facility,
             account__kind__in=Account.INMATE_KINDS,
-            transaction__created_at__lt=end,
+            created_at__lt=end,
         )
         .values("account__inmate__inmate_number", "account__inmate__surname", "account__kind")
         .annotate(balance_fen=Sum("amount_fen"))
@@ -220,10 +224,10 @@ def fees_collected(*, facility, first: dt.date, last: dt.date):
         for row in Entry.objects.filter(
             account__facility=facility,
             account__kind=Account.Kind.FEES,
-            transaction__created_at__gte=start,
-            transaction__created_at__lt=end,
+            created_at__gte=start,
+            created_at__lt=end,
         )
-        .annotate(day=TruncDate("transaction__created_at", tzinfo=tz))
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
         .values("day")
         .annotate(fees_fen=Sum("amount_fen"))
         .order_by("day")

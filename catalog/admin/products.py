@@ -1,11 +1,17 @@
 """The catalogue: categories and products (one for every facility, prices typed in yuan) and
-each facility's stock and availability (scoped)."""
+each facility's stock and availability (scoped).
+
+A product's list price is set freely when the product is created (nobody has paid it yet);
+changing it later is a price change like any other: with the cost and a reason, refused over a
+facility's markup cap, and filed in the price history of every facility that sells the product
+at its list price (``catalog.services.prices.change_list_price``), never a bare field edit."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_scope import FacilityScopedAdmin
+from accounts.admin_scope import FacilityScopedAdmin, user_facility_ids
+from commissary.errors import DomainError
 from commissary.money import format_fen
 from ledger.forms import YuanAmountsForm, YuanField
 
@@ -15,6 +21,7 @@ from ..models import (
     FacilityProduct,
     Product,
 )
+from ..services import prices
 
 
 @admin.register(Category)
@@ -51,6 +58,28 @@ class ProductForm(YuanAmountsForm):
             "max_per_order",
         )
 
+    # Only when an existing product's list price changes: the change's cost and reason.
+    cost = YuanField(
+        label=_("Cost"),
+        required=False,
+        help_text=_("When you change the list price: what the commissary pays, in yuan."),
+    )
+    reason = forms.CharField(
+        label=_("Reason for the price change"),
+        max_length=200,
+        required=False,
+        help_text=_(
+            "When you change the list price: kept in the price history of every facility "
+            "selling the product at its list price."
+        ),
+    )
+
+    facility_ids: set[int] | None = None  # the editor's facilities (None: all), set per request
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.list_price_before_fen = self.instance.price_fen if self.instance.pk else None
+
     def clean_price(self):
         price_fen = self.cleaned_data["price"]
         if price_fen is not None and price_fen > MAX_PRICE_FEN:
@@ -58,6 +87,42 @@ class ProductForm(YuanAmountsForm):
                 _("A price is at most %(amount)s.") % {"amount": format_fen(MAX_PRICE_FEN)}
             )
         return price_fen
+
+    def changes_list_price(self) -> bool:
+        price_fen = self.cleaned_data.get("price")
+        return self.list_price_before_fen not in (None, price_fen) and price_fen is not None
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if not self.changes_list_price():
+            return cleaned_data
+        for field in ("cost", "reason"):
+            if not cleaned_data.get(field) and field not in self.errors:
+                self.add_error(
+                    field, _("A new list price is a price change: it needs the cost and a reason.")
+                )
+        at_list_price = prices.offers_at_list_price(product_id=self.instance.pk)
+        if (
+            self.facility_ids is not None
+            and at_list_price.exclude(facility_id__in=self.facility_ids).exists()
+        ):
+            self.add_error(
+                "price",
+                _(
+                    "Facilities you do not manage also sell this product at its list price: "
+                    "file a price change for your own facilities instead."
+                ),
+            )
+        elif cleaned_data.get("cost"):
+            try:
+                prices.check_list_price_change(
+                    product_id=self.instance.pk,
+                    cost_fen=cleaned_data["cost"],
+                    price_fen=cleaned_data["price"],
+                )
+            except DomainError as refused:
+                self.add_error("price", refused.message)
+        return cleaned_data
 
 
 @admin.register(Product)
@@ -79,6 +144,40 @@ class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_filter = ("category", "is_active")
     search_fields = ("sku", "name_zh", "name_en")
     inlines = [FacilityProductInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.facility_ids = user_facility_ids(request)
+        return form
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if obj is not None:  # a change of the list price needs its cost and reason
+            at = fields.index("price") + 1
+            fields[at:at] = ["cost", "reason"]
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        """The other fields are saved as typed; a new list price goes through the price
+        history (``prices.change_list_price``), which sets it."""
+        if not (change and form.changes_list_price()):
+            super().save_model(request, obj, form, change)
+            return
+        new_price_fen = obj.price_fen
+        obj.price_fen = form.list_price_before_fen
+        super().save_model(request, obj, form, change)
+        try:
+            prices.change_list_price(
+                product_id=obj.pk,
+                cost_fen=form.cleaned_data["cost"],
+                price_fen=new_price_fen,
+                reason=form.cleaned_data["reason"],
+                staff_id=request.user.pk,
+            )
+        except DomainError as refused:  # a facility's cap changed since the form was checked
+            self.message_user(request, refused.message, messages.ERROR)
+            return
+        obj.price_fen = new_price_fen
 
     @admin.display(description=_("list price"), ordering="price_fen")
     def price(self, product):

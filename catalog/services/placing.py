@@ -13,6 +13,7 @@ from commissary import errors
 from commissary.db import prepared_cursor, replan_when_doubled
 from facilities.models import spending_period_start
 from facilities.selectors import SPENDING_LIMIT_SQL, festival_month_key
+from ledger import memos
 from ledger import services as ledger_services
 from ledger.locks import lock_inmate_accounts
 from ledger.services.posting import execute
@@ -204,15 +205,15 @@ def _place(
             writes.order_and_items()
         # The debit, under the lock taken in step 1 (the ledger's own entry point would take
         # it again and read its transaction back).
-        memo = f"Commissary order #{order.pk}"
+        memo = memos.purchase_memo(order.pk)
         purchase = ledger_services.post_purchase(
             cursor,
             locked=locked,
             amount_fen=total_fen,
             idempotency_scope=scope,
             idempotency_key=idempotency_key,
-            request_hash=ledger_services.request_hash_of(
-                "debit_purchase", inmate_id=inmate_id, amount_fen=total_fen, memo=memo
+            request_hash=ledger_services.purchase_request_hash(
+                inmate_id=inmate_id, amount_fen=total_fen, memo=memo
             ),
             memo=memo,
             now=now,

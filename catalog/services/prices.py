@@ -22,7 +22,7 @@ from commissary import errors
 from commissary.money import format_fen
 from facilities.models import Facility, local_date
 
-from ..models import MAX_PRICE_FEN, FacilityProduct, PriceChange
+from ..models import MAX_PRICE_FEN, FacilityProduct, PriceChange, Product
 
 
 def price_in_force(*, facility_product: FacilityProduct, at: dt.datetime) -> tuple[int, int | None]:
@@ -46,6 +46,28 @@ def highest_price_fen(*, cost_fen: int, markup_cap_bp: int) -> int:
 
 def local_midnight(day: dt.date, timezone_name: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=ZoneInfo(timezone_name))
+
+
+def refuse_over_markup_cap(*, facility: Facility, cost_fen: int, price_fen: int) -> None:
+    """Raise ``MarkupCapExceeded`` when ``price_fen`` is above the facility's markup cap over
+    ``cost_fen`` (no cap: nothing is refused)."""
+    cap_bp = facility.markup_cap_bp
+    if cap_bp is None or price_fen <= highest_price_fen(cost_fen=cost_fen, markup_cap_bp=cap_bp):
+        return
+    raise errors.MarkupCapExceeded(
+        _(
+            "A price of %(price)s is more than %(cap)s%% over the cost of %(cost)s "
+            "(the facility's markup cap): at most %(most)s."
+        )
+        % {
+            "price": format_fen(price_fen, facility.currency),
+            "cap": f"{cap_bp / 100:g}",
+            "cost": format_fen(cost_fen, facility.currency),
+            "most": format_fen(
+                highest_price_fen(cost_fen=cost_fen, markup_cap_bp=cap_bp), facility.currency
+            ),
+        }
+    )
 
 
 def _checked_fen(value, label: str) -> int:
@@ -87,25 +109,7 @@ def file_price_change(
         if offer is None:
             raise errors.ProductNotFound()
         facility = Facility.objects.get(pk=offer.facility_id)
-        cap_bp = facility.markup_cap_bp
-        if cap_bp is not None and price_fen > highest_price_fen(
-            cost_fen=cost_fen, markup_cap_bp=cap_bp
-        ):
-            raise errors.MarkupCapExceeded(
-                _(
-                    "A price of %(price)s is more than %(cap)s%% over the cost of %(cost)s "
-                    "(the facility's markup cap): at most %(most)s."
-                )
-                % {
-                    "price": format_fen(price_fen, facility.currency),
-                    "cap": f"{cap_bp / 100:g}",
-                    "cost": format_fen(cost_fen, facility.currency),
-                    "most": format_fen(
-                        highest_price_fen(cost_fen=cost_fen, markup_cap_bp=cap_bp),
-                        facility.currency,
-                    ),
-                }
-            )
+        refuse_over_markup_cap(facility=facility, cost_fen=cost_fen, price_fen=price_fen)
         current_fen, _current_id = price_in_force(facility_product=offer, at=now)
         today = local_date(now, facility.timezone)
         if price_fen > current_fen:
@@ -131,3 +135,73 @@ def file_price_change(
             created_by_id=staff_id,
             created_at=now,
         )
+
+
+def offers_at_list_price(*, product_id: int):
+    """The facilities' offers of a product that are sold at its list price: those with no
+    price change of their own (a change, even a future one, makes the facility's price its
+    own)."""
+    return (
+        FacilityProduct.objects.filter(product_id=product_id)
+        .exclude(pk__in=PriceChange.objects.values("facility_product_id"))
+        .select_related("facility")
+        .order_by("pk")
+    )
+
+
+def check_list_price_change(*, product_id: int, cost_fen: int, price_fen: int) -> None:
+    """Refuse, before anything is written, a new list price that some facility selling the
+    product at its list price could not file as a price change (its markup cap). The same
+    rules are applied again under the locks by ``change_list_price``."""
+    cost_fen = _checked_fen(cost_fen, _("cost"))
+    price_fen = _checked_fen(price_fen, _("price"))
+    for offer in offers_at_list_price(product_id=product_id):
+        refuse_over_markup_cap(facility=offer.facility, cost_fen=cost_fen, price_fen=price_fen)
+
+
+def change_list_price(
+    *,
+    product_id: int,
+    cost_fen: int,
+    price_fen: int,
+    reason: str,
+    staff_id: int | None,
+    now: dt.datetime | None = None,
+) -> list[PriceChange]:
+    """A new list price for a product, as price changes: at every facility that sells it at
+    its list price, a ``PriceChange`` is filed with ``file_price_change``'s rules (a reason,
+    the markup cap, a rise only after the facility's notice, a cut at once), then the product's
+    list price is set (what a facility that starts selling it later starts from). Facilities
+    with prices of their own keep them. All or nothing: one facility's refusal changes nothing.
+
+    A rise that waits for its notice at a facility with no history would leave the list price
+    (already the new one) in force there until then; so the price in force is first filed
+    there, unchanged, as the facility's own (same cost and reason), and the rise after it."""
+    price_fen = _checked_fen(price_fen, _("price"))
+    now = now or timezone.now()
+    with transaction.atomic():
+        product = Product.objects.select_for_update(no_key=True).get(pk=product_id)
+        if price_fen == product.price_fen:
+            return []
+        offers = offers_at_list_price(product_id=product_id).select_for_update(
+            no_key=True, of=("self",)
+        )
+        filed = []
+        for offer in offers:
+            prices = [price_fen]
+            if price_fen > product.price_fen and offer.facility.price_rise_notice_days:
+                prices.insert(0, product.price_fen)
+            filed += [
+                file_price_change(
+                    facility_product_id=offer.pk,
+                    cost_fen=cost_fen,
+                    price_fen=filed_fen,
+                    reason=reason,
+                    staff_id=staff_id,
+                    now=now,
+                )
+                for filed_fen in prices
+            ]
+        product.price_fen = price_fen
+        product.save(update_fields=["price_fen"])
+    return filed

@@ -13,9 +13,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import override
 
 from accounts import audit
 from commissary import errors
+from ledger import memos
 from ledger import services as ledger_services
 from ledger.locks import lock_inmate_accounts
 
@@ -51,8 +53,11 @@ def refund_line(
     ).update(refunded_fen=F("refunded_fen") + amount_fen)
     if not moved:
         raise errors.RefundAboveLine()
-    why = LineRefund.Reason(reason).label
-    memo = f"Refund for order #{order.pk}, line {line.quantity} × {line.name_en}: {why}"
+    with override("en"):  # the journal keeps one language; it is shown in the reader's
+        why = str(LineRefund.Reason(reason).label)
+    memo = memos.line_refund_memo(
+        order_id=order.pk, quantity=line.quantity, product=line.name_en, reason=why
+    )
     refund = ledger_services.refund_purchase(
         purchase_id=order.purchase_id,
         amount_fen=amount_fen,

@@ -12,6 +12,7 @@ _STATES = {
     "held": _("Being reviewed"),
     "credited": _("Credited"),
     "failed": _("Failed"),
+    "cancelled": _("Cancelled"),
     "expired": _("Expired"),
     "refunded": _("Refunded"),
 }
@@ -25,3 +26,14 @@ def money(amount_fen, currency="CNY"):
 @register.filter
 def deposit_state(status: str):
     return _STATES.get(status, status)
+
+
+@register.filter
+def shown_status(deposit) -> str:
+    """The deposit's state as the family reads it: its own status, except that a failed
+    deposit whose payment the family cancelled on the payment page reads ``cancelled`` (no
+    money was taken; the reservation was released as for a failure)."""
+    payment = getattr(deposit, "payment", None)  # a deposit may have no payment row
+    if deposit.status == "failed" and getattr(payment, "status", "") == "cancelled":
+        return "cancelled"
+    return deposit.status

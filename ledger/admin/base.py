@@ -5,6 +5,7 @@ from django.contrib import admin
 from import_export.admin import ExportMixin
 
 from accounts.admin_scope import FacilityScopedAdmin
+from commissary import replica
 from commissary.spreadsheets import SpreadsheetCSV
 
 
@@ -17,6 +18,12 @@ class ScopedExportMixin(ExportMixin):
 
     def has_export_permission(self, request):
         return self.has_view_permission(request)
+
+    def export_action(self, request, *args, **kwargs):
+        # An export can wait: it reads on the read replica when one is fit
+        # (commissary.replica), like the reports.
+        with replica.reads_that_can_wait():
+            return super().export_action(request, *args, **kwargs)
 
     def get_valid_export_item_pks(self, request):
         return self.get_queryset(request).values_list("pk", flat=True)

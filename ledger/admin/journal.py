@@ -2,11 +2,13 @@
 account events (freeze, release, transfer, cap changes)."""
 
 from django.contrib import admin
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.money import format_fen
 
+from .. import memos
 from ..exports import JournalResource
 from ..models import (
     Account,
@@ -73,7 +75,7 @@ class TransactionAdmin(ScopedExportMixin, ReadOnlyAdmin):
         "inmate",
         "amount_moved",
         "accounts_moved",
-        "memo",
+        "description",
         "created_by",
         "approved_by",
     )
@@ -85,8 +87,29 @@ class TransactionAdmin(ScopedExportMixin, ReadOnlyAdmin):
     inlines = [EntryInline]
     resource_classes = [JournalResource]
 
+    readonly_fields = ("description", "memo_as_written")
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("entries__account__inmate")
+
+    def get_fields(self, request, obj=None):
+        # The memo in the reader's language beside the memo as it was written (the auditor's).
+        shown = ("description", "memo_as_written")
+        fields = [name for name in super().get_fields(request, obj) if name not in shown]
+        at = fields.index("memo") if "memo" in fields else len(fields)
+        return [*fields[:at], *shown, *fields[at + 1 :]]
+
+    @admin.display(description=_("description"))
+    def description(self, journal_transaction):
+        return memos.shown_memo(journal_transaction.memo)
+
+    @admin.display(description=_("memo (as written)"))
+    def memo_as_written(self, journal_transaction):
+        """The stored memo; one the system wrote is English, and says so (``lang``)."""
+        memo = journal_transaction.memo
+        if memos.is_system_memo(memo):
+            return format_html('<span lang="en">{}</span>', memo)
+        return memo
 
     @admin.display(description=_("amount moved"))
     def amount_moved(self, journal_transaction):

@@ -49,7 +49,7 @@ from .posting import (
     request_hash_of,
     staff_scope,
 )
-from .purchases import debit_purchase, post_purchase, refund_purchase
+from .purchases import post_purchase, purchase_request_hash, refund_purchase
 from .requests import (
     RequestPreview,
     approve_request,
@@ -85,7 +85,6 @@ __all__ = [
     "close_inmate_ledger",
     "credit_deposit",
     "refund_held_deposit",
-    "debit_purchase",
     "detach_depositor",
     "depositor_scope",
     "file_release_request_if_needed",
@@ -98,6 +97,7 @@ __all__ = [
     "open_facility_accounts",
     "open_inmate_accounts",
     "post_purchase",
+    "purchase_request_hash",
     "preview_request",
     "refund_purchase",
     "reject_request",

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from commissary import errors
 from facilities.records import set_facility_caps
 
+from .. import memos
 from ..locks import lock_facility_for_policy, lock_inmate_accounts, lock_inmates_accounts
 from ..models import Account, AccountEvent, Transaction
 from ..selectors import release_needs_approval, release_payout_fen
@@ -146,7 +147,7 @@ def move_inmate_ledger(
                 idempotency_scope=scope,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
-                memo=f"Over the balance cap of {policy.name}",
+                memo=memos.transfer_excess_memo(policy.name),
                 created_by_id=staff_id,
                 now=now,
             )
@@ -270,7 +271,7 @@ def close_inmate_ledger(
                 idempotency_scope=scope,
                 idempotency_key=idempotency_key,
                 request_hash=request_hash,
-                memo="Paid out on release",
+                memo=memos.PAYOUT_MEMO,
                 created_by_id=staff_id,
                 approved_by_id=approved_by_id,
                 now=now,

@@ -251,7 +251,7 @@ def _post(
     }
     insert = (
         f"INSERT INTO ledger_transaction ({', '.join(fields)}) "  # noqa: S608 - constant names
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id",
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id, created_at",
         list(fields.values()),
     )
     if cursor.db.vendor == "postgresql":
@@ -260,8 +260,10 @@ def _post(
         moves = f"moved AS ({update[0]}), " if update else ""
         cursor.execute(
             f"WITH {moves}posted AS ({insert[0]}) "  # noqa: S608 - statements built above; values are bound
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) "
-            "SELECT posted.id, leg.account_id, leg.amount_fen FROM posted, (VALUES "
+            # Each entry carries its transaction's instant: the journal's partition key.
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "
+            "SELECT posted.id, leg.account_id, leg.amount_fen, posted.created_at "
+            "FROM posted, (VALUES "
             + ", ".join(["(%s::bigint, %s::bigint)"] * len(legs))
             + ") AS leg (account_id, amount_fen) RETURNING transaction_id",
             [
@@ -279,9 +281,9 @@ def _post(
     transaction_id = cursor.fetchone()[0]
     execute(
         cursor,
-        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - placeholders only; values are bound
-        + ", ".join(["(%s, %s, %s)"] * len(legs)),
-        [v for account_id, amount in legs for v in (transaction_id, account_id, amount)],
+        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) VALUES "  # noqa: S608 - placeholders only; values are bound
+        + ", ".join(["(%s, %s, %s, %s)"] * len(legs)),
+        [v for account_id, amount in legs for v in (transaction_id, account_id, amount, now)],
     )
     return transaction_id, fields
 

@@ -21,60 +21,17 @@ from .posting import (
     post,
     post_transaction,
     request_hash_of,
-    run_idempotent,
     run_posting,
     staff_scope,
-    transaction_by_key,
-    transaction_of,
 )
 
 
-def debit_purchase(
-    *,
-    inmate_id: int,
-    amount_fen: int,
-    idempotency_key: str,
-    idempotency_scope: str,
-    memo: str = "",
-    now: dt.datetime | None = None,
-) -> Transaction:
-    """Take a purchase out of the inmate's spendable money into commissary sales, under a lock
-    of its own: ``post_purchase`` in one transaction. A kiosk's order does not come here:
-    ``catalog.services.place_order`` takes the lock itself and calls ``post_purchase``
-    (invariant 7: a debit, at a price computed on the server). No production code calls
-    this; the ledger's tests and ``bench/ledger.py`` use it as the purchase on its own."""
-    amount_fen = checked_amount(amount_fen)
-    scope = checked_scope(idempotency_scope)
-    idempotency_key = checked_key(idempotency_key, scope=scope)
-    now = now or timezone.now()
-    request_hash = request_hash_of(
-        "debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo=memo
-    )
-
-    posted: list[Transaction] = []
-
-    def attempt() -> int:
-        with transaction.atomic(), connection.cursor() as cursor:
-            locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
-            purchase = post_purchase(
-                cursor,
-                locked=locked,
-                amount_fen=amount_fen,
-                idempotency_scope=scope,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                memo=memo,
-                now=now,
-            )
-        posted.append(purchase)  # committed
-        return purchase.pk
-
-    transaction_id = run_idempotent(
-        attempt, lookup=transaction_by_key(scope, idempotency_key), request_hash=request_hash
-    )
-    if posted and posted[0].pk == transaction_id:
-        return posted[0]  # built from what was written: no read on the hot path
-    return transaction_of(transaction_id)  # a replay: the first request's purchase
+def purchase_request_hash(*, inmate_id: int, amount_fen: int, memo: str) -> str:
+    """The request hash a purchase's transaction is written with, shared by ``place_order``'s
+    debit and the bulk loader, so a loaded purchase is the row the services write, hash
+    included. The recipe keeps the name it was first hashed under: the journal's rows already
+    carry hashes made with it."""
+    return request_hash_of("debit_purchase", inmate_id=inmate_id, amount_fen=amount_fen, memo=memo)
 
 
 def post_purchase(
@@ -91,9 +48,10 @@ def post_purchase(
     """The purchase's debit for a caller that holds the inmate's account lock (``locked``, read
     under it in this transaction) and checked the amount, scope and key: refused on a closed
     or frozen account and on too little spendable money, else posted. Returns the transaction,
-    built from what was written. ``place_order`` posts its debit here, inside its own
-    transaction, so an order takes the lock once; its unique key makes a replay fail and roll
-    the whole transaction back."""
+    built from what was written. The kiosk's purchase, ``catalog.services.place_order``, posts
+    its debit here inside its own transaction, so an order takes the lock once; its unique key
+    makes a replay fail and roll the whole transaction back, and the order answers the replay.
+    This is the only purchase the ledger has: it takes no lock and answers no replay itself."""
     checked_amount(amount_fen)
     ensure_open(locked, spending=True)
     if locked.spendable_fen < amount_fen:
@@ -149,13 +107,14 @@ def refund_purchase(
                 cursor,
                 "SELECT "
                 "(SELECT -SUM(amount_fen) FROM ledger_entry "
-                " WHERE transaction_id = %s AND account_id = %s), "
+                " WHERE transaction_id = %s AND account_id = %s AND created_at = %s), "
                 "(SELECT COALESCE(SUM(e.amount_fen), 0) FROM ledger_entry e "
                 " JOIN ledger_transaction t ON t.id = e.transaction_id "
                 " WHERE t.refund_of_id = %s AND e.account_id IN (%s, %s))",
                 [
                     purchase_id,
                     locked.spendable_id,
+                    purchase.created_at,
                     purchase_id,
                     locked.spendable_id,
                     locked.held_id,

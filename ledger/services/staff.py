@@ -101,6 +101,7 @@ SELECT COALESCE(SUM(-taken), 0) FROM (
   SELECT SUM(e.amount_fen) AS taken
   FROM ledger_transaction t
   JOIN ledger_entry e ON e.transaction_id = t.id AND e.account_id IN (%s, %s)
+    AND e.created_at >= %s  -- an entry is dated as its transaction: only recent partitions
   WHERE t.inmate_id = %s AND t.created_by_id = %s
     AND (t.approved_by_id IS NULL OR t.approved_by_id = t.created_by_id)
     AND t.kind IN (%s, %s) AND t.created_at >= %s
@@ -123,6 +124,7 @@ def unapproved_debits_fen(cursor, locked: LockedInmate, *, staff_id: int, now) -
         [
             locked.spendable_id,
             locked.held_id,
+            since,
             locked.inmate_id,
             staff_id,
             Transaction.Kind.ADJUSTMENT,

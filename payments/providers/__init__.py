@@ -7,7 +7,7 @@ from commissary import errors
 
 from ..credentials import enabled_real_providers
 from .alipay import AlipayProvider
-from .base import CallbackResult, InvalidCallback, PaymentProvider, ProviderError
+from .base import CallbackResult, InvalidCallback, PaymentProvider, ProviderError, StatusAnswer
 from .sandbox import SandboxProvider
 from .wechat import WechatProvider
 
@@ -19,6 +19,7 @@ __all__ = [
     "InvalidCallback",
     "PaymentProvider",
     "ProviderError",
+    "StatusAnswer",
     "get_provider",
 ]
 

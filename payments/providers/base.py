@@ -18,6 +18,7 @@ from commissary import errors
 
 from .. import credentials
 from ..models import ProviderCheckout
+from ..payers import Payer
 
 
 class InvalidCallback(errors.DomainError):
@@ -28,9 +29,19 @@ class InvalidCallback(errors.DomainError):
 @dataclass(frozen=True)
 class CallbackResult:
     provider_reference: str
-    status: str  # "settled" or "failed"
+    status: str  # "settled", "failed" or "cancelled" (the payer gave up; nothing was taken)
     amount_fen: int
     currency: str
+    payer: Payer | None = None  # who paid, when the provider says
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """What a status query answers: "pending", "settled", "failed", "cancelled" or
+    "refunded", and who paid when the provider says."""
+
+    status: str
+    payer: Payer | None = None
 
 
 class PaymentProvider(Protocol):
@@ -43,8 +54,9 @@ class PaymentProvider(Protocol):
         """Check the callback's signature and freshness; raise InvalidCallback if either
         fails or the body cannot be read."""
 
-    def query_status(self, payment) -> str:
-        """What the provider says now: "pending", "settled", "failed" or "refunded"."""
+    def query_status(self, payment) -> StatusAnswer:
+        """What the provider says now ("pending", "settled", "failed", "cancelled" or
+        "refunded"), and who paid if it says."""
 
     def refund_number(self, payment) -> str:
         """The payment's one refund request number, fixed when the refund is decided."""

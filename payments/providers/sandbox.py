@@ -23,7 +23,8 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 from ..models import SandboxCharge
-from .base import CallbackResult, InvalidCallback
+from ..payers import Payer, masked
+from .base import CallbackResult, InvalidCallback, StatusAnswer
 
 SIGNATURE_HEADER = "Commissary-Signature"
 TOLERANCE = dt.timedelta(minutes=5)
@@ -31,10 +32,13 @@ CALLBACK_TIMEOUT_SECONDS = 10
 _STATUSES = {
     SandboxCharge.Status.OPEN: "pending",
     SandboxCharge.Status.PAID: "settled",
-    SandboxCharge.Status.CANCELLED: "failed",
+    SandboxCharge.Status.CANCELLED: "cancelled",
     SandboxCharge.Status.FAILED: "failed",
     SandboxCharge.Status.REFUNDED: "refunded",
 }
+
+# What a notification may report: the page's choice (pay, fail, cancel), never "pending".
+_NOTIFIED = ("settled", "failed", "cancelled")
 
 
 def signing_secret() -> bytes:
@@ -58,9 +62,20 @@ def callback_body(charge: SandboxCharge) -> bytes:
             "status": _STATUSES[charge.status],
             "amount_fen": charge.amount_fen,
             "currency": charge.currency,
+            "payer_id": charge.payer_id,
         },
         sort_keys=True,
     ).encode()
+
+
+def fake_payer_id(depositor_id) -> str:
+    """The sandbox's payer: deterministic, one per depositor (a test may give several
+    depositors one payer by changing the charge's ``payer_id``)."""
+    return f"sandbox-payer-{depositor_id}"
+
+
+def _payer(payer_id: str) -> Payer | None:
+    return Payer(provider_id=payer_id, label=masked(payer_id)) if payer_id else None
 
 
 class SandboxProvider:
@@ -69,7 +84,11 @@ class SandboxProvider:
     def create_payment(self, payment) -> str:
         SandboxCharge.objects.get_or_create(
             reference=payment.provider_reference,
-            defaults={"amount_fen": payment.amount_fen, "currency": payment.currency},
+            defaults={
+                "amount_fen": payment.amount_fen,
+                "currency": payment.currency,
+                "payer_id": fake_payer_id(payment.deposit.depositor_id),
+            },
         )
         return reverse("payments:sandbox_pay", args=[payment.provider_reference])
 
@@ -96,16 +115,19 @@ class SandboxProvider:
                 status=str(payload["status"]),
                 amount_fen=payload["amount_fen"],
                 currency=str(payload["currency"]),
+                payer=_payer(str(payload.get("payer_id") or "")),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise InvalidCallback("The payment notification could not be read.") from None
-        if result.status not in ("settled", "failed") or type(result.amount_fen) is not int:
+        if result.status not in _NOTIFIED or type(result.amount_fen) is not int:
             raise InvalidCallback("The payment notification could not be read.")
         return result
 
-    def query_status(self, payment) -> str:
+    def query_status(self, payment) -> StatusAnswer:
         charge = SandboxCharge.objects.filter(reference=payment.provider_reference).first()
-        return _STATUSES[charge.status] if charge else "pending"
+        if charge is None:
+            return StatusAnswer("pending")
+        return StatusAnswer(_STATUSES[charge.status], _payer(charge.payer_id))
 
     def refund_number(self, payment) -> str:
         return f"{payment.provider_reference}-refund"

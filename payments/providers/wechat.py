@@ -35,10 +35,12 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from .. import credentials
 from ..amounts import MalformedAmount, wechat_fen
 from ..models import Payment, ProviderCheckout
+from ..payers import Payer, masked
 from .base import (
     CallbackResult,
     InvalidCallback,
     ProviderError,
+    StatusAnswer,
     account_for_payment,
     out_trade_no,
     reference_from_out_trade_no,
@@ -57,6 +59,15 @@ _STATUSES = {
     "REVOKED": "failed",
     "PAYERROR": "failed",
 }
+
+
+def _payer(transaction: dict) -> Payer | None:
+    """The payer's ``openid`` (one per payer and our appid) a transaction names."""
+    payer = transaction.get("payer")
+    openid = payer.get("openid") if isinstance(payer, dict) else None
+    if not openid or not isinstance(openid, str):
+        return None
+    return Payer(provider_id=openid, label=masked(openid))
 
 
 def refund_number(payment) -> str:
@@ -238,16 +249,17 @@ class WechatProvider:
             status=_STATUSES.get(transaction.get("trade_state", ""), "pending"),
             amount_fen=amount_fen,
             currency=str(amount.get("currency", "")),
+            payer=_payer(transaction),
         )
 
-    def query_status(self, payment) -> str:
+    def query_status(self, payment) -> StatusAnswer:
         account = _account_for_payment(payment)
         status, answer = _call(
             "look up the order",
             lambda: _client(account).query(out_trade_no=out_trade_no(payment)),
         )
         if status == 404 and answer.get("code") == "ORDER_NOT_EXIST":
-            return "pending"
+            return StatusAnswer("pending")
         if status != 200:
             raise ProviderError(f"WeChat Pay refused the query: {answer.get('code')}")
         if (
@@ -264,7 +276,7 @@ class WechatProvider:
                 raise ProviderError("WeChat Pay's amount could not be read.") from None
             if amount_fen != payment.amount_fen or amount.get("currency") != payment.currency:
                 raise ProviderError("WeChat Pay reports another amount for this order.")
-        return result
+        return StatusAnswer(result, _payer(answer))
 
     def refund_number(self, payment) -> str:
         return refund_number(payment)

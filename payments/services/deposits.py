@@ -29,7 +29,7 @@ from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.models import Deposit
 
-from .. import screening
+from .. import payers, screening
 from ..models import Payment
 from ..providers import get_provider
 from ..providers.base import InvalidCallback
@@ -153,27 +153,41 @@ def record_callback(
             payment.currency,
         )
         raise InvalidCallback("The payment notification's amount or currency is wrong.")
-    return apply_provider_status(payment_id=payment.pk, status=result.status, now=now)
+    return apply_provider_status(
+        payment_id=payment.pk, status=result.status, payer=result.payer, now=now
+    )
 
 
 @outbox.applies_provider_status
-def apply_provider_status(*, payment_id: int, status: str, now: dt.datetime | None = None):
-    """Bring a payment and its deposit in line with what the provider says. Idempotent."""
+def apply_provider_status(
+    *,
+    payment_id: int,
+    status: str,
+    payer: payers.Payer | None = None,
+    now: dt.datetime | None = None,
+):
+    """Bring a payment and its deposit in line with what the provider says, and keep who paid
+    (``payer``, as a keyed hash) when the provider names them. Idempotent."""
     now = now or timezone.now()
     if status == "settled":
-        return _settle(payment_id=payment_id, now=now)
-    if status == "failed":
-        return _fail(payment_id=payment_id, now=now)
+        return _settle(payment_id=payment_id, payer=payer, now=now)
+    if status in ("failed", "cancelled"):
+        return _fail(payment_id=payment_id, now=now, cancelled=status == "cancelled")
     return Payment.objects.get(pk=payment_id)
 
 
-def _settle(*, payment_id: int, now: dt.datetime) -> Payment:
+def _settle(*, payment_id: int, payer: payers.Payer | None, now: dt.datetime) -> Payment:
     payment = Payment.objects.select_related("deposit__facility").get(pk=payment_id)
+    payer_fingerprint = payment.payer_fingerprint
+    if payer is not None and not payer_fingerprint:
+        payer_fingerprint = payers.fingerprint(payment.provider, payer.provider_id)
     # Monitoring's rules (payments.screening) are asked only while the deposit is still to be
     # decided: a replayed callback of a held or credited deposit changes nothing.
     fired = []
     if payment.deposit.status in UNDECIDED_STATUSES:
-        fired = screening.fired_rules(deposit=payment.deposit, now=now)
+        fired = screening.fired_rules(
+            deposit=payment.deposit, payer_fingerprint=payer_fingerprint, now=now
+        )
     with transaction.atomic():
         deposit = ledger.settle_late_deposit(
             deposit_id=payment.deposit_id,
@@ -181,6 +195,11 @@ def _settle(*, payment_id: int, now: dt.datetime) -> Payment:
             now=now,
             hold=bool(fired),
         )
+        if payer_fingerprint and not payment.payer_fingerprint:
+            # The first payer a provider names stays: a payment has one.
+            Payment.objects.filter(pk=payment_id, payer_fingerprint="").update(
+                payer_fingerprint=payer_fingerprint, payer_label=payer.label[:64]
+            )
         if deposit.status == Deposit.Status.HELD:
             held = (
                 Payment.objects.filter(pk=payment_id)
@@ -256,7 +275,10 @@ def refund_held_payment(*, deposit_id: int, reason: str, now: dt.datetime | None
     return deposit
 
 
-def _fail(*, payment_id: int, now: dt.datetime) -> Payment:
+def _fail(*, payment_id: int, now: dt.datetime, cancelled: bool = False) -> Payment:
+    """The payment did not happen: the deposit's reservation is released (``failed``, whether
+    it failed or the family cancelled it, so the caps and the ledger see one state) and the
+    payment records which of the two it was, for the words the family reads."""
     payment = Payment.objects.get(pk=payment_id)
     with transaction.atomic():
         deposit = Deposit.objects.get(pk=payment.deposit_id)
@@ -265,7 +287,7 @@ def _fail(*, payment_id: int, now: dt.datetime) -> Payment:
             with contextlib.suppress(errors.DepositNotPending):
                 ledger.release_deposit(deposit_id=deposit.pk, status=Deposit.Status.FAILED, now=now)
         Payment.objects.filter(pk=payment_id, status=Payment.Status.PENDING).update(
-            status=Payment.Status.FAILED
+            status=Payment.Status.CANCELLED if cancelled else Payment.Status.FAILED
         )
     return Payment.objects.get(pk=payment_id)
 
@@ -286,8 +308,10 @@ def poll_pending_payments(*, now: dt.datetime | None = None, limit: int = 500) -
     for payment_id, provider_name in pending:
         try:
             provider = get_provider(provider_name)
-            status = provider.query_status(Payment.objects.get(pk=payment_id))
-            apply_provider_status(payment_id=payment_id, status=status, now=now)
+            answer = provider.query_status(Payment.objects.get(pk=payment_id))
+            apply_provider_status(
+                payment_id=payment_id, status=answer.status, payer=answer.payer, now=now
+            )
         except errors.DomainError:
             logger.exception("polling payment %s failed", payment_id)
     return len(pending)

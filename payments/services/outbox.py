@@ -146,8 +146,10 @@ def _perform(call: ProviderCall, *, now: dt.datetime) -> None:
     elif call.kind == ProviderCall.Kind.CLOSE:
         provider.close_order(call.payment)
     else:
-        status = provider.query_status(call.payment)
-        _status_appliers[0](payment_id=call.payment_id, status=status, now=now)
+        answer = provider.query_status(call.payment)
+        _status_appliers[0](
+            payment_id=call.payment_id, status=answer.status, payer=answer.payer, now=now
+        )
 
 
 # How a provider's answer about a payment is applied: ``deposits.apply_provider_status``, which

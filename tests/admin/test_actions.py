@@ -7,11 +7,10 @@ import pytest
 
 from facilities.models import HousingUnit, Inmate, KioskDevice
 from facilities.services import assign_grade, register_kiosk_device
-from ledger import services
 from ledger.selectors import inmate_balance
 from tests.catalog.helpers import grade_at
 from tests.factories import FacilityFactory, HousingUnitFactory, InmateFactory
-from tests.ledger.helpers import deposit
+from tests.ledger.helpers import deposit, kiosk_order
 
 pytestmark = pytest.mark.django_db
 
@@ -184,12 +183,7 @@ def test_revoking_asks_first_then_revokes(client, site_a):
 def test_a_kiosk_with_history_is_never_deleted(client, site_a):
     device, _ = register_kiosk_device(facility=site_a.facility, name="K")
     deposit(site_a.inmate, 1_000)
-    services.debit_purchase(
-        inmate_id=site_a.inmate.pk,
-        amount_fen=100,
-        idempotency_key="sale-1",
-        idempotency_scope=services.kiosk_scope(device.pk),
-    )
+    kiosk_order(site_a.inmate, 100, idempotency_key="sale-1", device=device)
     client = client
     from tests.factories import StaffFactory
 

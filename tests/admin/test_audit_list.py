@@ -143,3 +143,28 @@ def test_the_detail_page_shows_the_changes_in_chinese(client, site_a, trail):
     text = page.content.decode()
     assert "消费限额" in text and "<td>¥700.00</td><td>¥450.00</td>" in text
     assert "spending_limit_fen" not in text
+
+
+def test_the_entry_page_shows_its_time_formatted_in_local_time_like_the_list(client, site_a):
+    """The entry's page printed the raw datetime (microseconds and offset); it reads as the
+    list does, in the site's local time (Asia/Shanghai) and the reader's format."""
+    import datetime as dt
+
+    import time_machine
+
+    grade = grade_at(site_a.facility, limit_fen=70_000, name="Grade alpha")
+    instant = dt.datetime(2026, 3, 31, 16, 30, 5, 123456, tzinfo=dt.UTC)
+    with time_machine.travel(instant, tick=False), audit.acting_as(site_a.staff["facility_admin"]):
+        grade.spending_limit_fen = 45_000
+        grade.save()
+    entry = LogEntry.objects.get(
+        content_type=ContentType.objects.get_for_model(Grade), object_pk=str(grade.pk), action=1
+    )
+    client.force_login(site_a.staff["auditor"])
+    for language, shown in (("en", "April 1, 2026, 12:30 a.m."), ("zh-hans", "2026年4月1日 00:30")):
+        text = client.get(f"{LIST}{entry.pk}/change/", HTTP_ACCEPT_LANGUAGE=language)
+        text = text.content.decode()
+        assert shown in text, language
+        assert "123456" not in text and "+00:00" not in text and "+08:00" not in text
+        listing = client.get(LIST, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert shown in listing, language

@@ -27,16 +27,25 @@ def bench_inmates(ledger_bench, transactional_db):
     # The raw side is a connection of its own: it sees only committed rows.
     run_id = uuid.uuid4().hex[:8]
     _, inmate_ids = ledger_bench.create_bench_data(run_id, 2)
+    ruled_facility, ruled_ids = ledger_bench.create_bench_data(run_id, 2, suffix="r")
+    ledger_bench.add_ten_rules(ruled_facility)
     ledger_bench.seed(inmate_ids, run_id)
-    return run_id, inmate_ids
+    check_inmates = dict.fromkeys(ledger_bench.OPERATIONS, inmate_ids)
+    check_inmates[ledger_bench.RULED] = ruled_ids
+    return run_id, check_inmates
 
 
 def test_raw_ledger_baseline_sends_the_services_statements(ledger_bench, bench_inmates):
-    run_id, inmate_ids = bench_inmates
-    report = ledger_bench.check_statements(inmate_ids, ledger_bench.raw_connection_params(), run_id)
-    # One deposit is two transactions (reserve, credit), one purchase is one.
-    assert "deposit: services 10 statements in 2 transactions, raw 10 in 2" in report
-    assert "purchase: services 2 statements in 1 transactions, raw 2 in 1" in report
+    run_id, check_inmates = bench_inmates
+    inmate_ids = check_inmates["deposits"]
+    report = ledger_bench.check_statements(
+        check_inmates, ledger_bench.raw_connection_params(), run_id
+    )
+    # One deposit is two transactions (reserve, credit) with the screening's rule look-up
+    # between them; each of the five rules that read adds one statement. A purchase is one.
+    assert "deposits: services 11 statements in 2 transactions, raw 11 in 2" in report
+    assert "deposits, 10 rules: services 16 statements in 2 transactions, raw 16 in 2" in report
+    assert "purchases: services 2 statements in 1 transactions, raw 2 in 1" in report
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT inmate_id, balance_fen FROM ledger_account "
@@ -50,7 +59,7 @@ def test_raw_ledger_baseline_sends_the_services_statements(ledger_bench, bench_i
 
 
 def test_a_baseline_that_drifts_stops_the_benchmark(ledger_bench, bench_inmates, monkeypatch):
-    run_id, inmate_ids = bench_inmates
+    run_id, check_inmates = bench_inmates
     original = ledger_bench.RawLedger._lock
 
     def lock_and_read_again(self, sql, key, provider=""):
@@ -61,7 +70,21 @@ def test_a_baseline_that_drifts_stops_the_benchmark(ledger_bench, bench_inmates,
 
     monkeypatch.setattr(ledger_bench.RawLedger, "_lock", lock_and_read_again)
     with pytest.raises(ledger_bench.BaselineDrift, match="statement 2 differs"):
-        ledger_bench.check_statements(inmate_ids, ledger_bench.raw_connection_params(), run_id)
+        ledger_bench.check_statements(check_inmates, ledger_bench.raw_connection_params(), run_id)
+
+
+def test_a_screening_baseline_that_drifts_stops_the_benchmark(
+    ledger_bench, bench_inmates, monkeypatch
+):
+    run_id, check_inmates = bench_inmates
+    # A raw window rule that counts every deposit, not only the paid ones.
+    drifted = ledger_bench.SCREENING_SQL["deposits_from_depositor"].replace(
+        '"ledger_deposit"."created_at" >= %s AND ', '"ledger_deposit"."created_at" >= %s OR '
+    )
+    monkeypatch.setitem(ledger_bench.SCREENING_SQL, "deposits_from_depositor", drifted)
+    drift = r"deposits, 10 rules: statement \d+ differs"
+    with pytest.raises(ledger_bench.BaselineDrift, match=drift):
+        ledger_bench.check_statements(check_inmates, ledger_bench.raw_connection_params(), run_id)
 
 
 def test_statement_shape_takes_out_literals_only(ledger_bench):

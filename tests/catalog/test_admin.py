@@ -180,10 +180,12 @@ def test_a_product_price_is_typed_and_shown_in_yuan_and_stored_in_fen(client):
         "offers-TOTAL_FORMS": "0",  # the stock inline, left as it is
         "offers-INITIAL_FORMS": "0",
     }
-    assert client.post(url, {**fields, "price": "12.30"}).status_code == 302
+    # A new list price is a price change: it comes with the cost and a reason.
+    change = {"price": "12.30", "cost": "10.00", "reason": "Supplier price"}
+    assert client.post(url, {**fields, **change}).status_code == 302
     noodles.refresh_from_db()
     assert noodles.price_fen == 1_230
-    refused = client.post(url, {**fields, "price": "10,000,000.01"})
+    refused = client.post(url, {**fields, **change, "price": "10,000,000.01"})
     assert refused.status_code == 200
     noodles.refresh_from_db()
     assert noodles.price_fen == 1_230

@@ -140,3 +140,26 @@ def test_the_price_list_sends_the_same_security_headers_as_every_page(client, sh
     assert "unsafe-inline" not in page["Content-Security-Policy"]
     body = page.content.decode()
     assert "<script" not in body and "<style" not in body and " style=" not in body
+
+
+@pytest.mark.parametrize("page_name", ["list", "history"])
+def test_the_price_pages_wear_the_family_sites_page_with_the_facilitys_name(
+    client, shop, page_name
+):
+    tea = FacilityProduct.objects.get(product__name_en="Green tea").product
+    path = "/prices/north/" if page_name == "list" else f"/prices/north/{tea.sku}/"
+    answer = client.get(path, HTTP_ACCEPT_LANGUAGE="en")
+    assert answer.status_code == 200
+    used = [template.name for template in answer.templates]
+    assert "family/base.html" in used and "catalog/prices/base.html" in used
+    page = answer.content.decode()
+    # One header (brand and language switch) and one footer, from the family base.
+    assert page.count('<header class="site">') == 1 and page.count('<footer class="site">') == 1
+    assert page.count('id="language-select"') == 1
+    assert "North Prison · Commissary prices" in page
+    assert " · North Prison</title>" in page
+    assert "A price rise is announced here before it takes effect." in page
+    assert "catalog/prices.css" in page and "family/site.css" not in page
+    # Read signed out by anyone: no family menu, no family footer, no sign-in links.
+    assert "/accounts/login/" not in page and 'class="main"' not in page
+    assert "Keep your receipt." not in page

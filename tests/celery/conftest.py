@@ -213,6 +213,8 @@ def start_worker(transactional_db, broker, tmp_path) -> Callable[..., Worker]:
             # Closed after every task, so no idle session outlives the test's database.
             "CONN_MAX_AGE": "0",
             "EMAIL_URL": "consolemail://",
+            # Readable lines, which the tests search; test_request_id_worker asks for JSON.
+            "LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }

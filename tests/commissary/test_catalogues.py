@@ -2,6 +2,7 @@
 (gettext skips a fuzzy entry, so the page would show the English), and it speaks the glossary
 (``docs/glossary.md``): no word of its "never" column."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,27 @@ def test_a_chinese_catalogue_uses_the_glossary_s_terms(catalogue):
         if word in text
     ]
     assert off_glossary == []
+
+
+@pytest.mark.parametrize("catalogue", CATALOGUES, ids=lambda p: str(p.relative_to(REPOSITORY)))
+def test_held_money_and_a_frozen_account_read_differently(catalogue):
+    """冻结 means a frozen account and nothing else: a message about held money (a hold, its
+    release) that does not speak of a frozen account never uses it, and one about a frozen
+    account always does, so a clerk cannot mistake one for the other."""
+    held = re.compile(r"\bhold(s|ing)?\b|\bheld\b", re.IGNORECASE)
+    frozen = re.compile(r"\bfr(eeze|ozen)\b", re.IGNORECASE)
+    wrong = []
+    with catalogue.open("rb") as po:
+        for message in read_po(po):
+            english = " ".join(message.id) if isinstance(message.id, tuple) else message.id
+            chinese = "".join(
+                message.string if isinstance(message.string, tuple) else [message.string]
+            )
+            if not english or not chinese:
+                continue
+            is_frozen = bool(frozen.search(english))
+            if held.search(english) and not is_frozen and "冻结" in chinese:
+                wrong.append((english, chinese))
+            if is_frozen and "unfrozen" not in english.lower() and "冻结" not in chinese:
+                wrong.append((english, chinese))
+    assert wrong == []

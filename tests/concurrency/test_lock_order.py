@@ -29,6 +29,7 @@ from ledger import services
 from ledger.models import Account, Entry, Transaction
 from ledger.reconciliation import run_checks
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
+from tests.ledger.helpers import post_purchase
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
 
@@ -107,12 +108,7 @@ class Traffic:
             tally.credited_fen += credited.amount_fen
             return "deposit"
         amount_fen = rng.randrange(500, 6_000, 100)
-        services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=inmate.pk,
-            amount_fen=amount_fen,
-            idempotency_key=key,
-        )
+        post_purchase(inmate.pk, amount_fen, idempotency_key=key)
         tally.purchased_fen += amount_fen
         return "purchase"
 

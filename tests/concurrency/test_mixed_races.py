@@ -18,6 +18,7 @@ from ledger import services
 from ledger.models import Account, Transaction
 from ledger.reconciliation import run_checks
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
+from tests.ledger.helpers import kiosk_of, kiosk_order, post_purchase, product_priced
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.django_db(transaction=True)]
 
@@ -42,17 +43,11 @@ def test_one_purchase_key_sent_ten_times_at_once_debits_once(run_together, inmat
     inmate = InmateFactory()
     _fund(inmate, 50_000, now=now)
 
+    product_priced(inmate.facility, 7_000)  # the goods and the kiosk, made before the threads
+    kiosk_of(inmate.facility)
+
     outcomes = run_together(
-        [
-            lambda: services.debit_purchase(
-                idempotency_scope="kiosk:1",
-                inmate_id=inmate.pk,
-                amount_fen=7_000,
-                idempotency_key="order-1",
-                now=now,
-            )
-        ]
-        * 10
+        [lambda: kiosk_order(inmate, 7_000, idempotency_key="order-1", now=now)] * 10
     )
 
     assert all(outcome.succeeded for outcome in outcomes), _errors(outcomes)
@@ -70,21 +65,20 @@ def test_one_purchase_key_sent_at_once_for_different_amounts_debits_only_one(
     inmate = InmateFactory()
     _fund(inmate, 50_000, now=now)
     amounts_fen = [1_000 + 100 * n for n in range(10)]
+    for amount_fen in amounts_fen:  # made before the threads
+        product_priced(inmate.facility, amount_fen)
+    kiosk_of(inmate.facility)
 
     outcomes = run_together(
         [
-            lambda amount_fen=amount_fen: services.debit_purchase(
-                idempotency_scope="kiosk:1",
-                inmate_id=inmate.pk,
-                amount_fen=amount_fen,
-                idempotency_key="order-1",
-                now=now,
+            lambda amount_fen=amount_fen: kiosk_order(
+                inmate, amount_fen, idempotency_key="order-1", now=now
             )
             for amount_fen in amounts_fen
         ]
     )
 
-    winners = [outcome.value for outcome in outcomes if outcome.succeeded]
+    winners = [outcome.value.purchase for outcome in outcomes if outcome.succeeded]
     assert len(winners) == 1
     assert _errors(outcomes) == [errors.IdempotencyConflict] * 9
     won_fen = -winners[0].entries.get(account__kind=Account.Kind.SPENDABLE).amount_fen
@@ -97,13 +91,7 @@ def test_one_refund_key_sent_ten_times_at_once_refunds_once(run_together, inmate
     now = timezone.now()
     inmate = InmateFactory()
     _fund(inmate, 50_000, now=now)
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1",
-        inmate_id=inmate.pk,
-        amount_fen=10_000,
-        idempotency_key="order-1",
-        now=now,
-    )
+    purchase = post_purchase(inmate.pk, 10_000, idempotency_key="order-1", now=now)
 
     outcomes = run_together(
         [
@@ -132,13 +120,7 @@ def test_refunds_racing_for_one_purchase_never_give_back_more_than_was_bought(
     now = timezone.now()
     inmate = InmateFactory()
     _fund(inmate, 50_000, now=now)
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1",
-        inmate_id=inmate.pk,
-        amount_fen=10_000,
-        idempotency_key="order-1",
-        now=now,
-    )
+    purchase = post_purchase(inmate.pk, 10_000, idempotency_key="order-1", now=now)
 
     outcomes = run_together(
         [
@@ -216,6 +198,8 @@ class Crowd:
         "replay_purchase": 1,
     }
 
+    PURCHASE_FEN = (500, 12_000, 100)  # a purchase's amounts: range(*PURCHASE_FEN)
+
     def __init__(self, *, inmate, staff, now):
         self.inmate, self.staff, self.now = inmate, staff, now
         self.pool_lock = threading.Lock()
@@ -281,16 +265,10 @@ class Crowd:
             tally.failed.add(deposit_id)
 
     def purchase(self, rng, tally, key):
-        amount_fen = rng.randrange(500, 12_000, 100)
-        purchase = services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=self.inmate.pk,
-            amount_fen=amount_fen,
-            idempotency_key=key,
-            now=self.now,
-        )
+        amount_fen = rng.randrange(*self.PURCHASE_FEN)
+        order = kiosk_order(self.inmate, amount_fen, idempotency_key=key, now=self.now)
         tally.purchased_fen += amount_fen
-        self._remember(self.purchases, (purchase.pk, amount_fen, key))
+        self._remember(self.purchases, (order.purchase_id, amount_fen, key))
 
     def refund(self, rng, tally, key):
         picked = self._pick(rng, self.purchases)
@@ -337,15 +315,9 @@ class Crowd:
         if picked is None:
             return
         purchase_id, amount_fen, purchase_key = picked
-        replayed = services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=self.inmate.pk,
-            amount_fen=amount_fen,
-            idempotency_key=purchase_key,
-            now=self.now,
-        )
-        if replayed.pk != purchase_id:
-            tally.unexpected.append(("replay_purchase", f"{replayed.pk} != {purchase_id}"))
+        replayed = kiosk_order(self.inmate, amount_fen, idempotency_key=purchase_key, now=self.now)
+        if replayed.purchase_id != purchase_id:
+            tally.unexpected.append(("replay_purchase", f"{replayed.purchase_id} != {purchase_id}"))
 
 
 def test_random_money_operations_from_sixteen_threads_keep_every_invariant(
@@ -367,16 +339,12 @@ def test_random_money_operations_from_sixteen_threads_keep_every_invariant(
     # a deposit (it is refused at the balance cap), whatever order they run in, because none
     # of the first operations lowers spendable + held + pending, and no thread goes on to its
     # second before all have done their first.
+    for amount_fen in range(*Crowd.PURCHASE_FEN):  # the kiosk's goods, made before the threads
+        product_priced(facility, amount_fen)
     _fund(inmate, 30_000, now=now, key="start-1")
     for n in range(4):
-        purchase = services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=inmate.pk,
-            amount_fen=5_000,
-            idempotency_key=f"start-order-{n}",
-            now=now,
-        )
-        crowd.purchases.append((purchase.pk, 5_000, f"start-order-{n}"))
+        order = kiosk_order(inmate, 5_000, idempotency_key=f"start-order-{n}", now=now)
+        crowd.purchases.append((order.purchase_id, 5_000, f"start-order-{n}"))
     _fund(inmate, 30_000, now=now, key="start-2")
     start = inmate_money(inmate, now=now)
     assert (start.spendable_fen, start.balance_cap_fen, start.month_received_fen) == (

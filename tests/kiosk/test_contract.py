@@ -298,7 +298,7 @@ def test_statement_lists_the_inmates_lines_newest_first(signed_in, inmate, facil
     funded(inmate, 10_000)
     product = product_at(facility, price_fen=300)
     order = signed_in.order([{"product_id": product.pk, "quantity": 1}], "s1").json()
-    answer = signed_in.get("me/transactions")
+    answer = signed_in.get("me/transactions", headers={"Accept-Language": "en"})
     assert answer.status_code == 200
     lines = answer.json()["results"]
     assert [(line["kind"], line["amount"], line["account"]) for line in lines] == [
@@ -306,16 +306,31 @@ def test_statement_lists_the_inmates_lines_newest_first(signed_in, inmate, facil
         ("deposit", 10_000, "spendable"),
     ]
     assert lines[0]["description"] == f"Commissary order #{order['id']}"
+    # Added: the journal's memo as written; every earlier field is still there.
+    assert lines[0]["memo"] == f"Commissary order #{order['id']}"
     assert set(lines[0]) == {
         "id",
         "created_at",
         "kind",
         "description",
+        "memo",
         "amount",
         "account",
         "currency",
     }
     assert dt.datetime.fromisoformat(lines[0]["created_at"]).utcoffset() is not None
+
+
+def test_a_statement_line_is_described_in_the_kiosk_s_language(signed_in, inmate, facility):
+    """The memo the journal keeps in English reads in Chinese for a Chinese kiosk; the memo
+    field keeps it as written."""
+    funded(inmate, 10_000)
+    product = product_at(facility, price_fen=300)
+    order = signed_in.order([{"product_id": product.pk, "quantity": 1}], "s2").json()
+    lines = signed_in.get("me/transactions", headers={"Accept-Language": "zh-hans"}).json()
+    purchase = lines["results"][0]
+    assert purchase["description"] == f"狱内商店订单 #{order['id']}"
+    assert purchase["memo"] == f"Commissary order #{order['id']}"
 
 
 # --- orders -----------------------------------------------------------------------------

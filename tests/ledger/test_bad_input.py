@@ -11,7 +11,7 @@ from ledger import services
 from ledger.models import Deposit, Transaction
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
 
-from .helpers import deposit, key, set_frozen, staff_at
+from .helpers import deposit, key, kiosk_order, post_purchase, set_frozen, staff_at
 
 pytestmark = pytest.mark.django_db
 
@@ -38,12 +38,7 @@ def test_a_bad_purchase_amount_is_refused_and_changes_nothing(amount, ledger_sna
     deposit(inmate, 10_000)
     before = ledger_snapshot()
     with pytest.raises(errors.InvalidAmount):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=inmate.pk,
-            amount_fen=amount,
-            idempotency_key=key(),
-        )
+        post_purchase(inmate.pk, amount)
     assert ledger_snapshot() == before
 
 
@@ -58,9 +53,7 @@ def test_an_unknown_inmate_is_refused(ledger_snapshot):
             idempotency_key=key(),
         )
     with pytest.raises(errors.InmateNotFound):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1", inmate_id=987654321, amount_fen=100, idempotency_key=key()
-        )
+        post_purchase(987654321, 100)
     assert ledger_snapshot() == before
 
 
@@ -78,9 +71,7 @@ def test_a_released_inmate_takes_no_deposit_and_no_purchase(ledger_snapshot):
             idempotency_key=key(),
         )
     with pytest.raises(errors.InmateReleased):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key=key()
-        )
+        post_purchase(inmate.pk, 100)
     assert ledger_snapshot() == before
 
 
@@ -90,9 +81,7 @@ def test_a_frozen_account_can_neither_spend_nor_take_deposits(ledger_snapshot):
     set_frozen(inmate, True)
     before = ledger_snapshot()
     with pytest.raises(errors.AccountFrozen):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key=key()
-        )
+        post_purchase(inmate.pk, 100)
     with pytest.raises(errors.AccountFrozen):
         services.reserve_deposit(
             idempotency_scope="depositor:1",
@@ -102,9 +91,7 @@ def test_a_frozen_account_can_neither_spend_nor_take_deposits(ledger_snapshot):
         )
     assert ledger_snapshot() == before
     set_frozen(inmate, False)
-    services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key=key()
-    )
+    post_purchase(inmate.pk, 100)
 
 
 def test_a_purchase_over_the_spendable_balance_is_refused(ledger_snapshot):
@@ -112,12 +99,7 @@ def test_a_purchase_over_the_spendable_balance_is_refused(ledger_snapshot):
     deposit(inmate, 10_000)
     before = ledger_snapshot()
     with pytest.raises(errors.InsufficientFunds):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=inmate.pk,
-            amount_fen=10_001,
-            idempotency_key=key(),
-        )
+        post_purchase(inmate.pk, 10_001)
     assert ledger_snapshot() == before
 
 
@@ -165,13 +147,9 @@ def test_a_replayed_deposit_returns_the_first_and_reserves_once():
 def test_a_replayed_purchase_returns_the_first_and_debits_once():
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    first = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key="buy"
-    )
+    first = kiosk_order(inmate, 600, idempotency_key="buy")
     # The replay would no longer fit (400 left), yet it returns the first result.
-    again = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key="buy"
-    )
+    again = kiosk_order(inmate, 600, idempotency_key="buy")
     assert again.pk == first.pk
     assert inmate.ledger_accounts.get(kind="spendable").balance_fen == 400
 
@@ -179,21 +157,15 @@ def test_a_replayed_purchase_returns_the_first_and_debits_once():
 def test_a_key_reused_for_a_different_request_is_refused_and_changes_nothing(ledger_snapshot):
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=100, idempotency_key="k"
-    )
+    kiosk_order(inmate, 100, idempotency_key="k")
     before = ledger_snapshot()
     with pytest.raises(errors.IdempotencyConflict):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=101, idempotency_key="k"
-        )
+        kiosk_order(inmate, 101, idempotency_key="k")
     other = InmateFactory(facility=inmate.facility)
     deposit(other, 1_000)
     before = ledger_snapshot()
     with pytest.raises(errors.IdempotencyConflict):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1", inmate_id=other.pk, amount_fen=100, idempotency_key="k"
-        )
+        kiosk_order(other, 100, idempotency_key="k")
     assert ledger_snapshot() == before
 
 
@@ -223,9 +195,7 @@ def test_a_failed_deposit_cannot_be_credited(ledger_snapshot):
 def test_a_refund_larger_than_what_is_left_of_the_purchase_is_refused(ledger_snapshot):
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key=key()
-    )
+    purchase = post_purchase(inmate.pk, 600)
     services.refund_purchase(
         idempotency_scope="system", purchase_id=purchase.pk, amount_fen=400, idempotency_key=key()
     )

@@ -1,6 +1,6 @@
 """The ledger's bulk path (``ledger.bulk``), which the demo's large seed posts through: the rows
-it writes are the services' rows (balances, periods, keys), a replay of a loaded key through the
-real service is the same request, and legs that do not balance are refused before any write."""
+it writes are the services' rows (balances, periods, keys and request hashes), and legs that do
+not balance are refused before any write."""
 
 import datetime as dt
 
@@ -73,15 +73,14 @@ def test_loaded_money_is_what_the_services_write_and_reconciles_clean():
         Entry.objects.filter(transaction__inmate=inmate).values_list("amount_fen", flat=True)
     ) == sorted([-20_100, 20_000, 100, -3_000, 3_000])
     assert run_checks() == []
-    # The loaded purchase's key, replayed through the real service, is the same request.
-    replay = services.debit_purchase(
-        inmate_id=inmate.pk,
-        amount_fen=3_000,
-        memo="Soap",
-        idempotency_key="load:1:purchase",
-        idempotency_scope=services.SYSTEM_SCOPE,
+    # The loaded purchase carries the request hash the services write a purchase with.
+    loaded = Transaction.objects.get(
+        idempotency_scope=services.SYSTEM_SCOPE, idempotency_key="load:1:purchase"
     )
-    assert replay.kind == Transaction.Kind.PURCHASE
+    assert loaded.kind == Transaction.Kind.PURCHASE
+    assert loaded.request_hash == services.purchase_request_hash(
+        inmate_id=inmate.pk, amount_fen=3_000, memo="Soap"
+    )
     assert Transaction.objects.filter(inmate=inmate).count() == 2
 
 

@@ -9,7 +9,7 @@ from ledger.models import Deposit, MonthlyPeriod
 from ledger.selectors import inmate_balance
 from tests.factories import InmateFactory
 
-from .helpers import deposit, key, month_start, staff_at
+from .helpers import deposit, key, month_start, post_purchase, staff_at
 
 pytestmark = pytest.mark.django_db
 
@@ -180,9 +180,7 @@ def test_a_refund_over_the_cap_goes_to_held_money_and_then_blocks_deposits(
 ):
     inmate = InmateFactory()
     _fill_to(inmate, 500_000)
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=30_000, idempotency_key=key()
-    )
+    purchase = post_purchase(inmate.pk, 30_000)
     deposit(inmate, 20_000, now=month_start(2026, 7))  # back to 490,000 spendable
     services.refund_purchase(
         idempotency_scope="system",

@@ -1,7 +1,8 @@
 """The hot paths return what they wrote, without reading it back, and behave as before.
 
 ``credit_deposit`` returns the deposit built from its status update's ``RETURNING`` row and
-``debit_purchase`` the transaction built from what it inserted: each must equal what an ORM
+``post_purchase`` (under the lock a kiosk order takes) the transaction built from what it
+inserted: each must equal what an ORM
 read returns, field for field, and the statements sent must stay the few that do the work
 (a read slipped back in fails here). Replays still return the first result, and crediting a
 deposit that is not awaiting payment is still refused.
@@ -15,7 +16,7 @@ from commissary import errors
 from ledger import services
 from ledger.models import Deposit, Transaction
 from tests.factories import FacilityFactory, InmateFactory
-from tests.ledger.helpers import deposit, key
+from tests.ledger.helpers import deposit, key, kiosk_order, post_purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -114,13 +115,7 @@ def test_a_purchase_is_returned_as_written_in_two_statements():
     deposit(inmate, 5_000)
 
     with CaptureQueriesContext(connection) as captured:
-        purchase = services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=inmate.pk,
-            amount_fen=1_200,
-            idempotency_key="order-9",
-            memo="soap",
-        )
+        purchase = post_purchase(inmate.pk, 1_200, idempotency_key="order-9", memo="soap")
 
     sent = _statements(captured)
     assert len(sent) == 2, sent  # the lock, then balances, transaction and entries at once
@@ -138,12 +133,8 @@ def test_a_purchase_is_returned_as_written_in_two_statements():
 def test_a_replayed_purchase_returns_the_first_purchase_as_stored():
     inmate = InmateFactory()
     deposit(inmate, 5_000)
-    first = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=4_000, idempotency_key="o"
-    )
+    first = kiosk_order(inmate, 4_000, idempotency_key="o")
     # The replay no longer fits the balance, yet it returns the first purchase.
-    again = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=4_000, idempotency_key="o"
-    )
+    again = kiosk_order(inmate, 4_000, idempotency_key="o")
     assert _fields(again) == _fields(first)
     assert Transaction.objects.filter(kind="purchase").count() == 1

@@ -14,7 +14,7 @@ from facilities.models import Inmate
 from ledger import services
 from ledger.models import Account, AccountEvent, Deposit, Transaction
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
-from tests.ledger.helpers import deposit, key
+from tests.ledger.helpers import deposit, key, kiosk_of, kiosk_order, post_purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -182,9 +182,7 @@ def test_a_depositor_key_cannot_take_the_key_the_server_credits_a_deposit_under(
         idempotency_key=server_key,
     )
     services.credit_deposit(deposit_id=squatter.pk)
-    services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=200, idempotency_key=server_key
-    )
+    kiosk_order(inmate, 200, idempotency_key=server_key)
 
     credited = services.credit_deposit(deposit_id=paid.pk)
 
@@ -197,17 +195,12 @@ def test_a_depositor_key_cannot_take_the_key_the_server_credits_a_deposit_under(
 def test_the_same_key_from_two_kiosks_is_two_purchases():
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    first = services.debit_purchase(
-        idempotency_scope=services.kiosk_scope(1),
-        inmate_id=inmate.pk,
-        amount_fen=300,
+    first = kiosk_order(inmate, 300, idempotency_key="order-1", device=kiosk_of(inmate.facility))
+    second = kiosk_order(
+        inmate,
+        300,
         idempotency_key="order-1",
-    )
-    second = services.debit_purchase(
-        idempotency_scope=services.kiosk_scope(2),
-        inmate_id=inmate.pk,
-        amount_fen=300,
-        idempotency_key="order-1",
+        device=facility_services.register_kiosk_device(facility=inmate.facility, name="K2")[0],
     )
     assert first.pk != second.pk
     assert _money(inmate) == {"spendable": 400, "held": 0}
@@ -219,7 +212,7 @@ def test_a_key_in_no_known_scope_is_refused(scope, ledger_snapshot):
     deposit(inmate, 1_000)
     before = ledger_snapshot()
     with pytest.raises(errors.ValidationFailed):
-        services.debit_purchase(
+        services.reserve_deposit(
             idempotency_scope=scope, inmate_id=inmate.pk, amount_fen=100, idempotency_key=key()
         )
     assert ledger_snapshot() == before
@@ -257,12 +250,7 @@ def test_a_129_character_client_key_is_refused_and_reserves_nothing(ledger_snaps
             idempotency_key="k" * 129,
         )
     with pytest.raises(errors.ValidationFailed, match="1 to 128"):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=inmate.pk,
-            amount_fen=1,
-            idempotency_key="k" * 129,
-        )
+        kiosk_order(inmate, 1, idempotency_key="k" * 129)
     assert ledger_snapshot() == before
 
 
@@ -272,9 +260,7 @@ def test_a_129_character_client_key_is_refused_and_reserves_nothing(ledger_snaps
 def test_a_refund_key_reused_by_another_staff_member_is_refused(ledger_snapshot):
     inmate = InmateFactory()
     deposit(inmate, 5_000)
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=2_000, idempotency_key=key()
-    )
+    purchase = post_purchase(inmate.pk, 2_000)
     clerk, other_clerk = StaffFactory(), StaffFactory()
     first = services.refund_purchase(
         purchase_id=purchase.pk,

@@ -69,9 +69,11 @@ def test_an_unbalanced_transaction_cannot_commit():
     ):
         transaction_id = _insert_transaction(cursor, inmate.facility_id, "unbalanced")
         cursor.execute(
-            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) "
-            "VALUES (%s, %s, 100), (%s, %s, -99)",
-            [transaction_id, spendable.pk, transaction_id, adjustments.pk],
+            "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "
+            "SELECT %s, %s, 100, created_at FROM ledger_transaction WHERE id = %s "
+            "UNION ALL SELECT %s, %s, -99, created_at FROM ledger_transaction WHERE id = %s",
+            [transaction_id, spendable.pk, transaction_id]
+            + [transaction_id, adjustments.pk, transaction_id],
         )
     assert not Transaction.objects.exists()
 

@@ -1,7 +1,7 @@
 """``post_purchase``: the purchase's step for a caller that holds the inmate's account lock
-(``place_order``). The same rules as ``debit_purchase``: a closed or frozen account and too
-little spendable money are refused before anything is written; otherwise one balanced
-purchase moves the money from spendable to the facility's sales."""
+(``place_order``), and the ledger's only purchase. A closed or frozen account and too little
+spendable money are refused before anything is written; otherwise one balanced purchase moves
+the money from spendable to the facility's sales."""
 
 import pytest
 from django.db import connection, transaction

@@ -12,13 +12,13 @@ from django.db import connection
 from django.utils import timezone
 from pgtrigger import ignore
 
-from ledger import batch, services
+from ledger import batch
 from ledger.models import Account, Deposit, Entry, MonthlyPeriod, ReconciliationFinding, Transaction
 from ledger.reconciliation import CHECKS, Check, Screen, register_check
 from ledger.reconciliation import run_checks as run_screened
 from tests.factories import FacilityFactory, InmateFactory
 
-from .helpers import deposit, key
+from .helpers import deposit, post_purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -34,9 +34,7 @@ def facility():
 def inmate(facility):
     inmate = InmateFactory(facility=facility)
     deposit(inmate, 20_000)
-    services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=1_500, idempotency_key=key()
-    )
+    post_purchase(inmate.pk, 1_500)
     return inmate
 
 
@@ -179,7 +177,8 @@ def test_what_a_screen_sees_but_no_row_can_name_is_reported_as_the_disagreement(
     fees = Account.objects.get(kind="fees", facility=inmate.facility)
     sql("SET LOCAL session_replication_role = replica")  # no foreign-key or other triggers
     sql(
-        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES (%s, %s, 700)",
+        "INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "
+        "VALUES (%s, %s, 700, now())",
         [10**12, fees.pk],
     )
     sql("SET LOCAL session_replication_role = origin")

@@ -70,7 +70,9 @@ def test_staff_can_ask_for_a_run_with_every_exact_query(client, django_capture_o
 
 
 DEFAULT_TASKS = {
+    "catalog.tasks.escalate_overdue_disputes",
     "ledger.tasks.reconcile_ledger",
+    "ledger.tasks.create_journal_partitions",
     "ledger.tasks.expire_stale_deposits",
     "ledger.tasks.generate_monthly_statements",
     "ledger.tasks.roll_over_periods",

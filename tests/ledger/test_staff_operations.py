@@ -8,7 +8,7 @@ from ledger.models import AccountEvent
 from ledger.selectors import inmate_balance
 from tests.factories import InmateFactory, StaffFactory
 
-from .helpers import deposit, key, set_frozen, staff_at
+from .helpers import deposit, key, post_purchase, set_frozen, staff_at
 
 pytestmark = pytest.mark.django_db
 
@@ -29,12 +29,7 @@ def test_held_money_cannot_be_spent_until_released(staff):
         idempotency_key=key(),
     )
     with pytest.raises(errors.InsufficientFunds):
-        services.debit_purchase(
-            idempotency_scope="kiosk:1",
-            inmate_id=inmate.pk,
-            amount_fen=2_001,
-            idempotency_key=key(),
-        )
+        post_purchase(inmate.pk, 2_001)
     services.release_hold(
         inmate_id=inmate.pk,
         amount_fen=8_000,
@@ -42,9 +37,7 @@ def test_held_money_cannot_be_spent_until_released(staff):
         staff_id=staff.pk,
         idempotency_key=key(),
     )
-    services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=10_000, idempotency_key=key()
-    )
+    post_purchase(inmate.pk, 10_000)
     assert inmate_balance(inmate=inmate).spendable_fen == 0
 
 
@@ -53,9 +46,7 @@ def test_releasing_a_hold_cannot_push_spendable_over_the_cap(staff):
 
     inmate = InmateFactory(facility=FacilityFactory(balance_cap_fen=10_000))
     deposit(inmate, 10_000)
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=5_000, idempotency_key=key()
-    )
+    purchase = post_purchase(inmate.pk, 5_000)
     deposit(inmate, 5_000)
     services.refund_purchase(
         idempotency_scope="system", purchase_id=purchase.pk, amount_fen=5_000, idempotency_key=key()
@@ -104,9 +95,7 @@ def test_a_transaction_is_reversed_at_most_once(staff):
 def test_deposits_and_purchases_are_not_reversed_but_refunded(staff):
     inmate = InmateFactory()
     credited = deposit(inmate, 1_000)
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=10, idempotency_key=key()
-    )
+    purchase = post_purchase(inmate.pk, 10)
     for transaction in (credited.transaction, purchase):
         with pytest.raises(errors.NotReversible):
             services.reverse_transaction(
@@ -124,9 +113,7 @@ def test_reversing_a_spent_credit_is_refused(staff, ledger_snapshot):
         approved_by_id=staff_at(inmate.facility, may_approve=True).pk,
         idempotency_key=key(),
     )
-    services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=600, idempotency_key=key()
-    )
+    post_purchase(inmate.pk, 600)
     before = ledger_snapshot()
     with pytest.raises(errors.InsufficientFunds):
         services.reverse_transaction(
@@ -138,9 +125,7 @@ def test_reversing_a_spent_credit_is_refused(staff, ledger_snapshot):
 def test_a_frozen_account_still_receives_refunds_and_paid_deposits(staff):
     inmate = InmateFactory()
     deposit(inmate, 1_000)
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=500, idempotency_key=key()
-    )
+    purchase = post_purchase(inmate.pk, 500)
     reserved = services.reserve_deposit(
         idempotency_scope="depositor:1", inmate_id=inmate.pk, amount_fen=300, idempotency_key=key()
     )

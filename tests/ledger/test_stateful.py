@@ -35,6 +35,7 @@ from ledger.models import Deposit, MonthlyPeriod
 from ledger.reconciliation import run_checks
 from ledger.selectors import inmate_balance
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
+from tests.ledger.helpers import kiosk_of, kiosk_order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Two hours before the facility's February starts: the clock rules soon cross into it.
@@ -258,7 +259,7 @@ class LedgerMachine(RuleBasedStateMachine):
     # --- purchases and refunds ------------------------------------------------------------
 
     @rule(number=inmate_numbers, amount_fen=spending_amounts_fen)
-    def debit_purchase(self, number, amount_fen):
+    def purchase(self, number, amount_fen):
         inmate, key = self.inmates[number], next(self.keys)
         if inmate.is_frozen:
             error = errors.AccountFrozen
@@ -266,19 +267,15 @@ class LedgerMachine(RuleBasedStateMachine):
             error = errors.InsufficientFunds
         else:
             error = None
-        purchase = expect(
+        order = expect(
             error,
-            lambda: services.debit_purchase(
-                idempotency_scope="kiosk:1",
-                inmate_id=self._inmate_id(number),
-                amount_fen=amount_fen,
-                idempotency_key=key,
-                now=self.clock,
+            lambda: kiosk_order(
+                self.inmate_records[number], amount_fen, idempotency_key=key, now=self.clock
             ),
         )
         if error is None:
             inmate.spendable_fen -= amount_fen
-            self.purchases[purchase.pk] = ModelPurchase(number, amount_fen, key)
+            self.purchases[order.purchase_id] = ModelPurchase(number, amount_fen, key)
 
     @precondition(lambda self: self.purchases)
     @rule(pick=picks, thirds=st.integers(1, 4), is_after_a_top_up=st.booleans())
@@ -318,16 +315,15 @@ class LedgerMachine(RuleBasedStateMachine):
         purchase = self.purchases[purchase_id]
         replayed = expect(
             None if same_amount else errors.IdempotencyConflict,
-            lambda: services.debit_purchase(
-                idempotency_scope="kiosk:1",
-                inmate_id=self._inmate_id(purchase.inmate),
-                amount_fen=purchase.amount_fen + (0 if same_amount else 1),
+            lambda: kiosk_order(
+                self.inmate_records[purchase.inmate],
+                purchase.amount_fen + (0 if same_amount else 1),
                 idempotency_key=purchase.idempotency_key,
                 now=self.clock,
             ),
         )
         if same_amount:
-            assert replayed.pk == purchase_id
+            assert replayed.purchase_id == purchase_id
 
     # --- staff ----------------------------------------------------------------------------
 
@@ -487,6 +483,7 @@ def test_ledger_services_agree_with_a_model_of_the_money_in_any_order_of_operati
         deposit_fee_fixed_fen=100,
         deposit_fee_rate_bp=50,
     )
+    kiosk_of(facility)  # the kiosk the purchases come from, made outside the examples
     machine = type(
         "LedgerMachineForTwoInmates",
         (LedgerMachine,),

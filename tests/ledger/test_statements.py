@@ -9,12 +9,11 @@ import zlib
 
 import pytest
 
-from ledger import services
 from ledger.models import Statement
 from ledger.statements import generate_statements
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
 
-from .helpers import SHANGHAI, deposit, key
+from .helpers import SHANGHAI, deposit, post_purchase
 
 pytestmark = pytest.mark.django_db
 
@@ -52,14 +51,7 @@ def inmate():
     )
     deposit(inmate, 10_000, now=dt.datetime(2025, 12, 31, 23, 0, tzinfo=SHANGHAI))  # December
     deposit(inmate, 5_000, now=dt.datetime(2026, 1, 1, 0, 0, 1, tzinfo=SHANGHAI))  # January
-    services.debit_purchase(
-        idempotency_scope="kiosk:1",
-        inmate_id=inmate.pk,
-        amount_fen=1_250,
-        idempotency_key=key(),
-        memo="soap",
-        now=dt.datetime(2026, 1, 15, tzinfo=SHANGHAI),
-    )
+    post_purchase(inmate.pk, 1_250, memo="soap", now=dt.datetime(2026, 1, 15, tzinfo=SHANGHAI))
     deposit(inmate, 7_000, now=dt.datetime(2026, 2, 1, 0, 0, 1, tzinfo=SHANGHAI))  # February
     return inmate
 

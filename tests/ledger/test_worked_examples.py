@@ -10,7 +10,7 @@ from ledger.models import Entry, Transaction
 from ledger.selectors import account_balance_fen, inmate_balance
 from tests.factories import FacilityFactory, InmateFactory
 
-from .helpers import key, staff_at
+from .helpers import key, kiosk_order, post_purchase, staff_at
 
 pytestmark = pytest.mark.django_db
 
@@ -66,13 +66,7 @@ def test_spending_at_the_kiosk(facility, assert_ledger_consistent):
             idempotency_key=key(),
         ).pk
     )
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1",
-        inmate_id=inmate.pk,
-        amount_fen=2_350,
-        idempotency_key=key(),
-        memo="noodles x5",
-    )
+    purchase = kiosk_order(inmate, 2_350).purchase  # noodles x5 at the kiosk
     assert entries(purchase) == {"inmate spendable": -2_350, "facility sales": 2_350}
     assert inmate_balance(inmate=inmate).spendable_fen == 7_650
     sales = facility.ledger_accounts.get(kind="sales")
@@ -91,9 +85,7 @@ def test_a_refund_that_would_break_the_cap_goes_to_held_money(assert_ledger_cons
             idempotency_key=key(),
         ).pk
     )  # at the cap
-    purchase = services.debit_purchase(
-        idempotency_scope="kiosk:1", inmate_id=inmate.pk, amount_fen=4_000, idempotency_key=key()
-    )
+    purchase = post_purchase(inmate.pk, 4_000)
     staff, approver = staff_at(inmate.facility), staff_at(inmate.facility, may_approve=True)
     services.adjust_balance(
         inmate_id=inmate.pk,

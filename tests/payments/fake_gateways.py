@@ -99,6 +99,9 @@ class AlipayTrade:
     status: str = "WAIT_BUYER_PAY"
     trade_no: str = field(default_factory=lambda: uuid.uuid4().hex[:28])
     refunds: dict = field(default_factory=dict)  # out_request_no -> refund_amount
+    # The buyer, as Alipay names them in notifications and queries (the logon id masked).
+    buyer_id: str = "2088102177846875"
+    buyer_logon_id: str = "159****5620"
 
 
 class FakeAlipay:
@@ -155,6 +158,8 @@ class FakeAlipay:
             "total_amount": trade.total_amount,
             "receipt_amount": trade.total_amount,
             "trade_status": trade.status,
+            "buyer_id": trade.buyer_id,
+            "buyer_logon_id": trade.buyer_logon_id,
             "seller_id": self.seller_id,
             "gmt_payment": time.strftime("%Y-%m-%d %H:%M:%S"),
             "subject": "Commissary deposit 测试",
@@ -200,6 +205,8 @@ class FakeAlipay:
                     "trade_no": trade.trade_no,
                     "trade_status": trade.status,
                     "total_amount": trade.total_amount,
+                    "buyer_user_id": trade.buyer_id,
+                    "buyer_logon_id": trade.buyer_logon_id,
                 },
             )
         if method == "alipay.trade.refund":
@@ -242,6 +249,7 @@ class WechatTrade:
     state: str = "NOTPAY"
     transaction_id: str = field(default_factory=lambda: uuid.uuid4().hex[:28])
     refunds: dict = field(default_factory=dict)  # out_refund_no -> refund fen
+    openid: str = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"  # the payer, one per payer and appid
 
 
 class FakeWechatPay:
@@ -295,6 +303,7 @@ class FakeWechatPay:
             "trade_state": trade.state,
             "trade_state_desc": "",
             "success_time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "payer": {"openid": trade.openid},
             "amount": {
                 "total": trade.total,
                 "payer_total": trade.total,

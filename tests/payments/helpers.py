@@ -7,7 +7,7 @@ import time
 from allauth.account.models import EmailAddress
 
 from accounts.models import DepositorLink, User
-from payments.models import Payment
+from payments.models import Payment, SandboxCharge
 from payments.providers.sandbox import SIGNATURE_HEADER, signature_header
 
 PASSWORD = "a long family passphrase"
@@ -34,11 +34,17 @@ def approved_link(user, inmate) -> DepositorLink:
 
 
 def callback_body(payment: Payment, **changes) -> bytes:
+    """The sandbox's notification of ``payment``, naming the sandbox's fake payer as the
+    sandbox does (``payer_id``), with ``changes`` on top."""
+    payer_id = SandboxCharge.objects.filter(reference=payment.provider_reference).values_list(
+        "payer_id", flat=True
+    )
     payload = {
         "reference": payment.provider_reference,
         "status": "settled",
         "amount_fen": payment.amount_fen,
         "currency": payment.currency,
+        "payer_id": payer_id.first() or "",
         **changes,
     }
     return json.dumps(payload).encode()

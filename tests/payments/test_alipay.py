@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 
 from ledger import batch
 from ledger.models import Account, Deposit, Transaction
-from payments import credentials, services
+from payments import credentials, payers, services
 from payments.models import MerchantAccount, Payment, ProviderCall
 from payments.providers import ProviderError
 from payments.providers.alipay import AlipayProvider
@@ -473,3 +473,83 @@ def test_a_system_check_names_an_environment_key_that_cannot_be_read(alipay, set
     found = checks.check_environment_merchant_keys()
     assert [message.id for message in found] == ["payments.E003"]
     assert "ALIPAY_PUBLIC_KEY" in found[0].msg
+
+
+def test_the_sdk_still_takes_its_gateway_from_gateway(alipay, monkeypatch):
+    """The adapter points python-alipay-sdk at a gateway through its private ``_gateway``
+    (alipay.py says why). This fails loudly when an upgrade moves it: the SDK's own server calls
+    must reach the configured gateway, never production."""
+    import alipay as sdk
+
+    from payments import credentials
+    from payments.providers import ProviderError
+    from payments.providers import alipay as adapter
+
+    account = credentials.Account(
+        "alipay", None, alipay.account(gateway="http://127.0.0.1:9/gateway.do")
+    )
+    asked = []
+
+    def urlopen(url, **kwargs):
+        asked.append(url)
+        raise OSError("nothing listens there")
+
+    monkeypatch.setattr(sdk, "urlopen", urlopen)
+    with pytest.raises(ProviderError, match="nothing listens there"):
+        adapter._Client(account).call("alipay.trade.query", {"out_trade_no": "0" * 32})
+    assert len(asked) == 1
+    assert asked[0].startswith("http://127.0.0.1:9/gateway.do?")
+    assert "method=alipay.trade.query" in asked[0]
+
+
+def test_a_client_is_refused_when_the_sdk_no_longer_has_the_gateway_attribute(alipay, monkeypatch):
+    from alipay import AliPay
+
+    from payments import credentials
+    from payments.providers import ProviderError
+    from payments.providers import alipay as adapter
+
+    original = AliPay.__init__
+
+    def renamed(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._gateway_url = self.__dict__.pop("_gateway")
+
+    monkeypatch.setattr(AliPay, "__init__", renamed)
+    account = credentials.Account("alipay", None, alipay.account())
+    with pytest.raises(ProviderError, match="AliPay._gateway"):
+        adapter._Client(account)
+
+
+def _stored_anywhere(payment, value: str) -> bool:
+    row = Payment.objects.filter(pk=payment.pk).values().get()
+    return any(value in str(column) for column in row.values())
+
+
+def test_the_notification_keeps_the_buyer_as_a_keyed_hash_and_a_masked_label(client, alipay):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    assert notify(client, alipay.notification(trade)).content == b"success"
+    payment.refresh_from_db()
+    assert payment.payer_fingerprint == payers.fingerprint("alipay", "2088102177846875")
+    assert payment.payer_label == "159****5620"  # as Alipay masked it
+    assert not _stored_anywhere(payment, "2088102177846875")
+
+
+def test_the_poll_keeps_the_buyer_alipay_names_in_its_query_answer(client, alipay):
+    payment, trade = opened(client, alipay, 10_000)
+    trade.buyer_id = "2088000011112222"
+    alipay.pay(trade.out_trade_no)
+    services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5))
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+    assert payment.payer_fingerprint == payers.fingerprint("alipay", "2088000011112222")
+
+
+def test_an_application_with_open_ids_keeps_the_buyer_open_id(client, alipay):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    body = alipay.notification(trade, buyer_id=None, buyer_open_id="074a1CcTG1LelxKe4xQC0zgNdId0")
+    assert notify(client, body).content == b"success"
+    payment.refresh_from_db()
+    assert payment.payer_fingerprint == payers.fingerprint("alipay", "074a1CcTG1LelxKe4xQC0zgNdId0")

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from ledger import batch
 from ledger.models import Account, Deposit, Transaction
-from payments import services
+from payments import payers, services
 from payments.models import Payment
 from payments.providers.wechat import WechatProvider
 from tests.factories import InmateFactory
@@ -340,3 +340,25 @@ def test_a_client_is_refused_when_the_sdk_no_longer_has_the_gateway_attribute(we
     account = credentials.Account("wechat", None, wechat.account())
     with pytest.raises(ProviderError, match="Core._gate_way"):
         adapter._client(account)
+
+
+def test_the_callback_keeps_the_payers_openid_only_as_a_keyed_hash(client, wechat):
+    payment, trade, _page = ordered(client, wechat, 10_000)
+    wechat.pay(trade.out_trade_no)
+    body, headers = wechat.notification(trade)
+    assert notify(client, body, headers).status_code == 204
+    payment.refresh_from_db()
+    assert payment.payer_fingerprint == payers.fingerprint("wechat", trade.openid)
+    assert payment.payer_label == "oUpF****eS6o"
+    row = Payment.objects.filter(pk=payment.pk).values().get()
+    assert not any(trade.openid in str(column) for column in row.values())
+
+
+def test_the_poll_keeps_the_payer_wechat_pay_names_in_its_query_answer(client, wechat):
+    payment, trade, _page = ordered(client, wechat, 10_000)
+    trade.openid = "oUpF8another-payer-openid000"
+    wechat.pay(trade.out_trade_no)
+    services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5))
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+    assert payment.payer_fingerprint == payers.fingerprint("wechat", trade.openid)

@@ -22,6 +22,8 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 EXPECTED_SCHEDULES = [
+    "ledger.tasks.create_journal_partitions",
+    "catalog.tasks.escalate_overdue_disputes",
     "ledger.tasks.expire_stale_deposits",
     "ledger.tasks.generate_monthly_statements",
     "ledger.tasks.reconcile_ledger",

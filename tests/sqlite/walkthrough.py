@@ -24,6 +24,8 @@ from django.utils import timezone  # noqa: E402
 from django_celery_beat.models import PeriodicTask  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from catalog import services as catalog_services  # noqa: E402
+from catalog.models import Category, FacilityProduct, Product  # noqa: E402
 from facilities import demo  # noqa: E402
 from facilities.models import Facility, Inmate, KioskDevice  # noqa: E402
 from ledger import batch, services, tasks  # noqa: E402
@@ -96,16 +98,23 @@ def deposit_and_purchase():
         minutes=1
     )
     settle(reserved)
+    soap = Product.objects.create(
+        sku="WALKTHROUGH-SOAP",
+        name_zh="香皂",
+        name_en="Soap",
+        category=Category.objects.order_by("id").first(),
+        price_fen=2_500,
+    )
+    FacilityProduct.objects.create(facility=facility, product=soap, stock=1)
     purchase = dict(
         inmate_id=first.pk,
-        amount_fen=2_500,
+        device_id=kiosk.pk,
+        items=[{"product_id": soap.pk, "quantity": 1}],
         idempotency_key="walkthrough-purchase",
-        idempotency_scope=services.kiosk_scope(kiosk.pk),
-        memo="walkthrough",
     )
-    bought = services.debit_purchase(**purchase)
+    bought = catalog_services.place_order(**purchase)
     transactions_before_replay = Transaction.objects.count()
-    seen["replay_returns_the_first"] = services.debit_purchase(**purchase).pk == bought.pk
+    seen["replay_returns_the_first"] = catalog_services.place_order(**purchase).pk == bought.pk
     seen["replay_wrote_nothing"] = Transaction.objects.count() == transactions_before_replay
     seen["spendable_moved_fen"] = inmate_balance(inmate=first).spendable_fen - before.spendable_fen
     seen["deposit_status"] = Deposit.objects.get(pk=reserved.pk).status
@@ -115,8 +124,7 @@ def deposit_and_purchase():
 def kiosk_order_and_refusal():
     """A kiosk order on SQLite (no sequences, no writes inside WITH: the order is inserted,
     then debited, then its answer written), its replay, and a refusal kept under its key."""
-    from catalog import services as catalog_services
-    from catalog.models import FacilityProduct, Order, RefusedOrder
+    from catalog.models import Order, RefusedOrder
     from commissary import errors
 
     offers = FacilityProduct.objects.filter(facility=facility, stock__gt=0).order_by(
@@ -204,6 +212,7 @@ def raw_sql_against_the_journal():
         f"{facility.pk}, 'raw', '2026-01-01 00:00:00')"
     )
     newest = "(SELECT MAX(id) FROM ledger_transaction)"
+    newest_at = f"(SELECT created_at FROM ledger_transaction WHERE id = {newest})"  # noqa: S608 - constant SQL
     journal_before = (Transaction.objects.count(), Entry.objects.count())
     seen["refused"] = {
         "update_entry": refusal("UPDATE ledger_entry SET amount_fen = amount_fen + 1"),
@@ -215,17 +224,18 @@ def raw_sql_against_the_journal():
         "empty_transaction": refusal(new_transaction.format(key="raw-empty")),
         "unbalanced_transaction": refusal(
             new_transaction.format(key="raw-unbalanced"),
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
-            f"({newest}, {fees}, 500), ({newest}, {sales}, -499)",
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
+            f"VALUES ({newest}, {fees}, 500, {newest_at}), ({newest}, {sales}, -499, {newest_at})",
         ),
         "entry_added_to_a_committed_transaction": refusal(
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
-            f"({committed}, {fees}, 1)"
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
+            f"VALUES ({committed}, {fees}, 1, "
+            f"(SELECT created_at FROM ledger_transaction WHERE id = {committed}))"
         ),
         "balanced_transaction": refusal(
             new_transaction.format(key="raw-balanced"),
-            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen) VALUES "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
-            f"({newest}, {fees}, 500), ({newest}, {sales}, -500)",
+            f"INSERT INTO ledger_entry (transaction_id, account_id, amount_fen, created_at) "  # noqa: S608 - test-built raw SQL from ids and constants, to prove the guards refuse it
+            f"VALUES ({newest}, {fees}, 500, {newest_at}), ({newest}, {sales}, -500, {newest_at})",
         ),
     }
     journal_after = (Transaction.objects.count(), Entry.objects.count())

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0010_policy_change_requests_and_withdrawal'),
+        ('ledger', '0012_verbose_names'),
     ]
 
     operations = [

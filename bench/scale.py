@@ -1,0 +1,289 @@
+"""Kiosk orders and deposits while the reports run, with the reports on the primary or on a
+streaming replica.
+
+    python bench/scale.py --seconds 20
+
+Starts a throwaway primary and its streaming standby from the installed PostgreSQL binaries
+(``tests/clusters.py``, as the replica tests do), migrates the primary, and sets up a facility
+whose caps never run out, with one inmate (with money) and one kiosk per client and a product
+in stock. Then 8 clients, each a process of its own, each loop a kiosk order
+(``catalog.services.place_order``) and a family deposit (``reserve_deposit`` then
+``credit_deposit``) for the given seconds, three ways: with no reports running (the baseline
+of the same run), with 2 processes running the reports in a loop on the primary, and with the
+same 2 processes reading on the replica (``commissary.replica.reads_that_can_wait``; each
+loop checks it did read there). The three are cut into ``--rounds`` slices that alternate, so
+they see the same background load. The reports are the dashboard's figures and the trust
+balances at today (a sum over the facility's whole journal), the deposits, sales and cap
+reports.
+
+Prints orders/s and deposits/s for each way, the report loops done, and what the hot path keeps
+with the reports on each side (with / without). Both clusters run on this machine with
+``fsync=off``: it measures what the reports take from the primary's CPU, locks and caches, not
+disks. The clusters are removed at the end.
+"""
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests import clusters  # noqa: E402
+
+CLIENTS = 8
+REPORTERS = 2
+DATABASE = "commissary"
+DEPOSIT_FEN = 100
+WAYS = ("no reports", "reports on the primary", "reports on the replica")
+
+
+def _environment(primary_url: str, replica_url: str | None) -> None:
+    """This process's settings, before Django starts."""
+    os.environ["DATABASE_URL"] = primary_url
+    os.environ.pop("DATABASE_REPLICA_URL", None)
+    if replica_url:
+        os.environ["DATABASE_REPLICA_URL"] = replica_url
+    os.environ.pop("REDIS_URL", None)
+    os.environ["DEBUG"] = "false"
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
+    import django
+
+    django.setup()
+
+
+def set_up(clients: int, prefill_inmates: int) -> dict:
+    """The facility, its inmates with money, kiosks and a product; returns what clients need."""
+    from django.db import connection
+    from django.test import override_settings
+
+    from catalog.models import Category, FacilityProduct, Product
+    from facilities import services as facility_services
+    from facilities.models import KioskDevice
+    from ledger import services as ledger_services
+
+    run_id = uuid.uuid4().hex[:6]
+    facility = facility_services.create_facility(code=f"scale-{run_id}", name="Scale")
+    facility = facility_services.update_facility_caps(
+        facility_id=facility.pk, monthly_cap_fen=10**13, balance_cap_fen=10**13
+    )
+    # The PIN hash is no part of what is measured; a cheap hasher keeps set-up short.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        inmates = [
+            facility_services.intake_inmate(
+                facility=facility, inmate_number=f"S{number:05d}", surname="Scale", pin="1234"
+            ).pk
+            for number in range(max(clients, prefill_inmates))
+        ]
+    for inmate_id in inmates:
+        reserved = ledger_services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate_id,
+            amount_fen=10**8,
+            idempotency_key=f"scale-seed-{inmate_id}",
+        )
+        ledger_services.credit_deposit(deposit_id=reserved.pk)
+    category, _ = Category.objects.get_or_create(
+        code="scale", defaults={"name_zh": "测试", "name_en": "Scale"}
+    )
+    product = Product.objects.create(
+        sku=f"SCALE-{run_id}", name_zh="测试商品", name_en="Scale product",
+        category=category, price_fen=100, max_per_order=10,
+    )  # fmt: skip
+    FacilityProduct.objects.create(facility=facility, product=product, stock=2_000_000_000)
+    for n in range(clients):
+        facility_services.register_kiosk_device(facility=facility, name=f"scale {n}")
+    devices = list(
+        KioskDevice.objects.filter(facility=facility).order_by("pk").values_list("pk", flat=True)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return {
+        "facility_id": facility.pk,
+        "inmates": inmates[:clients],
+        "devices": devices,
+        "product_id": product.pk,
+    }
+
+
+def hot_client(urls, shop, number, key_prefix, seconds, start, results) -> None:
+    """A kiosk order and a deposit, again and again, for ``seconds``: (orders, deposits)."""
+    _environment(urls[0], None)
+    from catalog import services as catalog_services
+    from ledger import services as ledger_services
+
+    inmate_id, device_id = shop["inmates"][number], shop["devices"][number]
+
+    def order(key):
+        catalog_services.place_order(
+            inmate_id=inmate_id,
+            device_id=device_id,
+            items=[{"product_id": shop["product_id"], "quantity": 1}],
+            idempotency_key=key,
+        )
+
+    def deposit(key):
+        reserved = ledger_services.reserve_deposit(
+            idempotency_scope="depositor:1",
+            inmate_id=inmate_id,
+            amount_fen=DEPOSIT_FEN,
+            idempotency_key=key,
+        )
+        ledger_services.credit_deposit(deposit_id=reserved.pk)
+
+    order(f"{key_prefix}-{number}-warm")
+    deposit(f"{key_prefix}-{number}-warm")
+    start.wait()
+    end_at = time.monotonic() + seconds
+    orders = deposits = 0
+    while time.monotonic() < end_at:
+        order(f"{key_prefix}-{number}-{orders}")
+        orders += 1
+        if time.monotonic() >= end_at:
+            break
+        deposit(f"{key_prefix}-{number}-{deposits}")
+        deposits += 1
+    results.put(("hot", orders, deposits))
+
+
+def reporter(urls, shop, way, seconds, start, results) -> None:
+    """The reports in a loop for ``seconds``: (loops, loops read on the replica)."""
+    _environment(urls[0], urls[1] if way == WAYS[2] else None)
+    from django.utils import timezone
+
+    from commissary import replica
+    from facilities.models import Facility
+    from reports import selectors
+
+    facility = Facility.objects.get(pk=shop["facility_id"])
+    today = facility.local_date(timezone.now())
+    month_ago = today - dt.timedelta(days=30)
+    start.wait()
+    end_at = time.monotonic() + seconds
+    loops = on_replica = 0
+    while time.monotonic() < end_at:
+        with replica.reads_that_can_wait() as reading:
+            selectors.deposits_per_day(facility=facility, days=30)
+            selectors.sales_per_day(facility=facility, days=30)
+            selectors.cap_use(facility=facility)
+            selectors.money_in_trust_fen(facility=facility)
+            selectors.trust_balances_at(facility=facility, day=today)
+            selectors.deposits_by_day_and_provider(facility=facility, first=month_ago, last=today)
+            list(selectors.sales_by_product(facility=facility, first=month_ago, last=today))
+            selectors.monthly_cap_report(facility=facility, month=today.replace(day=1))
+        loops += 1
+        on_replica += reading.on_replica
+    results.put(("reports", loops, on_replica))
+
+
+def measure(urls, shop, way: str, seconds: float, key_prefix: str) -> dict:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    reporters = 0 if way == WAYS[0] else REPORTERS
+    start = context.Barrier(CLIENTS + reporters, timeout=300)
+    processes = [
+        context.Process(
+            target=hot_client, args=(urls, shop, n, key_prefix, seconds, start, results)
+        )
+        for n in range(CLIENTS)
+    ] + [
+        context.Process(target=reporter, args=(urls, shop, way, seconds, start, results))
+        for _ in range(reporters)
+    ]
+    for process in processes:
+        process.start()
+    totals = {"orders": 0, "deposits": 0, "report_loops": 0, "on_replica": 0}
+    for _ in processes:
+        kind, first, second = results.get(timeout=seconds + 600)
+        if kind == "hot":
+            totals["orders"] += first
+            totals["deposits"] += second
+        else:
+            totals["report_loops"] += first
+            totals["on_replica"] += second
+    for process in processes:
+        process.join()
+        if process.exitcode:
+            raise RuntimeError(f"a client process failed ({process.exitcode})")
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="each way, in all (20)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating slices (2)")
+    parser.add_argument(
+        "--prefill-seconds",
+        type=float,
+        default=20.0,
+        help="hot-path work before measuring, to give the reports a journal to read (20)",
+    )
+    parser.add_argument(
+        "--inmates", type=int, default=2000, help="inmates at the facility, with money (2000)"
+    )
+    args = parser.parse_args()
+    bin_dir = clusters.binaries()
+    if bin_dir is None:
+        sys.exit("PostgreSQL's server binaries (initdb, pg_ctl, pg_basebackup) are not installed")
+    with (
+        clusters.scratch_dir("commissary-scale-") as root,
+        clusters.pair(bin_dir, root, fsync="off", full_page_writes="off") as (primary, standby),
+    ):
+        primary.query(f"CREATE DATABASE {DATABASE}")
+        urls = (primary.url(DATABASE), standby.url(DATABASE))
+        migrated = subprocess.run(  # noqa: S603 - our own manage.py
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": urls[0], "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+        )
+        if migrated.returncode:
+            sys.exit(migrated.stderr)
+        _environment(urls[0], None)
+        print(f"setting up {args.inmates} inmates ...", flush=True)
+        shop = set_up(CLIENTS, args.inmates)
+        print(f"prefill: {args.prefill_seconds:.0f} s of orders and deposits ...", flush=True)
+        measure(urls, shop, WAYS[0], args.prefill_seconds, "prefill")
+        clusters.replay_caught_up(primary, standby)
+        slice_seconds = args.seconds / args.rounds
+        totals = {
+            way: {"orders": 0, "deposits": 0, "report_loops": 0, "on_replica": 0} for way in WAYS
+        }
+        for round_number in range(args.rounds):
+            order = WAYS if round_number % 2 == 0 else tuple(reversed(WAYS))
+            for way in order:
+                got = measure(urls, shop, way, slice_seconds, f"r{round_number}-{WAYS.index(way)}")
+                for name, value in got.items():
+                    totals[way][name] += value
+        if totals[WAYS[2]]["on_replica"] != totals[WAYS[2]]["report_loops"]:
+            sys.exit("some report loops of the replica side read on the primary (replica lag?)")
+        print(f"\n{CLIENTS} clients, {args.seconds:.0f} s each way in {args.rounds} slices")
+        rates = {}
+        for way in WAYS:
+            figures = totals[way]
+            rates[way] = (figures["orders"] / args.seconds, figures["deposits"] / args.seconds)
+            print(
+                f"{way:<24} orders {rates[way][0]:7.1f}/s  deposits {rates[way][1]:7.1f}/s"
+                f"  report loops {figures['report_loops'] / args.seconds:5.2f}/s"
+            )
+        base_orders, base_deposits = rates[WAYS[0]]
+        for way in WAYS[1:]:
+            orders, deposits = rates[way]
+            print(
+                f"{way + ' / no reports':<40} orders {orders / base_orders:.2f}"
+                f"  deposits {deposits / base_deposits:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
