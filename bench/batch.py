@@ -24,7 +24,11 @@ Then it measures, in the same run and against the same tables:
   (closing last month's periods, opening one for every active inmate) against the same two
   statements sent bare (the UPDATE that closes, the INSERT ... SELECT ... ON CONFLICT DO
   NOTHING that opens). Before each side the periods table is put back as it was and
-  rewritten (VACUUM FULL), so both sides insert the same rows into the same indexes.
+  rewritten (VACUUM FULL), so both sides insert the same rows into the same indexes. The
+  services run twice: in one worker process, and shared by two worker processes that claim
+  the same run's chunks (``ledger.chunks``, chunks of ``--chunk-size`` inmates; one plans,
+  both work, timed from the plan until both return), so "two workers vs one" is printed
+  beside the same raw statements.
 * reconciliation: ``ledger.batch.reconcile_ledger`` (every check in
   ``ledger.reconciliation.CHECKS``, screened as the nightly run is) against a yardstick that
   is NOT the same work: one bare GROUP BY that sums the journal per account, the single
@@ -426,17 +430,39 @@ def worker(database_url: str, commands) -> None:
     setup_django(database_url)
     from django.db import connection
 
-    from ledger.batch import reconcile_ledger, roll_over_facility
-    from ledger.models import ReconciliationFinding
+    from ledger import chunks
+    from ledger.batch import reconcile_ledger, roll_over_facility, start_rollover
+    from ledger.models import BatchChunk, ReconciliationFinding, ScheduledRun
     from ledger.reconciliation import CHECKS, run_checks
 
     while True:
         command, *args = commands.recv()
         if command == "rollover":
-            facility_id, now = args
+            facility_id, now, chunk_size = args
             began = time.perf_counter()
-            run = roll_over_facility(facility_id=facility_id, now=now, trigger="benchmark")
+            run = roll_over_facility(
+                facility_id=facility_id, now=now, trigger="benchmark", chunk_size=chunk_size
+            )
             commands.send((time.perf_counter() - began, run.counts))
+        elif command == "plan rollover":
+            facility_id, now, chunk_size = args
+            began = time.perf_counter()
+            run = start_rollover(
+                facility_id=facility_id, now=now, trigger="benchmark", chunk_size=chunk_size
+            )
+            commands.send((time.perf_counter() - began, run.pk))
+        elif command == "work on":
+            # As a worker's ``work_on_run`` does: claim and do chunks until none is left.
+            (run_id,) = args
+            name = f"bench-{os.getpid()}"
+            began = time.perf_counter()
+            chunks.work_through(run_id, worker=name)
+            seconds = time.perf_counter() - began
+            commands.send((seconds, BatchChunk.objects.filter(run_id=run_id, worker=name).count()))
+        elif command == "run":
+            (run_id,) = args
+            run = ScheduledRun.objects.get(pk=run_id)
+            commands.send((run.status, run.counts))
         elif command == "reconcile":
             (exact,) = args
             began = time.perf_counter()
@@ -469,7 +495,13 @@ class Worker:
         self.process.start()
 
     def ask(self, *command):
+        self.tell(*command)
+        return self.answer()
+
+    def tell(self, *command):
         self.commands.send(command)
+
+    def answer(self):
         return self.commands.recv()
 
     def stop(self) -> float:
@@ -530,6 +562,12 @@ def main() -> None:
         help="measure one of the two (the other's ratio line then says it was not measured)",
     )
     parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=10_000,
+        help="inmates per rollover chunk, for one worker and for two (default 10,000)",
+    )
+    parser.add_argument(
         "--checked-load",
         action="store_true",
         help="load the journal with every trigger on (slower; the data is checked anyway)",
@@ -562,6 +600,8 @@ def main() -> None:
     print(table_sizes(raw), flush=True)
 
     work = Worker(database_url)
+    # A second worker for the shared rollover (ledger.chunks): both claim the same run's chunks.
+    helper = Worker(database_url) if options.only != "reconciliation" else None
     try:
         best = {}
 
@@ -569,16 +609,35 @@ def main() -> None:
             best[name] = min(best.get(name, seconds), seconds)
 
         if options.only != "reconciliation":
-            measure_rollover(options, work, raw, keep_best, facility_id, data_month, month)
+            measure_rollover(
+                options, (work, helper), raw, keep_best, facility_id, data_month, month
+            )
         if options.only != "rollover":
             measure_reconciliation(options, work, raw, keep_best, transactions)
     finally:
         peak_mb = work.stop()
+        if helper is not None:
+            helper.stop()
         raw.close()
     report(options, best, peak_mb)
 
 
-def measure_rollover(options, work, raw, keep_best, facility_id, data_month, month) -> None:
+def shared_rollover(workers, *, facility_id, now, chunk_size) -> tuple:
+    """One worker plans the run, then every worker claims and does its chunks at once; the
+    time is from the plan to the last worker's return (the run finished then)."""
+    began = time.perf_counter()
+    _plan_s, run_id = workers[0].ask("plan rollover", facility_id, now, chunk_size)
+    for worker in workers:
+        worker.tell("work on", run_id)
+    chunks_done = [worker.answer()[1] for worker in workers]
+    seconds = time.perf_counter() - began
+    status, counts = workers[0].ask("run", run_id)
+    if status != "succeeded":
+        raise SystemExit(f"the shared rollover ended {status}")
+    return seconds, counts, chunks_done
+
+
+def measure_rollover(options, workers, raw, keep_best, facility_id, data_month, month) -> None:
     from facilities.models import Facility
 
     facility = Facility.objects.get(pk=facility_id)
@@ -588,8 +647,10 @@ def measure_rollover(options, work, raw, keep_best, facility_id, data_month, mon
         f" at {rollover_at:%Y-%m-%d %H:%M %Z}",
         flush=True,
     )
+    sides = ("raw", "services", "two workers")
+    expected = {"periods_closed": options.inmates, "periods_opened": options.inmates}
     for round_number in range(options.rounds):
-        for side in ("raw", "services") if round_number % 2 == 0 else ("services", "raw"):
+        for side in sides if round_number % 2 == 0 else sides[::-1]:
             reset_periods(raw, facility_id=facility_id, data_month=data_month)
             if side == "raw":
                 close_s, open_s, opened = raw_rollover(
@@ -599,12 +660,23 @@ def measure_rollover(options, work, raw, keep_best, facility_id, data_month, mon
                 keep_best("raw open", open_s)
                 keep_best("raw rollover", close_s + open_s)
                 print(f"  raw: close {close_s:.2f} s, open {open_s:.2f} s ({opened:,})")
-            else:
-                seconds, counts = work.ask("rollover", facility_id, rollover_at)
+            elif side == "services":
+                seconds, counts = workers[0].ask(
+                    "rollover", facility_id, rollover_at, options.chunk_size
+                )
                 keep_best("roll_over_facility", seconds)
-                print(f"  roll_over_facility: {seconds:.2f} s {counts}", flush=True)
-                if counts != {"periods_closed": options.inmates, "periods_opened": options.inmates}:
-                    raise SystemExit(f"the rollover did not do the expected work: {counts}")
+                print(f"  roll_over_facility (one worker): {seconds:.2f} s {counts}", flush=True)
+            else:
+                seconds, counts, chunks_done = shared_rollover(
+                    workers, facility_id=facility_id, now=rollover_at, chunk_size=options.chunk_size
+                )
+                keep_best("two workers", seconds)
+                print(
+                    f"  two workers: {seconds:.2f} s {counts}, chunks done by each {chunks_done}",
+                    flush=True,
+                )
+            if side != "raw" and counts != expected:
+                raise SystemExit(f"the rollover did not do the expected work: {counts}")
 
 
 def measure_reconciliation(options, work, raw, keep_best, transactions) -> None:
@@ -651,6 +723,12 @@ def report(options, best, peak_mb) -> None:
             f"{best['raw rollover']:.2f} s (close {best['raw close']:.2f} s + open "
             f"{best['raw open']:.2f} s)"
         )
+    if "two workers" in best:
+        ratios["two workers/raw"] = best["two workers"] / best["raw rollover"]
+        print(
+            f"  rollover by two workers {best['two workers']:.2f} s against one "
+            f"{best['roll_over_facility']:.2f} s (chunks of {options.chunk_size:,} inmates)"
+        )
     exact_ratio = None
     if "reconcile_ledger" in best:
         ratios["reconciliation"] = best["reconcile_ledger"] / best[GROUP_BY]
@@ -670,6 +748,14 @@ def report(options, best, peak_mb) -> None:
     )
     skipped = f"not measured (--only {options.only})"
     print("rollover/raw: " + (f"{ratios['rollover']:.2f}" if "rollover" in ratios else skipped))
+    if "two workers/raw" in ratios:
+        print(
+            f"rollover by two workers/raw: {ratios['two workers/raw']:.2f} "
+            f"(two workers/one: {best['two workers'] / best['roll_over_facility']:.2f})"
+        )
+    else:
+        print(f"rollover by two workers/raw: {skipped}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     for label, ratio in (
         ("reconciliation", ratios.get("reconciliation")),
         ("reconciliation exact", exact_ratio),

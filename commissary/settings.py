@@ -14,6 +14,7 @@ from pathlib import Path
 
 import environ
 from django_guid.integrations import CeleryIntegration
+from kombu import Queue
 
 from commissary.logs import logging_config
 
@@ -268,6 +269,51 @@ else:
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     }
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="commissary")
+# Work of different kinds on queues of its own, so machines can be given the work they suit
+# (docs/operations.md): money (scheduled money work and the provider calls), mail (receipts,
+# digests, notices) and reports (statements, housekeeping). Named after the default queue, so
+# a second installation on the same Redis (or a test) keeps its own. A worker started without
+# -Q consumes every queue below, as the embedded run's single worker does.
+WORK_QUEUES = {work: f"{CELERY_TASK_DEFAULT_QUEUE}.{work}" for work in ("money", "mail", "reports")}
+# Each queue bound by its own name (kombu would bind every queue by the default queue's name,
+# and a message would reach them all).
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, *WORK_QUEUES.values())
+]
+CELERY_TASK_ROUTES = {
+    **{
+        name: {"queue": WORK_QUEUES["money"]}
+        for name in (
+            "ledger.tasks.roll_over_periods",
+            "ledger.tasks.reconcile_ledger",
+            "ledger.tasks.expire_stale_deposits",
+            "ledger.tasks.work_on_run",
+            "ledger.tasks.create_journal_partitions",
+            "payments.tasks.poll_pending_payments",
+            "payments.tasks.make_provider_call",
+            "payments.tasks.retry_provider_calls",
+            "monitoring.tasks.refund_stale_holds",
+        )
+    },
+    **{
+        name: {"queue": WORK_QUEUES["mail"]}
+        for name in (
+            "payments.tasks.send_receipt",
+            "payments.tasks.queue_unsent_receipts",
+            "ledger.notifications.email_approvers_of_request",
+            "reports.tasks.queue_staff_digests",
+            "reports.tasks.send_staff_digest",
+            "catalog.tasks.escalate_overdue_disputes",
+        )
+    },
+    **{
+        name: {"queue": WORK_QUEUES["reports"]}
+        for name in (
+            "ledger.tasks.generate_monthly_statements",
+            "monitoring.tasks.purge_monitoring_data",
+        )
+    },
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -278,6 +324,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
 # Inmates per rollover transaction: short transactions keep deposits flowing at 00:05.
 LEDGER_ROLLOVER_CHUNK_SIZE = env.int("LEDGER_ROLLOVER_CHUNK_SIZE", default=50_000)
+# A chunk of batch work claimed longer ago than this, and not done, is claimed again by another
+# worker (its own died). Longer than any chunk takes; shorter than the broker's visibility
+# timeout, so a worker waiting for a claim to expire is not delivered twice.
+LEDGER_CHUNK_CLAIM_SECONDS = env.float("LEDGER_CHUNK_CLAIM_SECONDS", default=300)
 # How long a reserved deposit waits for its payment before the expiry task releases its room.
 DEPOSIT_RESERVATION_MINUTES = env.int("DEPOSIT_RESERVATION_MINUTES", default=30)
 # The most any facility's deposit fee may be (facility policy changes are held to these):

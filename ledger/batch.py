@@ -12,9 +12,7 @@ as instants on the embedded SQLite database too.
 
 import datetime as dt
 import logging
-import time
 from collections import defaultdict
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.mail import mail_admins, send_mail
@@ -23,77 +21,102 @@ from django.utils import timezone
 
 from facilities.models import Facility
 
-from . import sql
+from . import chunks, sql
+from .chunks import Claim, Job, Piece, chunk_pause, finish_run, recorded_run, summed
 from .models import ReconciliationFinding, ScheduledRun
-from .reconciliation import run_checks
+from .reconciliation import CHECKS, Finding, run_checks
+
+__all__ = ["chunk_pause", "finish_run", "recorded_run"]  # shared with statements and payments
 
 log = logging.getLogger(__name__)
 
-
-def chunk_pause() -> None:
-    """An optional breather between chunks so that long batch work yields to the hot path."""
-    pause = getattr(settings, "LEDGER_BATCH_PAUSE_SECONDS", 0)
-    if pause:
-        time.sleep(pause)
-
-
-def _start_run(
-    *,
-    kind: str,
-    facility: Facility | None = None,
-    month: dt.date | None = None,
-    trigger: str = "schedule",
-    now: dt.datetime,
-) -> ScheduledRun:
-    """Record the start of a run; an earlier run of the same work still marked running was
-    killed (its transaction rolled back or its chunks are redone idempotently)."""
-    ScheduledRun.objects.filter(
-        kind=kind, facility=facility, month=month, status=ScheduledRun.Status.RUNNING
-    ).update(status=ScheduledRun.Status.ABANDONED, finished_at=now)
-    return ScheduledRun.objects.create(
-        kind=kind, facility=facility, month=month, trigger=trigger, started_at=now
-    )
-
-
-@contextmanager
-def recorded_run(**run_fields):
-    """A ScheduledRun around a piece of batch work; if the work raises, the run is marked
-    failed with the error before the exception goes on (to Celery's log and retry)."""
-    run = _start_run(**run_fields)
-    try:
-        yield run
-    except Exception as failure:
-        ScheduledRun.objects.filter(pk=run.pk).update(
-            status=ScheduledRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error=repr(failure)[:2000],
-            progress_done=run.progress_done,
-        )
-        raise
-
-
-def finish_run(run: ScheduledRun, *, status: str = ScheduledRun.Status.SUCCEEDED) -> None:
-    run.status = status
-    run.finished_at = timezone.now()
-    run.save(update_fields=["status", "finished_at", "counts", "progress_done", "progress_total"])
+# Past every inmate id: the last chunk of a run reaches it, so the chunks cover every id.
+LAST_ID = 2**63 - 1
 
 
 def inmate_id_chunks(facility_id: int, chunk_size: int):
-    """(low, high] inmate-id ranges covering the facility's inmates, about chunk_size each."""
+    """(low, high] inmate-id ranges, each holding ``chunk_size`` of the facility's inmates
+    (the last one the rest), and how many inmates the facility has."""
     with sql.cursor() as cursor:
         cursor.execute(
-            "SELECT MIN(id), MAX(id), COUNT(*) FROM facilities_inmate WHERE facility_id = %s",
-            [facility_id],
+            "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n"
+            " FROM facilities_inmate WHERE facility_id = %s) numbered"
+            " WHERE n %% %s = 0 ORDER BY id",
+            [facility_id, chunk_size],
         )
-        low, high, count = cursor.fetchone()
+        bounds = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT MAX(id), COUNT(*) FROM facilities_inmate WHERE facility_id = %s", [facility_id]
+        )
+        high, count = cursor.fetchone()
     if not count:
         return [], 0
-    span = high - low + 1
-    step = max(1, span * chunk_size // count)
-    return [(start - 1, min(start - 1 + step, high)) for start in range(low, high + 1, step)], count
+    if not bounds or bounds[-1] != high:
+        bounds.append(high)
+    return list(zip([0, *bounds[:-1]], bounds, strict=True)), count
+
+
+def _covering(ranges: list[tuple[int, int]], count: int, chunk_size: int) -> list[Piece]:
+    """The ranges as chunks, the first from id 0 and the last to LAST_ID, so together they
+    cover every inmate id (a transferred inmate's old period is closed by the facility's
+    rollover whatever its id); one chunk over everything when there are no ranges."""
+    if not ranges:
+        return [Piece(0, LAST_ID, size=0)]
+    sizes = [chunk_size] * (len(ranges) - 1) + [count - chunk_size * (len(ranges) - 1)]
+    pieces = [Piece(low, high, size=size) for (low, high), size in zip(ranges, sizes, strict=True)]
+    pieces[-1] = Piece(pieces[-1].low_id, LAST_ID, size=pieces[-1].size)
+    return pieces
+
+
+def start_chunked_run(*, pieces_of, **run_fields) -> ScheduledRun:
+    """Record a run and its chunks. ``pieces_of(run)`` returns the chunks and the run's
+    progress total; a failure there fails the run."""
+    with recorded_run(**run_fields) as run:
+        with transaction.atomic():
+            pieces, run.progress_total = pieces_of(run)
+            ScheduledRun.objects.filter(pk=run.pk).update(
+                progress_total=run.progress_total, counts=run.counts
+            )
+            chunks.plan(run, pieces)
+        return run
+
+
+def run_here(run: ScheduledRun) -> ScheduledRun:
+    """Do every chunk of a run in this process (the synchronous path: the admin's shell,
+    the tests, a single worker) and return the run as it ended."""
+    chunks.work_through(run.pk)
+    run.refresh_from_db()
+    return run
 
 
 # --- monthly rollover -------------------------------------------------------------------
+
+
+def start_rollover(
+    *,
+    facility_id: int,
+    now: dt.datetime | None = None,
+    trigger: str = "schedule",
+    chunk_size: int | None = None,
+) -> ScheduledRun:
+    """Plan the facility's rollover for this month (in its own timezone) as chunks of
+    ``chunk_size`` inmates (default: the LEDGER_ROLLOVER_CHUNK_SIZE setting)."""
+    now = now or timezone.now()
+    chunk_size = chunk_size or settings.LEDGER_ROLLOVER_CHUNK_SIZE
+    facility = Facility.objects.get(pk=facility_id)
+
+    def pieces_of(run):
+        ranges, inmates = inmate_id_chunks(facility_id, chunk_size)
+        return _covering(ranges, inmates, chunk_size), inmates
+
+    return start_chunked_run(
+        pieces_of=pieces_of,
+        kind=ScheduledRun.Kind.ROLLOVER,
+        facility=facility,
+        month=facility.local_month(now),
+        trigger=trigger,
+        now=now,
+    )
 
 
 def roll_over_facility(
@@ -104,62 +127,60 @@ def roll_over_facility(
     chunk_size: int | None = None,
 ) -> ScheduledRun:
     """Close the facility's periods of ended months and open this month's period for every
-    active inmate, in the facility's own timezone. Each chunk of inmates (``chunk_size``, by
-    default the LEDGER_ROLLOVER_CHUNK_SIZE setting) is one short transaction; a re-run (late,
-    twice, or after a crash) finds the work done and adds nothing.
-    """
-    now = now or timezone.now()
-    chunk_size = chunk_size or settings.LEDGER_ROLLOVER_CHUNK_SIZE
-    facility = Facility.objects.get(pk=facility_id)
-    month = facility.local_month(now)
-    with recorded_run(
-        kind=ScheduledRun.Kind.ROLLOVER, facility=facility, month=month, trigger=trigger, now=now
-    ) as run:
-        return _roll_over(run, facility, month, chunk_size, now)
+    active inmate, in the facility's own timezone. Each chunk of inmates is one short
+    transaction; a re-run (late, twice, or after a crash) finds the work done and adds
+    nothing."""
+    return run_here(
+        start_rollover(facility_id=facility_id, now=now, trigger=trigger, chunk_size=chunk_size)
+    )
 
 
-def _roll_over(run, facility, month, chunk_size, now) -> ScheduledRun:
-    facility_id = facility.pk
-    chunks, inmates = inmate_id_chunks(facility_id, chunk_size)
-    run.progress_total = inmates
-    ScheduledRun.objects.filter(pk=run.pk).update(progress_total=inmates)
-    closed = opened = 0
-    last_id = 0
-    while True:
-        # Ended months close in id order, a chunk per short transaction, so a late credit to
-        # last month's period never waits behind one update of every period at once.
-        with transaction.atomic(), sql.cursor() as cursor:
-            cursor.execute(
-                "UPDATE ledger_monthlyperiod SET closed_at = %s WHERE id IN ("
-                " SELECT id FROM ledger_monthlyperiod WHERE facility_id = %s AND month < %s"
-                " AND closed_at IS NULL AND id > %s ORDER BY id LIMIT %s) RETURNING id",
-                [now, facility_id, month, last_id, chunk_size],
-            )
-            closed_ids = [row[0] for row in cursor.fetchall()]
-        if not closed_ids:
-            break
-        closed += len(closed_ids)
-        last_id = max(closed_ids)
-        chunk_pause()
-    for low, high in chunks:
-        with transaction.atomic(), sql.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO ledger_monthlyperiod "
-                "(inmate_id, facility_id, month, received_fen, reserved_fen, cap_fen) "
-                "SELECT i.id, i.facility_id, %s, 0, 0, %s FROM facilities_inmate i "
-                "WHERE i.facility_id = %s AND i.status = 'active' AND i.id > %s AND i.id <= %s "
-                "ON CONFLICT (inmate_id, month) DO NOTHING",
-                [month, facility.monthly_cap_fen, facility_id, low, high],
-            )
-            opened += cursor.rowcount
-            run.progress_done = min(inmates, run.progress_done + (high - low))
-            ScheduledRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
-        chunk_pause()
-    run.progress_done = inmates
-    run.counts = {"periods_closed": closed, "periods_opened": opened}
+def _roll_over_chunk(run: ScheduledRun, claim: Claim, _prepared) -> dict:
+    """One chunk of inmates: their periods of ended months close, and each active one gets
+    this month's period (ON CONFLICT: a period a deposit or an earlier run made stays)."""
+    facility = run.facility
+    with sql.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_monthlyperiod SET closed_at = %s WHERE facility_id = %s"
+            " AND month < %s AND closed_at IS NULL AND inmate_id > %s AND inmate_id <= %s",
+            [run.started_at, facility.pk, run.month, claim.low_id, claim.high_id],
+        )
+        closed = cursor.rowcount
+        cursor.execute(
+            "INSERT INTO ledger_monthlyperiod "
+            "(inmate_id, facility_id, month, received_fen, reserved_fen, cap_fen) "
+            "SELECT i.id, i.facility_id, %s, 0, 0, %s FROM facilities_inmate i "
+            "WHERE i.facility_id = %s AND i.status = 'active' AND i.id > %s AND i.id <= %s "
+            "ON CONFLICT (inmate_id, month) DO NOTHING",
+            [run.month, facility.monthly_cap_fen, facility.pk, claim.low_id, claim.high_id],
+        )
+        opened = cursor.rowcount
+    return {"periods_closed": closed, "periods_opened": opened}
+
+
+def _finish_rollover(run: ScheduledRun, counts: list[dict]) -> None:
+    run.counts = summed(counts, ["periods_closed", "periods_opened"])
+    run.progress_done = run.progress_total
     finish_run(run)
-    log.info("rollover %s %s: closed %s, opened %s", facility.code, month, closed, opened)
-    return run
+    log.info(
+        "rollover %s %s: closed %s, opened %s",
+        run.facility.code,
+        run.month,
+        run.counts["periods_closed"],
+        run.counts["periods_opened"],
+    )
+
+
+chunks.register_job(
+    ScheduledRun.Kind.ROLLOVER, Job(apply=_roll_over_chunk, finish=_finish_rollover)
+)
+
+
+def facilities_in(timezone_name: str | None) -> list[int]:
+    facilities = Facility.objects.order_by("id")
+    if timezone_name:
+        facilities = facilities.filter(timezone=timezone_name)
+    return list(facilities.values_list("id", flat=True))
 
 
 def roll_over_periods(
@@ -167,75 +188,133 @@ def roll_over_periods(
 ) -> list[ScheduledRun]:
     """Roll over every facility in one timezone (the scheduler fires once per timezone, at
     00:05 local on the 1st), or every facility when no timezone is given."""
-    facilities = Facility.objects.order_by("id")
-    if timezone_name:
-        facilities = facilities.filter(timezone=timezone_name)
     return [
         roll_over_facility(facility_id=facility_id, now=now, trigger=trigger)
-        for facility_id in facilities.values_list("id", flat=True)
+        for facility_id in facilities_in(timezone_name)
     ]
 
 
 # --- expiry of unpaid deposits ------------------------------------------------------------
 
 
+def start_expiry(
+    *, now: dt.datetime | None = None, chunk_size: int = 1_000, trigger: str = "schedule"
+) -> ScheduledRun:
+    """Plan the expiry of deposits whose payment did not arrive in time: chunks of about
+    ``chunk_size`` inmates among those with such deposits (the last chunk reaching every
+    later id, so a deposit gone stale since is not left out); none when there is nothing."""
+    now = now or timezone.now()
+
+    def pieces_of(run):
+        stale = "SELECT DISTINCT inmate_id FROM ledger_deposit WHERE status = 'created'"
+        with sql.cursor() as cursor:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM ({stale} AND expires_at < %s) stale",  # noqa: S608 - constant SQL; values are bound
+                [now],
+            )
+            if not cursor.fetchone()[0]:
+                return [], 0
+            cursor.execute(
+                "SELECT inmate_id FROM (SELECT inmate_id, ROW_NUMBER() OVER"  # noqa: S608 - constant SQL; values are bound
+                f" (ORDER BY inmate_id) AS n FROM ({stale} AND expires_at < %s) stale) numbered"
+                " WHERE n %% %s = 0 ORDER BY inmate_id",
+                [now, chunk_size],
+            )
+            bounds = [row[0] for row in cursor.fetchall()]
+        lows, highs = [0, *bounds], [*bounds, LAST_ID]
+        return [Piece(low, high, size=0) for low, high in zip(lows, highs, strict=True)], 0
+
+    return start_chunked_run(
+        pieces_of=pieces_of, kind=ScheduledRun.Kind.EXPIRY, trigger=trigger, now=now
+    )
+
+
 def expire_stale_deposits(
     *, now: dt.datetime | None = None, chunk_size: int = 1_000, trigger: str = "schedule"
 ) -> ScheduledRun:
     """Expire deposits whose payment did not arrive in time and give their room under both
-    caps back. Each chunk locks the inmates' spendable rows (in id order, the same lock the
-    money services take first), then moves deposits, periods and pending money set-based."""
-    now = now or timezone.now()
-    with recorded_run(kind=ScheduledRun.Kind.EXPIRY, trigger=trigger, now=now) as run:
-        expired = 0
-        while True:
-            with transaction.atomic(), sql.cursor() as cursor:
-                lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
-                cursor.execute(
-                    f"""
-                    SELECT a.inmate_id FROM ledger_account a
-                    WHERE a.kind = 'spendable' AND a.inmate_id IN (
-                        SELECT d.inmate_id FROM ledger_deposit d
-                        WHERE d.status = 'created' AND d.expires_at < %s
-                        ORDER BY d.inmate_id LIMIT %s)
-                    ORDER BY a.id {lock}
-                    """,  # noqa: S608 - a constant lock clause; values are bound
-                    [now, chunk_size],
-                )
-                inmate_ids = [row[0] for row in cursor.fetchall()]
-                if not inmate_ids:
-                    break
-                in_list = ", ".join(["%s"] * len(inmate_ids))
-                cursor.execute(
-                    f"UPDATE ledger_deposit SET status = 'expired', resolved_at = %s "  # noqa: S608 - placeholders only; values are bound
-                    f"WHERE status = 'created' AND expires_at < %s AND inmate_id IN ({in_list}) "
-                    f"RETURNING inmate_id, period_id, amount_fen",
-                    [now, now, *inmate_ids],
-                )
-                by_period, by_inmate = defaultdict(int), defaultdict(int)
-                for inmate_id, period_id, amount_fen in cursor.fetchall():
-                    by_period[period_id] += amount_fen
-                    by_inmate[inmate_id] += amount_fen
-                    expired += 1
-                for table, column, key, amounts in (
-                    ("ledger_monthlyperiod", "reserved_fen", "id", by_period),
-                    ("ledger_account", "pending_fen", "inmate_id", by_inmate),
-                ):
-                    cases = " ".join("WHEN %s THEN %s" for _ in amounts)
-                    kind_filter = " AND kind = 'spendable'" if table == "ledger_account" else ""
-                    cursor.execute(
-                        f"UPDATE {table} SET {column} = {column} - CASE {key} {cases} ELSE 0 END "  # noqa: S608 - names from the constant tuple above, placeholders; values bound
-                        f"WHERE {key} IN ({', '.join(['%s'] * len(amounts))}){kind_filter}",
-                        [v for pair in amounts.items() for v in pair] + list(amounts),
-                    )
-            chunk_pause()
-        run.counts = {"deposits_expired": expired}
-        run.progress_done = run.progress_total = expired
-        finish_run(run)
-        return run
+    caps back, a chunk of inmates per short transaction."""
+    return run_here(start_expiry(now=now, chunk_size=chunk_size, trigger=trigger))
+
+
+def _expire_chunk(run: ScheduledRun, claim: Claim, _prepared) -> dict:
+    """Lock the chunk's inmates with stale deposits (their spendable rows in id order, the
+    same lock the money services take first), then move deposits, periods and pending money
+    set-based. Deposits already resolved are left alone, so a chunk done again expires
+    nothing twice."""
+    now = run.started_at
+    expired = 0
+    with sql.cursor() as cursor:
+        lock = "FOR UPDATE" if connection.features.has_select_for_update else ""
+        cursor.execute(
+            f"""
+            SELECT a.inmate_id FROM ledger_account a
+            WHERE a.kind = 'spendable' AND a.inmate_id IN (
+                SELECT d.inmate_id FROM ledger_deposit d
+                WHERE d.status = 'created' AND d.expires_at < %s
+                AND d.inmate_id > %s AND d.inmate_id <= %s)
+            ORDER BY a.id {lock}
+            """,  # noqa: S608 - a constant lock clause; values are bound
+            [now, claim.low_id, claim.high_id],
+        )
+        inmate_ids = [row[0] for row in cursor.fetchall()]
+        if not inmate_ids:
+            return {"deposits_expired": 0}
+        in_list = ", ".join(["%s"] * len(inmate_ids))
+        cursor.execute(
+            f"UPDATE ledger_deposit SET status = 'expired', resolved_at = %s "  # noqa: S608 - placeholders only; values are bound
+            f"WHERE status = 'created' AND expires_at < %s AND inmate_id IN ({in_list}) "
+            f"RETURNING inmate_id, period_id, amount_fen",
+            [now, now, *inmate_ids],
+        )
+        by_period, by_inmate = defaultdict(int), defaultdict(int)
+        for inmate_id, period_id, amount_fen in cursor.fetchall():
+            by_period[period_id] += amount_fen
+            by_inmate[inmate_id] += amount_fen
+            expired += 1
+        for table, column, key, amounts in (
+            ("ledger_monthlyperiod", "reserved_fen", "id", by_period),
+            ("ledger_account", "pending_fen", "inmate_id", by_inmate),
+        ):
+            if not amounts:
+                continue
+            cases = " ".join("WHEN %s THEN %s" for _ in amounts)
+            kind_filter = " AND kind = 'spendable'" if table == "ledger_account" else ""
+            cursor.execute(
+                f"UPDATE {table} SET {column} = {column} - CASE {key} {cases} ELSE 0 END "  # noqa: S608 - names from the constant tuple above, placeholders; values bound
+                f"WHERE {key} IN ({', '.join(['%s'] * len(amounts))}){kind_filter}",
+                [v for pair in amounts.items() for v in pair] + list(amounts),
+            )
+    return {"deposits_expired": expired}
+
+
+def _finish_expiry(run: ScheduledRun, counts: list[dict]) -> None:
+    run.counts = summed(counts, ["deposits_expired"])
+    run.progress_done = run.progress_total = run.counts["deposits_expired"]
+    finish_run(run)
+
+
+chunks.register_job(ScheduledRun.Kind.EXPIRY, Job(apply=_expire_chunk, finish=_finish_expiry))
 
 
 # --- reconciliation -----------------------------------------------------------------------
+
+
+def start_reconciliation(
+    *, trigger: str = "schedule", now: dt.datetime | None = None, exact: bool = False
+) -> ScheduledRun:
+    """Plan a reconciliation run: one chunk per check. Each check reads one snapshot of its
+    own (its screen's two sides and its exact query agree with each other, which is all a
+    check needs; the checks are independent)."""
+    now = now or timezone.now()
+
+    def pieces_of(run):
+        run.counts = {"mode": "exact" if exact else "screened"}
+        return [Piece(label=check.name, size=1) for check in CHECKS], len(CHECKS)
+
+    return start_chunked_run(
+        pieces_of=pieces_of, kind=ScheduledRun.Kind.RECONCILIATION, trigger=trigger, now=now
+    )
 
 
 def reconcile_ledger(
@@ -244,30 +323,50 @@ def reconcile_ledger(
     """Run every reconciliation check, store each finding, and email each affected
     facility's trust-alert addresses. Never changes money. ``exact`` runs every check's exact
     query instead of screening first (see ``ledger.reconciliation``)."""
-    now = now or timezone.now()
-    with recorded_run(kind=ScheduledRun.Kind.RECONCILIATION, trigger=trigger, now=now) as run:
-        findings = run_checks(now=now, exact=exact)
-        ReconciliationFinding.objects.bulk_create(
-            ReconciliationFinding(
-                run=run,
-                check_name=f.check,
-                facility_id=f.facility_id,
-                subject=f.subject,
-                expected=str(f.expected),
-                actual=str(f.actual),
-            )
-            for f in findings
+    return run_here(start_reconciliation(trigger=trigger, now=now, exact=exact))
+
+
+def _check_findings(run: ScheduledRun, claim: Claim) -> list[Finding]:
+    """The chunk's check, in its own read-only snapshot, before the chunk's transaction."""
+    [check] = [check for check in CHECKS if check.name == claim.label]
+    return run_checks(now=run.started_at, checks=[check], exact=run.counts["mode"] == "exact")
+
+
+def _store_findings(run: ScheduledRun, claim: Claim, findings: list[Finding]) -> dict:
+    ReconciliationFinding.objects.bulk_create(
+        ReconciliationFinding(
+            run=run,
+            check_name=f.check,
+            facility_id=f.facility_id,
+            subject=f.subject,
+            expected=str(f.expected),
+            actual=str(f.actual),
         )
-        run.counts = {"findings": len(findings), "mode": "exact" if exact else "screened"}
-        finish_run(
-            run,
-            status=ScheduledRun.Status.FOUND_PROBLEMS
-            if findings
-            else ScheduledRun.Status.SUCCEEDED,
-        )
-        if findings:
-            _alert_facilities(run, findings)
-        return run
+        for f in findings
+    )
+    return {"findings": len(findings)}
+
+
+def _finish_reconciliation(run: ScheduledRun, counts: list[dict]):
+    run.counts = {**summed(counts, ["findings"]), "mode": run.counts["mode"]}
+    run.progress_done = run.progress_total
+    found = run.counts["findings"]
+    finish_run(
+        run, status=ScheduledRun.Status.FOUND_PROBLEMS if found else ScheduledRun.Status.SUCCEEDED
+    )
+    if not found:
+        return None
+    findings = [
+        Finding(f.check_name, f.facility_id, f.subject, f.expected, f.actual)
+        for f in run.findings.order_by("pk")
+    ]
+    return lambda: _alert_facilities(run, findings)
+
+
+chunks.register_job(
+    ScheduledRun.Kind.RECONCILIATION,
+    Job(prepare=_check_findings, apply=_store_findings, finish=_finish_reconciliation),
+)
 
 
 def _alert_facilities(run: ScheduledRun, findings) -> None:

@@ -768,3 +768,55 @@ class StaffRequest(models.Model):
     @property
     def is_policy_change(self) -> bool:
         return self.kind == self.Kind.POLICY_CHANGE
+
+
+class BatchChunk(models.Model):
+    """One claimable piece of a scheduled run (a range of inmate ids, or one reconciliation
+    check), so several workers share a run without overlap or gaps.
+
+    A worker claims a pending chunk (or one whose claim is older than the claim timeout: its
+    worker died) by raising ``attempt``; it then does the chunk's work and marks it done in one
+    transaction that first checks ``attempt`` is still its own, so a chunk's work commits once
+    however many workers tried it (``ledger.chunks``)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        CLAIMED = "claimed", _("Claimed")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    run = models.ForeignKey(
+        ScheduledRun, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("run")
+    )
+    number = models.PositiveIntegerField(_("number"))
+    # The chunk's inmates are those with low_id < id <= high_id; a check's name otherwise.
+    low_id = models.BigIntegerField(_("lowest inmate id (exclusive)"), default=0)
+    high_id = models.BigIntegerField(_("highest inmate id"), default=0)
+    label = models.CharField(_("label"), max_length=64, blank=True)
+    # About how many inmates (or items) the chunk covers, for the run's progress.
+    size = models.PositiveIntegerField(_("size"), default=0)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default="pending")
+    attempt = models.PositiveIntegerField(_("attempt"), default=0)
+    worker = models.CharField(_("worker"), max_length=200, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("batch chunk")
+        verbose_name_plural = _("batch chunks")
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="batch_chunk_run_number"),
+        ]
+        indexes = [
+            # The claim's search: a run's chunks not done yet, in order.
+            models.Index(
+                fields=["run", "number"],
+                condition=Q(state__in=["pending", "claimed"]),
+                name="batch_chunk_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.run_id}/{self.number} ({self.state})"

@@ -17,8 +17,10 @@ seeded hash is not a cryptographic one), and a new draw every night. Only when a
 differ does its exact query run, to name the rows; if the exact query then finds nothing,
 the disagreement itself is reported. ``run_checks(exact=True)`` skips the screens.
 
-PostgreSQL runs every check of a run in one read-only REPEATABLE READ snapshot, so the two
-sides of a screen, and all the checks, see the ledger as of one instant while payments go on.
+PostgreSQL runs each ``run_checks`` call in one read-only REPEATABLE READ snapshot, so the two
+sides of a screen and the exact query see the ledger as of one instant while payments go on. A
+scheduled run calls it once per check (each check a chunk that any worker may take,
+``ledger.batch``): every check is complete in itself, so each needs only its own snapshot.
 
 With a read replica fit for reads that can wait (``commissary.replica``), the run reads there
 first, snapshot rules and all (a standby keeps them); only the checks that found something on

@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
@@ -27,8 +27,9 @@ from commissary import replica
 from commissary.money import format_fen
 from facilities.models import Facility, Inmate
 
-from . import memos, sql
-from .batch import chunk_pause, finish_run, inmate_id_chunks, recorded_run
+from . import chunks, memos, sql
+from .batch import inmate_id_chunks, run_here, start_chunked_run
+from .chunks import Claim, Job, Piece, finish_run, summed
 from .models import Account, ScheduledRun, Statement, Transaction
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,38 @@ def _render_pdf(*, facility, inmate, month, opening, closing, lines) -> bytes:
     return buffer.getvalue()
 
 
+def start_statements(
+    *,
+    facility_id: int,
+    month: dt.date | None = None,
+    now: dt.datetime | None = None,
+    chunk_size: int = 500,
+    trigger: str = "schedule",
+) -> ScheduledRun:
+    """Plan the facility's statements for ``month`` (default: last month) as chunks of
+    ``chunk_size`` inmates."""
+    now = now or timezone.now()
+    facility = Facility.objects.get(pk=facility_id)
+
+    def pieces_of(run):
+        ranges, inmates = inmate_id_chunks(facility_id, chunk_size)
+        sizes = [chunk_size] * len(ranges)
+        if ranges:
+            sizes[-1] = inmates - chunk_size * (len(ranges) - 1)
+        return [
+            Piece(low, high, size=size) for (low, high), size in zip(ranges, sizes, strict=True)
+        ], inmates
+
+    return start_chunked_run(
+        pieces_of=pieces_of,
+        kind=ScheduledRun.Kind.STATEMENTS,
+        facility=facility,
+        month=month or previous_month(facility, now),
+        trigger=trigger,
+        now=now,
+    )
+
+
 def generate_statements(
     *,
     facility_id: int,
@@ -130,31 +163,49 @@ def generate_statements(
     trigger: str = "schedule",
 ) -> ScheduledRun:
     """Write (or rewrite) every inmate's statement for ``month`` (default: last month)."""
-    now = now or timezone.now()
-    facility = Facility.objects.get(pk=facility_id)
-    month = month or previous_month(facility, now)
-    start, end = _month_bounds(month, facility.timezone)
-    with recorded_run(
-        kind=ScheduledRun.Kind.STATEMENTS, facility=facility, month=month, trigger=trigger, now=now
-    ) as run:
-        chunks, run.progress_total = inmate_id_chunks(facility_id, chunk_size)
-        reads_from = replica.alias_for_reads_that_can_wait()
-        written = 0
-        for low, high in chunks:
-            inmates = list(
-                Inmate.objects.filter(
-                    facility_id=facility_id, id__gt=low, id__lte=high, admitted_at__lt=end
-                ).order_by("id")
-            )
-            if inmates:
-                written += _write_chunk(facility, inmates, month, start, end, now, reads_from)
-            run.progress_done = min(run.progress_total, run.progress_done + (high - low))
-            ScheduledRun.objects.filter(pk=run.pk).update(progress_done=run.progress_done)
-            chunk_pause()
-        run.progress_done = run.progress_total
-        run.counts = {"statements": written}
-        finish_run(run)
-        return run
+    return run_here(
+        start_statements(
+            facility_id=facility_id, month=month, now=now, chunk_size=chunk_size, trigger=trigger
+        )
+    )
+
+
+def _render_chunk(run: ScheduledRun, claim: Claim) -> list[Statement]:
+    """The chunk's statements, read and drawn before its (short) transaction."""
+    facility = run.facility
+    start, end = _month_bounds(run.month, facility.timezone)
+    inmates = list(
+        Inmate.objects.filter(
+            facility_id=facility.pk, id__gt=claim.low_id, id__lte=claim.high_id, admitted_at__lt=end
+        ).order_by("id")
+    )
+    if not inmates:
+        return []
+    reads_from = replica.alias_for_reads_that_can_wait()
+    return _drawn_statements(facility, inmates, run.month, start, end, run.started_at, reads_from)
+
+
+def _store_statements(run: ScheduledRun, claim: Claim, statements: list[Statement]) -> dict:
+    """Upserted by (inmate, month): a chunk done again rewrites, never duplicates."""
+    Statement.objects.bulk_create(
+        statements,
+        update_conflicts=True,
+        unique_fields=["inmate", "month"],
+        update_fields=["facility", "opening_fen", "closing_fen", "html", "pdf", "created_at"],
+    )
+    return {"statements": len(statements)}
+
+
+def _finish_statements(run: ScheduledRun, counts: list[dict]) -> None:
+    run.counts = summed(counts, ["statements"])
+    run.progress_done = run.progress_total
+    finish_run(run)
+
+
+chunks.register_job(
+    ScheduledRun.Kind.STATEMENTS,
+    Job(prepare=_render_chunk, apply=_store_statements, finish=_finish_statements),
+)
 
 
 def _read_chunk(ids, start, end, using=DEFAULT_DB_ALIAS):
@@ -186,7 +237,9 @@ def _read_chunk(ids, start, end, using=DEFAULT_DB_ALIAS):
     return opening, lines
 
 
-def _write_chunk(facility, inmates, month, start, end, now, reads_from=DEFAULT_DB_ALIAS) -> int:
+def _drawn_statements(
+    facility, inmates, month, start, end, now, reads_from=DEFAULT_DB_ALIAS
+) -> list[Statement]:
     try:
         opening, lines = _read_chunk([inmate.pk for inmate in inmates], start, end, reads_from)
     except DatabaseError:
@@ -221,11 +274,4 @@ def _write_chunk(facility, inmates, month, start, end, now, reads_from=DEFAULT_D
                 created_at=now,
             )
         )
-    with transaction.atomic():
-        Statement.objects.bulk_create(
-            statements,
-            update_conflicts=True,
-            unique_fields=["inmate", "month"],
-            update_fields=["facility", "opening_fen", "closing_fen", "html", "pdf", "created_at"],
-        )
-    return len(statements)
+    return statements

@@ -80,6 +80,16 @@ class Broker:
         self.queue = queue
         self.redis = redis.Redis.from_url(url)
 
+    @property
+    def all_queues(self) -> list[str]:
+        """The test's queue and its work queues (money, mail, reports), named after it as the
+        worker names them from CELERY_QUEUE (``settings.WORK_QUEUES``)."""
+        default = settings.CELERY_TASK_DEFAULT_QUEUE
+        return [
+            self.queue,
+            *(self.queue + name.removeprefix(default) for name in settings.WORK_QUEUES.values()),
+        ]
+
     def send(self, task, *, task_id: str | None = None, **kwargs) -> str:
         """Queue ``task(**kwargs)`` for the test's workers; returns the task id."""
         with app.connection_for_write(
@@ -184,11 +194,14 @@ def _test_database_url() -> str:
 def start_worker(transactional_db, broker, tmp_path) -> Callable[..., Worker]:
     """``start_worker(**env)`` starts a Celery worker on the test's queue and test database
     and returns once it consumes; extra keyword arguments become its environment variables.
+    ``queues`` (default: the test's queue alone) are the queues it consumes; tasks the worker
+    queues itself go to their work queue (``settings.WORK_QUEUES``), which a worker consumes
+    only when given ``broker.all_queues``.
     Workers still running at the end are stopped; their logs are printed (pytest shows them
     when the test failed)."""
     workers: list[Worker] = []
 
-    def start(**extra_env: str) -> Worker:
+    def start(queues: list[str] | None = None, **extra_env: str) -> Worker:
         name = f"{broker.queue}-{len(workers) + 1}"
         env = {
             **os.environ,
@@ -220,7 +233,7 @@ def start_worker(transactional_db, broker, tmp_path) -> Callable[..., Worker]:
                     "--concurrency",
                     "1",
                     "-Q",
-                    broker.queue,
+                    ",".join(queues or [broker.queue]),
                     "--hostname",
                     f"{name}@%h",
                     "--loglevel",
