@@ -5,6 +5,9 @@ own stock. Restrictions bar a category or a product for an inmate, or suspend th
 commissary until a moment. An order is written only by ``catalog.services`` in the same database
 transaction as its ledger debit (invariant 7: a kiosk can only debit, at the server's prices).
 Stock never goes negative and an order's total equals its lines (CHECKs below and the service).
+
+About 660 lines: products, facility prices and their history, orders, picks and disputes
+refer to each other, and most of the length is fields with their translated labels.
 """
 
 import pgtrigger

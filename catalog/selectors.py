@@ -1,5 +1,9 @@
 """Reads of the catalog and orders that the kiosk API and the admin share. Amounts stay
-integer fen; times are ISO 8601 with the facility's offset."""
+integer fen; times are ISO 8601 with the facility's offset.
+
+About 470 lines of short reads, together because the kiosk API and the admin must answer
+the same.
+"""
 
 import datetime as dt
 from dataclasses import dataclass

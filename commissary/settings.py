@@ -4,7 +4,7 @@ DEBUG is off unless asked for. Without DATABASE_URL the app runs on an embedded 
 under the data directory; without REDIS_URL Celery uses kombu's filesystem transport there.
 PostgreSQL and Redis are what production and the test suite use.
 
-One file of about 400 lines, as Django expects: each setting sits beside the comment that says
+One file of about 520 lines, as Django expects: each setting sits beside the comment that says
 why it has its value.
 """
 

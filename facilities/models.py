@@ -2,6 +2,9 @@
 
 The policy (caps, timezone, currency, deposit fee) is read by the ledger services; the caps
 themselves are enforced on the ledger's own rows (see ``ledger.models``).
+
+About 560 lines, most of them fields with their translated labels and the policy's CHECKs;
+the models refer to each other.
 """
 
 import datetime as dt

@@ -1,7 +1,11 @@
 """Writes for facilities, inmates and kiosk devices: intake, transfer, release, PINs, device
 keys, caps. Nothing here writes a ledger row: money and caps move only through
 ``ledger.services``, called inside this module's own transaction (and before its own row
-locks: see ``ledger.locks`` for the order) so an inmate's status and ledger never disagree."""
+locks: see ``ledger.locks`` for the order) so an inmate's status and ledger never disagree.
+
+About 420 lines: intake, transfer and release share the inmate's lock order with the ledger,
+which reads best in one module.
+"""
 
 import datetime as dt
 import secrets

@@ -8,6 +8,9 @@ period's month is part of its key and every deposit creates its own month's row,
 that runs late, twice or never cannot let money past a cap nor block a deposit; reconciliation
 reports and never changes money. Raw statements go through ``ledger.sql``, so instants compare
 as instants on the embedded SQLite database too.
+
+About 410 lines: rollover, expiry, reconciliation and statements share the chunked-run
+machinery (``ledger.chunks``) and the SQL helpers; each job is short.
 """
 
 import datetime as dt

@@ -11,9 +11,10 @@ Money rows are written by ``ledger.services``, the batch jobs (``ledger.batch``:
 expiry) and the bulk loader the demo uses (``ledger.bulk``); these constraints and triggers
 hold every one of them to the invariants.
 
-One module of nearly 600 lines: the money's tables refer to each other (journal, periods,
-deposits, events, requests) and their constraints and triggers are the invariants, which read
-best side by side; most of its length is those constraints.
+One module of about 820 lines: the money's tables refer to each other (journal, periods,
+deposits, events, requests, batch chunks) and their constraints and triggers are the
+invariants, which read best side by side; most of its length is those constraints and each
+field's translated label.
 """
 
 import uuid

@@ -3,7 +3,11 @@ rules (each save a new version), the deposits to review (oldest first, with the 
 fired and the parties' history), auto-accepted pairs and each facility's review deadlines.
 
 Accept and reject are actions with a confirmation page; each calls one service per hold, which
-moves the money exactly once (``monitoring.services``)."""
+moves the money exactly once (``monitoring.services``).
+
+About 520 lines: the review queue's actions, their confirmation pages and the rule form's
+versioning read together; each screen's class is short.
+"""
 
 import datetime as dt
 

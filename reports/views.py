@@ -7,7 +7,10 @@ message, never silently replaced.
 
 Their figures are reads that can wait: the dashboard, the charts and the reports read on the
 read replica when one is configured and fit (``commissary.replica``); which facilities a viewer
-may see is still decided on the primary."""
+may see is still decided on the primary.
+
+About 440 lines: one short view per report, each with its form.
+"""
 
 import datetime as dt
 from urllib.parse import urlencode

@@ -2,7 +2,11 @@
 release payout, and a second trust officer assigned to the facility approves or rejects it.
 Facility policy changes (filed from the facility's page) are decided here too, by a second
 facility administrator. The requester can withdraw their own waiting request (the "withdraw"
-action, with a confirmation page); nobody else can."""
+action, with a confirmation page); nobody else can.
+
+About 400 lines: the list, the filing form, the preview and the decide/withdraw actions of
+one screen family.
+"""
 
 from django import forms
 from django.contrib import admin, messages

@@ -1,6 +1,10 @@
 """Family deposits, two-phase like a card authorisation: ``reserve_deposit`` holds room under
 both caps (invariants 3 and 4), then ``credit_deposit`` turns the reservation into money
-received, or ``release_deposit`` gives the room back."""
+received, or ``release_deposit`` gives the room back.
+
+About 450 lines: the two phases and every way a reservation ends (credit, release, refund of
+a held deposit) share the reservation's rows and the lock order, so they stay in one module.
+"""
 
 import datetime as dt
 import uuid

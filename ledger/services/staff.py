@@ -25,6 +25,10 @@ are judged one after the other and cannot both slip under it.
   commissary's to stop), but a staff member's release of a frozen account pays out only with a
   second trust officer's approval, whatever the amount (``payout_needs_approval``).
 Kiosk purchases and new deposits are refused while frozen (``account_frozen``).
+
+About 590 lines: every operation opens the same way under the inmate's lock, but the order of
+its checks (frozen, permission, approval) decides which refusal the caller sees and differs by
+operation, so they stay side by side rather than behind one shared opening.
 """
 
 import datetime as dt
