@@ -17,6 +17,7 @@ from django.db.models import Count, Sum
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -361,7 +362,7 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         if not depositors:
             return "—"
         return format_html_join(
-            format_html("<br>"),
+            mark_safe("<br>"),
             "{} · {} · {}",
             (
                 (
