@@ -152,8 +152,8 @@ def detach_oldest_month(
     does, and when the month's entries do not sum to zero."""
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         plan = plan_detach(month=month, now=now)
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         # Nothing may be added to the month while its totals are taken; postings to the other
         # months go on until the DETACH below.
         cursor.execute(f"LOCK TABLE {plan.table_name} IN SHARE MODE")
