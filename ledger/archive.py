@@ -18,10 +18,11 @@ SQLite has no partitions and nothing to detach; its archived-month tables stay e
 """
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,8 +35,9 @@ from .models import ArchivedJournalMonth, ScheduledRun
 
 # No month archived: every transaction is dated after this.
 NOTHING_ARCHIVED = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
-# DETACH waits for an ACCESS EXCLUSIVE lock on the journal; postings queue behind that wait.
-LOCK_TIMEOUT = "5s"
+# How long a detach keeps trying to lock the journal between postings, and how often.
+LOCK_ATTEMPT_SECONDS = 10
+LOCK_ATTEMPT_PAUSE_SECONDS = 0.05
 
 
 class DetachRefused(DomainError):
@@ -130,13 +132,13 @@ def plan_detach(*, month: dt.date | None = None, now: dt.datetime | None = None)
     return DetachPlan(oldest, partitions.partition_name(oldest), starts_at, ends_at, run)
 
 
-def month_figures(plan: DetachPlan) -> tuple[int, int, int]:
-    """(entries, accounts, sum in fen) of the month's partition; the sum is zero on a sound
-    journal."""
+def month_figures(plan: DetachPlan) -> tuple[int, int, int, int]:
+    """(entries, accounts, sum in fen, newest entry id) of the month's partition; the sum is
+    zero on a sound journal."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT COUNT(*), COUNT(DISTINCT account_id), COALESCE(SUM(amount_fen), 0) "  # noqa: S608 - the name is built from a date
-            f"FROM {plan.table_name}"
+            f"SELECT COUNT(*), COUNT(DISTINCT account_id), COALESCE(SUM(amount_fen), 0), "  # noqa: S608 - the name is built from a date
+            f"COALESCE(MAX(id), 0) FROM {plan.table_name}"
         )
         return tuple(map(int, cursor.fetchone()))
 
@@ -153,15 +155,28 @@ def detach_oldest_month(
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         plan = plan_detach(month=month, now=now)
-        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        # Nothing may be added to the month while its totals are taken; postings to the other
-        # months go on until the DETACH below.
-        cursor.execute(f"LOCK TABLE {plan.table_name} IN SHARE MODE")
+        # Summed before the journal is locked, so postings wait only for the DETACH itself.
+        # The sums and the newest id are read by one statement; the entries are append-only
+        # and their ids come from one sequence, so an unchanged newest id under the lock below
+        # proves nothing was added to the month since.
         report(_("Summing the entries of %(month)s…") % {"month": f"{plan.month:%Y-%m}"})
-        entries, accounts, sum_fen = month_figures(plan)
+        entries, accounts, sum_fen, newest_id = month_figures(plan)
         if sum_fen != 0:
             raise DetachRefused(
                 _("The entries of %(month)s do not sum to zero: it is not detached.")
+                % {"month": f"{plan.month:%Y-%m}"}
+            )
+        cursor.execute(
+            "CREATE TEMPORARY TABLE archived_month_totals ON COMMIT DROP AS "  # noqa: S608 - the name is built from a date
+            f"SELECT account_id, SUM(amount_fen) AS amount_fen FROM {plan.table_name} "
+            "GROUP BY account_id"
+        )
+        report(_("Detaching %(table)s from the journal…") % {"table": plan.table_name})
+        _lock_the_journal()
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {plan.table_name}")  # noqa: S608 - the name is built from a date
+        if cursor.fetchone()[0] != newest_id:
+            raise DetachRefused(
+                _("An entry of %(month)s was added while it was summed: it is not detached.")
                 % {"month": f"{plan.month:%Y-%m}"}
             )
         archived = ArchivedJournalMonth.objects.create(
@@ -174,24 +189,55 @@ def detach_oldest_month(
             detached_at=now,
         )
         cursor.execute(
-            "INSERT INTO ledger_archivedaccounttotal (archived_month_id, account_id, amount_fen) "  # noqa: S608 - the name is built from a date
-            f"SELECT %s, account_id, SUM(amount_fen) FROM {plan.table_name} GROUP BY account_id",
+            "INSERT INTO ledger_archivedaccounttotal (archived_month_id, account_id, amount_fen) "
+            "SELECT %s, account_id, amount_fen FROM archived_month_totals",
             [archived.pk],
         )
-        report(
-            _("Kept the totals of %(accounts)d accounts over %(entries)d entries.")
-            % {"accounts": accounts, "entries": entries}
-        )
-        report(_("Detaching %(table)s from the journal…") % {"table": plan.table_name})
         cursor.execute(f"ALTER TABLE {partitions.PARENT} DETACH PARTITION {plan.table_name}")
-        # With the journal locked by the DETACH, nothing can have reached the default
-        # partition for the month since the plan was made.
+        # With the journal locked, nothing can have reached the default partition for the
+        # month since the plan was made.
         if _default_partition_entries_before(plan.ends_at):
             raise DetachRefused(
                 _("An entry of %(month)s reached the default partition: it is not detached.")
                 % {"month": f"{plan.month:%Y-%m}"}
             )
+        report(
+            _("Kept the totals of %(accounts)d accounts over %(entries)d entries.")
+            % {"accounts": accounts, "entries": entries}
+        )
     return archived
+
+
+def _lock_the_journal() -> None:
+    """Take, all at once and without waiting, every lock the DETACH needs, or none.
+
+    DETACH locks the journal (ACCESS EXCLUSIVE) and the tables its foreign keys point at (the
+    accounts and transactions), and the totals' own foreign keys lock account rows. A
+    posting takes its locks in another order (accounts first, entries later, their foreign
+    keys checked at commit), so a detach that waited for one lock while holding another could
+    deadlock with a posting, and the database might abort the posting. So each attempt asks
+    for all of them with NOWAIT and gives back what it got when one is busy; the postings
+    never wait behind a half-locked detach. EXCLUSIVE on the accounts also keeps any posting
+    from holding an account row lock once the attempt succeeds."""
+    deadline = time.monotonic() + LOCK_ATTEMPT_SECONDS
+    while True:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE ledger_account IN EXCLUSIVE MODE NOWAIT")
+                cursor.execute("LOCK TABLE ledger_transaction IN EXCLUSIVE MODE NOWAIT")
+                cursor.execute(f"LOCK TABLE {partitions.PARENT} IN ACCESS EXCLUSIVE MODE NOWAIT")
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            return
+        except OperationalError as busy:
+            if time.monotonic() > deadline:
+                raise DetachRefused(
+                    _(
+                        "The journal stayed busy with postings for %(seconds)d seconds: "
+                        "nothing was detached; try again at a quieter time."
+                    )
+                    % {"seconds": LOCK_ATTEMPT_SECONDS}
+                ) from busy
+            time.sleep(LOCK_ATTEMPT_PAUSE_SECONDS)
 
 
 def _default_partition_entries_before(instant: dt.datetime) -> int:

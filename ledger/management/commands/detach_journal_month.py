@@ -36,7 +36,7 @@ class Command(BaseCommand):
         try:
             if dry_run:
                 plan = archive.plan_detach(month=month)
-                entries, accounts, sum_fen = archive.month_figures(plan)
+                entries, accounts, _sum_fen, _newest_id = archive.month_figures(plan)
                 self.stdout.write(
                     _(
                         "Would detach %(month)s as table %(table)s: %(entries)d entries on "
