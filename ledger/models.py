@@ -11,10 +11,10 @@ Money rows are written by ``ledger.services``, the batch jobs (``ledger.batch``:
 expiry) and the bulk loader the demo uses (``ledger.bulk``); these constraints and triggers
 hold every one of them to the invariants.
 
-One module of about 820 lines: the money's tables refer to each other (journal, periods,
-deposits, events, requests, batch chunks) and their constraints and triggers are the
-invariants, which read best side by side; most of its length is those constraints and each
-field's translated label.
+One module of about 890 lines: the money's tables refer to each other (journal, archived
+months, periods, deposits, events, requests, batch chunks) and their constraints and triggers
+are the invariants, which read best side by side; most of its length is those constraints and
+each field's translated label.
 """
 
 import uuid
@@ -316,6 +316,71 @@ class Entry(models.Model):
     def __str__(self):
         sign = "+" if self.amount_fen > 0 else ""
         return f"{self.account} {sign}{format_fen(self.amount_fen)}"
+
+
+class ArchivedJournalMonth(models.Model):
+    """A month of entries detached from the journal for archive (``ledger.archive``): its
+    partition left as a table of its own, to be dumped and dropped. Its per-account totals
+    (``ArchivedAccountTotal``) stand in for its entries wherever a balance sums the journal."""
+
+    month = models.DateField(unique=True, verbose_name=_("month"))
+    starts_at = models.DateTimeField(verbose_name=_("starts at"))
+    ends_at = models.DateTimeField(verbose_name=_("ends at"))
+    table_name = models.CharField(max_length=63, verbose_name=_("table name"))
+    entry_count = models.BigIntegerField(verbose_name=_("entry count"))
+    reconciliation_run = models.ForeignKey(
+        "ScheduledRun",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("reconciliation run"),
+        help_text=_("The clean reconciliation run, started after the month ended, it relied on."),
+    )
+    detached_at = models.DateTimeField(verbose_name=_("detached at"))
+
+    class Meta:
+        verbose_name = _("archived journal month")
+        verbose_name_plural = _("archived journal months")
+        triggers = [
+            pgtrigger.Protect(
+                name="archived_month_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} ({self.table_name})"
+
+
+class ArchivedAccountTotal(models.Model):
+    """The sum of one account's entries in an archived month: added back to the journal's sums
+    (balances, statement openings, reconciliation) so they are the same after the detach."""
+
+    archived_month = models.ForeignKey(
+        ArchivedJournalMonth,
+        on_delete=models.PROTECT,
+        related_name="account_totals",
+        verbose_name=_("archived month"),
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("account")
+    )
+    amount_fen = models.BigIntegerField(verbose_name=_("amount fen"))
+
+    class Meta:
+        verbose_name = _("archived account total")
+        verbose_name_plural = _("archived account totals")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["archived_month", "account"], name="archived_total_once_per_account"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="archived_total_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.archived_month.month:%Y-%m} {self.account} {format_fen(self.amount_fen)}"
 
 
 class MonthlyPeriod(models.Model):

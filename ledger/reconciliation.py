@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from commissary import replica
 
-from . import sql
+from . import archive, sql
 from .schedules import expiry_interval
 
 logger = logging.getLogger(__name__)
@@ -96,33 +96,44 @@ class Check:
 CHECKS: list[Check] = [
     Check(
         "transaction_unbalanced",
-        "Every transaction's entries sum to zero, and every transaction has entries.",
+        "Every transaction's entries sum to zero, and every transaction has entries (but those "
+        "of archived months, whose entries left the journal).",
         """
         SELECT t.facility_id, t.id, 0, COALESCE(SUM(e.amount_fen), 0)
         FROM ledger_transaction t LEFT JOIN ledger_entry e ON e.transaction_id = t.id
         GROUP BY t.id, t.facility_id
-        HAVING COALESCE(SUM(e.amount_fen), 0) <> 0 OR COUNT(e.id) = 0
+        HAVING COALESCE(SUM(e.amount_fen), 0) <> 0
+            OR (COUNT(e.id) = 0 AND t.created_at >= %(archived_before)s)
         """,
         "transaction",
         Screen(
             # Weighted by transaction, the entries sum to zero only if every transaction's do;
             # the transactions that have entries are all the transactions.
+            # Both sides leave out what is dated before the archived months.
             f"""
             SELECT (SELECT COALESCE(SUM(amount_fen * {weight("transaction_id")}), 0)
-                    FROM ledger_entry),
+                    FROM ledger_entry WHERE created_at >= %(archived_before)s),
                    COUNT(*), COALESCE(SUM({weight("transaction_id")}), 0)
-            FROM (SELECT DISTINCT transaction_id FROM ledger_entry) e
+            FROM (SELECT DISTINCT transaction_id FROM ledger_entry
+                  WHERE created_at >= %(archived_before)s) e
             """,  # noqa: S608 - weights are constant SQL built from column names; the seed is bound
-            f"SELECT 0, COUNT(*), COALESCE(SUM({weight('id')}), 0) FROM ledger_transaction",  # noqa: S608 - weights are constant SQL built from column names; the seed is bound
+            f"""
+            SELECT 0, COUNT(*), COALESCE(SUM({weight("id")}), 0) FROM ledger_transaction
+            WHERE created_at >= %(archived_before)s
+            """,  # noqa: S608 - weights are constant SQL built from column names; the seed is bound
         ),
     ),
     Check(
         "cached_balance_mismatch",
-        "Each inmate account's cached balance equals the sum of its entries.",
+        "Each inmate account's cached balance equals the sum of its entries (and of its totals "
+        "in archived months).",
         """
         SELECT a.facility_id, a.id, COALESCE(s.total, 0), a.balance_fen
         FROM ledger_account a
-        LEFT JOIN (SELECT account_id, SUM(amount_fen) AS total FROM ledger_entry
+        LEFT JOIN (SELECT account_id, SUM(amount_fen) AS total
+                   FROM (SELECT account_id, amount_fen FROM ledger_entry
+                         UNION ALL
+                         SELECT account_id, amount_fen FROM ledger_archivedaccounttotal) j
                    GROUP BY account_id) s ON s.account_id = a.id
         WHERE a.balance_fen IS NOT NULL AND a.balance_fen <> COALESCE(s.total, 0)
         """,
@@ -134,7 +145,10 @@ CHECKS: list[Check] = [
             """,  # noqa: S608 - weights are constant SQL built from column names; the seed is bound
             # System accounts carry no cached balance: their entries are left out by id.
             f"""
-            SELECT COALESCE(SUM(amount_fen * {weight("account_id")}), 0) FROM ledger_entry
+            SELECT COALESCE(SUM(amount_fen * {weight("account_id")}), 0)
+            FROM (SELECT account_id, amount_fen FROM ledger_entry
+                  UNION ALL
+                  SELECT account_id, amount_fen FROM ledger_archivedaccounttotal) j
             WHERE NOT (account_id = ANY (ARRAY(
                 SELECT id FROM ledger_account WHERE balance_fen IS NULL)))
             """,  # noqa: S608 - weights are constant SQL built from column names; the seed is bound
@@ -209,7 +223,9 @@ CHECKS: list[Check] = [
     Check(
         "credited_deposit_without_transaction",
         "Every credited deposit has its journal transaction, which puts the deposit's amount "
-        "on the deposit inmate's spendable account; a deposit not credited puts nothing there.",
+        "on the deposit inmate's spendable account; a deposit not credited puts nothing there "
+        "(deposits with a transaction in an archived month are left out: its entries left the "
+        "journal).",
         """
         SELECT d.facility_id, d.id,
                CASE WHEN d.status = 'credited' THEN d.amount_fen ELSE 0 END,
@@ -226,6 +242,7 @@ CHECKS: list[Check] = [
         HAVING COALESCE(SUM(e.amount_fen) FILTER (
                    WHERE a.inmate_id = d.inmate_id AND a.kind = 'spendable'), 0)
                <> CASE WHEN d.status = 'credited' THEN d.amount_fen ELSE 0 END
+           AND COALESCE(MIN(t.created_at) >= %(archived_before)s, TRUE)
         """,
         "deposit",
         Screen(
@@ -235,13 +252,18 @@ CHECKS: list[Check] = [
             SELECT COALESCE(SUM(d.amount_fen * {pair_weight("d.id", "s.id")}), 0)
             FROM ledger_deposit d
             JOIN ledger_account s ON s.inmate_id = d.inmate_id AND s.kind = 'spendable'
-            WHERE d.status = 'credited'
+            WHERE d.status = 'credited' AND NOT EXISTS (
+                SELECT 1 FROM ledger_transaction o
+                WHERE o.deposit_id = d.id AND o.created_at < %(archived_before)s)
             """,  # noqa: S608 - weights are constant SQL built from column names; the seed is bound
             f"""
             SELECT COALESCE(SUM(e.amount_fen * {pair_weight("t.deposit_id", "e.account_id")}), 0)
             FROM ledger_entry e JOIN ledger_transaction t ON t.id = e.transaction_id
             WHERE t.deposit_id IS NOT NULL AND NOT (e.account_id = ANY (ARRAY(
                 SELECT id FROM ledger_account WHERE inmate_id IS NULL)))
+              AND NOT EXISTS (
+                SELECT 1 FROM ledger_transaction o
+                WHERE o.deposit_id = t.deposit_id AND o.created_at < %(archived_before)s)
             """,  # noqa: S608 - weights are constant SQL built from column names; the seed is bound
         ),
     ),
@@ -287,6 +309,9 @@ def run_checks(
         # not a finding: it is late only once a whole interval (and a run) has gone by.
         "expired_before": now - expiry_interval() - EXPIRY_RUN_SLACK,
         "seed": secrets.randbits(62),
+        # Read on the primary: a replica behind it may not have the newest archived month yet,
+        # and then reads its entries from the journal, which it still has too.
+        "archived_before": archive.archived_before(),
     }
     alias = replica.alias_for_reads_that_can_wait()
     if alias != DEFAULT_DB_ALIAS:

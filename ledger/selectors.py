@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db.models import Sum
 from django.utils import timezone
 
-from .models import Account, Deposit, Entry, MonthlyPeriod
+from .models import Account, ArchivedAccountTotal, Deposit, Entry, MonthlyPeriod
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,11 @@ def account_balance_fen(*, account: Account) -> int:
     for system accounts (which are never cached, so no hot path locks them)."""
     if account.balance_fen is not None:
         return account.balance_fen
-    return Entry.objects.filter(account=account).aggregate(total=Sum("amount_fen"))["total"] or 0
+    journal = Entry.objects.filter(account=account).aggregate(total=Sum("amount_fen"))["total"]
+    archived = ArchivedAccountTotal.objects.filter(account=account).aggregate(
+        total=Sum("amount_fen")
+    )["total"]
+    return (journal or 0) + (archived or 0)
 
 
 def statement_entries(*, inmate):

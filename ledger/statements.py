@@ -27,7 +27,7 @@ from commissary import replica
 from commissary.money import format_fen
 from facilities.models import Facility, Inmate
 
-from . import chunks, memos, sql
+from . import archive, chunks, memos, sql
 from .batch import inmate_id_chunks, run_here, start_chunked_run
 from .chunks import Claim, Job, Piece, finish_run, summed
 from .models import Account, ScheduledRun, Statement, Transaction
@@ -134,6 +134,14 @@ def start_statements(
     ``chunk_size`` inmates."""
     now = now or timezone.now()
     facility = Facility.objects.get(pk=facility_id)
+    month = month or previous_month(facility, now)
+    # A statement drawn again for a month detached for archive would lose its lines and
+    # overwrite the one stored when the month still had its entries.
+    if _month_bounds(month, facility.timezone)[0] < archive.archived_before():
+        raise archive.MonthArchived(
+            gettext("The statements of %(month)s are not drawn again: its entries are archived.")
+            % {"month": f"{month:%Y-%m}"}
+        )
 
     def pieces_of(run):
         ranges, inmates = inmate_id_chunks(facility_id, chunk_size)
@@ -148,7 +156,7 @@ def start_statements(
         pieces_of=pieces_of,
         kind=ScheduledRun.Kind.STATEMENTS,
         facility=facility,
-        month=month or previous_month(facility, now),
+        month=month,
         trigger=trigger,
         now=now,
     )
@@ -224,6 +232,17 @@ def _read_chunk(ids, start, end, using=DEFAULT_DB_ALIAS):
             [*ids, start],
         )
         opening.update(dict(cursor.fetchall()))
+        # Months detached for archive count by their accounts' totals.
+        cursor.execute(
+            f"SELECT a.inmate_id, CAST(SUM(t.amount_fen) AS BIGINT) "  # noqa: S608 - placeholders only; values are bound
+            f"FROM ledger_archivedaccounttotal t "
+            f"JOIN ledger_archivedjournalmonth m ON m.id = t.archived_month_id "
+            f"JOIN ledger_account a ON a.id = t.account_id "
+            f"WHERE a.inmate_id IN ({in_list}) AND m.ends_at <= %s GROUP BY a.inmate_id",
+            [*ids, start],
+        )
+        for inmate_id, archived_fen in cursor.fetchall():
+            opening[inmate_id] = (opening[inmate_id] or 0) + archived_fen
         cursor.execute(
             f"SELECT a.inmate_id, t.created_at, t.kind, t.memo, a.kind, e.amount_fen "  # noqa: S608 - placeholders only; values are bound
             f"FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id "

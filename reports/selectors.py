@@ -13,7 +13,14 @@ from django_celery_beat.models import PeriodicTask
 
 from catalog import selectors as catalog_selectors
 from facilities.models import local_date
-from ledger.models import Account, Deposit, Entry, MonthlyPeriod, ScheduledRun
+from ledger.models import (
+    Account,
+    ArchivedAccountTotal,
+    Deposit,
+    Entry,
+    MonthlyPeriod,
+    ScheduledRun,
+)
 
 NEAR_CAP_SHARE = 0.9  # "near a cap": at least 90% of it used
 
@@ -187,13 +194,24 @@ def trust_balances_at(*, facility, day: dt.date):
         .annotate(balance_fen=Sum("amount_fen"))
         .order_by("account__inmate__inmate_number")
     )
+    # Months detached for archive count by their accounts' totals.
+    archived = (
+        ArchivedAccountTotal.objects.filter(
+            account__facility=facility,
+            account__kind__in=Account.INMATE_KINDS,
+            archived_month__ends_at__lte=end,
+        )
+        .values("account__inmate__inmate_number", "account__inmate__surname", "account__kind")
+        .annotate(balance_fen=Sum("amount_fen"))
+    )
     balances: dict[tuple[str, str], dict[str, int]] = {}
-    for row in rows:
+    for row in [*rows, *archived]:
         inmate = (row["account__inmate__inmate_number"], row["account__inmate__surname"])
-        balances.setdefault(inmate, {})[row["account__kind"]] = row["balance_fen"]
+        kinds = balances.setdefault(inmate, {})
+        kinds[row["account__kind"]] = kinds.get(row["account__kind"], 0) + row["balance_fen"]
     return [
         (number, surname, kinds.get("spendable", 0), kinds.get("held", 0))
-        for (number, surname), kinds in balances.items()
+        for (number, surname), kinds in sorted(balances.items())
     ]
 
 

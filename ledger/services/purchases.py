@@ -106,7 +106,9 @@ def refund_purchase(
             execute(
                 cursor,
                 "SELECT "
-                "(SELECT -SUM(amount_fen) FROM ledger_entry "
+                # A purchase of a month detached for archive has no entries here: nothing of
+                # it can be refunded.
+                "(SELECT COALESCE(-SUM(amount_fen), 0) FROM ledger_entry "
                 " WHERE transaction_id = %s AND account_id = %s AND created_at = %s), "
                 "(SELECT COALESCE(SUM(e.amount_fen), 0) FROM ledger_entry e "
                 " JOIN ledger_transaction t ON t.id = e.transaction_id "

@@ -274,3 +274,9 @@ def test_scripts_run_serves_pages_runs_tasks_without_a_broker_and_stops_on_ctrl_
     # The queue's folders, control folder included, are in the data directory.
     assert (embedded_data_dir / "celery-control").is_dir()
     assert had_stray_control_folder or not stray_control_folder.exists()
+
+
+def test_the_archive_command_refuses_on_sqlite_and_changes_nothing(walkthrough):
+    _ran(walkthrough, "detach_journal_month")
+    assert "partitioned by month only on PostgreSQL" in walkthrough["detach_refusal"]
+    assert walkthrough["entries_after_detach"] == walkthrough["entries_before_detach"] > 0

@@ -1,12 +1,14 @@
 """The embedded default's money work, on the SQLite database that ``scripts/run`` migrated and
 seeded: a deposit, a purchase, a replay, deposit expiry, rollover, reconciliation and the
-monthly statements (through the Celery task functions the scheduler calls), and the journal's
-SQLite guards against raw SQL. Run by ``test_embedded_default.py`` in a process of its own
-(the suite itself runs on PostgreSQL); prints what it saw as one JSON object on the last line.
-Each part runs even when an earlier one failed, and a failure is reported under its name.
+monthly statements (through the Celery task functions the scheduler calls), the journal's
+SQLite guards against raw SQL, and the archive command's refusal (no partitions here). Run by
+``test_embedded_default.py`` in a process of its own (the suite itself runs on PostgreSQL);
+prints what it saw as one JSON object on the last line. Each part runs even when an earlier one
+failed, and a failure is reported under its name.
 """
 
 import datetime as dt
+import io
 import json
 import os
 import sys
@@ -18,6 +20,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
 django.setup()
 
 from auditlog.models import LogEntry  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.core.management.base import CommandError  # noqa: E402
 from django.db import DatabaseError, connection, transaction  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -305,6 +309,20 @@ def statements():
         or 0,
         "closing_fen": own_entries.aggregate(total=Sum("amount_fen"))["total"] or 0,
     }
+
+
+entries_before_detach = Entry.objects.count()
+
+
+@step
+def detach_journal_month():
+    # SQLite has no partitions: the archive command refuses and changes nothing.
+    try:
+        call_command("detach_journal_month", stdout=io.StringIO())
+    except CommandError as refusal:
+        seen["detach_refusal"] = str(refusal)
+    seen["entries_after_detach"] = Entry.objects.count()
+    seen["entries_before_detach"] = entries_before_detach
 
 
 sys.stdout.write(json.dumps(seen) + "\n")

@@ -1,0 +1,249 @@
+"""Detaching the journal's oldest month for archive, and the totals that stand in for it.
+
+Guards one invariant: every sum the journal proves is the same after a month leaves it. A
+detach stores, in the same transaction, each account's total over the month
+(``ArchivedAccountTotal``); the whole-journal sums add those totals back (account balances in
+reconciliation, statement openings, trust balances, system-account balances), and the checks
+that join transactions to their entries skip the transactions dated before the archived
+months, which keep their rows but no longer their entries.
+
+Only the oldest attached month goes, only one that ended before last month began (so last
+month's statements, refunds and reports still read their entries), only after a reconciliation
+run that started after the month ended found nothing (so the totals kept are of a ledger known
+to agree with itself), and only with nothing of it left in the DEFAULT partition. The
+partition stays in the database as a table of its own, ``ledger_entry_pYYYYMM``: the archive
+is ``pg_dump`` of that table, then ``DROP TABLE`` (docs/operations.md).
+
+SQLite has no partitions and nothing to detach; its archived-month tables stay empty.
+"""
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import OperationalError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from commissary.errors import DomainError
+
+from . import partitions
+from .models import ArchivedJournalMonth, ScheduledRun
+
+# No month archived: every transaction is dated after this.
+NOTHING_ARCHIVED = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+# How long a detach keeps trying to lock the journal between postings, and how often.
+LOCK_ATTEMPT_SECONDS = 10
+LOCK_ATTEMPT_PAUSE_SECONDS = 0.05
+
+
+class DetachRefused(DomainError):
+    code = "detach_refused"
+    default_message = gettext_lazy("This month of the journal cannot be detached.")
+
+
+class MonthArchived(DomainError):
+    code = "month_archived"
+    default_message = gettext_lazy("That month's entries are archived.")
+
+
+@dataclass(frozen=True)
+class DetachPlan:
+    month: dt.date
+    table_name: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    reconciliation_run: ScheduledRun
+
+
+def archived_before(using: str | None = None) -> dt.datetime:
+    """The end of the newest archived month: transactions dated before it have no entries in
+    the journal, their accounts' totals are in ``ArchivedAccountTotal``."""
+    months = ArchivedJournalMonth.objects.using(using) if using else ArchivedJournalMonth.objects
+    return months.aggregate(end=Max("ends_at"))["end"] or NOTHING_ARCHIVED
+
+
+def plan_detach(*, month: dt.date | None = None, now: dt.datetime | None = None) -> DetachPlan:
+    """What a detach would do, or ``DetachRefused`` saying why it may not."""
+    if not partitions.is_partitioned():
+        raise DetachRefused(
+            _(
+                "The journal is partitioned by month only on PostgreSQL: this database has "
+                "no month to detach."
+            )
+        )
+    attached = partitions.attached_months()
+    if not attached:
+        raise DetachRefused(_("The journal has no month partition to detach."))
+    oldest = attached[0]
+    if month is not None and month != oldest:
+        raise DetachRefused(
+            _(
+                "Only the oldest month, %(oldest)s, can be detached: months leave the journal "
+                "in order."
+            )
+            % {"oldest": f"{oldest:%Y-%m}"}
+        )
+    this_month = partitions.month_of(now or timezone.now())
+    if oldest >= partitions.add_months(this_month, -1):
+        raise DetachRefused(
+            _(
+                "%(month)s is too recent: only a month that ended before last month began "
+                "can be detached."
+            )
+            % {"month": f"{oldest:%Y-%m}"}
+        )
+    starts_at = partitions.month_start(oldest)
+    ends_at = partitions.month_start(partitions.add_months(oldest, 1))
+    run = (
+        ScheduledRun.objects.filter(kind=ScheduledRun.Kind.RECONCILIATION)
+        .exclude(status__in=[ScheduledRun.Status.RUNNING, ScheduledRun.Status.ABANDONED])
+        .order_by("-started_at")
+        .first()
+    )
+    if run is None or run.started_at < ends_at:
+        raise DetachRefused(
+            _(
+                "No reconciliation run has finished since %(month)s ended: run reconciliation "
+                "and let it come out clean first."
+            )
+            % {"month": f"{oldest:%Y-%m}"}
+        )
+    if run.status != ScheduledRun.Status.SUCCEEDED:
+        raise DetachRefused(
+            _(
+                "The latest reconciliation run (%(started)s) did not come out clean: resolve "
+                "what it found and run it again first."
+            )
+            % {"started": f"{run.started_at:%Y-%m-%d %H:%M}"}
+        )
+    left_behind = _default_partition_entries_before(ends_at)
+    if left_behind:
+        raise DetachRefused(
+            _(
+                "The default partition still holds %(count)d entries dated before %(month)s "
+                "ended: they must be in their month's partition first."
+            )
+            % {"count": left_behind, "month": f"{oldest:%Y-%m}"}
+        )
+    return DetachPlan(oldest, partitions.partition_name(oldest), starts_at, ends_at, run)
+
+
+def month_figures(plan: DetachPlan) -> tuple[int, int, int, int]:
+    """(entries, accounts, sum in fen, newest entry id) of the month's partition; the sum is
+    zero on a sound journal."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*), COUNT(DISTINCT account_id), COALESCE(SUM(amount_fen), 0), "  # noqa: S608 - the name is built from a date
+            f"COALESCE(MAX(id), 0) FROM {plan.table_name}"
+        )
+        return tuple(map(int, cursor.fetchone()))
+
+
+def detach_oldest_month(
+    *,
+    month: dt.date | None = None,
+    now: dt.datetime | None = None,
+    report: Callable[[str], None] = lambda message: None,
+) -> ArchivedJournalMonth:
+    """Detach the oldest month of the journal, keeping its per-account totals, in one
+    transaction; ``report`` hears each step. Refuses (``DetachRefused``) as ``plan_detach``
+    does, and when the month's entries do not sum to zero."""
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        plan = plan_detach(month=month, now=now)
+        # Summed before the journal is locked, so postings wait only for the DETACH itself.
+        # The sums and the newest id are read by one statement; the entries are append-only
+        # and their ids come from one sequence, so an unchanged newest id under the lock below
+        # proves nothing was added to the month since.
+        report(_("Summing the entries of %(month)s…") % {"month": f"{plan.month:%Y-%m}"})
+        entries, accounts, sum_fen, newest_id = month_figures(plan)
+        if sum_fen != 0:
+            raise DetachRefused(
+                _("The entries of %(month)s do not sum to zero: it is not detached.")
+                % {"month": f"{plan.month:%Y-%m}"}
+            )
+        cursor.execute(
+            "CREATE TEMPORARY TABLE archived_month_totals ON COMMIT DROP AS "  # noqa: S608 - the name is built from a date
+            f"SELECT account_id, SUM(amount_fen) AS amount_fen FROM {plan.table_name} "
+            "GROUP BY account_id"
+        )
+        report(_("Detaching %(table)s from the journal…") % {"table": plan.table_name})
+        _lock_the_journal()
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {plan.table_name}")  # noqa: S608 - the name is built from a date
+        if cursor.fetchone()[0] != newest_id:
+            raise DetachRefused(
+                _("An entry of %(month)s was added while it was summed: it is not detached.")
+                % {"month": f"{plan.month:%Y-%m}"}
+            )
+        archived = ArchivedJournalMonth.objects.create(
+            month=plan.month,
+            starts_at=plan.starts_at,
+            ends_at=plan.ends_at,
+            table_name=plan.table_name,
+            entry_count=entries,
+            reconciliation_run=plan.reconciliation_run,
+            detached_at=now,
+        )
+        cursor.execute(
+            "INSERT INTO ledger_archivedaccounttotal (archived_month_id, account_id, amount_fen) "
+            "SELECT %s, account_id, amount_fen FROM archived_month_totals",
+            [archived.pk],
+        )
+        cursor.execute(f"ALTER TABLE {partitions.PARENT} DETACH PARTITION {plan.table_name}")
+        # With the journal locked, nothing can have reached the default partition for the
+        # month since the plan was made.
+        if _default_partition_entries_before(plan.ends_at):
+            raise DetachRefused(
+                _("An entry of %(month)s reached the default partition: it is not detached.")
+                % {"month": f"{plan.month:%Y-%m}"}
+            )
+        report(
+            _("Kept the totals of %(accounts)d accounts over %(entries)d entries.")
+            % {"accounts": accounts, "entries": entries}
+        )
+    return archived
+
+
+def _lock_the_journal() -> None:
+    """Take, all at once and without waiting, every lock the DETACH needs, or none.
+
+    DETACH locks the journal (ACCESS EXCLUSIVE) and the tables its foreign keys point at (the
+    accounts and transactions), and the totals' own foreign keys lock account rows. A
+    posting takes its locks in another order (accounts first, entries later, their foreign
+    keys checked at commit), so a detach that waited for one lock while holding another could
+    deadlock with a posting, and the database might abort the posting. So each attempt asks
+    for all of them with NOWAIT and gives back what it got when one is busy; the postings
+    never wait behind a half-locked detach. EXCLUSIVE on the accounts also keeps any posting
+    from holding an account row lock once the attempt succeeds."""
+    deadline = time.monotonic() + LOCK_ATTEMPT_SECONDS
+    while True:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE ledger_account IN EXCLUSIVE MODE NOWAIT")
+                cursor.execute("LOCK TABLE ledger_transaction IN EXCLUSIVE MODE NOWAIT")
+                cursor.execute(f"LOCK TABLE {partitions.PARENT} IN ACCESS EXCLUSIVE MODE NOWAIT")
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            return
+        except OperationalError as busy:
+            if time.monotonic() > deadline:
+                raise DetachRefused(
+                    _(
+                        "The journal stayed busy with postings for %(seconds)d seconds: "
+                        "nothing was detached; try again at a quieter time."
+                    )
+                    % {"seconds": LOCK_ATTEMPT_SECONDS}
+                ) from busy
+            time.sleep(LOCK_ATTEMPT_PAUSE_SECONDS)
+
+
+def _default_partition_entries_before(instant: dt.datetime) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM {partitions.DEFAULT_PARTITION} WHERE created_at < %s",  # noqa: S608 - constant name
+            [instant],
+        )
+        return cursor.fetchone()[0]
