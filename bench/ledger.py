@@ -11,12 +11,13 @@ client, 8 clients on 8 inmates, and 8 clients on one hot inmate. Each deposit co
 inmate's own depositor and payer, as a family's does. Beside each figure it measures, in the
 same run, a raw baseline: the statements the services issue — the ``FOR UPDATE OF s, h`` lock
 query, the period insert and conditional update, the account update, the deposit, transaction
-and entry inserts, the screening's rule look-up and each active rule's query, the credit's
-status update returning the credited deposit — in the same transactions, through a bare psycopg
-connection with the same client-side binding Django uses. Neither side reads anything back after
-it writes. The ratio services/raw is what Django and the service code cost on top of the SQL;
-the goal is at least 0.7 with 8 clients on 8 inmates (the last line). The ratio of deposits with
-ten rules to deposits with none is what the rules cost (the goal is at least 0.9, issue 19).
+and entry inserts, the screening's rule look-up and its one aggregate over the window rules, the
+credit's status update returning the credited deposit — in the same transactions, through a bare
+psycopg connection with the same client-side binding Django uses. Neither side reads anything
+back after it writes. The ratio services/raw is what Django and the service code cost on top of
+the SQL; the goal is at least 0.7 with 8 clients on 8 inmates (the last line). The ratio of
+deposits with ten rules to deposits with none is what the rules cost (the goal is at least 0.9,
+issue 19).
 
 A last phase puts 32 clients on ONE inmate through the services and compares that inmate's
 throughput with its own 1-client rate: the row lock serialises them, and the question is how
@@ -98,7 +99,8 @@ TRANSACTION_COLUMNS = (
 
 
 # The screening's statements (``monitoring.screening``), text for text as Django sends them: the
-# facility's active rules, then one statement for each active rule that reads anything.
+# facility's active rules, with the month's figures for a near-cap rule and the depositor's
+# sign-up time for a new-depositor rule, then ONE aggregate with a filtered count per window rule.
 RULE_COLUMNS = (
     '"monitoring_rule"."id", "monitoring_rule"."facility_id", "monitoring_rule"."kind", '
     '"monitoring_rule"."depositor_id", "monitoring_rule"."inmate_id", '
@@ -108,30 +110,47 @@ RULE_COLUMNS = (
     '"monitoring_rule"."version", "monitoring_rule"."updated_by_id", '
     '"monitoring_rule"."updated_at"'
 )
-_PAID_SINCE = (
-    '"ledger_deposit"."created_at" >= %s AND "ledger_deposit"."status" IN (%s, %s) '
-    'AND NOT ("ledger_deposit"."id" = %s)'
-)
+_WHEN_KIND = 'CASE WHEN "monitoring_rule"."kind" = %s THEN (SELECT U0.'
+_SINCE = '"ledger_deposit"."created_at" >= %s'
+_PAYER = '"payments_payment"."payer_fingerprint" = %s'
 SCREENING_SQL = {
-    "rules": f'SELECT {RULE_COLUMNS} FROM "monitoring_rule" '  # noqa: S608 - constants
+    "rules": f"SELECT {RULE_COLUMNS}, "  # noqa: S608 - constants
+    f'{_WHEN_KIND}"cap_fen" AS "cap_fen" FROM "ledger_monthlyperiod" U0 WHERE U0."id" = %s) '
+    'ELSE NULL END AS "period_cap_fen", '
+    f'{_WHEN_KIND}"received_fen" AS "received_fen" FROM "ledger_monthlyperiod" U0 '
+    'WHERE U0."id" = %s) ELSE NULL END AS "period_received_fen", '
+    f'{_WHEN_KIND}"date_joined" AS "date_joined" FROM "accounts_user" U0 WHERE U0."id" = %s) '
+    'ELSE NULL END AS "depositor_joined" FROM "monitoring_rule" '
     'WHERE ("monitoring_rule"."facility_id" = %s AND "monitoring_rule"."is_active")',
-    "near_monthly_cap": 'SELECT "ledger_monthlyperiod"."received_fen" AS "received_fen", '
-    '"ledger_monthlyperiod"."cap_fen" AS "cap_fen" FROM "ledger_monthlyperiod" '
-    'WHERE "ledger_monthlyperiod"."id" = %s ORDER BY "ledger_monthlyperiod"."id" ASC LIMIT 1',
-    "deposits_from_depositor": 'SELECT COUNT(*) AS "__count" FROM "ledger_deposit" '  # noqa: S608 - constants
-    f'WHERE ({_PAID_SINCE} AND "ledger_deposit"."depositor_id" = %s)',
-    "depositors_to_inmate": 'SELECT COUNT(DISTINCT "ledger_deposit"."depositor_id") AS "n" '  # noqa: S608 - constants
-    f'FROM "ledger_deposit" WHERE ({_PAID_SINCE} AND "ledger_deposit"."inmate_id" = %s '
-    'AND NOT ("ledger_deposit"."depositor_id" = %s '
-    'AND "ledger_deposit"."depositor_id" IS NOT NULL))',
-    "inmates_from_depositor": 'SELECT COUNT(DISTINCT "ledger_deposit"."inmate_id") AS "n" '  # noqa: S608 - constants
-    f'FROM "ledger_deposit" WHERE ({_PAID_SINCE} AND "ledger_deposit"."depositor_id" = %s '
-    'AND NOT ("ledger_deposit"."inmate_id" = %s))',
-    "deposits_from_source": 'SELECT COUNT(*) AS "__count" FROM "payments_payment" '  # noqa: S608 - constants
-    'INNER JOIN "ledger_deposit" ON ("payments_payment"."deposit_id" = "ledger_deposit"."id") '
-    'WHERE ("ledger_deposit"."created_at" >= %s AND "ledger_deposit"."status" IN (%s, %s) '
-    'AND NOT ("payments_payment"."deposit_id" = %s) '
-    'AND "payments_payment"."payer_fingerprint" = %s)',
+    # One filtered count per window rule, ``{alias}`` its ``rule_<id>``.
+    "deposits_from_depositor": 'COUNT("ledger_deposit"."id") FILTER '
+    f'(WHERE ({_SINCE} AND "ledger_deposit"."depositor_id" = %s)) AS "{{alias}}"',
+    "depositors_to_inmate": 'COUNT(DISTINCT "ledger_deposit"."depositor_id") FILTER '
+    f'(WHERE ({_SINCE} AND "ledger_deposit"."inmate_id" = %s AND NOT '
+    '("ledger_deposit"."depositor_id" = %s AND "ledger_deposit"."depositor_id" IS NOT NULL))) '
+    'AS "{alias}"',
+    "inmates_from_depositor": 'COUNT(DISTINCT "ledger_deposit"."inmate_id") FILTER '
+    f'(WHERE ({_SINCE} AND "ledger_deposit"."depositor_id" = %s AND NOT '
+    '("ledger_deposit"."inmate_id" = %s))) AS "{alias}"',
+    "deposits_from_source": 'COUNT("ledger_deposit"."id") FILTER '
+    f'(WHERE ({_SINCE} AND {_PAYER})) AS "{{alias}}"',
+    # The deposits those counts read: the depositor's, the inmate's, the payer's.
+    "from_depositor": '"ledger_deposit"."depositor_id" = %s',
+    "to_inmate": '"ledger_deposit"."inmate_id" = %s',
+    "from_payer": '"ledger_deposit"."id" = ANY(ARRAY(SELECT U0."deposit_id" AS "deposit_id" '
+    'FROM "payments_payment" U0 WHERE U0."payer_fingerprint" = %s))',
+    "window": 'SELECT {counts} FROM "ledger_deposit" '  # noqa: S608 - constants
+    'LEFT OUTER JOIN "payments_payment" '
+    'ON ("ledger_deposit"."id" = "payments_payment"."deposit_id") WHERE (({parties}) '
+    f'AND {_SINCE} AND "ledger_deposit"."status" IN (%s, %s) '
+    'AND NOT ("ledger_deposit"."id" = %s))',
+}
+# Each window rule's party, in the order the services OR them.
+WINDOW_PARTIES = {
+    "deposits_from_depositor": "from_depositor",
+    "inmates_from_depositor": "from_depositor",
+    "depositors_to_inmate": "to_inmate",
+    "deposits_from_source": "from_payer",
 }
 
 
@@ -306,12 +325,16 @@ class RawLedger:
     ) -> list:
         """Monitoring's screening of a paid deposit (``monitoring.screening``): the facility's
         active rules, then each one's test in the order they come; the rules that fire."""
-        self._execute(SCREENING_SQL["rules"], [reserved.facility_id])
+        self._execute(
+            SCREENING_SQL["rules"],
+            ["near_monthly_cap", reserved.period_id, "near_monthly_cap", reserved.period_id]
+            + ["new_depositor", depositor_id, reserved.facility_id],
+        )
         rules = self.cursor.fetchall()
-        fired = []
+        fired, windows = [], []
         for rule in rules:
             kind, rule_depositor_id, rule_inmate_id, rule_payer = rule[2], rule[3], rule[4], rule[5]
-            amount_at_least_fen, count, days, percent = rule[7], rule[8], rule[9], rule[10]
+            amount_at_least_fen, percent = rule[7], rule[10]
             if kind == "monitored_depositor":
                 fires = rule_depositor_id == depositor_id
             elif kind == "monitored_inmate":
@@ -323,28 +346,54 @@ class RawLedger:
             elif kind == "not_whole_yuan":
                 fires = DEPOSIT_FEN % 100 != 0
             elif kind == "near_monthly_cap":
-                self._execute(SCREENING_SQL[kind], [reserved.period_id])
-                received_fen, cap_fen = self.cursor.fetchone()
+                cap_fen, received_fen = rule[16], rule[17]
                 fires = (cap_fen - received_fen - DEPOSIT_FEN) * 100 <= cap_fen * percent
             else:
-                # Paid (held or credited) in the window, other than this deposit.
-                paid = [
-                    _window_start(reserved.now, reserved.timezone, days),
-                    "held",
-                    "credited",
-                    reserved.deposit_id,
-                ]
-                params = {
-                    "deposits_from_depositor": [depositor_id],
-                    "depositors_to_inmate": [inmate_id, depositor_id],
-                    "inmates_from_depositor": [depositor_id, inmate_id],
-                    "deposits_from_source": [payer_fingerprint],
-                }[kind]
-                self._execute(SCREENING_SQL[kind], paid + params)
-                fires = self.cursor.fetchone()[0] + 1 > count
+                windows.append(rule)
+                continue
             if fires:
                 fired.append(rule[0])
+        if windows:
+            counts = self._window_counts(
+                windows,
+                reserved,
+                inmate_id=inmate_id,
+                depositor_id=depositor_id,
+                payer_fingerprint=payer_fingerprint,
+            )
+            fired += [rule[0] for rule, n in zip(windows, counts, strict=True) if n + 1 > rule[8]]
         return fired
+
+    def _window_counts(
+        self, windows: list, reserved: "Reserved", *, inmate_id, depositor_id, payer_fingerprint
+    ) -> tuple:
+        """Every window rule's count (paid, held or credited, in its window, other than this
+        deposit) in one aggregate, as the services send it."""
+        starts = [_window_start(reserved.now, reserved.timezone, rule[9]) for rule in windows]
+        counts, params = [], []
+        for rule, start in zip(windows, starts, strict=True):
+            counts.append(SCREENING_SQL[rule[2]].format(alias=f"rule_{rule[0]}"))
+            params += [start] + {
+                "deposits_from_depositor": [depositor_id],
+                "depositors_to_inmate": [inmate_id, depositor_id],
+                "inmates_from_depositor": [depositor_id, inmate_id],
+                "deposits_from_source": [payer_fingerprint],
+            }[rule[2]]
+        wanted = {WINDOW_PARTIES[rule[2]] for rule in windows}
+        party_ids = {
+            "from_depositor": depositor_id,
+            "to_inmate": inmate_id,
+            "from_payer": payer_fingerprint,
+        }
+        parties = [party for party in party_ids if party in wanted]
+        sql = SCREENING_SQL["window"].format(
+            counts=", ".join(counts),
+            parties=" OR ".join(SCREENING_SQL[party] for party in parties),
+        )
+        params += [party_ids[party] for party in parties]
+        params += [min(starts), "held", "credited", reserved.deposit_id]
+        self._execute(sql, params)
+        return self.cursor.fetchone()
 
     def credit_deposit(self, *, deposit_id: int) -> tuple:
         now = dt.datetime.now(dt.UTC)

@@ -477,6 +477,7 @@ class Deposit(IdempotentRecord):
         blank=True,
         related_name="deposits",
         verbose_name=_("depositor"),
+        db_index=False,  # deposit_depositor_newest leads with it
     )
     amount_fen = models.BigIntegerField(verbose_name=_("amount fen"))
     fee_fen = models.BigIntegerField(default=0, verbose_name=_("fee fen"))
@@ -498,6 +499,9 @@ class Deposit(IdempotentRecord):
         indexes = [
             models.Index(fields=["status", "expires_at"], name="deposit_status_expiry"),
             models.Index(fields=["inmate", "-created_at"], name="deposit_inmate_newest"),
+            # A depositor's deposits, newest first: the family's list and monitoring's window
+            # rules (one depositor's deposits since a window's first local midnight).
+            models.Index(fields=["depositor", "-created_at"], name="deposit_depositor_newest"),
         ]
         constraints = [
             IdempotentRecord.unique_key("deposit_one_per_scope_and_key"),
