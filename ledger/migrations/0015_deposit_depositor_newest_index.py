@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("facilities", "0008_verbose_names"),
-        ("ledger", "0013_batch_chunks"),
+        ("ledger", "0014_archived_journal_months"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
