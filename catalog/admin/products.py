@@ -200,9 +200,16 @@ class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
-        # A new product's first price, and a change of the list price, need the cost and reason.
-        at = fields.index("price") + 1
-        fields[at:at] = ["cost", "reason"]
+        # A new product's first price, and a change of the list price, need the cost and reason
+        # (not shown to a reader who may only view the product: they are not the product's).
+        may_edit = (
+            self.has_add_permission(request)
+            if obj is None
+            else self.has_change_permission(request, obj)
+        )
+        if may_edit:
+            at = fields.index("price") + 1
+            fields[at:at] = ["cost", "reason"]
         return fields
 
     def save_related(self, request, form, formsets, change):

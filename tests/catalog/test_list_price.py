@@ -273,3 +273,14 @@ def test_a_new_product_without_a_reason_files_a_default_one(client, capped):
     answer = client.post(reverse("admin:catalog_product_add"), _new_product(category, [free]))
     assert answer.status_code == 302
     assert PriceChange.objects.get().reason == "First price of a new product"
+
+
+def test_a_reader_who_may_only_view_a_product_sees_no_empty_cost_and_reason(client):
+    site = make_site("alpha")
+    product = product_at(site.facility, price_fen=1_200)
+    client.force_login(site.staff["auditor"])
+    page = client.get(reverse("admin:catalog_product_change", args=[product.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Reason for the price change" not in text and "价格变更原因" not in text
+    assert ">None<" not in text
