@@ -122,8 +122,8 @@ def _links(page: Page, pattern: str) -> list[str]:
 
 
 def _crawl(page: Page) -> dict[str, set[str]]:
-    """{url: English words seen} over the admin home, the lists and add forms it links to, the
-    first record of each list, and the reports."""
+    """{url: English words seen} over the admin home (the work queue), the model list and the
+    lists and add forms it links to, the first record of each list, and the reports."""
     found: dict[str, set[str]] = {}
     seen: set[str] = set()
 
@@ -145,9 +145,12 @@ def _crawl(page: Page) -> dict[str, set[str]]:
         if words:
             found[url] = words
 
+    # The home is the work queue; the model list is one click away, and the lists are there.
     visit("/admin/")
+    reports = set(_links(page, r"^/admin/reports/"))
+    visit("/admin/models/")
     lists = sorted(set(_links(page, r"^/admin/\w+/\w+/(add/)?$")))
-    reports = sorted(set(_links(page, r"^/admin/reports/")))
+    reports = sorted(reports | set(_links(page, r"^/admin/reports/")))
     for url in lists:
         visit(url)
         if not url.endswith("/add/"):
