@@ -78,3 +78,20 @@ def test_the_sign_in_attempts_and_schedule_pages_name_their_columns_in_chinese(c
     assert "状态" in attempts.content.decode()
     tasks = client.get("/admin/django_celery_beat/periodictask/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "<span>Scheduler</span>" not in tasks.content.decode()
+
+
+def test_the_audit_trail_s_yes_and_no_and_the_task_field_read_in_chinese():
+    from django_celery_beat.models import PeriodicTask
+
+    from accounts import audit_display
+
+    with translation.override("zh-hans"):
+        assert audit_display.value_text(Group, "name", True) == "是"
+        assert audit_display.value_text(Group, "name", "False") == "否"
+        assert audit_display.field_label(PeriodicTask, "task") == "任务"
+
+
+def test_the_two_box_selector_of_permissions_reads_in_chinese(client):
+    client.force_login(StaffFactory(is_superuser=True))
+    script = client.get("/admin/jsi18n/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert '"Choose all %s": "\\u5168\\u9009%s"' in script  # 全选%s
