@@ -22,7 +22,12 @@ from django.utils.translation import gettext_lazy as _
 
 from facilities.models import Facility
 
-from . import audit, audit_display, audit_export
+from . import (
+    admin_libraries,  # noqa: F401 (names the libraries' admin pages)
+    audit,
+    audit_display,
+    audit_export,
+)
 from .admin_scope import FacilityScopedAdmin, scope_queryset, user_facility_ids
 from .models import FacilityAssignment, User
 

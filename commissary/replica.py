@@ -15,7 +15,10 @@ to the replica; outside it, and inside any transaction on the primary (a service
 Writes always go to the primary, and ``select_for_update`` is a write to Django. Raw SQL names
 its connection (``alias_for_reads_that_can_wait()``). A block holds reads only: never call a
 service inside one (a service's read before its transaction, such as the payment a callback
-looks up, would read the replica and could miss a row the primary has).
+looks up, would read the replica and could miss a row the primary has). So a write inside a
+block is refused with ``WriteInReadsThatCanWait``: the router's ``db_for_write`` (every ORM
+write, ``select_for_update`` included) raises it, and so does a raw statement that writes or
+locks rows on any connection of the thread while the block is open.
 
 On entering a block the replica is asked how far behind it is (one statement). Where it does
 not answer, or is more than ``DATABASE_REPLICA_MAX_LAG_SECONDS`` behind, the block reads on the
@@ -28,6 +31,7 @@ import contextvars
 import dataclasses
 import functools
 import logging
+import re
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
@@ -45,6 +49,33 @@ SELECT CASE
     ELSE EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())
 END
 """
+
+
+class WriteInReadsThatCanWait(RuntimeError):
+    """A write (or a row lock) inside ``reads_that_can_wait``: a programming error, since the
+    reads before it may have come from the replica, a few moments behind."""
+
+    def __init__(self, what: str):
+        super().__init__(
+            f"{what} inside replica.reads_that_can_wait(): a block holds reads that can wait "
+            "only; its reads may be a few moments behind the primary, so a service, a write "
+            "or a row lock belongs outside it."
+        )
+
+
+# A raw statement that writes or locks rows: it starts with a writing verb, or locks with FOR
+# UPDATE / NO KEY UPDATE / SHARE / KEY SHARE.
+_WRITING_SQL = re.compile(
+    r"^\s*(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|COPY|CREATE|ALTER|DROP)\b"
+    r"|\bFOR\s+(NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b",
+    re.IGNORECASE,
+)
+
+
+def _refuse_writing_sql(execute, sql, params, many, context):
+    if isinstance(sql, str) and _WRITING_SQL.search(sql):
+        raise WriteInReadsThatCanWait(f"The statement {sql.split(None, 1)[0]} …")
+    return execute(sql, params, many, context)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +171,10 @@ def reads_that_can_wait():
         return
     token = _current.set(choose_reading())
     try:
-        yield _current.get()
+        with contextlib.ExitStack() as refusing:
+            for alias in connections:
+                refusing.enter_context(connections[alias].execute_wrapper(_refuse_writing_sql))
+            yield _current.get()
     finally:
         _current.reset(token)
 
@@ -173,7 +207,7 @@ def view_reads_can_wait(view):
 class ReplicaRouter:
     """The ORM's reads go to the replica only inside ``reads_that_can_wait`` (when the replica
     was fit at its start) and outside any transaction on the primary; everything else, and
-    every write and migration, goes to the primary."""
+    every write and migration, goes to the primary. A write inside a block is refused."""
 
     def db_for_read(self, model, **hints):
         chosen = _current.get()
@@ -182,6 +216,8 @@ class ReplicaRouter:
         return chosen.alias
 
     def db_for_write(self, model, **hints):
+        if _current.get() is not None:
+            raise WriteInReadsThatCanWait(f"A write to {model._meta.label}")
         return DEFAULT_DB_ALIAS
 
     def allow_relation(self, first, second, **hints):

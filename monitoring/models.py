@@ -117,15 +117,21 @@ class Rule(models.Model):
 class RuleVersion(models.Model):
     """A rule as it was from ``changed_at`` on: written once per change, never edited."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.PROTECT, related_name="versions")
-    version = models.PositiveIntegerField()
-    kind = models.CharField(max_length=32, choices=Rule.Kind.choices)
-    parameters = models.JSONField()
-    is_active = models.BooleanField()
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    rule = models.ForeignKey(
+        Rule, on_delete=models.PROTECT, related_name="versions", verbose_name=_("rule")
     )
-    changed_at = models.DateTimeField()
+    version = models.PositiveIntegerField(_("version"))
+    kind = models.CharField(_("kind"), max_length=32, choices=Rule.Kind.choices)
+    parameters = models.JSONField(_("parameters"))
+    is_active = models.BooleanField(_("active"))
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="+",
+        verbose_name=_("changed by"),
+    )
+    changed_at = models.DateTimeField(_("changed at"))
 
     class Meta:
         verbose_name = _("rule version")

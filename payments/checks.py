@@ -14,6 +14,7 @@ the operator says it is production, so there DEBUG off is enough, as for ``commi
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core import checks
+from django.utils.translation import gettext as _
 
 from . import credentials
 
@@ -72,6 +73,41 @@ def check_field_encryption_keys(app_configs=None, **kwargs) -> list[checks.Check
             id="payments.W001",
         )
     ]
+
+
+def _missing_payer_hash_key_error() -> checks.Error:
+    return checks.Error(
+        _(
+            "PAYER_HASH_KEY is not set: payers are stored and matched under a key derived from "
+            "SECRET_KEY, so a new SECRET_KEY would make every stored payer unmatchable and the "
+            "payment-source rules would stop firing without a word."
+        ),
+        hint=_(
+            'Set PAYER_HASH_KEY to a long random value (for example python -c "import secrets; '
+            'print(secrets.token_urlsafe(48))"), keep it and never change it; see '
+            "docs/monitoring.md."
+        ),
+        id="payments.E004",
+    )
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_payer_hash_key_for_deploy(app_configs=None, **kwargs):
+    """As ``check_field_encryption_keys_for_deploy``: under ``check --deploy``, DEBUG off is
+    production enough."""
+    if not settings.DEBUG and not is_production() and not settings.PAYER_HASH_KEY:
+        return [_missing_payer_hash_key_error()]
+    return []
+
+
+@checks.register(checks.Tags.security)
+def check_payer_hash_key(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """An error, not a warning, in production: the fallback key works until the day
+    SECRET_KEY is rotated, and from then on every watched payment source and every "same
+    source" count silently misses the payers stored before, which nobody would notice."""
+    if settings.PAYER_HASH_KEY or not is_production():
+        return []
+    return [_missing_payer_hash_key_error()]
 
 
 @checks.register()

@@ -21,6 +21,7 @@ def _check_deploy(**settings):
         },
         "SECRET_KEY": secrets.token_urlsafe(60),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "PAYER_HASH_KEY": secrets.token_urlsafe(48),
         "HTTPS": "true",
         "ALLOWED_HOSTS": "pay.example.org",
         "DEBUG": "false",
@@ -79,3 +80,56 @@ def test_check_deploy_refuses_missing_field_encryption_keys_even_with_the_sandbo
     finished = _check_deploy(FIELD_ENCRYPTION_KEYS="", PAYMENTS_SANDBOX="true")
     assert finished.returncode != 0
     assert "payments.E001" in finished.stdout + finished.stderr
+
+
+def test_check_deploy_refuses_a_missing_payer_hash_key():
+    finished = _check_deploy(PAYER_HASH_KEY="")
+    assert finished.returncode != 0
+    assert "payments.E004" in finished.stdout + finished.stderr
+
+
+def test_production_without_a_payer_hash_key_is_refused_at_every_start():
+    """Production by the start-up rule (DEBUG and the sandbox off, a public host name): plain
+    ``check`` fails, as ``migrate`` and ``runserver`` would. With the key, it passes."""
+    environment = {
+        **{
+            name: value
+            for name, value in os.environ.items()
+            if name not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "PAYER_HASH_KEY", "PAYMENTS_SANDBOX")
+        },
+        "SECRET_KEY": secrets.token_urlsafe(60),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "HTTPS": "true",
+        "ALLOWED_HOSTS": "pay.example.org",
+        "DEBUG": "false",
+    }
+
+    def check(**extra):
+        return subprocess.run(  # noqa: S603 - the project's own manage.py, fixed arguments
+            [sys.executable, "manage.py", "check"],
+            cwd=REPOSITORY,
+            env={**environment, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    refused = check()
+    assert refused.returncode != 0
+    assert "payments.E004" in refused.stderr
+    assert check(PAYER_HASH_KEY=secrets.token_urlsafe(48)).returncode == 0
+
+
+def test_the_payer_hash_key_check_speaks_the_reader_s_language(settings):
+    from django.utils import translation
+
+    from payments.checks import check_payer_hash_key
+
+    settings.DEBUG, settings.PAYMENTS_SANDBOX, settings.PAYER_HASH_KEY = False, False, ""
+    settings.ALLOWED_HOSTS = ["pay.example.org"]
+    with translation.override("zh-hans"):
+        (error,) = check_payer_hash_key()
+    assert error.id == "payments.E004"
+    assert "未设置 PAYER_HASH_KEY" in error.msg
+    settings.DEBUG = True  # development: the derived key is accepted
+    assert check_payer_hash_key() == []

@@ -1,13 +1,16 @@
 """The catalogue: categories and products (one for every facility, prices typed in yuan) and
 each facility's stock and availability (scoped).
 
-A product's list price is set freely when the product is created (nobody has paid it yet);
-changing it later is a price change like any other: with the cost and a reason, refused over a
-facility's markup cap, and filed in the price history of every facility that sells the product
-at its list price (``catalog.services.prices.change_list_price``), never a bare field edit."""
+A new product's list price needs its cost, is refused over the markup cap of any facility it is
+offered at on the same page, and is filed as the first version of each of those facilities'
+price history (``catalog.services.prices.file_first_prices``). Changing it later is a price
+change like any other: with the cost and a reason, refused over a facility's markup cap, and
+filed in the price history of every facility that sells the product at its list price
+(``catalog.services.prices.change_list_price``), never a bare field edit."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin, user_facility_ids
@@ -30,8 +33,32 @@ class CategoryAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_display = ("code", "name_zh", "name_en", "sort_order")
 
 
+class OffersFormSet(BaseInlineFormSet):
+    """The facilities a product is offered at. On a new product, each must allow its first
+    list price over its cost: the product form hands the cost over as ``first_cost_fen`` on
+    the (still unsaved) product, and the formset is validated after the form."""
+
+    def clean(self):
+        super().clean()
+        product = self.instance
+        cost_fen = getattr(product, "first_cost_fen", None)
+        if product.pk is not None or cost_fen is None or not product.price_fen:
+            return
+        for form in self.forms:
+            facility = getattr(form, "cleaned_data", {}).get("facility")
+            if facility is None or form.cleaned_data.get("DELETE"):
+                continue
+            try:
+                prices.refuse_over_markup_cap(
+                    facility=facility, cost_fen=cost_fen, price_fen=product.price_fen
+                )
+            except DomainError as refused:
+                raise forms.ValidationError(f"{facility}: {refused.message}") from None
+
+
 class FacilityProductInline(FacilityScopedAdmin, admin.TabularInline):
     model = FacilityProduct
+    formset = OffersFormSet
     extra = 0
 
 
@@ -58,19 +85,23 @@ class ProductForm(YuanAmountsForm):
             "max_per_order",
         )
 
-    # Only when an existing product's list price changes: the change's cost and reason.
+    # On a new product, its first cost (and an optional reason); on an existing one, only when
+    # its list price changes: the change's cost and reason.
     cost = YuanField(
         label=_("Cost"),
         required=False,
-        help_text=_("When you change the list price: what the commissary pays, in yuan."),
+        help_text=_(
+            "For a new product, and when you change the list price: what the commissary pays, "
+            "in yuan."
+        ),
     )
     reason = forms.CharField(
         label=_("Reason for the price change"),
         max_length=200,
         required=False,
         help_text=_(
-            "When you change the list price: kept in the price history of every facility "
-            "selling the product at its list price."
+            "When you change the list price (optional for a new product): kept in the price "
+            "history of every facility selling the product at its list price."
         ),
     )
 
@@ -94,6 +125,8 @@ class ProductForm(YuanAmountsForm):
 
     def clean(self):
         cleaned_data = super().clean()
+        if self.instance.pk is None:
+            return self._clean_first_price(cleaned_data)
         if not self.changes_list_price():
             return cleaned_data
         for field in ("cost", "reason"):
@@ -124,6 +157,21 @@ class ProductForm(YuanAmountsForm):
                 self.add_error("price", refused.message)
         return cleaned_data
 
+    def _clean_first_price(self, cleaned_data):
+        """A new product's first price needs its cost; the markup caps of the facilities it is
+        offered at are checked by the offers' formset, which gets the cost from here."""
+        cost_fen = cleaned_data.get("cost")
+        if cost_fen is None:
+            if "cost" not in self.errors:
+                self.add_error("cost", _("A new product's price needs its cost."))
+        elif cost_fen > MAX_PRICE_FEN:
+            self.add_error(
+                "cost", _("A price is at most %(amount)s.") % {"amount": format_fen(MAX_PRICE_FEN)}
+            )
+        else:
+            self.instance.first_cost_fen = cost_fen
+        return cleaned_data
+
 
 @admin.register(Product)
 class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
@@ -152,10 +200,29 @@ class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         fields = list(super().get_fields(request, obj))
-        if obj is not None:  # a change of the list price needs its cost and reason
+        # A new product's first price, and a change of the list price, need the cost and reason
+        # (not shown to a reader who may only view the product: they are not the product's).
+        may_edit = (
+            self.has_add_permission(request)
+            if obj is None
+            else self.has_change_permission(request, obj)
+        )
+        if may_edit:
             at = fields.index("price") + 1
             fields[at:at] = ["cost", "reason"]
         return fields
+
+    def save_related(self, request, form, formsets, change):
+        """Once a new product's offers are saved, its first price is filed in each offering
+        facility's price history, with the cost typed (the caps were checked by the form)."""
+        super().save_related(request, form, formsets, change)
+        if not change:
+            prices.file_first_prices(
+                product_id=form.instance.pk,
+                cost_fen=form.cleaned_data["cost"],
+                reason=form.cleaned_data.get("reason") or "",
+                staff_id=request.user.pk,
+            )
 
     def save_model(self, request, obj, form, change):
         """The other fields are saved as typed; a new list price goes through the price

@@ -137,6 +137,29 @@ def file_price_change(
         )
 
 
+def file_first_prices(
+    *, product_id: int, cost_fen: int, reason: str, staff_id: int | None
+) -> list[PriceChange]:
+    """A new product's list price filed, with its cost, as the first version of the price
+    history at every facility it is offered at (``file_price_change``'s rules: the markup cap
+    refuses it, all or nothing). The price is the list price, so it is in force at once."""
+    reason = reason.strip() or _("First price of a new product")
+    with transaction.atomic():
+        product = Product.objects.get(pk=product_id)
+        return [
+            file_price_change(
+                facility_product_id=offer_id,
+                cost_fen=cost_fen,
+                price_fen=product.price_fen,
+                reason=reason,
+                staff_id=staff_id,
+            )
+            for offer_id in FacilityProduct.objects.filter(product_id=product_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        ]
+
+
 def offers_at_list_price(*, product_id: int):
     """The facilities' offers of a product that are sold at its list price: those with no
     price change of their own (a change, even a future one, makes the facility's price its

@@ -266,6 +266,7 @@ def test_a_clerk_can_create_a_product_and_a_restriction(client, site_a):
             "name_en": "Soap",
             "category": category.pk,
             "price": "3.50",
+            "cost": "3.00",
             "is_active": "on",
             "max_per_order": "5",
             "offers-TOTAL_FORMS": "0",

@@ -181,3 +181,106 @@ def test_a_clerk_cannot_reprice_another_facility_s_list_price(client):
     )
     assert accepted.status_code == 302
     assert _in_force(own, a.facility) == 700
+
+
+def _new_product(category, facilities, **changes):
+    fields = {
+        "sku": "NEW-1",
+        "name_zh": "新肥皂",
+        "name_en": "New soap",
+        "category": category.pk,
+        "price": "13.51",
+        "cost": "10.00",
+        "is_active": "on",
+        "max_per_order": "5",
+        "offers-TOTAL_FORMS": str(len(facilities)),
+        "offers-INITIAL_FORMS": "0",
+    }
+    for number, facility in enumerate(facilities):
+        fields |= {
+            f"offers-{number}-facility": facility.pk,
+            f"offers-{number}-is_available": "on",
+            f"offers-{number}-stock": "5",
+        }
+    return {**fields, **changes}
+
+
+@pytest.fixture
+def capped():
+    """A facility without a markup cap and one capped at 35%; a category to add products to."""
+    free, capped = FacilityFactory(), FacilityFactory(markup_cap_bp=3_500)
+    category = product_at(free).category
+    return category, free, capped
+
+
+def test_a_new_product_s_price_needs_its_cost(client, capped):
+    category, free, _capped = capped
+    client.force_login(StaffFactory(is_superuser=True))
+    answer = client.post(
+        reverse("admin:catalog_product_add"),
+        _new_product(category, [free], cost=""),
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert answer.status_code == 200
+    assert "A new product&#x27;s price needs its cost." in answer.content.decode()
+    assert not Product.objects.filter(sku="NEW-1").exists()
+
+
+def test_a_new_product_s_price_is_refused_over_an_offering_facility_s_markup_cap(client, capped):
+    category, free, capped = capped
+    client.force_login(StaffFactory(is_superuser=True))
+    url = reverse("admin:catalog_product_add")
+    refused = client.post(url, _new_product(category, [free, capped]), HTTP_ACCEPT_LANGUAGE="en")
+    assert refused.status_code == 200
+    assert "35%" in refused.content.decode()
+    assert not Product.objects.filter(sku="NEW-1").exists()
+    assert not PriceChange.objects.exists()
+    # Where it is not offered, the cap does not apply; at the boundary it is accepted.
+    assert client.post(url, _new_product(category, [free])).status_code == 302
+    accepted = client.post(url, _new_product(category, [capped], sku="NEW-2", price="13.50"))
+    assert accepted.status_code == 302, accepted.content.decode()[:3000]
+
+
+def test_a_new_product_s_price_is_the_first_version_of_each_facility_s_history(client, capped):
+    category, free, capped = capped
+    editor = StaffFactory(is_superuser=True)
+    client.force_login(editor)
+    answer = client.post(
+        reverse("admin:catalog_product_add"),
+        _new_product(category, [free, capped], price="13.00", reason="Opening price"),
+    )
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    product = Product.objects.get(sku="NEW-1")
+    assert product.price_fen == 1_300
+    history = PriceChange.objects.filter(facility_product__product=product).order_by("facility")
+    assert [
+        (c.facility_id, c.cost_fen, c.previous_price_fen, c.price_fen, c.reason, c.created_by)
+        for c in history
+    ] == [
+        (free.pk, 1_000, 1_300, 1_300, "Opening price", editor),
+        (capped.pk, 1_000, 1_300, 1_300, "Opening price", editor),
+    ]
+    assert (_in_force(product, free), _in_force(product, capped)) == (1_300, 1_300)
+    assert (
+        prices.price_in_force(facility_product=_offer(product, capped), at=timezone.now())[1]
+        == history.get(facility=capped).pk
+    )  # orders link to this version
+
+
+def test_a_new_product_without_a_reason_files_a_default_one(client, capped):
+    category, free, _capped = capped
+    client.force_login(StaffFactory(is_superuser=True))
+    answer = client.post(reverse("admin:catalog_product_add"), _new_product(category, [free]))
+    assert answer.status_code == 302
+    assert PriceChange.objects.get().reason == "First price of a new product"
+
+
+def test_a_reader_who_may_only_view_a_product_sees_no_empty_cost_and_reason(client):
+    site = make_site("alpha")
+    product = product_at(site.facility, price_fen=1_200)
+    client.force_login(site.staff["auditor"])
+    page = client.get(reverse("admin:catalog_product_change", args=[product.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Reason for the price change" not in text and "价格变更原因" not in text
+    assert ">None<" not in text
