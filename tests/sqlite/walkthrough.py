@@ -24,7 +24,7 @@ from django.core.management import call_command  # noqa: E402
 from django.core.management.base import CommandError  # noqa: E402
 from django.db import DatabaseError, connection, transaction  # noqa: E402
 from django.db.models import Sum  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.utils import timezone, translation  # noqa: E402
 from django_celery_beat.models import PeriodicTask  # noqa: E402
 
 from accounts.models import User  # noqa: E402
@@ -316,11 +316,13 @@ entries_before_detach = Entry.objects.count()
 
 @step
 def detach_journal_month():
-    # SQLite has no partitions: the archive command refuses and changes nothing.
-    try:
-        call_command("detach_journal_month", stdout=io.StringIO())
-    except CommandError as refusal:
-        seen["detach_refusal"] = str(refusal)
+    # SQLite has no partitions: the archive command refuses and changes nothing. Read in
+    # English: commands speak the site's language (Chinese by default).
+    with translation.override("en"):
+        try:
+            call_command("detach_journal_month", stdout=io.StringIO())
+        except CommandError as refusal:
+            seen["detach_refusal"] = str(refusal)
     seen["entries_after_detach"] = Entry.objects.count()
     seen["entries_before_detach"] = entries_before_detach
 
