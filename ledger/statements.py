@@ -27,7 +27,7 @@ from commissary import replica
 from commissary.money import format_fen
 from facilities.models import Facility, Inmate
 
-from . import archive, chunks, memos, sql
+from . import archive, chunks, memos, partitions, sql
 from .batch import inmate_id_chunks, run_here, start_chunked_run
 from .chunks import Claim, Job, Piece, finish_run, summed
 from .models import Account, ScheduledRun, Statement, Transaction
@@ -57,7 +57,7 @@ def _month_bounds(month: dt.date, timezone_name: str) -> tuple[dt.datetime, dt.d
     """The UTC instants where a facility-local calendar month starts and ends."""
     zone = ZoneInfo(timezone_name)
     start = dt.datetime(month.year, month.month, 1, tzinfo=zone)
-    following = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    following = partitions.add_months(month, 1)
     end = dt.datetime(following.year, following.month, 1, tzinfo=zone)
     return start, end
 

@@ -106,7 +106,8 @@ def test_the_rollover_closes_an_ended_period_of_an_inmate_transferred_away(setti
     facility, elsewhere = FacilityFactory(), FacilityFactory()
     stays = InmateFactory(facility=facility)
     moved = InmateFactory(facility=elsewhere)  # its id is past every inmate of the facility
-    last_month = (timezone.now() - dt.timedelta(days=40)).date().replace(day=1)
+    # The facility's last local month, never the server's.
+    last_month = (facility.local_month(timezone.now()) - dt.timedelta(days=1)).replace(day=1)
     MonthlyPeriod.objects.create(inmate=moved, facility=facility, month=last_month, cap_fen=100_000)
     run = batch.roll_over_facility(facility_id=facility.pk)
     assert run.counts == {"periods_closed": 1, "periods_opened": 1}
