@@ -477,6 +477,14 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
 
 class AutoAcceptForm(PayerFieldsForm):
+    skipped_kinds = forms.MultipleChoiceField(
+        label=_("Rules skipped"),
+        choices=Rule.Kind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The kinds of rule this pair skips. None ticked: it skips every rule."),
+    )
+
     class Meta:
         model = AutoAccept
         fields = (
@@ -486,8 +494,14 @@ class AutoAcceptForm(PayerFieldsForm):
             "payer_id",
             "inmate",
             "reason",
+            "skipped_kinds",
             "is_active",
         )
+
+    def clean_skipped_kinds(self):
+        # In the order of the kinds, so an unchanged choice is never recorded as a change.
+        chosen = set(self.cleaned_data["skipped_kinds"])
+        return [kind for kind in Rule.Kind.values if kind in chosen]
 
     def clean(self):
         cleaned = super().clean()
@@ -506,6 +520,7 @@ class AutoAcceptAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "inmate",
         "facility",
         "reason",
+        "skipped",
         "is_active",
         "created_at",
     )
@@ -513,6 +528,13 @@ class AutoAcceptAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     readonly_fields = ("payer_label",)
     raw_id_fields = ("depositor",)
     autocomplete_fields = ("inmate",)
+
+    @admin.display(description=_("Rules skipped"))
+    def skipped(self, pair):
+        if not pair.skipped_kinds:
+            return gettext("Every rule")
+        labels = dict(Rule.Kind.choices)
+        return "; ".join(str(labels.get(kind, kind)) for kind in pair.skipped_kinds)
 
     def has_delete_permission(self, request, obj=None):
         return False  # switched off instead, so its history stays
