@@ -25,6 +25,7 @@ from facilities.models import Facility, Inmate, canonical_inmate_number
 from ledger import services as ledger
 from ledger.models import Deposit
 from monitoring.models import Hold
+from payments.models import Payment
 
 
 class LinkNotMatched(errors.DomainError):
@@ -148,6 +149,14 @@ def depositor_data(*, depositor) -> dict:
     """Everything the app keeps about a depositor, for their own download."""
     from allauth.account.models import EmailAddress
 
+    # Who paid each deposit, as the provider returned it (the masked account, the name where
+    # one was returned); the keyed hash it is matched under is not theirs to read.
+    payers = {
+        deposit_id: {"account": label, "name": name}
+        for deposit_id, label, name in Payment.objects.filter(deposit__depositor=depositor)
+        .exclude(payer_label="", payer_name="")
+        .values_list("deposit_id", "payer_label", "payer_name")
+    }
     return {
         "account": {
             "email": depositor.email,
@@ -179,6 +188,7 @@ def depositor_data(*, depositor) -> dict:
                 "status": deposit.status,
                 "created_at": deposit.created_at.isoformat(),
                 "resolved_at": deposit.resolved_at.isoformat() if deposit.resolved_at else None,
+                "paid_by": payers.get(deposit.pk),
             }
             for deposit in Deposit.objects.filter(depositor=depositor).order_by("created_at")
         ],

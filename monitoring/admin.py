@@ -5,7 +5,7 @@ fired and the parties' history), auto-accepted pairs and each facility's review 
 Accept and reject are actions with a confirmation page; each calls one service per hold, which
 moves the money exactly once (``monitoring.services``).
 
-About 520 lines: the review queue's actions, their confirmation pages and the rule form's
+About 580 lines: the review queue's actions, their confirmation pages and the rule form's
 versioning read together; each screen's class is short.
 """
 
@@ -13,7 +13,7 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Sum
+from django.db.models import Count, Max, Sum
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -236,6 +236,7 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "depositor_history",
         "inmate_senders",
         "payment_source",
+        "depositor_sources",
         "source_depositors",
     )
     fields = readonly_fields
@@ -329,15 +330,56 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
             ((row["depositor__email"], row["n"], format_fen(row["total"])) for row in senders),
         )
 
-    def _payer(self, hold) -> tuple[str, str]:
+    def _payer(self, hold) -> tuple[str, str, str]:
         payer = Payment.objects.filter(deposit_id=hold.deposit_id).values_list(
-            "payer_fingerprint", "payer_label"
+            "payer_fingerprint", "payer_label", "payer_name"
         )
-        return payer.first() or ("", "")
+        return payer.first() or ("", "", "")
+
+    @staticmethod
+    def _source(label: str, name: str) -> str:
+        """A payment source as the provider returned it: its masked account, and the payer's
+        name where the provider gave one."""
+        return " · ".join(part for part in (label, name) if part) or "—"
 
     @admin.display(description=_("Payment source"))
     def payment_source(self, hold):
-        return self._payer(hold)[1] or "—"
+        _fingerprint, label, name = self._payer(hold)
+        return self._source(label, name)
+
+    @admin.display(description=_("The depositor's payment sources"))
+    def depositor_sources(self, hold):
+        """What the providers returned about who paid this depositor's deposits (masked
+        account, name), within the officer's facilities."""
+        if not hold.depositor_id:
+            return "—"
+        facility_ids = user_facility_ids(self._request) or [hold.facility_id]
+        sources = (
+            Payment.objects.filter(
+                deposit__depositor_id=hold.depositor_id,
+                deposit__status__in=PAID,
+                deposit__facility_id__in=facility_ids,
+            )
+            .exclude(payer_fingerprint="")
+            .values("provider", "payer_fingerprint")
+            .annotate(n=Count("id"), label=Max("payer_label"), name=Max("payer_name"))
+            .order_by("-n")[:20]
+        )
+        if not sources:
+            return "—"
+        providers = dict(PAYER_PROVIDERS)
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} · {} · {}",
+            (
+                (
+                    providers.get(row["provider"], row["provider"]),
+                    self._source(row["label"], row["name"]),
+                    gettext("%(n)s deposits") % {"n": row["n"]},
+                )
+                for row in sources
+            ),
+        )
 
     @admin.display(description=_("The payment source's other depositors"))
     def source_depositors(self, hold):
@@ -477,6 +519,14 @@ class HoldAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
 
 class AutoAcceptForm(PayerFieldsForm):
+    skipped_kinds = forms.MultipleChoiceField(
+        label=_("Rules skipped"),
+        choices=Rule.Kind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The kinds of rule this pair skips. None ticked: it skips every rule."),
+    )
+
     class Meta:
         model = AutoAccept
         fields = (
@@ -486,8 +536,14 @@ class AutoAcceptForm(PayerFieldsForm):
             "payer_id",
             "inmate",
             "reason",
+            "skipped_kinds",
             "is_active",
         )
+
+    def clean_skipped_kinds(self):
+        # In the order of the kinds, so an unchanged choice is never recorded as a change.
+        chosen = set(self.cleaned_data["skipped_kinds"])
+        return [kind for kind in Rule.Kind.values if kind in chosen]
 
     def clean(self):
         cleaned = super().clean()
@@ -506,6 +562,7 @@ class AutoAcceptAdmin(FacilityScopedAdmin, admin.ModelAdmin):
         "inmate",
         "facility",
         "reason",
+        "skipped",
         "is_active",
         "created_at",
     )
@@ -513,6 +570,13 @@ class AutoAcceptAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     readonly_fields = ("payer_label",)
     raw_id_fields = ("depositor",)
     autocomplete_fields = ("inmate",)
+
+    @admin.display(description=_("Rules skipped"))
+    def skipped(self, pair):
+        if not pair.skipped_kinds:
+            return gettext("Every rule")
+        labels = dict(Rule.Kind.choices)
+        return "; ".join(str(labels.get(kind, kind)) for kind in pair.skipped_kinds)
 
     def has_delete_permission(self, request, obj=None):
         return False  # switched off instead, so its history stays

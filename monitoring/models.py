@@ -224,9 +224,11 @@ class Hold(models.Model):
 
 
 class AutoAccept(models.Model):
-    """A depositor ↔ inmate or payment source ↔ inmate pair whose deposits skip the rules;
-    switched off, never deleted, so its on/off history stays in the audit trail. A source is
-    the keyed hash of the provider's payer id (``payments.payers``), never the id."""
+    """A depositor ↔ inmate or payment source ↔ inmate pair whose deposits skip the rules it
+    names (``skipped_kinds``, rule kinds; none named: every rule), while the others still fire
+    and hold; switched off, never deleted, so its on/off history and every change of what it
+    skips stay in the audit trail. A source is the keyed hash of the provider's payer id
+    (``payments.payers``), never the id."""
 
     facility = models.ForeignKey(
         "facilities.Facility",
@@ -250,6 +252,16 @@ class AutoAccept(models.Model):
         "facilities.Inmate", on_delete=models.PROTECT, related_name="+", verbose_name=_("inmate")
     )
     reason = models.CharField(_("reason"), max_length=200)
+    # Kinds, not rules: a pair keeps skipping what it names when a rule of that kind is
+    # changed (a new version) or another is added, and the kinds are the same at every
+    # facility. A list in a JSON field (the project runs on SQLite too, so no ArrayField); an
+    # empty list skips every rule, as every pair did before kinds could be named.
+    skipped_kinds = models.JSONField(
+        _("rules skipped"),
+        default=list,
+        blank=True,
+        help_text=_("The kinds of rule this pair skips. None ticked: it skips every rule."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
@@ -279,6 +291,10 @@ class AutoAccept(models.Model):
     def __str__(self):
         party = self.depositor.email if self.depositor_id else self.payer_label
         return f"{party} ↔ {self.inmate}"
+
+    def skips(self, kind: str) -> bool:
+        """Whether a deposit of this pair skips a rule of ``kind``."""
+        return not self.skipped_kinds or kind in self.skipped_kinds
 
 
 class FacilityMonitoring(models.Model):

@@ -13,6 +13,10 @@ D - 1 days before it, in the facility's own calendar.
 
 The payment source is the payer the provider named, as its keyed hash
 (``payments.payers``): a deposit whose provider named no payer fires no payment-source rule.
+
+Only when a rule fired, one more indexed statement reads the deposit's active auto-accepted
+pairs (its depositor's and its payment source's, with this inmate), and drops the fired rules
+whose kinds they skip; the others still hold the deposit.
 """
 
 import datetime as dt
@@ -223,6 +227,23 @@ def _fires(rule: Rule, deposit, payer: str, now: dt.datetime, counts: dict[int, 
     return False
 
 
+def _not_skipped(fired: list[Rule], deposit, payer_fingerprint: str) -> list[Rule]:
+    """The fired rules no active auto-accepted pair of this deposit skips: the depositor's pair
+    with the inmate and the payment source's, each skipping the kinds it names (every kind if
+    it names none). One indexed statement, sent only when a rule fired."""
+    pair = Q()
+    if deposit.depositor_id is not None:
+        pair |= Q(depositor_id=deposit.depositor_id)
+    if payer_fingerprint:
+        pair |= Q(payer_fingerprint=payer_fingerprint)
+    pairs = list(
+        AutoAccept.objects.filter(pair, inmate_id=deposit.inmate_id, is_active=True).only(
+            "skipped_kinds"
+        )
+    )
+    return [rule for rule in fired if not any(each.skips(rule.kind) for each in pairs)]
+
+
 class RuleScreener:
     """Registered with ``payments.screening`` by ``MonitoringConfig.ready``."""
 
@@ -241,16 +262,7 @@ class RuleScreener:
         counts = _window_counts(counted, deposit, payer, now, deposit.facility.timezone)
         fired = [rule for rule in rules if _fires(rule, deposit, payer, now, counts)]
         if fired and (deposit.depositor_id is not None or payer_fingerprint):
-            pair = Q()
-            if deposit.depositor_id is not None:
-                pair |= Q(depositor_id=deposit.depositor_id)
-            if payer_fingerprint:
-                pair |= Q(payer_fingerprint=payer_fingerprint)
-            skipped = AutoAccept.objects.filter(
-                pair, inmate_id=deposit.inmate_id, is_active=True
-            ).exists()
-            if skipped:
-                return []
+            fired = _not_skipped(fired, deposit, payer_fingerprint)
         return fired
 
     def record_hold(self, *, deposit, fired: list[Rule], now: dt.datetime) -> None:

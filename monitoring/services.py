@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 
 from commissary import errors
 from payments import services as payments
+from payments.models import Payment
 
 from .models import AutoAccept, FacilityMonitoring, Hold, Rule, RuleVersion
 
@@ -151,23 +152,34 @@ def refund_stale_holds(*, now: dt.datetime | None = None) -> int:
     return refunded
 
 
+# What the purge blanks rather than deletes: personal data kept on a money record.
+BLANKED = {"payer_names": {"payer_name": ""}}
+
+
 def purgeable(*, now: dt.datetime | None = None) -> dict:
     """What monitoring keeps past its retention period (``MONITORING_RETENTION_DAYS``, seven
     years by default): decided holds, and auto-accepted pairs switched off, decided or
-    switched off before then. Deposits, payments and the journal are money records and stay."""
+    switched off before then, and the payer's name a provider returned on a payment made
+    before then. Deposits, payments and the journal are money records and stay: of a payment
+    only the name goes (``BLANKED``)."""
     now = now or timezone.now()
     before = now - dt.timedelta(days=settings.MONITORING_RETENTION_DAYS)
     return {
         "holds": Hold.objects.exclude(state=Hold.State.PENDING).filter(decided_at__lt=before),
         "auto_accepts": AutoAccept.objects.filter(is_active=False, created_at__lt=before),
+        "payer_names": Payment.objects.filter(created_at__lt=before).exclude(payer_name=""),
     }
 
 
 def purge_monitoring_data(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Delete what ``purgeable`` finds, in one transaction; returns how many of each."""
+    """Delete (or, for a money record, blank) what ``purgeable`` finds, in one transaction;
+    returns how many of each."""
     with transaction.atomic():
         found = purgeable(now=now)
         counts = {name: queryset.count() for name, queryset in found.items()}
-        for queryset in found.values():
-            queryset.delete()
+        for name, queryset in found.items():
+            if name in BLANKED:
+                queryset.update(**BLANKED[name])
+            else:
+                queryset.delete()
     return counts

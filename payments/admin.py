@@ -21,6 +21,8 @@ class PaymentAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_display = ("provider_reference", "provider", "amount_fen", "currency", "status")
     list_filter = ("status", "provider")
     search_fields = ("provider_reference",)
+    # The payer's name a provider returned is for security officers, on a hold's page.
+    exclude = ("payer_name",)
 
     def has_add_permission(self, request):
         return False

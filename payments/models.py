@@ -42,11 +42,16 @@ class Payment(models.Model):
     refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
     receipt_sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("receipt sent at"))
     # Who paid, once the provider confirms it: a keyed hash of the provider's payer id (the id
-    # itself is never stored) and a masked label a reviewer may read (``payments.payers``).
+    # itself is never stored), a masked label a reviewer may read, and the payer's name where
+    # the provider returns one (``payments.payers``). The name is monitoring data: blanked
+    # after the retention period, while the payment itself is kept.
     payer_fingerprint = models.CharField(
         max_length=64, blank=True, default="", verbose_name=_("payer fingerprint")
     )
     payer_label = models.CharField(max_length=64, blank=True, default="", verbose_name=_("payer"))
+    payer_name = models.CharField(
+        max_length=128, blank=True, default="", verbose_name=_("payer's name")
+    )
 
     class Meta:
         verbose_name = _("payment")

@@ -6,7 +6,8 @@ this the same payment source as before? So the payment keeps a ``fingerprint``, 
 of the provider's name and the id under ``PAYER_HASH_KEY`` (a key of its own, not the
 encryption keys, which rotate: a new hash key would make every earlier payer unmatchable), and
 a masked ``label`` a reviewer can read (Alipay's ``buyer_logon_id`` arrives masked; anything
-else is masked here). The id itself is never stored. A security officer who types a payer id
+else is masked here), and the payer's ``name`` only where the provider returns one. The id
+itself is never stored. A security officer who types a payer id
 into a rule gets the same fingerprint (``fingerprint``), so the rule matches without the id
 being kept there either.
 """
@@ -21,10 +22,14 @@ from django.utils.crypto import salted_hmac
 
 @dataclass(frozen=True)
 class Payer:
-    """The payer of a settled payment, as its provider's callback or query names them."""
+    """The payer of a settled payment, as its provider's callback or query names them: the id,
+    a masked label, and the payer's name where the provider gives one (only Alipay's query,
+    ``buyer_user_name``, for merchants Alipay agreed to return it to; never a notification,
+    never WeChat Pay)."""
 
     provider_id: str
     label: str = ""
+    name: str = ""
 
 
 def _key() -> bytes:

@@ -57,14 +57,21 @@ _STATUSES = {
 
 def _payer(fields: dict) -> Payer | None:
     """The buyer a notification (``buyer_id``, 2088…) or a query (``buyer_user_id``) names, or
-    ``buyer_open_id`` for applications Alipay gives open ids; ``buyer_logon_id`` arrives
-    masked."""
+    ``buyer_open_id`` for applications Alipay gives open ids; ``buyer_logon_id`` (the Alipay
+    account) arrives masked. A query's answer also carries ``buyer_user_name`` (the person's
+    name, or a company's) for merchants Alipay agreed to return it to; the notification never
+    does."""
     buyer = (
         fields.get("buyer_id") or fields.get("buyer_user_id") or fields.get("buyer_open_id") or ""
     )
     if not buyer:
         return None
-    return Payer(provider_id=buyer, label=masked(fields.get("buyer_logon_id") or buyer))
+    name = fields.get("buyer_user_name")
+    return Payer(
+        provider_id=buyer,
+        label=masked(fields.get("buyer_logon_id") or buyer),
+        name=name.strip()[:128] if isinstance(name, str) else "",
+    )
 
 
 def refund_request_no(payment) -> str:

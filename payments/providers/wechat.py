@@ -62,7 +62,9 @@ _STATUSES = {
 
 
 def _payer(transaction: dict) -> Payer | None:
-    """The payer's ``openid`` (one per payer and our appid) a transaction names."""
+    """The payer's ``openid`` (one per payer and our appid) a transaction names: all WeChat
+    Pay's APIv3 says of the payer, in the payment notification's resource and the order query
+    alike (``payer`` holds ``openid`` only; no name, no masked account)."""
     payer = transaction.get("payer")
     openid = payer.get("openid") if isinstance(payer, dict) else None
     if not openid or not isinstance(openid, str):

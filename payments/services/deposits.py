@@ -198,8 +198,17 @@ def _settle(*, payment_id: int, payer: payers.Payer | None, now: dt.datetime) ->
         if payer_fingerprint and not payment.payer_fingerprint:
             # The first payer a provider names stays: a payment has one.
             Payment.objects.filter(pk=payment_id, payer_fingerprint="").update(
-                payer_fingerprint=payer_fingerprint, payer_label=payer.label[:64]
+                payer_fingerprint=payer_fingerprint,
+                payer_label=payer.label[:64],
+                payer_name=payer.name[:128],
             )
+        elif payer is not None and payer.name and not payment.payer_name:
+            # A later answer (Alipay's query) that names the same payer may bring their name.
+            Payment.objects.filter(
+                pk=payment_id,
+                payer_fingerprint=payers.fingerprint(payment.provider, payer.provider_id),
+                payer_name="",
+            ).update(payer_name=payer.name[:128])
         if deposit.status == Deposit.Status.HELD:
             held = (
                 Payment.objects.filter(pk=payment_id)

@@ -250,7 +250,11 @@ def test_decided_holds_past_the_retention_period_are_purged_and_money_records_st
     pending = paid(client, inmate, 5_000)
     later = timezone.now() + dt.timedelta(days=31)
     assert services.purgeable(now=later)["holds"].count() == 1
-    assert services.purge_monitoring_data(now=later) == {"holds": 1, "auto_accepts": 0}
+    assert services.purge_monitoring_data(now=later) == {
+        "holds": 1,
+        "auto_accepts": 0,
+        "payer_names": 0,
+    }
     assert list(Hold.objects.values_list("deposit_id", flat=True)) == [pending.deposit_id]
     assert Deposit.objects.get(pk=payment.deposit_id).status == Deposit.Status.CREDITED
     call_command("purge_monitoring_data", "--dry-run")

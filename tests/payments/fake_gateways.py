@@ -102,6 +102,9 @@ class AlipayTrade:
     # The buyer, as Alipay names them in notifications and queries (the logon id masked).
     buyer_id: str = "2088102177846875"
     buyer_logon_id: str = "159****5620"
+    # The buyer's name: only in a query's answer, and only for merchants Alipay agreed to
+    # return it to (None: not returned, Alipay's default).
+    buyer_user_name: str | None = None
 
 
 class FakeAlipay:
@@ -207,6 +210,11 @@ class FakeAlipay:
                     "total_amount": trade.total_amount,
                     "buyer_user_id": trade.buyer_id,
                     "buyer_logon_id": trade.buyer_logon_id,
+                    **(
+                        {"buyer_user_name": trade.buyer_user_name}
+                        if trade.buyer_user_name is not None
+                        else {}
+                    ),
                 },
             )
         if method == "alipay.trade.refund":

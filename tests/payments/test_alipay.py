@@ -533,6 +533,7 @@ def test_the_notification_keeps_the_buyer_as_a_keyed_hash_and_a_masked_label(cli
     payment.refresh_from_db()
     assert payment.payer_fingerprint == payers.fingerprint("alipay", "2088102177846875")
     assert payment.payer_label == "159****5620"  # as Alipay masked it
+    assert payment.payer_name == ""  # a notification never carries the buyer's name
     assert not _stored_anywhere(payment, "2088102177846875")
 
 
@@ -553,3 +554,28 @@ def test_an_application_with_open_ids_keeps_the_buyer_open_id(client, alipay):
     assert notify(client, body).content == b"success"
     payment.refresh_from_db()
     assert payment.payer_fingerprint == payers.fingerprint("alipay", "074a1CcTG1LelxKe4xQC0zgNdId0")
+
+
+def test_the_poll_keeps_the_buyers_name_when_alipays_query_returns_it(client, alipay):
+    payment, trade = opened(client, alipay, 10_000)
+    trade.buyer_user_name = "张三"
+    alipay.pay(trade.out_trade_no)
+    services.poll_pending_payments(now=timezone.now() + dt.timedelta(minutes=5))
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.SETTLED
+    assert (payment.payer_label, payment.payer_name) == ("159****5620", "张三")
+
+
+def test_a_query_answer_after_the_notification_adds_the_same_buyers_name_only(client, alipay):
+    payment, trade = opened(client, alipay, 10_000)
+    alipay.pay(trade.out_trade_no)
+    assert notify(client, alipay.notification(trade)).content == b"success"
+    someone_else = payers.Payer(provider_id="2088000099998888", label="138****0000", name="李四")
+    services.apply_provider_status(payment_id=payment.pk, status="settled", payer=someone_else)
+    payment.refresh_from_db()
+    assert payment.payer_name == ""  # another payer's name is never put on this payment
+    same = payers.Payer(provider_id="2088102177846875", label="159****5620", name="张三")
+    services.apply_provider_status(payment_id=payment.pk, status="settled", payer=same)
+    payment.refresh_from_db()
+    assert payment.payer_name == "张三"
+    assert payment.payer_fingerprint == payers.fingerprint("alipay", "2088102177846875")

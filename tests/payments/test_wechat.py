@@ -350,6 +350,7 @@ def test_the_callback_keeps_the_payers_openid_only_as_a_keyed_hash(client, wecha
     payment.refresh_from_db()
     assert payment.payer_fingerprint == payers.fingerprint("wechat", trade.openid)
     assert payment.payer_label == "oUpF****eS6o"
+    assert payment.payer_name == ""  # WeChat Pay names no payer: the openid is all it gives
     row = Payment.objects.filter(pk=payment.pk).values().get()
     assert not any(trade.openid in str(column) for column in row.values())
 

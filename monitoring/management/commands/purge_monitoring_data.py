@@ -8,7 +8,8 @@ from monitoring import services
 class Command(BaseCommand):
     help = (
         "Delete decided holds and switched-off auto-accepted pairs older than "
-        "MONITORING_RETENTION_DAYS; with --dry-run, only list how many there are."
+        "MONITORING_RETENTION_DAYS and blank the payer's name on payments made before then; "
+        "with --dry-run, only list how many there are."
     )
 
     def add_arguments(self, parser):
