@@ -10,6 +10,12 @@ class CatalogConfig(AppConfig):
     verbose_name = _("Commissary catalog and orders")
 
     def ready(self):
+        from ledger import memos  # noqa: PLC0415
+
+        from .selectors import line_product_name  # noqa: PLC0415
+
+        # A line refund's memo names the product in English; the reader's language from here.
+        memos.register_product_namer(line_product_name)
         post_migrate.connect(
             create_escalation_schedule, sender=self, dispatch_uid="catalog.escalation_schedule"
         )

@@ -77,9 +77,24 @@ FESTIVAL_LIMITS_FEN = {
 FESTIVAL_MONTH = (dt.date(2027, 2, 1), "春节 Spring Festival")
 
 
-def seed_demo_catalog(*, facility: Facility) -> None:
+# The demo's costs: each list price about 30% over its cost (under the demo's markup cap).
+DEMO_MARKUP_PERCENT = 30
+DEMO_FIRST_PRICE_REASON = "首个价格 First price"
+
+
+def demo_cost_fen(price_fen: int) -> int:
+    return max(1, -(-price_fen * 100 // (100 + DEMO_MARKUP_PERCENT)))
+
+
+def seed_demo_catalog(*, facility: Facility, now: dt.datetime | None = None) -> None:
     """Categories, products and the demo facility's stock; grades of the facility with their
-    festival limits, and the coming Spring Festival month declared a festival month."""
+    festival limits, and the coming Spring Festival month declared a festival month.
+
+    The facility starts selling each product as any facility does (``prices.start_selling``):
+    with its cost, the list price filed as version 1 of its price history, in force from the
+    start of the facility-local month of ``now``, before the demo's deposits and orders."""
+    now = now or timezone.now()
+    month_start = prices.local_midnight(facility.local_month(now), facility.timezone)
     with transaction.atomic():
         categories = {
             code: Category.objects.get_or_create(
@@ -98,9 +113,16 @@ def seed_demo_catalog(*, facility: Facility) -> None:
                     "max_per_order": most,
                 },
             )
-            FacilityProduct.objects.get_or_create(
-                facility=facility, product=product, defaults={"stock": DEMO_STOCK}
-            )
+            if not FacilityProduct.objects.filter(facility=facility, product=product).exists():
+                prices.start_selling(
+                    facility_id=facility.pk,
+                    product_id=product.pk,
+                    cost_fen=demo_cost_fen(product.price_fen),
+                    reason=DEMO_FIRST_PRICE_REASON,
+                    stock=DEMO_STOCK,
+                    staff_id=None,
+                    now=min(month_start, now),
+                )
         for name, limit_fen in GRADES:
             grade, _ = Grade.objects.get_or_create(
                 facility=facility,
@@ -157,7 +179,8 @@ def seed_demo_fairness(
     """A few price changes (with costs under a 35% markup cap) and one open dispute about a
     delivered order of the demo's first inmate, so the price list, the markup report and the
     disputes queue have something to show. Idempotent: a second run finds them."""
-    if not PriceChange.objects.filter(facility=facility).exists():
+    demo_reasons = [reason for *_, reason in DEMO_PRICE_CHANGES]
+    if not PriceChange.objects.filter(facility=facility, reason__in=demo_reasons).exists():
         if facility.markup_cap_bp is None:
             facility.markup_cap_bp = 4_500
             facility.save(update_fields=["markup_cap_bp"])

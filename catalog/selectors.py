@@ -32,6 +32,21 @@ def iso(instant: dt.datetime, timezone_name: str) -> str:
     return instant.astimezone(ZoneInfo(timezone_name)).isoformat()
 
 
+def line_product_name(*, order_id: int, name_en: str, language: str) -> str | None:
+    """A refunded line's product in ``language``, for the journal's memos (``ledger.memos``
+    asks, given the order and the English name the memo holds): the name as sold, which the
+    order line keeps in both languages; None (the memo's name) for English, or where the order
+    has no single line of that name."""
+    if not language.lower().startswith("zh"):
+        return None
+    names = list(
+        OrderItem.objects.filter(order_id=order_id, name_en=name_en)
+        .values_list("name_zh", flat=True)
+        .distinct()[:2]
+    )
+    return names[0] if len(names) == 1 and names[0] else None
+
+
 def item_payload(item: OrderItem, language: str | None = None) -> dict:
     return {
         "product_id": item.product_id,

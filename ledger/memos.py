@@ -5,14 +5,16 @@ append-only, and the auditor reads it as it was): the staff's own words for an a
 hold or a cancellation, and for what the system writes, one English sentence of a fixed shape
 made here (``purchase_memo``, ``line_refund_memo``, ``transfer_excess_memo``,
 ``PAYOUT_MEMO``). ``shown_memo`` reads such a sentence back, old rows included (the shapes
-are the ones written since the first release), and gives it in the active language; anything
+are the ones written since the first release), and gives it in the active language (a line
+refund's product by its name in that language, as its order line keeps it); anything
 else (a person's words) is shown as written. ``description`` is what a statement line says:
 the memo in the reader's language, else the transaction kind's label.
 """
 
 import re
+from collections.abc import Callable
 
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import get_language, gettext, gettext_noop
 
 _PURCHASE = re.compile(r"Commissary order #(?P<order>\d+)")
 _LINE_REFUND = re.compile(
@@ -29,6 +31,26 @@ _LINE_REFUND_WORDS = gettext_noop(
 )
 _TRANSFER_EXCESS_WORDS = gettext_noop("Over the balance cap of %(facility)s")
 _PAYOUT_WORDS = gettext_noop("Paid out on release")
+
+
+# The catalogue, above the ledger, registers at start-up how a line refund's product is named
+# in a language: (order id, the English name the memo holds, language) -> the name, or None to
+# keep the memo's. With none registered, the memo's English name is shown.
+ProductNamer = Callable[..., str | None]
+_product_namers: list[ProductNamer] = []
+
+
+def register_product_namer(namer: ProductNamer) -> None:
+    if namer not in _product_namers:
+        _product_namers.append(namer)
+
+
+def _product_name(order_id: str, name_en: str) -> str:
+    language = get_language() or ""
+    for namer in _product_namers:
+        if name := namer(order_id=int(order_id), name_en=name_en, language=language):
+            return name
+    return name_en
 
 
 def purchase_memo(order_id: int) -> str:
@@ -53,8 +75,13 @@ def shown_memo(memo: str) -> str:
     if match := _PURCHASE.fullmatch(memo):
         return gettext(_PURCHASE_WORDS) % match.groupdict()
     if match := _LINE_REFUND.fullmatch(memo):
-        # The reason was written as its English label: its translation is the label's own.
-        words = {**match.groupdict(), "reason": gettext(match["reason"])}
+        # The reason was written as its English label: its translation is the label's own;
+        # the product, by its English name: the catalogue names it in the reader's language.
+        words = {
+            **match.groupdict(),
+            "product": _product_name(match["order"], match["product"]),
+            "reason": gettext(match["reason"]),
+        }
         return gettext(_LINE_REFUND_WORDS) % words
     if match := _TRANSFER_EXCESS.fullmatch(memo):
         return gettext(_TRANSFER_EXCESS_WORDS) % match.groupdict()

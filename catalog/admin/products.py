@@ -6,11 +6,14 @@ offered at on the same page, and is filed as the first version of each of those 
 price history (``catalog.services.prices.file_first_prices``). Changing it later is a price
 change like any other: with the cost and a reason, refused over a facility's markup cap, and
 filed in the price history of every facility that sells the product at its list price
-(``catalog.services.prices.change_list_price``), never a bare field edit."""
+(``catalog.services.prices.change_list_price``), never a bare field edit. A facility that
+starts selling a product that already exists (a new row of the product's facilities, or a new
+stock entry) gives the cost, is refused over its markup cap, and files version 1 of its own
+price history (``catalog.services.prices.start_selling``)."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.forms.models import BaseInlineFormSet
+from django.forms.models import BaseInlineFormSet, InlineForeignKeyField
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_scope import FacilityScopedAdmin, user_facility_ids
@@ -33,10 +36,125 @@ class CategoryAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     list_display = ("code", "name_zh", "name_en", "sort_order")
 
 
+class OfferForm(forms.ModelForm):
+    """A facility's offer of a product (its stock, on sale or not). A new offer of a product
+    that already exists, i.e. a facility starting to sell it, needs the cost: it is filed with
+    the price (the list price unless one is typed) as version 1 of that facility's price
+    history, refused over the facility's markup cap (``prices.start_selling``). A new product's
+    offers take its own first price instead (``OffersFormSet``). An offer's facility and
+    product never change: another facility starting to sell it is a new offer."""
+
+    first_price_fields = ("cost", "price", "reason")
+    cost = YuanField(
+        label=_("Cost"),
+        required=False,
+        help_text=_("When the facility starts selling the product: what it pays, in yuan."),
+    )
+    price = YuanField(
+        label=_("Price"),
+        required=False,
+        help_text=_(
+            "When the facility starts selling the product: what inmates pay, in yuan "
+            "(empty: the list price)."
+        ),
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=200,
+        required=False,
+        help_text=_("Kept in the facility's price history (optional)."),
+    )
+
+    class Meta:
+        model = FacilityProduct
+        fields = ("facility", "product", "is_available", "stock")
+
+    # The product whose offers these are, as its form leaves it (an inline's; its list price
+    # may change on the same page), set by ``OffersFormSet``.
+    parent_product: Product | None = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:  # an offer already made: its first price is filed
+            for name in ("facility", "product", *self.first_price_fields):
+                if name in self.fields:
+                    self.fields[name].disabled = True
+
+    def starts_selling(self) -> bool:
+        """A new offer of a product that already exists (not of a product being added). On
+        the product's page, the product is the page's (``parent_product``, set once the row is
+        made: read when cleaning and saving, never in ``__init__``)."""
+        if self.instance.pk is not None:
+            return False
+        if isinstance(self.fields.get("product"), InlineForeignKeyField):
+            return self.parent_product is not None
+        return True
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if not self.starts_selling():
+            return cleaned_data
+        cost_fen, price_fen = cleaned_data.get("cost"), cleaned_data.get("price")
+        if cost_fen is None:
+            if "cost" not in self.errors:
+                self.add_error(
+                    "cost", _("A facility that starts selling a product needs the product's cost.")
+                )
+            return cleaned_data
+        product = self.parent_product or cleaned_data.get("product")
+        facility = cleaned_data.get("facility")
+        if product is None or facility is None:
+            return cleaned_data
+        for name, amount_fen in (("cost", cost_fen), ("price", price_fen)):
+            if amount_fen is not None and amount_fen > MAX_PRICE_FEN:
+                self.add_error(
+                    name,
+                    _("A price is at most %(amount)s.") % {"amount": format_fen(MAX_PRICE_FEN)},
+                )
+                return cleaned_data
+        try:
+            prices.refuse_over_markup_cap(
+                facility=facility,
+                cost_fen=cost_fen,
+                price_fen=product.price_fen if price_fen is None else price_fen,
+            )
+        except DomainError as refused:
+            self.add_error("price" if price_fen is not None else "cost", refused.message)
+        return cleaned_data
+
+    def start_selling(self, *, staff_id: int | None) -> FacilityProduct:
+        """File the offer and its first price (the form is valid and ``starts_selling``)."""
+        data = self.cleaned_data
+        return prices.start_selling(
+            facility_id=data["facility"].pk,
+            product_id=(self.parent_product or data["product"]).pk,
+            cost_fen=data["cost"],
+            price_fen=data.get("price"),
+            reason=data.get("reason") or "",
+            stock=data.get("stock") or 0,
+            is_available=data.get("is_available", True),
+            staff_id=staff_id,
+        )
+
+
 class OffersFormSet(BaseInlineFormSet):
     """The facilities a product is offered at. On a new product, each must allow its first
     list price over its cost: the product form hands the cost over as ``first_cost_fen`` on
-    the (still unsaved) product, and the formset is validated after the form."""
+    the (still unsaved) product, and the formset is validated after the form. On an existing
+    product, a new row is a facility starting to sell it (``OfferForm``)."""
+
+    staff_id: int | None = None  # who saves, set by the product admin before saving
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        if self.instance.pk is not None:
+            form.parent_product = self.instance
+        return form
+
+    def save_new(self, form, commit=True):
+        if commit and form.starts_selling():
+            return form.start_selling(staff_id=self.staff_id)
+        return super().save_new(form, commit=commit)
 
     def clean(self):
         super().clean()
@@ -58,8 +176,18 @@ class OffersFormSet(BaseInlineFormSet):
 
 class FacilityProductInline(FacilityScopedAdmin, admin.TabularInline):
     model = FacilityProduct
+    form = OfferForm
     formset = OffersFormSet
     extra = 0
+
+    def get_fields(self, request, obj=None):
+        # On an existing product, a new row starts a facility selling it: its cost, price and
+        # reason (shown, disabled, on the rows already there; not at all to a reader who may
+        # add none). A new product's rows take its own first price.
+        fields = ["facility", "is_available", "stock"]
+        if obj is None or not self.has_add_permission(request, obj):
+            return fields
+        return [*fields, *OfferForm.first_price_fields]
 
 
 class ProductForm(YuanAmountsForm):
@@ -212,6 +340,10 @@ class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
             fields[at:at] = ["cost", "reason"]
         return fields
 
+    def save_formset(self, request, form, formset, change):
+        formset.staff_id = request.user.pk  # a facility starting to sell files its first price
+        super().save_formset(request, form, formset, change)
+
     def save_related(self, request, form, formsets, change):
         """Once a new product's offers are saved, its first price is filed in each offering
         facility's price history, with the cost typed (the caps were checked by the form)."""
@@ -253,7 +385,26 @@ class ProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
 @admin.register(FacilityProduct)
 class FacilityProductAdmin(FacilityScopedAdmin, admin.ModelAdmin):
+    """Stock and availability at the staff member's facilities. Adding an offer starts the
+    facility selling the product: with the cost, under its markup cap, filed as version 1 of
+    its price history (``OfferForm``)."""
+
+    form = OfferForm
     list_display = ("product", "facility", "is_available", "stock")
     list_editable = ("is_available", "stock")
     list_filter = ("facility", "is_available")
     search_fields = ("product__sku", "product__name_zh", "product__name_en")
+
+    def get_fields(self, request, obj=None):
+        fields = ["facility", "product", "is_available", "stock"]
+        return [*fields, *OfferForm.first_price_fields] if obj is None else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("facility", "product") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        offer = form.start_selling(staff_id=request.user.pk)
+        obj.pk, obj._state.adding = offer.pk, False

@@ -1,6 +1,9 @@
 """Prices: staff file a price change (cost, price, reason) for a product at a facility; the
 history is append-only (``PriceChange``), and what an order pays is the change in force at its
-instant (read by the order's own statement, ``placing._place``).
+instant (read by the order's own statement, ``placing._place``). Every path that starts a
+facility selling a product (a new product's offers, ``file_first_prices``; an existing one's,
+``start_selling``) files version 1 of that facility's history with the cost, so no facility
+sells a product without one.
 
 The rules a change must pass, under the facility product's row lock (so two changes of one
 product are decided one after the other):
@@ -158,6 +161,60 @@ def file_first_prices(
             .order_by("pk")
             .values_list("pk", flat=True)
         ]
+
+
+def start_selling(
+    *,
+    facility_id: int,
+    product_id: int,
+    cost_fen: int,
+    staff_id: int | None,
+    price_fen: int | None = None,
+    reason: str = "",
+    stock: int = 0,
+    is_available: bool = True,
+    now: dt.datetime | None = None,
+) -> FacilityProduct:
+    """A facility starts selling a product: its offer (stock, on sale) and, in the same
+    transaction, version 1 of the facility's price history for it, with the cost, in force at
+    once (what the facility's orders link to from the first). The price is the product's list
+    price unless one is given; the facility's markup cap refuses it (nothing is written then).
+    Nothing was sold there before, so a price above the list price is no rise that waits for
+    notice, and the version's price before is its own price (as for a new product's first)."""
+    cost_fen = _checked_fen(cost_fen, _("cost"))
+    if price_fen is not None:
+        price_fen = _checked_fen(price_fen, _("price"))
+    if isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
+        raise errors.ValidationFailed(_("Stock is a whole number, zero or more."))
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The list price as ``change_list_price`` leaves it (the same row lock).
+        product = Product.objects.select_for_update(no_key=True).filter(pk=product_id).first()
+        facility = Facility.objects.filter(pk=facility_id).first()
+        if product is None:
+            raise errors.ProductNotFound()
+        if facility is None:
+            raise errors.FacilityNotFound()
+        if FacilityProduct.objects.filter(facility=facility, product=product).exists():
+            raise errors.ValidationFailed(_("The facility already sells this product."))
+        price_fen = product.price_fen if price_fen is None else price_fen
+        refuse_over_markup_cap(facility=facility, cost_fen=cost_fen, price_fen=price_fen)
+        offer = FacilityProduct.objects.create(
+            facility=facility, product=product, stock=stock, is_available=is_available
+        )
+        PriceChange.objects.create(
+            facility=facility,
+            facility_product=offer,
+            cost_fen=cost_fen,
+            price_fen=price_fen,
+            previous_price_fen=price_fen,
+            effective_from=now,
+            effective_on=local_date(now, facility.timezone),
+            reason=(reason.strip() or _("First price at this facility"))[:200],
+            created_by_id=staff_id,
+            created_at=now,
+        )
+    return offer
 
 
 def offers_at_list_price(*, product_id: int):

@@ -162,7 +162,7 @@ def seed_demo(
     else:
         on_progress(inmate_count)
     # The commissary: products in stock here, grades with spending limits for every inmate.
-    catalog_demo.seed_demo_catalog(facility=facility)
+    catalog_demo.seed_demo_catalog(facility=facility, now=now)
     catalog_demo.grade_demo_inmates(facility=facility)
     clerk_id = get_user_model().objects.get(username=role_staff["clerk"]["username"]).pk
     # Their purchases: real kiosk orders, through the catalog's services.

@@ -70,8 +70,8 @@ def test_seed_demo_stocks_the_catalog_grades_inmates_and_a_kiosk_can_shop(tmp_pa
 
 
 def test_seed_demo_files_price_changes_and_one_open_dispute_once(tmp_path):
-    from catalog.demo import DEMO_PRICE_CHANGES
-    from catalog.models import Dispute, PriceChange
+    from catalog.demo import DEMO_FIRST_PRICE_REASON, DEMO_PRICE_CHANGES
+    from catalog.models import Dispute, OrderItem, PriceChange
 
     cache.clear()
     for _ in range(2):  # idempotent
@@ -84,7 +84,16 @@ def test_seed_demo_files_price_changes_and_one_open_dispute_once(tmp_path):
             stderr=StringIO(),
         )
     facility = Facility.objects.get(code="demo")
-    assert PriceChange.objects.filter(facility=facility).count() == len(DEMO_PRICE_CHANGES)
+    # Each product's first price (version 1, with its cost), then the demo's changes.
+    first = PriceChange.objects.filter(facility=facility, reason=DEMO_FIRST_PRICE_REASON)
+    assert first.count() == len(PRODUCTS)
+    assert not first.filter(cost_fen__gte=F("price_fen")).exists()
+    assert PriceChange.objects.filter(facility=facility).count() == len(PRODUCTS) + len(
+        DEMO_PRICE_CHANGES
+    )
+    # Every demo order was charged at a price version, none at a bare list price.
+    lines = OrderItem.objects.filter(order__facility=facility)
+    assert lines.exists() and not lines.filter(price_change__isnull=True).exists()
     assert PriceChange.objects.filter(facility=facility, effective_on__gt=F("created_at__date"))
     dispute = Dispute.objects.get(facility=facility)
     assert dispute.status == "open" and dispute.order.status == "delivered"
