@@ -13,13 +13,13 @@ import sys
 import uuid
 
 import pytest
+from celery import Celery
 from django.conf import settings
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django_guid import set_guid
 
 from commissary.celery import LOG_CONTEXT_HEADER
-from commissary.celery import app as celery_app
 from commissary.logs import (
     JsonFormatter,
     LogContextFilter,
@@ -233,7 +233,12 @@ def test_an_unknown_log_format_is_refused():
         logging_config(log_format="yaml", level="INFO")
 
 
-@celery_app.task(name="tests.commissary.log_context_probe")
+# On an app of its own, so the project's task registry stays the project's; Celery's task
+# signals, which commissary.celery connects, are sent for every app's tasks.
+_probe_app = Celery("tests.commissary.test_logs")
+
+
+@_probe_app.task(name="tests.commissary.log_context_probe", shared=False)
 def _log_context_probe() -> dict:
     return dict(current_context())
 
