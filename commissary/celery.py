@@ -5,14 +5,34 @@ tasks.py; schedules live in the database (django-celery-beat).
 The worker logs as the web does (settings.LOGGING: JSON or text, each line with its request
 id): Celery's own log set-up, which would replace the root handler with its format, is skipped.
 A task queued during a request runs under that request's id (django-guid's Celery integration
-sends it in the task's headers); a task queued by the scheduler gets an id of its own."""
+sends it in the task's headers); a task queued by the scheduler gets an id of its own. The ids
+bound to the request (who and where: ``user_id``, ``facility_id``, ``kiosk_id``, ``inmate_id``)
+travel the same way, in a header of their own, and are bound again while the task runs.
 
-import logging.config
+Under ``LOG_FORMAT=json`` everything the worker writes is a JSON line: its start-up banner (text
+Celery prints to standard output, not a log record) gives way to one log line saying the same
+essentials, and the notices Celery writes straight to the terminal from its signal handlers
+(``worker: Warm shutdown (MainProcess)``) are written as JSON lines instead.
+"""
+
+import contextlib
+import logging
 import os
+import sys
 
+import celery.apps.worker
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import (
+    before_task_publish,
+    celeryd_after_setup,
+    celeryd_init,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+)
 from django.conf import settings
+
+from commissary import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
 
@@ -20,7 +40,91 @@ app = Celery("commissary")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+LOG_CONTEXT_HEADER = "commissary_log_context"
+worker_log = logging.getLogger("commissary.worker")
+
 
 @setup_logging.connect
 def log_as_the_web_does(**_kwargs) -> None:
-    logging.config.dictConfig(settings.LOGGING)
+    logs.configure(settings.LOGGING)
+    if settings.LOG_FORMAT == "json":
+        # Celery's own terminal notices (shutdown, Ctrl-C) as JSON lines: Celery looks the
+        # function up by name each time, so this replaces every one of them.
+        celery.apps.worker.safe_say = say_as_json
+
+
+def say_as_json(msg: str, _stream=None) -> None:
+    """Celery's ``safe_say`` (called from its signal handlers) writing a JSON line: formatted
+    without the logging module's handlers and their locks, which the interrupted code may hold,
+    and written with one ``os.write`` as Celery's own notice is."""
+    record = logging.LogRecord(
+        name="celery.apps.worker",
+        level=logging.WARNING,
+        pathname=__file__,
+        lineno=0,
+        msg=msg,
+        args=None,
+        exc_info=None,
+    )
+    logs.LogContextFilter().filter(record)
+    line = logs.JsonFormatter().format(record) + "\n"
+    # On standard error with every other line, wherever Celery meant it to go.
+    # As Celery's own: a notice lost is no failure.
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        os.write(sys.__stderr__.fileno(), line.encode())
+
+
+@celeryd_init.connect
+def leave_out_the_text_banner(instance=None, **_kwargs) -> None:
+    """Under JSON the banner (text on standard output) is left out, as ``--quiet`` does; the
+    line ``describe_the_worker`` logs says what an operator reads it for."""
+    if settings.LOG_FORMAT == "json" and instance is not None:
+        instance.quiet = True
+
+
+@celeryd_after_setup.connect
+def describe_the_worker(sender=None, instance=None, **_kwargs) -> None:
+    """Under JSON, in place of the banner: the worker's name, queues and concurrency."""
+    if settings.LOG_FORMAT != "json" or instance is None:
+        return
+    worker_log.info(
+        "worker %s starting: queues %s, concurrency %s",
+        sender,
+        ",".join(sorted(instance.app.amqp.queues.consume_from or ())),
+        instance.concurrency,
+    )
+
+
+@before_task_publish.connect
+def send_the_log_context(headers=None, **_kwargs) -> None:
+    """The ids bound where the task is queued (a request, or a task) go with it."""
+    context = logs.current_context()
+    if context and headers is not None:
+        headers[LOG_CONTEXT_HEADER] = dict(context)
+
+
+@task_prerun.connect
+def bind_the_sent_log_context(task=None, **_kwargs) -> None:
+    """The task runs with exactly the ids it was sent with (none from an earlier task)."""
+    if task is None:
+        return
+    # A worker finds the message's headers on the request itself; a task run in the caller's
+    # process (``apply``, eager) under ``request.headers``.
+    sent = task.request.get(LOG_CONTEXT_HEADER)
+    if sent is None and isinstance(task.request.headers, dict):
+        sent = task.request.headers.get(LOG_CONTEXT_HEADER)
+    fields = {
+        name: value
+        for name, value in (sent.items() if isinstance(sent, dict) else ())
+        if name in logs.CONTEXT_FIELDS and isinstance(value, int)
+    }
+    task.request.log_context_token = logs.replace_context(fields)
+
+
+@task_postrun.connect
+def forget_the_log_context(task=None, **_kwargs) -> None:
+    # What was bound before the task (nothing, in a worker) is bound again; a task run in the
+    # caller's process (``apply``) so leaves the caller's ids as they were.
+    token = getattr(task.request, "log_context_token", None) if task is not None else None
+    if token is not None:
+        logs.restore_context(token)

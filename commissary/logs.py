@@ -18,11 +18,19 @@ runs the task under the same id. python-json-logger writes the JSON. What is lef
   response is closed.
 - ``LogContextFilter`` copies the request id and that context onto every record, and
   ``JsonFormatter`` names the fields and drops any field whose name says it is a secret.
+- ``current_context``, ``replace_context`` and ``restore_context``: what ``commissary.celery``
+  sends in a task's headers and binds while the task runs, so a task queued by a request logs
+  that request's ids, and a task after it none.
+- ``gunicorn_logging_config``: the same lines from gunicorn (``commissary.gunicorn``), its
+  access line as fields (``GunicornFields``) under the request id the response answered.
+- ``configure`` (``LOGGING_CONFIG``): under JSON, Python's warnings become log lines too.
 """
 
 import contextvars
+import copy
 import datetime as dt
 import logging
+import logging.config
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -61,6 +69,24 @@ def bind(**fields: int | None) -> None:
         raise ValueError(f"not a log context field: {sorted(unknown)}")
     known = {name: value for name, value in fields.items() if value is not None}
     _context.set({**_context.get(), **known})
+
+
+def current_context() -> Mapping[str, int]:
+    """What was bound so far (never changed in place, so safe to keep or send)."""
+    return _context.get()
+
+
+def replace_context(fields: Mapping[str, int]) -> contextvars.Token:
+    """Binds exactly ``fields`` (a Celery task's, as it was sent) until ``restore_context``
+    with the token returned puts back what was bound before."""
+    unknown = set(fields) - set(CONTEXT_FIELDS)
+    if unknown:
+        raise ValueError(f"not a log context field: {sorted(unknown)}")
+    return _context.set(MappingProxyType(dict(fields)))
+
+
+def restore_context(token: contextvars.Token) -> None:
+    _context.reset(token)
 
 
 def clear_context() -> None:
@@ -144,6 +170,46 @@ class JsonFormatter(LibraryJsonFormatter):
         }
 
 
+class GunicornFields(logging.Filter):
+    """gunicorn's lines as the site writes them. Its access line becomes fields: ``method``,
+    ``path`` (without the query string, which may carry a token), ``status``, ``duration_ms``,
+    ``response_bytes``, ``remote_addr``, and the ``request_id`` the response answered in
+    ``X-Request-ID`` (django-guid's), the request's own even after its context has ended; its
+    message is ``GET /path 200``. gunicorn passes the access line's values ("atoms") as the
+    record's arguments (``gunicorn.glogging.Logger.access``), headers and all; none is written
+    but those. Its other lines lose the query string of a request they name ("Error handling
+    request /path?…"). After ``LogContextFilter`` on the same handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, Mapping):
+            self._access(record, record.args)
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_without_query_string(value) for value in record.args)
+        return True
+
+    def _access(self, record: logging.LogRecord, atoms: Mapping) -> None:
+        record.method = atoms.get("m")
+        # PATH_INFO; a request gunicorn answered itself (an error) may have only its raw URI.
+        record.path = atoms.get("U") or _without_query_string(atoms.get("{raw_uri}e"))
+        status = str(atoms.get("s", ""))
+        record.status = int(status) if status.isdigit() else status
+        microseconds = atoms.get("D")
+        record.duration_ms = round(microseconds / 1000, 3) if microseconds is not None else None
+        record.response_bytes = atoms.get("B")
+        record.remote_addr = atoms.get("h")
+        answered = atoms.get("{x-request-id}o")
+        if answered:
+            record.request_id = answered
+        record.msg = "%s %s %s"
+        record.args = (record.method, record.path, record.status)
+
+
+def _without_query_string(value):
+    if isinstance(value, str) and value.startswith("/"):
+        return value.partition("?")[0]
+    return value
+
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -171,3 +237,31 @@ def logging_config(*, log_format: str, level: str) -> dict:
         # django-guid says at INFO how it found or made each id, and for every task sent.
         "loggers": {"django_guid": {"level": "WARNING"}},
     }
+
+
+def gunicorn_logging_config(site_logging: dict) -> dict:
+    """gunicorn's ``logconfig_dict`` for ``LOG_FORMAT=json``: the site's ``LOGGING`` (the same
+    stream, filter and formatter), with gunicorn's error and access logs on a handler of its
+    own that adds ``GunicornFields``. Neither propagates to the root, which would write the
+    line twice."""
+    config = copy.deepcopy(site_logging)
+    config["filters"]["gunicorn"] = {"()": "commissary.logs.GunicornFields"}
+    config["handlers"]["gunicorn"] = {
+        **config["handlers"]["console"],
+        "filters": [*config["handlers"]["console"]["filters"], "gunicorn"],
+    }
+    # No level: gunicorn's own (--log-level for the error log, INFO for access) stays.
+    for name in ("gunicorn.error", "gunicorn.access"):
+        config["loggers"][name] = {"handlers": ["gunicorn"], "propagate": False}
+    return config
+
+
+def configure(logging_settings: dict) -> None:
+    """``settings.LOGGING_CONFIG``, also what the Celery worker runs: ``dictConfig``, and under
+    ``LOG_FORMAT=json`` Python's warnings (a library's ``UserWarning``, a deprecation) as log
+    records (logger ``py.warnings``) instead of text on standard error. Under text they stay
+    as Python prints them."""
+    from django.conf import settings  # noqa: PLC0415 - settings imports this module
+
+    logging.config.dictConfig(logging_settings)
+    logging.captureWarnings(settings.LOG_FORMAT == "json")

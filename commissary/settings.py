@@ -103,8 +103,10 @@ MIDDLEWARE = [
     # By its own name: check --deploy looks for it; the API's views are exempt.
     "django.middleware.csrf.CsrfViewMiddleware",
     "kiosk.middleware.AuthenticationMiddleware",
-    # Who the request is for, on its log lines (after authentication).
+    # Who the request is for, on its log lines (after authentication), and a staff member's
+    # facility when they are assigned to one (both carried into the tasks the request queues).
     "commissary.logs.LogContextMiddleware",
+    "accounts.middleware.StaffFacilityLogContextMiddleware",
     # Records who made each change in the audit trail.
     "kiosk.middleware.AuditlogMiddleware",
     "kiosk.middleware.MessageMiddleware",
@@ -385,6 +387,8 @@ KIOSK_SESSION_IDLE_SECONDS = env.int("KIOSK_SESSION_IDLE_SECONDS", default=600)
 # (commissary.logs, docs/operations.md#logs).
 LOG_FORMAT = env("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = logging_config(log_format=LOG_FORMAT, level=env("LOG_LEVEL", default="INFO"))
+# dictConfig, and under JSON Python's warnings as log lines too.
+LOGGING_CONFIG = "commissary.logs.configure"
 # The request id: an incoming X-Request-ID when it is a plain UUID (commissary.logs checks that
 # first), else a new one (32 hex digits); answered in the response and sent in the headers of
 # the tasks the request queues. A task queued by the scheduler gets one of its own.

@@ -1,12 +1,21 @@
-"""Scheduled runs (reconciliation, rollover, statements) with their findings, the statements
-they produced, and the schedules themselves (django-celery-beat's, guarded)."""
+"""Scheduled runs (reconciliation, rollover, statements) with their findings, their chunks (who
+holds which piece of a run shared by several workers, and whose claim has expired), the
+statements they produced, and the schedules themselves (django-celery-beat's, guarded)."""
 
+import datetime as dt
+
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
@@ -15,6 +24,7 @@ from accounts.admin_scope import FacilityScopedAdmin
 from commissary.money import format_fen
 
 from ..models import (
+    BatchChunk,
     ReconciliationFinding,
     ScheduledRun,
     Statement,
@@ -35,6 +45,90 @@ class FindingInline(FacilityScopedAdmin, admin.TabularInline):
         return False
 
 
+def _claims_expired_before(now: dt.datetime) -> dt.datetime:
+    """A claim taken before this has expired: any worker may take the chunk over
+    (``ledger.chunks.claim_next``, the same setting)."""
+    return now - dt.timedelta(seconds=settings.LEDGER_CHUNK_CLAIM_SECONDS)
+
+
+def _chunk_count(**lookups):
+    """How many of the run's chunks match ``lookups``."""
+    return Coalesce(
+        Subquery(
+            BatchChunk.objects.filter(run=OuterRef("pk"), **lookups)
+            .order_by()
+            .values("run")
+            .annotate(count=Count("pk"))
+            .values("count")
+        ),
+        0,
+    )
+
+
+class ChunkInline(FacilityScopedAdmin, admin.TabularInline):
+    """A run's chunks as they stand, read-only: nobody edits, adds or deletes one here (the
+    workers' claims and their exactly-once marks are ``ledger.chunks``'s alone). Shown to whoever
+    may view the run."""
+
+    facility_field = "run__facility"
+    include_global = True  # a reconciliation of the whole ledger belongs to no facility
+    model = BatchChunk
+    fields = (
+        "number",
+        "covers",
+        "size",
+        "state",
+        "attempt",
+        "worker",
+        "claimed_at",
+        "claim",
+        "finished_at",
+        "error",
+    )
+    readonly_fields = fields
+    ordering = ("number",)
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("ledger.view_scheduledrun")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("covers"))
+    def covers(self, chunk):
+        if chunk.label:
+            return chunk.label
+        return gettext("inmate ids %(low)s < id ≤ %(high)s") % {
+            "low": chunk.low_id,
+            "high": chunk.high_id,
+        }
+
+    @admin.display(description=_("claim"))
+    def claim(self, chunk):
+        if chunk.state != BatchChunk.State.CLAIMED or chunk.claimed_at is None:
+            return "—"
+        now = timezone.now()
+        expires_at = chunk.claimed_at + dt.timedelta(seconds=settings.LEDGER_CHUNK_CLAIM_SECONDS)
+        if expires_at <= now:
+            return format_html(
+                '<strong class="chunk-claim-expired">{}</strong>',
+                gettext("Expired %(ago)s ago: another worker may take it over")
+                % {"ago": timesince(expires_at, now)},
+            )
+        return gettext("Held for %(held)s, expires in %(left)s") % {
+            "held": timesince(chunk.claimed_at, now),
+            "left": timeuntil(expires_at, now),
+        }
+
+
 @admin.register(ScheduledRun)
 class ScheduledRunAdmin(ReadOnlyAdmin):
     list_display = (
@@ -45,14 +139,57 @@ class ScheduledRunAdmin(ReadOnlyAdmin):
         "status",
         "progress",
         "counts",
+        "chunk_states",
         "trigger",
         "finished_at",
     )
     list_filter = ("kind", "status", "facility")
     date_hierarchy = "started_at"
     include_global = True  # a reconciliation of the whole ledger belongs to no facility
-    inlines = [FindingInline]
+    readonly_fields = ("chunk_states",)
+    inlines = [FindingInline, ChunkInline]
     change_list_template = "admin/ledger/scheduledrun/change_list.html"
+
+    def get_queryset(self, request):
+        # The chunks' states counted in the same query as the runs, one small subquery each,
+        # which PostgreSQL evaluates only for the page's runs.
+        expired_before = _claims_expired_before(timezone.now())
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                chunks_done=_chunk_count(state=BatchChunk.State.DONE),
+                chunks_claimed=_chunk_count(state=BatchChunk.State.CLAIMED),
+                chunks_expired=_chunk_count(
+                    state=BatchChunk.State.CLAIMED, claimed_at__lt=expired_before
+                ),
+                chunks_waiting=_chunk_count(state=BatchChunk.State.PENDING),
+                chunks_failed=_chunk_count(state=BatchChunk.State.FAILED),
+            )
+        )
+
+    @admin.display(description=_("chunks"))
+    def chunk_states(self, run):
+        done = getattr(run, "chunks_done", None)
+        if done is None:  # a run not read through get_queryset
+            return "—"
+        states = [
+            (run.chunks_done, _("%(count)s done")),
+            (run.chunks_claimed, _("%(count)s claimed")),
+            (run.chunks_waiting, _("%(count)s waiting")),
+            (run.chunks_failed, _("%(count)s failed")),
+        ]
+        if not any(count for count, _label in states):
+            return "—"
+        text = " · ".join(str(label % {"count": count}) for count, label in states if count)
+        if run.chunks_expired:
+            return format_html(
+                '{} · <strong class="chunk-claim-expired">{}</strong>',
+                text,
+                ngettext("%(count)s claim expired", "%(count)s claims expired", run.chunks_expired)
+                % {"count": run.chunks_expired},
+            )
+        return text
 
     @admin.display(description=_("progress"))
     def progress(self, run):

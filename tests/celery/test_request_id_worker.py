@@ -1,6 +1,8 @@
 """A request's id reaches the Celery task it queued: the web process sends it in the task's
 headers (django-guid's Celery integration), and a real worker on Redis, a separate process,
-writes it on its own JSON log lines for that task (commissary.logs, commissary.celery)."""
+writes it on its own JSON log lines for that task (commissary.logs, commissary.celery). The ids
+of who and where the request was for (``user_id``, ``facility_id``) travel with it, and a task
+queued afterwards outside any request carries none of them."""
 
 import json
 import re
@@ -8,20 +10,54 @@ import uuid
 
 import pytest
 
+from accounts.roles import TRUST_OFFICER, assign_role
 from ledger import tasks as ledger_tasks
 from ledger.models import ScheduledRun
-from tests.factories import StaffFactory
+from tests.factories import FacilityFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _json_lines(text: str) -> list[dict]:
-    """The worker's log lines that are JSON objects (its start-up banner is not a log line)."""
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            lines.append(json.loads(line))
+    """The worker's lines written so far, each parsed: fails when one is not a JSON object
+    (under LOG_FORMAT=json the worker writes no banner; tests/celery/test_worker_logs.py)."""
+    complete = text[: text.rfind("\n") + 1]
+    lines = [json.loads(line) for line in complete.splitlines()]
+    assert all(isinstance(line, dict) for line in lines)
     return lines
+
+
+def _queue_reconciliation_through_the_admin(client, broker, monkeypatch, user) -> tuple[str, str]:
+    """POSTs the admin's "reconcile now" as ``user`` with a request id of the test's; returns
+    that id and the id of the task it queued (to the test's own queue)."""
+    sent: list[str] = []
+    # The admin's button queues with .delay(); here the message goes to this test's own queue,
+    # through the same apply_async, so the publishing signals run as in production.
+    monkeypatch.setattr(
+        ledger_tasks.reconcile_ledger,
+        "delay",
+        lambda **kwargs: sent.append(broker.send(ledger_tasks.reconcile_ledger, **kwargs)),
+    )
+    client.force_login(user)
+    request_id = str(uuid.uuid4())
+    response = client.post(
+        "/admin/ledger/scheduledrun/reconcile-now/", headers={"X-Request-ID": request_id}
+    )
+    assert response.status_code == 302
+    assert response["X-Request-ID"] == request_id
+    (task_id,) = sent
+    return request_id, task_id
+
+
+def _succeeded_line(worker, wait_for, task_name: str, task_id: str) -> dict:
+    finished = re.compile(rf"{re.escape(task_name)}\[{task_id}\] succeeded in ")
+    return wait_for(
+        lambda: next(
+            (line for line in _json_lines(worker.log()) if finished.search(line["message"])),
+            None,
+        ),
+        what=f"the worker to finish {task_name}",
+    )
 
 
 def test_a_task_queued_by_a_request_runs_under_the_requests_id_in_a_real_worker(
@@ -80,3 +116,60 @@ def test_a_task_queued_outside_a_request_runs_under_an_id_of_its_own(
         what="the worker to finish the expiry",
     )
     assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"])
+
+
+def test_a_task_queued_by_a_staff_request_logs_the_requests_user_and_facility(
+    client, broker, start_worker, wait_for, monkeypatch
+):
+    facility = FacilityFactory()
+    officer = StaffFactory(facilities=[facility])
+    assign_role(officer, TRUST_OFFICER)
+    # Every queue, so the run's helpers (queued to the money queue) run here too.
+    worker = start_worker(queues=broker.all_queues, LOG_FORMAT="json")
+
+    request_id, task_id = _queue_reconciliation_through_the_admin(
+        client, broker, monkeypatch, officer
+    )
+
+    line = _succeeded_line(worker, wait_for, "ledger.tasks.reconcile_ledger", task_id)
+    assert (line["request_id"], line["user_id"], line["facility_id"]) == (
+        request_id,
+        officer.pk,
+        facility.pk,
+    )
+    assert "kiosk_id" not in line and "inmate_id" not in line
+    # A task that task queued (a helper taking a share of the run's chunks) carries them too.
+    helper_finished = re.compile(r"ledger\.tasks\.work_on_run\[[0-9a-f-]+\] succeeded in ")
+    helper = wait_for(
+        lambda: next(
+            (
+                line
+                for line in _json_lines(worker.log())
+                if helper_finished.search(line["message"]) and line["request_id"] == request_id
+            ),
+            None,
+        ),
+        what="a helper of the reconciliation to finish",
+    )
+    assert (helper["user_id"], helper["facility_id"]) == (officer.pk, facility.pk)
+
+    # The next task on the same worker, queued outside any request, carries none of them.
+    later_id = broker.send(ledger_tasks.expire_stale_deposits)
+    later = _succeeded_line(worker, wait_for, "ledger.tasks.expire_stale_deposits", later_id)
+    assert later["request_id"] != request_id
+    assert "user_id" not in later and "facility_id" not in later
+
+
+def test_a_superusers_task_logs_the_user_and_no_facility(
+    client, broker, start_worker, wait_for, monkeypatch
+):
+    superuser = StaffFactory(is_superuser=True)
+    worker = start_worker(LOG_FORMAT="json")
+
+    request_id, task_id = _queue_reconciliation_through_the_admin(
+        client, broker, monkeypatch, superuser
+    )
+
+    line = _succeeded_line(worker, wait_for, "ledger.tasks.reconcile_ledger", task_id)
+    assert (line["request_id"], line["user_id"]) == (request_id, superuser.pk)
+    assert "facility_id" not in line

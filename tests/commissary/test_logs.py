@@ -13,12 +13,22 @@ import sys
 import uuid
 
 import pytest
+from celery import Celery
 from django.conf import settings
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django_guid import set_guid
 
-from commissary.logs import JsonFormatter, LogContextFilter, LogContextMiddleware, logging_config
+from commissary.celery import LOG_CONTEXT_HEADER
+from commissary.logs import (
+    JsonFormatter,
+    LogContextFilter,
+    LogContextMiddleware,
+    bind,
+    clear_context,
+    current_context,
+    logging_config,
+)
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
 from tests.kiosk.conftest import Kiosk
 
@@ -221,3 +231,36 @@ def test_production_logs_json_and_debug_logs_text_unless_log_format_says():
 def test_an_unknown_log_format_is_refused():
     with pytest.raises(ValueError, match="LOG_FORMAT must be json or text"):
         logging_config(log_format="yaml", level="INFO")
+
+
+# On an app of its own, so the project's task registry stays the project's; Celery's task
+# signals, which commissary.celery connects, are sent for every app's tasks.
+_probe_app = Celery("tests.commissary.test_logs")
+
+
+@_probe_app.task(name="tests.commissary.log_context_probe", shared=False)
+def _log_context_probe() -> dict:
+    return dict(current_context())
+
+
+def test_a_task_runs_with_exactly_the_ids_it_was_sent_and_its_caller_keeps_its_own():
+    """commissary.celery binds the ids in the task's header (known names, integers only) while
+    the task runs, and puts back what was bound before, here the caller's, once it has run."""
+    bind(user_id=7, facility_id=3)
+    try:
+        sent = _log_context_probe.apply(
+            headers={
+                LOG_CONTEXT_HEADER: {
+                    "user_id": 42,
+                    "inmate_id": "9; DROP",
+                    "password": 1,
+                }
+            }
+        ).get()
+        unsent = _log_context_probe.apply().get()
+
+        assert sent == {"user_id": 42}
+        assert unsent == {}
+        assert dict(current_context()) == {"user_id": 7, "facility_id": 3}
+    finally:
+        clear_context()
