@@ -20,6 +20,16 @@ Prints orders/s and deposits/s for each way, the report loops done, and what the
 with the reports on each side (with / without). Both clusters run on this machine with
 ``fsync=off``: it measures what the reports take from the primary's CPU, locks and caches, not
 disks. The clusters are removed at the end.
+
+    python bench/scale.py --primary-url postgres://bench@db1/commissary_bench \\
+        --replica-url postgres://bench@db2/commissary_bench
+
+uses an existing primary and its standby instead (the standby on a machine of its own, which
+is where a replica can take the reports' work off the primary): no cluster is started. The
+database named must be one for the benchmark alone: it is migrated and keeps the benchmark's
+facility, orders and deposits. Before anything is written the benchmark checks that the
+replica URL is a standby of that primary (in recovery, the same system identifier, the same
+database) and that the primary is not, and stops with the reason otherwise.
 """
 
 import argparse
@@ -31,11 +41,14 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
 
 from tests import clusters  # noqa: E402
 
@@ -44,6 +57,75 @@ REPORTERS = 2
 DATABASE = "commissary"
 DEPOSIT_FEN = 100
 WAYS = ("no reports", "reports on the primary", "reports on the replica")
+
+
+class NotAStandby(Exception):
+    """The replica URL given is not a standby of the primary given (the message says why)."""
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def _facts(url: str, role: str) -> tuple[bool, int, str]:
+    """(in recovery, system identifier, database) of the server at ``url``."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
+            return connection.execute(
+                "SELECT pg_is_in_recovery(), (SELECT system_identifier FROM pg_control_system()),"
+                " current_database()"
+            ).fetchone()
+    except psycopg.errors.InsufficientPrivilege as error:
+        raise NotAStandby(
+            f"the {role} at {_shown(url)} does not let this role read pg_control_system() "
+            f"(every role may unless it was revoked; GRANT EXECUTE gives it back): {error}"
+        ) from error
+    except psycopg.Error as error:
+        raise NotAStandby(f"the {role} at {_shown(url)} does not answer: {error}") from error
+
+
+def check_standby(primary_url: str, replica_url: str) -> None:
+    """Refuse (``NotAStandby``) unless ``replica_url`` is a streaming standby of the cluster at
+    ``primary_url``, on the same database, and the primary is not itself in recovery: in
+    recovery (``pg_is_in_recovery()``) and the same system identifier (``pg_control_system()``,
+    fixed when the primary was made by initdb and copied to every standby made from it)."""
+    primary = _facts(primary_url, "primary")
+    replica = _facts(replica_url, "replica")
+    if primary[0]:
+        raise NotAStandby(f"{_shown(primary_url)} is in recovery: it is a standby, not a primary")
+    if not replica[0]:
+        raise NotAStandby(
+            f"{_shown(replica_url)} is not in recovery: it is a primary, not a standby of "
+            f"{_shown(primary_url)}"
+        )
+    if replica[1] != primary[1]:
+        raise NotAStandby(
+            f"{_shown(replica_url)} is a standby of another cluster (system identifier "
+            f"{replica[1]}, the primary's is {primary[1]})"
+        )
+    if replica[2] != primary[2]:
+        raise NotAStandby(
+            f"{_shown(replica_url)} names database {replica[2]}, the primary URL {primary[2]}"
+        )
+
+
+def wait_for_replay(primary_url: str, replica_url: str, timeout: float = 120) -> None:
+    """Until the standby has applied everything the primary has written so far."""
+    with psycopg.connect(primary_url, autocommit=True, connect_timeout=10) as connection:
+        (lsn,) = connection.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(replica_url, autocommit=True, connect_timeout=10) as connection:
+        while not connection.execute(
+            "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]
+        ).fetchone()[0]:
+            if time.monotonic() > deadline:
+                sys.exit(f"the replica did not replay the primary's WAL within {timeout:.0f} s")
+            time.sleep(0.2)
 
 
 def _environment(primary_url: str, replica_url: str | None) -> None:
@@ -217,6 +299,60 @@ def measure(urls, shop, way: str, seconds: float, key_prefix: str) -> dict:
     return totals
 
 
+def run(args, urls: tuple[str, str]) -> None:
+    """Migrate the primary's database, set up the shop, prefill, and measure the three ways."""
+    migrated = subprocess.run(  # noqa: S603 - our own manage.py
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": urls[0], "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    if migrated.returncode:
+        sys.exit(migrated.stderr)
+    _environment(urls[0], None)
+    print(f"setting up {args.inmates} inmates ...", flush=True)
+    shop = set_up(CLIENTS, args.inmates)
+    print(f"prefill: {args.prefill_seconds:.0f} s of orders and deposits ...", flush=True)
+    measure(urls, shop, WAYS[0], args.prefill_seconds, "prefill")
+    wait_for_replay(*urls)
+    slice_seconds = args.seconds / args.rounds
+    totals = {way: {"orders": 0, "deposits": 0, "report_loops": 0, "on_replica": 0} for way in WAYS}
+    for round_number in range(args.rounds):
+        order = WAYS if round_number % 2 == 0 else tuple(reversed(WAYS))
+        for way in order:
+            got = measure(urls, shop, way, slice_seconds, f"r{round_number}-{WAYS.index(way)}")
+            for name, value in got.items():
+                totals[way][name] += value
+    if totals[WAYS[2]]["on_replica"] != totals[WAYS[2]]["report_loops"]:
+        sys.exit("some report loops of the replica side read on the primary (replica lag?)")
+    print(f"\n{CLIENTS} clients, {args.seconds:.0f} s each way in {args.rounds} slices")
+    rates = {}
+    for way in WAYS:
+        figures = totals[way]
+        rates[way] = (figures["orders"] / args.seconds, figures["deposits"] / args.seconds)
+        print(
+            f"{way:<24} orders {rates[way][0]:7.1f}/s  deposits {rates[way][1]:7.1f}/s"
+            f"  report loops {figures['report_loops'] / args.seconds:5.2f}/s"
+        )
+    base_orders, base_deposits = rates[WAYS[0]]
+    for way in WAYS[1:]:
+        orders, deposits = rates[way]
+        print(
+            f"{way + ' / no reports':<40} orders {orders / base_orders:.2f}"
+            f"  deposits {deposits / base_deposits:.2f}"
+        )
+
+
+def checked(primary_url: str, replica_url: str) -> tuple[str, str]:
+    """The two URLs once ``check_standby`` accepts them; the benchmark stops otherwise."""
+    try:
+        check_standby(primary_url, replica_url)
+    except NotAStandby as refusal:
+        sys.exit(f"refused: {refusal}")
+    return primary_url, replica_url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="each way, in all (20)")
@@ -230,7 +366,22 @@ def main() -> None:
     parser.add_argument(
         "--inmates", type=int, default=2000, help="inmates at the facility, with money (2000)"
     )
+    parser.add_argument(
+        "--primary-url",
+        help="an existing primary's database for the benchmark alone (migrated, written to); "
+        "with --replica-url",
+    )
+    parser.add_argument(
+        "--replica-url",
+        help="the same database on an existing streaming standby of --primary-url (on another "
+        "machine), checked to be one, instead of a standby started here",
+    )
     args = parser.parse_args()
+    if bool(args.primary_url) != bool(args.replica_url):
+        parser.error("--replica-url and --primary-url go together (the standby's own primary)")
+    if args.replica_url:
+        run(args, checked(args.primary_url, args.replica_url))
+        return
     bin_dir = clusters.binaries()
     if bin_dir is None:
         sys.exit("PostgreSQL's server binaries (initdb, pg_ctl, pg_basebackup) are not installed")
@@ -239,50 +390,8 @@ def main() -> None:
         clusters.pair(bin_dir, root, fsync="off", full_page_writes="off") as (primary, standby),
     ):
         primary.query(f"CREATE DATABASE {DATABASE}")
-        urls = (primary.url(DATABASE), standby.url(DATABASE))
-        migrated = subprocess.run(  # noqa: S603 - our own manage.py
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": urls[0], "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-        )
-        if migrated.returncode:
-            sys.exit(migrated.stderr)
-        _environment(urls[0], None)
-        print(f"setting up {args.inmates} inmates ...", flush=True)
-        shop = set_up(CLIENTS, args.inmates)
-        print(f"prefill: {args.prefill_seconds:.0f} s of orders and deposits ...", flush=True)
-        measure(urls, shop, WAYS[0], args.prefill_seconds, "prefill")
-        clusters.replay_caught_up(primary, standby)
-        slice_seconds = args.seconds / args.rounds
-        totals = {
-            way: {"orders": 0, "deposits": 0, "report_loops": 0, "on_replica": 0} for way in WAYS
-        }
-        for round_number in range(args.rounds):
-            order = WAYS if round_number % 2 == 0 else tuple(reversed(WAYS))
-            for way in order:
-                got = measure(urls, shop, way, slice_seconds, f"r{round_number}-{WAYS.index(way)}")
-                for name, value in got.items():
-                    totals[way][name] += value
-        if totals[WAYS[2]]["on_replica"] != totals[WAYS[2]]["report_loops"]:
-            sys.exit("some report loops of the replica side read on the primary (replica lag?)")
-        print(f"\n{CLIENTS} clients, {args.seconds:.0f} s each way in {args.rounds} slices")
-        rates = {}
-        for way in WAYS:
-            figures = totals[way]
-            rates[way] = (figures["orders"] / args.seconds, figures["deposits"] / args.seconds)
-            print(
-                f"{way:<24} orders {rates[way][0]:7.1f}/s  deposits {rates[way][1]:7.1f}/s"
-                f"  report loops {figures['report_loops'] / args.seconds:5.2f}/s"
-            )
-        base_orders, base_deposits = rates[WAYS[0]]
-        for way in WAYS[1:]:
-            orders, deposits = rates[way]
-            print(
-                f"{way + ' / no reports':<40} orders {orders / base_orders:.2f}"
-                f"  deposits {deposits / base_deposits:.2f}"
-            )
+        clusters.replay_caught_up(primary, standby)  # the new database is on the standby too
+        run(args, checked(primary.url(DATABASE), standby.url(DATABASE)))
 
 
 if __name__ == "__main__":

@@ -326,6 +326,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 LEDGER_BATCH_PAUSE_SECONDS = env.float("LEDGER_BATCH_PAUSE_SECONDS", default=0)
 # Inmates per rollover transaction: short transactions keep deposits flowing at 00:05.
 LEDGER_ROLLOVER_CHUNK_SIZE = env.int("LEDGER_ROLLOVER_CHUNK_SIZE", default=50_000)
+# Inmates with stale reservations per expiry transaction, and inmates per statements chunk
+# (each chunk's statements are drawn before its transaction and kept in memory until it commits).
+LEDGER_EXPIRY_CHUNK_SIZE = env.int("LEDGER_EXPIRY_CHUNK_SIZE", default=1_000)
+LEDGER_STATEMENTS_CHUNK_SIZE = env.int("LEDGER_STATEMENTS_CHUNK_SIZE", default=500)
 # A chunk of batch work claimed longer ago than this, and not done, is claimed again by another
 # worker (its own died). Longer than any chunk takes; shorter than the broker's visibility
 # timeout, so a worker waiting for a claim to expire is not delivered twice.

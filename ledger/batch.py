@@ -201,12 +201,14 @@ def roll_over_periods(
 
 
 def start_expiry(
-    *, now: dt.datetime | None = None, chunk_size: int = 1_000, trigger: str = "schedule"
+    *, now: dt.datetime | None = None, chunk_size: int | None = None, trigger: str = "schedule"
 ) -> ScheduledRun:
     """Plan the expiry of deposits whose payment did not arrive in time: chunks of about
-    ``chunk_size`` inmates among those with such deposits (the last chunk reaching every
-    later id, so a deposit gone stale since is not left out); none when there is nothing."""
+    ``chunk_size`` inmates (default: the LEDGER_EXPIRY_CHUNK_SIZE setting) among those with
+    such deposits (the last chunk reaching every later id, so a deposit gone stale since is not
+    left out); none when there is nothing."""
     now = now or timezone.now()
+    chunk_size = chunk_size or settings.LEDGER_EXPIRY_CHUNK_SIZE
 
     def pieces_of(run):
         stale = "SELECT DISTINCT inmate_id FROM ledger_deposit WHERE status = 'created'"
@@ -233,7 +235,7 @@ def start_expiry(
 
 
 def expire_stale_deposits(
-    *, now: dt.datetime | None = None, chunk_size: int = 1_000, trigger: str = "schedule"
+    *, now: dt.datetime | None = None, chunk_size: int | None = None, trigger: str = "schedule"
 ) -> ScheduledRun:
     """Expire deposits whose payment did not arrive in time and give their room under both
     caps back, a chunk of inmates per short transaction."""

@@ -11,6 +11,7 @@ import logging
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -127,12 +128,13 @@ def start_statements(
     facility_id: int,
     month: dt.date | None = None,
     now: dt.datetime | None = None,
-    chunk_size: int = 500,
+    chunk_size: int | None = None,
     trigger: str = "schedule",
 ) -> ScheduledRun:
     """Plan the facility's statements for ``month`` (default: last month) as chunks of
-    ``chunk_size`` inmates."""
+    ``chunk_size`` inmates (default: the LEDGER_STATEMENTS_CHUNK_SIZE setting)."""
     now = now or timezone.now()
+    chunk_size = chunk_size or settings.LEDGER_STATEMENTS_CHUNK_SIZE
     facility = Facility.objects.get(pk=facility_id)
     month = month or previous_month(facility, now)
     # A statement drawn again for a month detached for archive would lose its lines and
@@ -167,7 +169,7 @@ def generate_statements(
     facility_id: int,
     month: dt.date | None = None,
     now: dt.datetime | None = None,
-    chunk_size: int = 500,
+    chunk_size: int | None = None,
     trigger: str = "schedule",
 ) -> ScheduledRun:
     """Write (or rewrite) every inmate's statement for ``month`` (default: last month)."""

@@ -62,6 +62,35 @@ def require_binaries() -> Path:
     return found
 
 
+def client_binaries(*names: str) -> Path | None:
+    """The newest ``/usr/lib/postgresql/<version>/bin`` with every one of ``names`` (client
+    programs: pg_dump, pg_restore, psql), else the directory of those on PATH, else None."""
+    for candidate in sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda path: [int(part) for part in path.parent.name.split(".") if part.isdigit()],
+        reverse=True,
+    ):
+        if all(os.access(candidate / name, os.X_OK) for name in names):
+            return candidate
+    found = [shutil.which(name) for name in names]
+    if all(found) and len({Path(path).resolve().parent for path in found}) == 1:
+        return Path(found[0]).resolve().parent
+    return None
+
+
+def require_client_binaries(*names: str) -> Path:
+    """The client programs' directory; without them a skip, or a failure under CI."""
+    import pytest
+
+    found = client_binaries(*names)
+    if found is None:
+        message = f"PostgreSQL's client programs ({', '.join(names)}) are not installed"
+        if is_ci():
+            pytest.fail(f"{message}; CI must install them (apt-get install postgresql-client)")
+        pytest.skip(message)
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
