@@ -19,6 +19,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts import audit
 from commissary import errors
 from payments import services as payments
 
@@ -72,6 +73,9 @@ def save_rule(*, rule: Rule, staff, now: dt.datetime | None = None) -> Rule:
 
 
 def _decide(hold_id: int, *, state: str, staff, reasons=(), text="", now) -> Hold:
+    """One conditional ``UPDATE`` (no model signal sees it), so the audit entry is written
+    here, in the same transaction: who decided, the facility, the state before and after and
+    the reasons given."""
     updated = Hold.objects.filter(pk=hold_id, state=Hold.State.PENDING).update(
         state=state,
         decided_by=staff,
@@ -81,7 +85,21 @@ def _decide(hold_id: int, *, state: str, staff, reasons=(), text="", now) -> Hol
     )
     if not updated:
         raise HoldAlreadyDecided()
-    return Hold.objects.get(pk=hold_id)
+    hold = Hold.objects.get(pk=hold_id)
+    changes = {"state": [Hold.State.PENDING, state], "decided_at": [None, now.isoformat()]}
+    if reasons:
+        changes["reasons"] = [[], list(reasons)]
+    if text:
+        changes["reason_text"] = ["", text]
+    audit.record(
+        model=Hold,
+        object_pk=hold.pk,
+        object_repr=str(hold),
+        changes=changes,
+        facility_id=hold.facility_id,
+        actor_id=staff.pk if staff is not None else None,
+    )
+    return hold
 
 
 def accept_hold(*, hold_id: int, staff, now: dt.datetime | None = None) -> Hold:
@@ -119,9 +137,23 @@ def reject_hold(
 
 
 def assign_hold(*, hold_id: int, staff) -> int:
-    """Put a pending hold on a reviewer's own list."""
-    with set_actor(staff):
-        return Hold.objects.filter(pk=hold_id, state=Hold.State.PENDING).update(assigned_to=staff)
+    """Put a pending hold on a reviewer's own list (recorded in the audit trail: the
+    ``UPDATE`` passes no model signal)."""
+    with transaction.atomic(), set_actor(staff):
+        hold = Hold.objects.filter(pk=hold_id).values("assigned_to_id", "facility_id").first()
+        assigned = Hold.objects.filter(pk=hold_id, state=Hold.State.PENDING).update(
+            assigned_to=staff
+        )
+        if assigned and hold["assigned_to_id"] != staff.pk:
+            audit.record(
+                model=Hold,
+                object_pk=hold_id,
+                object_repr=str(Hold.objects.get(pk=hold_id)),
+                changes={"assigned_to": [hold["assigned_to_id"], staff.pk]},
+                facility_id=hold["facility_id"],
+                actor_id=staff.pk,
+            )
+        return assigned
 
 
 def refund_stale_holds(*, now: dt.datetime | None = None) -> int:
