@@ -222,7 +222,10 @@ class ScheduleAdmin(FacilityScopedAdmin, BeatPeriodicTaskAdmin):
     toggle_tasks = _changing(BeatPeriodicTaskAdmin.toggle_tasks)
     run_tasks = _changing(BeatPeriodicTaskAdmin.run_tasks)
     form = ScheduleForm
-    list_display = ("shown_name", *BeatPeriodicTaskAdmin.list_display[1:])
+    list_display = tuple(
+        {"name": "shown_name", "scheduler": "shown_schedule"}.get(column, column)
+        for column in BeatPeriodicTaskAdmin.list_display
+    )
     # The library's form template adds an inline script (the CSP blocks it) that would write
     # the cron's description under the crontab field after an English "Translation:"; the
     # read-only description field shows it, in the reader's language.
@@ -231,3 +234,10 @@ class ScheduleAdmin(FacilityScopedAdmin, BeatPeriodicTaskAdmin):
     @admin.display(description=_("Name"), ordering="name")
     def shown_name(self, task):
         return _shown_name(task)
+
+    @admin.display(description=_("Schedule"))
+    def shown_schedule(self, task):
+        """A crontab described in words ("在 02:30 Asia/Shanghai"), not as its five fields."""
+        if task.crontab is not None:
+            return task.crontab.human_readable
+        return task.scheduler or "—"

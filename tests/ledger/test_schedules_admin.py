@@ -197,6 +197,7 @@ def test_the_schedules_pages_name_the_defaults_in_chinese(client):
     assert "每晚对账" in listing and "工作人员每日待办邮件" in listing
     assert "Nightly reconciliation" not in listing and "Daily staff digest" not in listing
     assert "Night audit" in listing  # a person's own name, as written
+    assert "在 02:30 Asia/Shanghai" in listing  # the crontab in words, not "30 2 * * *"
 
     change = client.get(
         f"/admin/django_celery_beat/periodictask/{nightly.pk}/change/",
