@@ -11,7 +11,6 @@ inmate's accounts are locked before the hold row (DESIGN's lock order).
 
 import datetime as dt
 
-from auditlog.context import set_actor
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -55,7 +54,7 @@ def save_rule(*, rule: Rule, staff, now: dt.datetime | None = None) -> Rule:
     """Create or change a rule: its version goes up by one and the new version is written
     (append-only), so a hold keeps pointing at the rule as it was when it fired."""
     now = now or timezone.now()
-    with transaction.atomic(), set_actor(staff):
+    with transaction.atomic(), audit.acting_as(staff):
         rule.version = (rule.version or 0) + 1
         rule.updated_by = staff
         rule.updated_at = now
@@ -106,7 +105,7 @@ def accept_hold(*, hold_id: int, staff, now: dt.datetime | None = None) -> Hold:
     """Credit the held deposit through the ledger, once; the family gets its receipt."""
     now = now or timezone.now()
     hold = Hold.objects.get(pk=hold_id)
-    with transaction.atomic(), set_actor(staff):
+    with transaction.atomic(), audit.acting_as(staff):
         try:
             payments.credit_held_payment(deposit_id=hold.deposit_id, now=now)
         except errors.DepositNotPending:
@@ -124,7 +123,7 @@ def reject_hold(
         raise RejectionNeedsReason()
     now = now or timezone.now()
     hold = Hold.objects.get(pk=hold_id)
-    with transaction.atomic(), set_actor(staff):
+    with transaction.atomic(), audit.acting_as(staff):
         try:
             payments.refund_held_payment(
                 deposit_id=hold.deposit_id, reason="Rejected after review", now=now
@@ -139,7 +138,7 @@ def reject_hold(
 def assign_hold(*, hold_id: int, staff) -> int:
     """Put a pending hold on a reviewer's own list (recorded in the audit trail: the
     ``UPDATE`` passes no model signal)."""
-    with transaction.atomic(), set_actor(staff):
+    with transaction.atomic(), audit.acting_as(staff):
         hold = Hold.objects.filter(pk=hold_id).values("assigned_to_id", "facility_id").first()
         assigned = Hold.objects.filter(pk=hold_id, state=Hold.State.PENDING).update(
             assigned_to=staff
