@@ -51,6 +51,20 @@ AUDITED = {
     "catalog.Dispute": ("request_hash", "filed_response"),  # each decision: who, when, what
     "catalog.PriceChange": (),
     "django_celery_beat.PeriodicTask": ("last_run_at", "total_run_count"),
+    # The catalogue and each facility's shelf: a product's names, limits and availability, a
+    # facility's stock as a clerk corrects it (sales and refunds move stock by UPDATEs, which
+    # the trail does not see: the orders are their record).
+    "catalog.Category": (),
+    "catalog.Product": (),
+    "catalog.FacilityProduct": (),
+    # A facility's own merchant account: switched on or off, its id (never its secrets).
+    "payments.MerchantAccount": ("secrets_encrypted",),
+    # Deposit monitoring: rules, held deposits (their decisions, single UPDATEs, are written by
+    # ``monitoring.services``), auto-accepts and review deadlines.
+    "monitoring.Rule": (),
+    "monitoring.Hold": (),
+    "monitoring.AutoAccept": (),
+    "monitoring.FacilityMonitoring": (),
 }
 FAILED_SIGN_IN = "failed sign-in"
 SIGN_IN = "sign-in"

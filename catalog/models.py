@@ -12,6 +12,7 @@ refer to each other, and most of the length is fields with their translated labe
 
 import pgtrigger
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -254,6 +255,32 @@ class Restriction(models.Model):
     def __str__(self):
         target = self.category or self.product or _("commissary")
         return f"{self.inmate}: {self.get_kind_display()} ({target})"
+
+    def clean(self):
+        """What the kind needs, said at the field (the database constraint in Meta would only
+        name itself: "restriction_kind_matches_target")."""
+        errors = {}
+        if self.kind == self.Kind.CATEGORY:
+            if self.category_id is None:
+                errors["category"] = _("Choose the category that is barred.")
+            if self.product_id is not None:
+                errors["product"] = _("A category bar names no product: leave it empty.")
+        elif self.kind == self.Kind.PRODUCT:
+            if self.product_id is None:
+                errors["product"] = _("Choose the product that is barred.")
+            if self.category_id is not None:
+                errors["category"] = _("A product bar names no category: leave it empty.")
+        elif self.kind == self.Kind.SUSPENSION:
+            if self.ends_at is None:
+                errors["ends_at"] = _("A suspension needs the date and time it ends.")
+            for field in ("category", "product"):
+                if getattr(self, f"{field}_id") is not None:
+                    errors[field] = _(
+                        "A suspension stops all commissary purchases: leave the category and "
+                        "the product empty."
+                    )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Order(IdempotentRecord):

@@ -6,6 +6,8 @@ the escalation, disable its schedule; a deleted one comes back with the next ``m
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from ledger import schedule_words
+
 ESCALATION_TASK = "catalog.tasks.escalate_overdue_disputes"
 
 
@@ -22,9 +24,8 @@ def ensure_escalation_schedule(*, using=DEFAULT_DB_ALIAS) -> tuple[PeriodicTask,
             .first()
         ) or IntervalSchedule.objects.using(using).create(every=1, period=IntervalSchedule.HOURS)
         return PeriodicTask.objects.using(using).create(
-            name="Escalate overdue disputes",
+            name=schedule_words.default_name(ESCALATION_TASK),
             task=ESCALATION_TASK,
             interval=hourly,
-            description="Marks open disputes past their deadline as escalated and emails the "
-            "facility administrators, once per dispute.",
+            description=schedule_words.default_description(ESCALATION_TASK),
         ), True

@@ -414,7 +414,22 @@ def register_kiosk_device(*, facility: Facility, name: str) -> tuple[KioskDevice
     return device, raw_key
 
 
-def revoke_kiosk_device(*, device_id: int) -> None:
-    KioskDevice.objects.filter(pk=device_id, is_active=True).update(
-        is_active=False, revoked_at=timezone.now()
-    )
+def revoke_kiosk_device(*, device_id: int, staff_id: int | None = None) -> None:
+    """The kiosk's key stops working at once. One conditional ``UPDATE`` (no model signal
+    sees it), so the audit entry is written here: who revoked it (``staff_id``, else the
+    person of the request), the facility, and when."""
+    now = timezone.now()
+    with transaction.atomic():
+        revoked = KioskDevice.objects.filter(pk=device_id, is_active=True).update(
+            is_active=False, revoked_at=now
+        )
+        if revoked:
+            device = KioskDevice.objects.get(pk=device_id)
+            audit.record(
+                model=KioskDevice,
+                object_pk=device.pk,
+                object_repr=str(device),
+                changes={"is_active": [True, False], "revoked_at": [None, now.isoformat()]},
+                facility_id=device.facility_id,
+                actor_id=staff_id,
+            )

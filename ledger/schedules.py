@@ -6,7 +6,8 @@ after every ``migrate`` (a ``post_migrate`` handler in ``ledger.apps``), so an i
 has only migrated already schedules its nightly work; ``setup_schedules`` runs it by hand. A
 default counts as present when any schedule runs its task (for the rollover: its task for that
 timezone), whatever staff renamed, disabled or re-timed: to stop a piece of work, disable its
-schedule; a deleted default comes back with the next ``migrate``.
+schedule; a deleted default comes back with the next ``migrate``. Their names and
+descriptions are stored in English and read in the reader's language (``schedule_words``).
 """
 
 import datetime as dt
@@ -17,8 +18,10 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 from facilities.models import Facility
 
+from . import schedule_words
+from .schedule_words import ROLLOVER_TASK
+
 SYSTEM_TIMEZONE = "Asia/Shanghai"
-ROLLOVER_TASK = "ledger.tasks.roll_over_periods"
 EXPIRY_TASK = "ledger.tasks.expire_stale_deposits"
 # How often unpaid deposits are expired by default. Reconciliation allows a reservation this
 # long (as staff have set the schedule) past its expiry before it reports it.
@@ -81,13 +84,13 @@ def ensure_rollover_schedule(timezone_name: str, *, using=DEFAULT_DB_ALIAS) -> P
 def _ensure_rollover(timezone_name: str, *, using) -> tuple[PeriodicTask, bool]:
     return _task(
         using=using,
-        name=f"Monthly rollover ({timezone_name})",
+        name=schedule_words.rollover_name(timezone_name),
         task=ROLLOVER_TASK,
         kwargs={"timezone_name": timezone_name},
         crontab=_crontab(
             minute=5, hour=0, day_of_month=1, timezone_name=timezone_name, using=using
         ),
-        description="Closes the ended month's periods and opens the new month's.",
+        description=schedule_words.default_description(ROLLOVER_TASK),
     )
 
 
@@ -106,55 +109,31 @@ def ensure_default_schedules(*, using=DEFAULT_DB_ALIAS) -> list[tuple[PeriodicTa
         every_fifteen_minutes = _minutes(15, using=using)
         defaults = [
             (
-                "Nightly reconciliation",
                 "ledger.tasks.reconcile_ledger",
                 {"crontab": _crontab(minute=30, hour=2, using=using)},
-                "Checks journal, balances, periods and deposits agree; emails on findings.",
             ),
+            (EXPIRY_TASK, {"interval": expiry_interval}),
+            ("payments.tasks.poll_pending_payments", {"interval": every_five_minutes}),
+            (PROVIDER_CALL_SWEEP_TASK, {"interval": every_minute}),
+            (RECEIPT_SWEEP_TASK, {"interval": every_fifteen_minutes}),
             (
-                "Expire unpaid deposits",
-                EXPIRY_TASK,
-                {"interval": expiry_interval},
-                "Releases the cap room of deposits whose payment never came.",
-            ),
-            (
-                "Poll pending payments",
-                "payments.tasks.poll_pending_payments",
-                {"interval": every_five_minutes},
-                "Asks payment providers about payments still pending, so a lost callback "
-                "loses no money.",
-            ),
-            (
-                "Retry provider calls",
-                PROVIDER_CALL_SWEEP_TASK,
-                {"interval": every_minute},
-                "Makes again the refunds and other payment-provider calls that failed, when "
-                "each is due (backoff up to an hour); those that keep failing wait for staff.",
-            ),
-            (
-                "Queue unsent receipts",
-                RECEIPT_SWEEP_TASK,
-                {"interval": every_fifteen_minutes},
-                "Queues the receipt email again for credited deposits of the last week whose "
-                "receipt was never sent; the email itself still goes once.",
-            ),
-            (
-                "Journal partitions ahead",
                 "ledger.tasks.create_journal_partitions",
                 {"crontab": _crontab(minute=15, hour=1, using=using)},
-                "Creates the journal's monthly partitions for this month and the next three "
-                "(PostgreSQL); a missed run only leaves new entries in the default partition.",
             ),
             (
-                "Monthly statements",
                 "ledger.tasks.generate_monthly_statements",
                 {"crontab": _crontab(minute=0, hour=3, day_of_month=1, using=using)},
-                "Last month's statement for every inmate, HTML and PDF.",
             ),
         ]
         tasks = [
-            _task(using=using, name=name, task=task_name, description=description, **schedule)
-            for name, task_name, schedule, description in defaults
+            _task(
+                using=using,
+                name=schedule_words.default_name(task_name),
+                task=task_name,
+                description=schedule_words.default_description(task_name),
+                **schedule,
+            )
+            for task_name, schedule in defaults
         ]
         timezones = set(Facility.objects.using(using).values_list("timezone", flat=True)) or {
             SYSTEM_TIMEZONE

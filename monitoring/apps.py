@@ -15,14 +15,11 @@ class MonitoringConfig(AppConfig):
 
         screening.register_screener(RuleScreener())
 
-        from auditlog.registry import auditlog  # noqa: PLC0415
-
-        from .models import AutoAccept, FacilityMonitoring, Hold, Rule  # noqa: PLC0415
         from .schedules import ensure_schedule  # noqa: PLC0415
 
-        # Every rule change, decision, auto-accept switch and deadline change is in the trail.
-        for model in (Rule, Hold, AutoAccept, FacilityMonitoring):
-            auditlog.register(model)
+        # Every rule change, decision, auto-accept switch and deadline change is in the trail
+        # (registered with the other audited models, in ``accounts.audit``, so each entry
+        # carries its facility; the decisions, single UPDATEs, are written by the services).
 
         post_migrate.connect(
             lambda sender, using=None, **kwargs: ensure_schedule(using=using or "default"),

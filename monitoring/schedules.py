@@ -1,20 +1,20 @@
 """The daily refund of holds nobody decided in time, kept by django-celery-beat like the
-ledger's schedules (created after ``migrate`` when missing, never overwritten)."""
+ledger's schedules (created after ``migrate`` when missing, never overwritten), its wording
+read in the reader's language (``ledger.schedule_words``)."""
 
 from django.db import DEFAULT_DB_ALIAS
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from ledger import schedule_words
+
 STALE_HOLDS_TASK = "monitoring.tasks.refund_stale_holds"
 PURGE_TASK = "monitoring.tasks.purge_monitoring_data"
-DAILY = (
-    (STALE_HOLDS_TASK, "Refund held deposits not decided in time", "15"),
-    (PURGE_TASK, "Purge monitoring data past its retention period", "45"),
-)
+DAILY = ((STALE_HOLDS_TASK, "15"), (PURGE_TASK, "45"))  # (task, minute past 06:00)
 
 
 def ensure_schedule(*, using=DEFAULT_DB_ALIAS, **kwargs) -> list[PeriodicTask]:
     schedules = []
-    for task, name, minute in DAILY:
+    for task, minute in DAILY:
         existing = PeriodicTask.objects.using(using).filter(task=task).first()
         if existing is not None:
             schedules.append(existing)
@@ -28,6 +28,11 @@ def ensure_schedule(*, using=DEFAULT_DB_ALIAS, **kwargs) -> list[PeriodicTask]:
             timezone="Asia/Shanghai",
         )
         schedules.append(
-            PeriodicTask.objects.using(using).create(name=name, task=task, crontab=crontab)
+            PeriodicTask.objects.using(using).create(
+                name=schedule_words.default_name(task),
+                task=task,
+                crontab=crontab,
+                description=schedule_words.default_description(task),
+            )
         )
     return schedules

@@ -11,7 +11,6 @@ inmate's accounts are locked before the hold row (DESIGN's lock order).
 
 import datetime as dt
 
-from auditlog.context import set_actor
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -19,6 +18,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts import audit
 from commissary import errors
 from payments import services as payments
 from payments.models import Payment
@@ -55,7 +55,7 @@ def save_rule(*, rule: Rule, staff, now: dt.datetime | None = None) -> Rule:
     """Create or change a rule: its version goes up by one and the new version is written
     (append-only), so a hold keeps pointing at the rule as it was when it fired."""
     now = now or timezone.now()
-    with transaction.atomic(), set_actor(staff):
+    with transaction.atomic(), audit.acting_as(staff):
         rule.version = (rule.version or 0) + 1
         rule.updated_by = staff
         rule.updated_at = now
@@ -73,6 +73,9 @@ def save_rule(*, rule: Rule, staff, now: dt.datetime | None = None) -> Rule:
 
 
 def _decide(hold_id: int, *, state: str, staff, reasons=(), text="", now) -> Hold:
+    """One conditional ``UPDATE`` (no model signal sees it), so the audit entry is written
+    here, in the same transaction: who decided, the facility, the state before and after and
+    the reasons given."""
     updated = Hold.objects.filter(pk=hold_id, state=Hold.State.PENDING).update(
         state=state,
         decided_by=staff,
@@ -82,14 +85,28 @@ def _decide(hold_id: int, *, state: str, staff, reasons=(), text="", now) -> Hol
     )
     if not updated:
         raise HoldAlreadyDecided()
-    return Hold.objects.get(pk=hold_id)
+    hold = Hold.objects.get(pk=hold_id)
+    changes = {"state": [Hold.State.PENDING, state], "decided_at": [None, now.isoformat()]}
+    if reasons:
+        changes["reasons"] = [[], list(reasons)]
+    if text:
+        changes["reason_text"] = ["", text]
+    audit.record(
+        model=Hold,
+        object_pk=hold.pk,
+        object_repr=str(hold),
+        changes=changes,
+        facility_id=hold.facility_id,
+        actor_id=staff.pk if staff is not None else None,
+    )
+    return hold
 
 
 def accept_hold(*, hold_id: int, staff, now: dt.datetime | None = None) -> Hold:
     """Credit the held deposit through the ledger, once; the family gets its receipt."""
     now = now or timezone.now()
     hold = Hold.objects.get(pk=hold_id)
-    with transaction.atomic(), set_actor(staff):
+    with transaction.atomic(), audit.acting_as(staff):
         try:
             payments.credit_held_payment(deposit_id=hold.deposit_id, now=now)
         except errors.DepositNotPending:
@@ -107,7 +124,7 @@ def reject_hold(
         raise RejectionNeedsReason()
     now = now or timezone.now()
     hold = Hold.objects.get(pk=hold_id)
-    with transaction.atomic(), set_actor(staff):
+    with transaction.atomic(), audit.acting_as(staff):
         try:
             payments.refund_held_payment(
                 deposit_id=hold.deposit_id, reason="Rejected after review", now=now
@@ -120,9 +137,23 @@ def reject_hold(
 
 
 def assign_hold(*, hold_id: int, staff) -> int:
-    """Put a pending hold on a reviewer's own list."""
-    with set_actor(staff):
-        return Hold.objects.filter(pk=hold_id, state=Hold.State.PENDING).update(assigned_to=staff)
+    """Put a pending hold on a reviewer's own list (recorded in the audit trail: the
+    ``UPDATE`` passes no model signal)."""
+    with transaction.atomic(), audit.acting_as(staff):
+        hold = Hold.objects.filter(pk=hold_id).values("assigned_to_id", "facility_id").first()
+        assigned = Hold.objects.filter(pk=hold_id, state=Hold.State.PENDING).update(
+            assigned_to=staff
+        )
+        if assigned and hold["assigned_to_id"] != staff.pk:
+            audit.record(
+                model=Hold,
+                object_pk=hold_id,
+                object_repr=str(Hold.objects.get(pk=hold_id)),
+                changes={"assigned_to": [hold["assigned_to_id"], staff.pk]},
+                facility_id=hold["facility_id"],
+                actor_id=staff.pk,
+            )
+        return assigned
 
 
 def refund_stale_holds(*, now: dt.datetime | None = None) -> int:

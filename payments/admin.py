@@ -187,7 +187,7 @@ class ProviderCallAdmin(FacilityScopedAdmin, admin.ModelAdmin):
     @admin.action(description=_("Retry the selected calls now"), permissions=["retry"])
     def retry_now(self, request, queryset):
         retried = [
-            services.retry_provider_call_now(call_id=call_id)
+            services.retry_provider_call_now(call_id=call_id, staff_id=request.user.pk)
             for call_id in queryset.exclude(state=ProviderCall.State.DONE).values_list(
                 "pk", flat=True
             )

@@ -5,6 +5,7 @@ never overwritten once staff changed it (to stop the digest for everyone, disabl
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from ledger import schedule_words
 from ledger.schedules import SYSTEM_TIMEZONE
 
 DIGEST_TASK = "reports.tasks.queue_staff_digests"
@@ -25,8 +26,8 @@ def ensure_digest_schedule(*, using=DEFAULT_DB_ALIAS) -> tuple[PeriodicTask, boo
             timezone=SYSTEM_TIMEZONE,
         )
         return PeriodicTask.objects.using(using).create(
-            name="Daily staff digest",
+            name=schedule_words.default_name(DIGEST_TASK),
             task=DIGEST_TASK,
             crontab=crontab,
-            description="Emails each staff member what waits at their facilities, if anything.",
+            description=schedule_words.default_description(DIGEST_TASK),
         ), True

@@ -22,6 +22,7 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    IntegerField,
     Max,
     Min,
     Q,
@@ -177,9 +178,15 @@ DEFAULT_ATTENTION_DAYS = FacilityMonitoring._meta.get_field("attention_days").de
 def _holds_needing_attention(viewer, facility_ids, now):
     """Holds undecided for the facility's ``attention_days`` or longer (the review list's
     *needs attention* column)."""
+    # Days as a plain integer: SQLite multiplies a duration only by an IntegerField (not the
+    # column's PositiveSmallIntegerField), and refuses the whole statement otherwise.
+    days = Coalesce(
+        F("facility__monitoring__attention_days"),
+        DEFAULT_ATTENTION_DAYS,
+        output_field=IntegerField(),
+    )
     waited = ExpressionWrapper(
-        Coalesce(F("facility__monitoring__attention_days"), DEFAULT_ATTENTION_DAYS)
-        * Value(dt.timedelta(days=1)),
+        days * Value(dt.timedelta(days=1)),
         output_field=DurationField(),
     )
     late = (

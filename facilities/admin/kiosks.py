@@ -86,7 +86,7 @@ class KioskDeviceAdmin(FacilityScopedAdmin, admin.ModelAdmin):
             )
         count = 0
         for device in queryset:
-            services.revoke_kiosk_device(device_id=device.pk)
+            services.revoke_kiosk_device(device_id=device.pk, staff_id=request.user.pk)
             count += 1
         self.message_user(
             request,

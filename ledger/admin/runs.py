@@ -1,6 +1,7 @@
 """Scheduled runs (reconciliation, rollover, statements) with their findings, their chunks (who
 holds which piece of a run shared by several workers, and whose claim has expired), the
-statements they produced, and the schedules themselves (django-celery-beat's, guarded)."""
+statements they produced, and the schedules themselves (django-celery-beat's, guarded, the
+defaults' names and descriptions in the reader's language: ``ledger.schedule_words``)."""
 
 import datetime as dt
 
@@ -17,12 +18,14 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_celery_beat import admin as beat_admin
 from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
 from django_celery_beat.models import PeriodicTask
 
 from accounts.admin_scope import FacilityScopedAdmin
 from commissary.money import format_fen
 
+from .. import schedule_words
 from ..models import (
     BatchChunk,
     ReconciliationFinding,
@@ -270,6 +273,67 @@ class StatementAdmin(ReadOnlyAdmin):
         return response
 
 
+def _shown_name(task: PeriodicTask) -> str:
+    return schedule_words.shown_name(task.task, task.name)
+
+
+_library_str = PeriodicTask.__str__
+
+
+def _schedule_str(task: PeriodicTask) -> str:
+    """The library's "name: schedule", the name in the reader's language (page titles,
+    breadcrumbs, the delete confirmation)."""
+    return _shown_name(task) + _library_str(task)[len(task.name) :]
+
+
+PeriodicTask.__str__ = _schedule_str
+
+
+class ScheduleForm(beat_admin.PeriodicTaskForm):
+    """A default schedule's name and description are offered in the reader's language; sent
+    back unchanged, they stay stored in their fixed wording (so the schedule stays a default,
+    read in every language); changed, they are the person's own words."""
+
+    WORDS = {"name": schedule_words.shown_name, "description": schedule_words.shown_description}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            return
+        for field, shown in self.WORDS.items():
+            stored = getattr(self.instance, field)
+            if field in self.fields and (words := shown(self.instance.task, stored)) != stored:
+                self.initial[field] = words
+
+    def _stored(self, field: str) -> str:
+        value = self.cleaned_data[field]
+        if self.instance.pk is not None:
+            stored = getattr(self.instance, field)
+            if value == self.WORDS[field](self.instance.task, stored):
+                return stored
+        return value
+
+    def clean_name(self):
+        return self._stored("name")
+
+    def clean_description(self):
+        return self._stored("description")
+
+
+class ScheduleInline(beat_admin.PeriodicTaskInline):
+    """The schedules using a crontab or an interval, named in the reader's language."""
+
+    fields = ("shown_name", "task", "args", "kwargs")
+    readonly_fields = fields
+
+    @admin.display(description=_("Name"))
+    def shown_name(self, task):
+        return _shown_name(task)
+
+
+beat_admin.ScheduleAdmin.inlines = [ScheduleInline]
+
+
 def _changing(action):
     """django-celery-beat's list actions declare no permission, so anyone who may only view
     the schedules could switch the nightly reconciliation off. Each needs "change", which
@@ -294,3 +358,23 @@ class ScheduleAdmin(FacilityScopedAdmin, BeatPeriodicTaskAdmin):
     disable_tasks = _changing(BeatPeriodicTaskAdmin.disable_tasks)
     toggle_tasks = _changing(BeatPeriodicTaskAdmin.toggle_tasks)
     run_tasks = _changing(BeatPeriodicTaskAdmin.run_tasks)
+    form = ScheduleForm
+    list_display = tuple(
+        {"name": "shown_name", "scheduler": "shown_schedule"}.get(column, column)
+        for column in BeatPeriodicTaskAdmin.list_display
+    )
+    # The library's form template adds an inline script (the CSP blocks it) that would write
+    # the cron's description under the crontab field after an English "Translation:"; the
+    # read-only description field shows it, in the reader's language.
+    change_form_template = "admin/change_form.html"
+
+    @admin.display(description=_("Name"), ordering="name")
+    def shown_name(self, task):
+        return _shown_name(task)
+
+    @admin.display(description=_("Schedule"))
+    def shown_schedule(self, task):
+        """A crontab described in words ("在 02:30 Asia/Shanghai"), not as its five fields."""
+        if task.crontab is not None:
+            return task.crontab.human_readable
+        return task.scheduler or "—"

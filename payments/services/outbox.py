@@ -27,6 +27,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import audit
 from commissary import errors
 
 from ..models import Payment, ProviderCall
@@ -179,16 +180,37 @@ def retry_due_provider_calls(*, now: dt.datetime | None = None, limit: int = 500
     return queued
 
 
-def retry_provider_call_now(*, call_id: int, now: dt.datetime | None = None) -> ProviderCall:
+def retry_provider_call_now(
+    *, call_id: int, now: dt.datetime | None = None, staff_id: int | None = None
+) -> ProviderCall:
     """Staff's "retry now": a pending or given-up call is due at once and queued after commit.
-    A call already done is left alone."""
+    A call already done is left alone. The ``UPDATE`` passes no model signal, so the audit
+    entry (who, the facility, the state and due time before and after) is written here."""
     now = now or timezone.now()
     with transaction.atomic():
+        before = (
+            ProviderCall.objects.select_for_update()
+            .filter(pk=call_id)
+            .values("state", "next_attempt_at")
+            .first()
+        )
         updated = ProviderCall.objects.filter(
             pk=call_id,
             state__in=(ProviderCall.State.PENDING, ProviderCall.State.GAVE_UP),
         ).update(state=ProviderCall.State.PENDING, next_attempt_at=now)
         if updated:
+            call = ProviderCall.objects.get(pk=call_id)
+            audit.record(
+                model=ProviderCall,
+                object_pk=call.pk,
+                object_repr=f"{call.get_kind_display()} {call.request_number}",
+                changes={
+                    "state": [before["state"], call.state],
+                    "next_attempt_at": [before["next_attempt_at"].isoformat(), now.isoformat()],
+                },
+                facility_id=call.facility_id,
+                actor_id=staff_id,
+            )
             transaction.on_commit(lambda: _queue(call_id))
     return ProviderCall.objects.get(pk=call_id)
 

@@ -4,6 +4,8 @@ and ask again; the forms refuse what the rules forbid, as sentences."""
 import uuid
 
 import pytest
+from auditlog.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 
 from facilities.models import HousingUnit, Inmate, KioskDevice
 from facilities.services import assign_grade, register_kiosk_device
@@ -178,6 +180,15 @@ def test_revoking_asks_first_then_revokes(client, site_a):
     client.post("/admin/facilities/kioskdevice/", {**base, "apply": "1"})
     device.refresh_from_db()
     assert not device.is_active and device.revoked_at is not None
+    # One UPDATE, which no model signal sees: the service writes the audit entry itself.
+    entry = LogEntry.objects.get(
+        content_type=ContentType.objects.get_for_model(KioskDevice),
+        object_pk=str(device.pk),
+        action=LogEntry.Action.UPDATE,
+    )
+    assert entry.actor == site_a.staff["facility_admin"]
+    assert entry.additional_data["facility_id"] == site_a.facility.pk
+    assert entry.changes["is_active"] == [True, False]
 
 
 def test_a_kiosk_with_history_is_never_deleted(client, site_a):

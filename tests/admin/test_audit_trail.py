@@ -256,3 +256,26 @@ def test_a_depositor_closing_their_account_is_recorded_and_their_entries_kept(
     assert closed.additional_data["facility_id"] == site_a.facility.pk
     exported = event_entries(audit.EXPORT).get()  # kept, its actor cleared, its email kept
     assert exported.actor_id is None and exported.actor_email == family.email
+
+
+def test_a_clerk_correcting_a_facility_s_stock_is_recorded(client, site_a):
+    from catalog.models import FacilityProduct
+
+    product = product_at(site_a.facility, price_fen=450)
+    offer = FacilityProduct.objects.get(product=product, facility=site_a.facility)
+    clerk = site_a.staff["clerk"]
+    client.force_login(clerk)
+    answer = client.post(
+        f"/admin/catalog/facilityproduct/{offer.pk}/change/",
+        {
+            "facility": site_a.facility.pk,
+            "product": product.pk,
+            "is_available": "",
+            "stock": offer.stock + 10,
+        },
+    )
+    assert answer.status_code == 302
+    entry = entries(FacilityProduct, offer.pk, action=LogEntry.Action.UPDATE).get()
+    assert entry.actor == clerk and entry.additional_data["facility_id"] == site_a.facility.pk
+    assert [str(value) for value in entry.changes["stock"]] == ["100", "110"]
+    assert [str(value) for value in entry.changes["is_available"]] == ["True", "False"]

@@ -142,3 +142,27 @@ def test_the_audit_trails_change_table_reads_old_and_new_values_in_chinese(clien
     entry = LogEntry.objects.get_for_object(site_a.facility).first() or LogEntry.objects.first()
     page = client.get(f"/admin/auditlog/logentry/{entry.pk}/change/").content.decode()
     assert "原值" in page and "新值" in page and "原监所" not in page
+
+
+def test_a_form_sent_back_with_errors_reads_in_chinese_title_and_reasons(client, site_a):
+    """The page title of a form with errors ("Error: …", missing from Django's catalogue) and
+    a restriction whose kind lacks its target (the database constraint would only name
+    itself, "restriction_kind_matches_target") read in Chinese, at the field."""
+    from catalog.models import Restriction
+
+    client.force_login(site_a.staff["clerk"])
+    answer = client.post(
+        "/admin/catalog/restriction/add/",
+        {"inmate": site_a.inmate.pk, "kind": "category", "reason": "违反监规"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    page = answer.content.decode()
+    assert answer.status_code == 200 and not Restriction.objects.exists()
+    title = re.search(r"<title>(.*?)</title>", page, re.DOTALL).group(1)
+    assert title.startswith("错误：") and "Error" not in title
+    assert "请选择禁购的类别。" in page
+    assert "restriction_kind_matches_target" not in page
+    with translation.override("en"):
+        suspension = Restriction(inmate=site_a.inmate, kind="suspension", reason="x")
+        with pytest.raises(Exception, match="needs the date and time it ends"):
+            suspension.full_clean()

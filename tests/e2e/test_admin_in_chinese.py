@@ -252,21 +252,16 @@ def machinery(busy_site):
 
 def test_every_admin_page_of_a_superuser_reads_in_chinese(browser, live_server, machinery):
     """The superuser's pages too: people, roles and their permissions, the schedules and the
-    sign-in logs (the libraries' own words, translated in the project's catalogue).
+    sign-in logs (the libraries' own words, translated in the project's catalogue), and the
+    default schedules' names and descriptions (stored in English, read in Chinese).
 
-    The default schedules' names and descriptions are records the system wrote in English when
-    it created them (as journal memos once were), and so are the audit trail's names of them:
-    their words are data here, not yet translated."""
+    The audit trail's names of the schedules are records of what was shown when it wrote them
+    (their intervals too, "every 5 minutes"): their words are data here."""
     from auditlog.models import LogEntry
-    from django_celery_beat.models import PeriodicTask
 
     from tests.factories import StaffFactory
 
-    schedules = PeriodicTask.objects.values_list("name", "description")
-    stored = " ".join(f"{name} {description}" for name, description in schedules)
-    # ... and the audit trail's record of their creation names them (and their intervals, "every
-    # 5 minutes") as they were then, in the language the system wrote them in.
-    stored += " " + " ".join(
+    stored = " ".join(
         LogEntry.objects.filter(content_type__app_label="django_celery_beat").values_list(
             "object_repr", flat=True
         )
@@ -281,3 +276,24 @@ def test_every_admin_page_of_a_superuser_reads_in_chinese(browser, live_server, 
         with open(f"{os.environ['CRAWL_REPORT']}-superuser.json", "w") as report:
             json.dump({url: sorted(words) for url, words in found.items()}, report, indent=1)
     assert found == {}
+
+
+def test_a_form_sent_back_with_errors_reads_in_chinese(browser, live_server, busy_site):
+    """A form the admin sends back (its title starts "Error:" in Django's English) and a
+    restriction without its target read in Chinese, title included."""
+    context = _signed_in_context(browser, live_server, busy_site.staff["clerk"])
+    try:
+        page = context.new_page()
+        page.goto("/admin/catalog/restriction/add/")
+        page.locator("select[name=kind]").select_option("category")
+        page.locator("input[name=reason]").fill("违反监规")
+        page.locator("input[name=_save]").click()
+        page.wait_for_load_state()
+        assert page.title().startswith("错误：")
+        assert "请选择禁购的类别。" in page.locator("body").inner_text()
+        hide = "document.querySelectorAll('select').forEach(e => e.style.display = 'none')"
+        page.evaluate(hide)  # the product and category choices: names, not interface
+        words = _english_words(page.locator("body").inner_text()) | _english_words(page.title())
+    finally:
+        context.close()
+    assert words == set()

@@ -25,7 +25,7 @@ pytestmark = [
 
 SHOTS = os.environ.get("REVIEW_QUEUE_SCREENSHOTS")
 QUEUE = "/admin/monitoring/hold/?state__exact=pending"
-RULE = {"en": "Monitored inmate (v1)", "zh-hans": "受监控的服刑人员 (v1)"}
+RULE = {"en": "Monitored inmate (v1)", "zh-hans": "受监控的在押人员 (v1)"}
 
 
 def _shot(page, name):

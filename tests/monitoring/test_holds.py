@@ -287,3 +287,35 @@ def test_a_held_deposits_receipt_is_neither_swept_nor_sent_until_accepted(
     with django_capture_on_commit_callbacks(execute=True):
         services.accept_hold(hold_id=Hold.objects.get().pk, staff=officer)
     assert receipts.send_receipt_once(payment_id=payment.pk) is True
+
+
+def test_deciding_and_taking_a_held_deposit_are_in_the_audit_trail_with_the_facility(
+    client, inmate, officer
+):
+    """Decisions and assignments are single UPDATEs (no model signal sees them): the service
+    writes each entry, with who, the facility and the state before and after."""
+    from auditlog.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    rule_at(inmate.facility, Rule.Kind.NOT_WHOLE_YUAN)
+    paid(client, inmate, 12_345)
+    paid(client, inmate, 23_456)
+    first, second = Hold.objects.order_by("pk")
+    services.assign_hold(hold_id=first.pk, staff=officer)
+    services.accept_hold(hold_id=first.pk, staff=officer)
+    services.reject_hold(
+        hold_id=second.pk, staff=officer, reasons=["other"], text="Sender under investigation"
+    )
+    holds = LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(Hold))
+    assert all(
+        entry.additional_data["facility_id"] == inmate.facility.pk for entry in holds
+    )  # the holds' creation too, so the facility's auditors see them
+    assigned, accepted = holds.filter(object_pk=str(first.pk), action=1).order_by("pk")
+    assert assigned.changes == {"assigned_to": [None, officer.pk]}
+    assert accepted.actor == officer
+    assert accepted.changes["state"] == [Hold.State.PENDING, Hold.State.ACCEPTED]
+    rejected = holds.get(object_pk=str(second.pk), action=1)
+    assert rejected.actor == officer
+    assert rejected.changes["state"] == [Hold.State.PENDING, Hold.State.REJECTED]
+    assert rejected.changes["reasons"] == [[], ["other"]]
+    assert rejected.changes["reason_text"] == ["", "Sender under investigation"]

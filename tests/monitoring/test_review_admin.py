@@ -57,6 +57,14 @@ def test_accept_asks_first_then_credits(client, site):
     )
     assert done.status_code == 302
     assert Deposit.objects.get(pk=payment.deposit_id).status == Deposit.Status.CREDITED
+    # The decision's audit entry names the officer and where the request came from (the
+    # service keeps the request's own audit context rather than starting one without it).
+    from auditlog.models import LogEntry
+
+    decision = LogEntry.objects.filter(
+        content_type__model="hold", object_pk=str(hold.pk), action=LogEntry.Action.UPDATE
+    )
+    assert [(entry.actor, entry.remote_addr) for entry in decision] == [(officer, "127.0.0.1")]
 
 
 def test_reject_needs_a_reason_then_refunds(client, site):

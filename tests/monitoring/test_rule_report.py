@@ -94,7 +94,7 @@ def test_the_csv_is_excel_safe_utf8_and_reads_in_chinese(client, site):
     assert answer["Content-Type"].startswith("text/csv")
     text = answer.content.decode("utf-8")
     assert text.startswith("\ufeff规则,版本,类型,备注,启用,触发次数,已接受,已拒绝,超时退款,待审核")
-    assert f"\r\n{rule.pk},1,受监控的服刑人员,'=HYPERLINK(1),是,3,1,1,0,1\r\n" in text
+    assert f"\r\n{rule.pk},1,受监控的在押人员,'=HYPERLINK(1),是,3,1,1,0,1\r\n" in text
 
 
 def test_only_who_may_view_rules_and_only_their_facilities(client, site):

@@ -236,7 +236,8 @@ def test_retry_now_needs_its_permission_and_touches_only_the_staffs_facilities(
 ):
     mine, other = FacilityFactory(), FacilityFactory()
     shown, hidden = _given_up_call(mine), _given_up_call(other)
-    client.force_login(_staff(mine, "retry_providercall"))
+    officer = _staff(mine, "retry_providercall")
+    client.force_login(officer)
     with django_capture_on_commit_callbacks(execute=True):
         answer = client.post(
             "/admin/payments/providercall/",
@@ -246,6 +247,16 @@ def test_retry_now_needs_its_permission_and_touches_only_the_staffs_facilities(
     assert ProviderCall.objects.get(pk=hidden.pk).state == ProviderCall.State.GAVE_UP
     assert ProviderCall.objects.get(pk=shown.pk).state == ProviderCall.State.PENDING
     assert queued_provider_calls == [{"call_id": shown.pk}]
+    # The retry is a single UPDATE: its audit entry is written by the service.
+    from auditlog.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    entry = LogEntry.objects.get(
+        content_type=ContentType.objects.get_for_model(ProviderCall), object_pk=str(shown.pk)
+    )
+    assert entry.actor == officer
+    assert entry.additional_data["facility_id"] == mine.pk
+    assert entry.changes["state"] == [ProviderCall.State.GAVE_UP, ProviderCall.State.PENDING]
     assert queued_provider_calls.run() == ["done"]
     assert SandboxCharge.objects.get(reference=shown.payment.provider_reference).status == (
         SandboxCharge.Status.REFUNDED

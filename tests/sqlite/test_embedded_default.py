@@ -280,3 +280,13 @@ def test_the_archive_command_refuses_on_sqlite_and_changes_nothing(walkthrough):
     _ran(walkthrough, "detach_journal_month")
     assert "partitioned by month only on PostgreSQL" in walkthrough["detach_refusal"]
     assert walkthrough["entries_after_detach"] == walkthrough["entries_before_detach"] > 0
+
+
+def test_every_demo_role_s_work_queue_is_counted_on_sqlite(walkthrough):
+    # The security officer's queue of held deposits needing attention multiplies a facility's
+    # days by one day: SQLite refused it (the admin home answered 500 on the embedded default).
+    _ran(walkthrough, "work_queues")
+    queues = walkthrough["work_queues"]
+    assert "holds_needing_attention" in queues["demo_security_officer"]
+    assert "orders_to_pick" in queues["demo_clerk"]
+    assert "money_requests" in queues["demo_trust_officer"]

@@ -327,4 +327,16 @@ def detach_journal_month():
     seen["entries_before_detach"] = entries_before_detach
 
 
+@step
+def work_queues():
+    # Each demo role's admin home: all of its queues counted in one statement, the held
+    # deposits' deadline arithmetic (a facility's days times one day) included.
+    from reports.work_queue import work_queue_for  # noqa: PLC0415
+
+    seen["work_queues"] = {
+        user.username: sorted(line.key for line in work_queue_for(user, now=now))
+        for user in User.objects.filter(is_staff=True, is_superuser=False).order_by("username")
+    }
+
+
 sys.stdout.write(json.dumps(seen) + "\n")

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from ledger.schedule_words import shown_name
 from ledger.schedules import ensure_schedules
 
 
@@ -12,4 +13,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         for task in ensure_schedules():
-            self.stdout.write(f"{task.name}: {task.crontab or task.interval}")
+            schedule = task.crontab.human_readable if task.crontab else task.interval
+            self.stdout.write(f"{shown_name(task.task, task.name)}: {schedule}")
