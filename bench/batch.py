@@ -41,6 +41,16 @@ Targets: the rollover and the screened reconciliation at most twice their baseli
 worker under 300 MB (the exact mode is an audit run, with no target). The last four lines of
 the output are the rollover ratio, the two reconciliation ratios and the peak memory.
 ``--only rollover`` or ``--only reconciliation`` measures one of the two.
+
+``--compare-unpartitioned`` measures, in place of the above, the same data in both layouts of
+the journal: partitioned by month, as migrated (``ledger 0011``), and one plain table. After
+loading it builds ``ledger_entry_unpartitioned`` beside the journal with the same rows, and
+its columns, constraints, indexes and triggers read from the catalog (the primary key stays
+(id, created_at), as partitioning made it); the run stops, naming the difference, unless the
+two differ in partitioning only. Each round then renames each layout in as ``ledger_entry``
+in turn, alternating which goes first, and times the rollover (one worker) and the screened
+reconciliation each beside its raw baseline; the output ends with the table layout x
+(services, raw, ratio). The journal is partitioned again at the end and the copy dropped.
 """
 
 import argparse
@@ -48,6 +58,7 @@ import contextlib
 import datetime as dt
 import multiprocessing
 import os
+import re
 import resource
 import sys
 import time
@@ -150,22 +161,51 @@ def existing_data(params: dict, inmates: int, transactions: int) -> tuple[int, d
 
 
 def build_data(params: dict, *, inmates: int, transactions: int, checked: bool) -> tuple:
-    """Create the facility, inmates, accounts, last month's periods, deposits and journal.
+    """Create the database, then load it (``load_data``).
     Returns (facility id, the month the data lives in)."""
-    from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.db import connection
-    from tqdm import tqdm
-
-    from facilities.models import DEFAULT_BALANCE_CAP_FEN, DEFAULT_MONTHLY_CAP_FEN
-    from facilities.services import create_facility
 
     progress = Progress()
     print(f"building {inmates:,} inmates and {2 * transactions:,} entries", flush=True)
     with progress.step(f"database {params['dbname']} created and migrated"):
         recreate_database(params)
         call_command("migrate", verbosity=0)
+    return load_data(
+        params, inmates=inmates, transactions=transactions, checked=checked, progress=progress
+    )
 
+
+def make_partitions(start: dt.datetime, end: dt.datetime) -> None:
+    """Attach the journal's partitions for the partition months from ``start`` to ``end``
+    (exclusive) that are missing."""
+    from ledger import partitions
+
+    if not partitions.is_partitioned():
+        return
+    month, last = (
+        partitions.month_of(start),
+        partitions.month_of(end - dt.timedelta(microseconds=1)),
+    )
+    attached = set(partitions.attached_months())
+    while month <= last:
+        if month not in attached:
+            partitions.create_partition(month)
+        month = partitions.add_months(month, 1)
+
+
+def load_data(
+    params: dict, *, inmates: int, transactions: int, checked: bool, progress=None
+) -> tuple:
+    """Create the facility, inmates, accounts, last month's periods, deposits and journal in
+    the migrated database of ``params``. Returns (facility id, the month the data lives in)."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from tqdm import tqdm
+
+    from facilities.models import DEFAULT_BALANCE_CAP_FEN, DEFAULT_MONTHLY_CAP_FEN
+    from facilities.services import create_facility
+
+    progress = progress or Progress()
     # Caps far enough above what the round robin gives one inmate that none is ever reached.
     most_fen = -(-transactions // inmates) * 999
     with progress.step("facility and staff member"):
@@ -182,6 +222,10 @@ def build_data(params: dict, *, inmates: int, transactions: int, checked: bool) 
     month = previous_month(dt.datetime.now(zone).date().replace(day=1))
     month_start = dt.datetime.combine(month, dt.time(), zone)
     month_end = dt.datetime.combine(next_month(month), dt.time(), zone)
+    # The journal's entries go into their month's partition, as in production, where the
+    # daily task creates it ahead; not into the DEFAULT partition the migration leaves.
+    with progress.step("partitions of the data's months"):
+        make_partitions(month_start, month_end)
 
     raw = open_raw(params)
     raw.execute("SET work_mem = '256MB'")  # the per-inmate totals hash a million groups
@@ -412,6 +456,236 @@ def raw_sum_per_account(raw) -> float:
     return time.perf_counter() - began
 
 
+# --- the journal in both layouts (--compare-unpartitioned) ---------------------------------
+
+LAYOUTS = ("partitioned", "unpartitioned")
+JOURNAL = "ledger_entry"
+# Where each layout waits while the other one is the journal.
+PARKED = {"partitioned": "ledger_entry_partitioned", "unpartitioned": "ledger_entry_unpartitioned"}
+COPY_INDEX_SUFFIX = "_np"  # the copy's own index names (index names are unique per schema)
+INDEX_BACKED = ("p", "u", "x")  # constraints that come with an index of their own name
+# "CREATE [UNIQUE] INDEX name ON [ONLY] table USING ...", as pg_get_indexdef writes it.
+INDEX_HEAD = re.compile(r"^CREATE (UNIQUE )?INDEX (\S+) ON (ONLY )?(\S+) ")
+# The table in "CREATE [CONSTRAINT] TRIGGER name <when and events> ON table ...".
+TRIGGER_TABLE = re.compile(r" ON (\S+) ")
+
+
+class LayoutDrift(Exception):
+    """The unpartitioned copy of the journal differs from it in more than partitioning."""
+
+
+def relation_exists(raw, name: str) -> bool:
+    return raw.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+
+
+def current_layout(raw) -> str:
+    """The layout of the table now named ``ledger_entry``."""
+    partitioned = raw.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = to_regclass(%s))",
+        [JOURNAL],
+    ).fetchone()[0]
+    return "partitioned" if partitioned else "unpartitioned"
+
+
+def table_of(raw, layout: str) -> str:
+    """The name the layout's table has now."""
+    return JOURNAL if current_layout(raw) == layout else PARKED[layout]
+
+
+def use_layout(raw, layout: str) -> None:
+    """Make the layout's table the journal: both renamed in one transaction. The journal's
+    trigger functions (and the transactions' has-entries trigger) name ``ledger_entry`` and
+    so read whichever table has the name; connections' cached plans are made again."""
+    now = current_layout(raw)
+    if now == layout:
+        return
+    with raw.transaction():
+        raw.execute(f"ALTER TABLE {JOURNAL} RENAME TO {PARKED[now]}")
+        raw.execute(f"ALTER TABLE {PARKED[layout]} RENAME TO {JOURNAL}")
+
+
+def restore_partitioned(raw) -> None:
+    """The journal partitioned again, as migrated, and the copy gone (also after a run that
+    was stopped half-way)."""
+    if current_layout(raw) != "partitioned":
+        if not relation_exists(raw, PARKED["partitioned"]):
+            raise SystemExit(f"{JOURNAL} is not partitioned and no partitioned journal is parked")
+        use_layout(raw, "partitioned")
+    raw.execute(f"DROP TABLE IF EXISTS {PARKED['unpartitioned']}")
+
+
+def _rewrite_index(definition: str, name: str, table: str) -> str:
+    match = INDEX_HEAD.match(definition)
+    if not match:
+        raise LayoutDrift(f"an index definition not understood: {definition}")
+    return f"CREATE {match[1] or ''}INDEX {name} ON {table} " + definition[match.end() :]
+
+
+def _rewrite_trigger(definition: str, table: str) -> str:
+    rewritten, count = TRIGGER_TABLE.subn(f" ON {table} ", definition, count=1)
+    if not count:
+        raise LayoutDrift(f"a trigger definition not understood: {definition}")
+    return rewritten
+
+
+def build_unpartitioned_copy(raw) -> None:
+    """A plain table beside the partitioned journal with its rows, and its columns, indexes,
+    constraints and triggers as the catalog gives them (nothing here names one of them).
+
+    Columns (types, NOT NULL, defaults, identity, storage) come with ``LIKE``; CHECKs and
+    foreign keys are added to the empty table, the rows copied with the foreign-key triggers
+    off (``session_replication_role = replica``: they are the journal's own rows, under the
+    same keys), then the primary key, the indexes and the journal's triggers are made."""
+    from psycopg import sql
+
+    copy = PARKED["unpartitioned"]
+    if current_layout(raw) != "partitioned":
+        raise SystemExit(f"{JOURNAL} is not partitioned: nothing to compare it with")
+    raw.execute(f"DROP TABLE IF EXISTS {copy}")
+    raw.execute(
+        f"CREATE TABLE {copy} (LIKE {JOURNAL} INCLUDING ALL EXCLUDING INDEXES "
+        "EXCLUDING CONSTRAINTS)"
+    )
+    (options,) = raw.execute(
+        "SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [JOURNAL]
+    ).fetchone()
+    if options:
+        raw.execute(f"ALTER TABLE {copy} SET ({', '.join(options)})")
+    constraints = raw.execute(
+        "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype IN ('c', 'f', 'p', 'u', 'x') "
+        "ORDER BY conname",
+        [JOURNAL],
+    ).fetchall()
+    for name, kind, definition in constraints:
+        if kind not in INDEX_BACKED:
+            raw.execute(f'ALTER TABLE {copy} ADD CONSTRAINT "{name}" {definition}')
+    with raw.transaction():
+        raw.execute("SET LOCAL session_replication_role = replica")
+        raw.execute(f"INSERT INTO {copy} SELECT * FROM {JOURNAL}")  # noqa: S608 - this module's names
+    # The identity sequence where the journal's is, should anything insert into the copy.
+    (sequence,) = raw.execute("SELECT pg_get_serial_sequence(%s, 'id')", [JOURNAL]).fetchone()
+    if sequence:
+        raw.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, 'id'), last_value, is_called) "  # noqa: S608 - a name from the catalog
+            f"FROM {sequence}",
+            [copy],
+        )
+    for name, kind, definition in constraints:
+        if kind in INDEX_BACKED:
+            raw.execute(
+                f'ALTER TABLE {copy} ADD CONSTRAINT "{name[:60]}{COPY_INDEX_SUFFIX}" {definition}'
+            )
+    indexes = raw.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid "
+        "AND k.conrelid = i.indrelid AND k.contype IN ('p', 'u', 'x')) ORDER BY c.relname",
+        [JOURNAL],
+    ).fetchall()
+    for name, definition in indexes:
+        raw.execute(_rewrite_index(definition, f'"{name[:60]}{COPY_INDEX_SUFFIX}"', copy))
+    triggers = raw.execute(
+        "SELECT tgname, pg_get_triggerdef(oid), tgenabled, obj_description(oid, 'pg_trigger') "
+        "FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal ORDER BY tgname",
+        [JOURNAL],
+    ).fetchall()
+    switch = {"D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+    for name, definition, enabled, comment in triggers:
+        raw.execute(_rewrite_trigger(definition, copy))
+        if enabled in switch:
+            raw.execute(f'ALTER TABLE {copy} {switch[enabled]} TRIGGER "{name}"')
+        if comment is not None:
+            raw.execute(
+                sql.SQL("COMMENT ON TRIGGER {} ON {} IS {}").format(
+                    sql.Identifier(name), sql.Identifier(copy), sql.Literal(comment)
+                )
+            )
+    raw.execute(f"VACUUM (FREEZE, ANALYZE) {copy}")
+    raw.execute("CHECKPOINT")
+
+
+def layout_signature(raw, table: str) -> dict[str, list]:
+    """What a layout is, but its partitioning and its objects' own names: the table's
+    options, its columns, indexes, constraints and triggers, each as the catalog defines it,
+    and its rows' count and sums."""
+    signature = {}
+    signature["table"] = raw.execute(
+        "SELECT relpersistence, relreplident, reloptions FROM pg_class WHERE oid = %s::regclass",
+        [table],
+    ).fetchall()
+    signature["columns"] = raw.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity,"
+        " a.attgenerated, pg_get_expr(d.adbin, d.adrelid), a.attstorage, a.attcompression,"
+        " (SELECT collname FROM pg_collation WHERE oid = a.attcollation)"
+        " FROM pg_attribute a LEFT JOIN pg_attrdef d"
+        " ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
+        [table],
+    ).fetchall()
+    signature["indexes"] = sorted(
+        (INDEX_HEAD.sub(r"CREATE \1INDEX ON ", definition), *rest)
+        for definition, *rest in raw.execute(
+            "SELECT pg_get_indexdef(i.indexrelid), i.indisunique, i.indisprimary,"
+            " i.indimmediate, i.indisvalid, i.indnullsnotdistinct FROM pg_index i"
+            " WHERE i.indrelid = %s::regclass",
+            [table],
+        ).fetchall()
+    )
+    # Index-backed constraints (the primary key) carry their index's name: not compared.
+    signature["constraints"] = sorted(
+        raw.execute(
+            "SELECT contype, CASE WHEN contype IN ('p', 'u', 'x') THEN '' ELSE conname END,"
+            " pg_get_constraintdef(oid), condeferrable, condeferred, convalidated"
+            " FROM pg_constraint WHERE conrelid = %s::regclass"
+            " AND contype IN ('c', 'f', 'p', 'u', 'x')",
+            [table],
+        ).fetchall()
+    )
+    signature["triggers"] = sorted(
+        (name, TRIGGER_TABLE.sub(" ON ? ", definition, count=1), *rest)
+        for name, definition, *rest in raw.execute(
+            "SELECT tgname, pg_get_triggerdef(oid), tgenabled, obj_description(oid, 'pg_trigger')"
+            " FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+            [table],
+        ).fetchall()
+    )
+    signature["rows"] = raw.execute(
+        f"SELECT COUNT(*), SUM(id), SUM(amount_fen) FROM {table}"  # noqa: S608 - this module's names
+    ).fetchall()
+    return signature
+
+
+def check_layouts(raw) -> None:
+    """Raise LayoutDrift, naming each difference, unless the two layouts' tables differ in
+    their partitioning only."""
+    tables = {layout: table_of(raw, layout) for layout in LAYOUTS}
+    for layout, table in tables.items():
+        if not relation_exists(raw, table):
+            raise LayoutDrift(f"no {layout} journal ({table})")
+    signatures = {layout: layout_signature(raw, table) for layout, table in tables.items()}
+    differences = []
+    for part, partitioned in signatures["partitioned"].items():
+        unpartitioned = signatures["unpartitioned"][part]
+        if partitioned == unpartitioned:
+            continue
+        only = {
+            layout: [row for row in signatures[layout][part] if row not in signatures[other][part]]
+            for layout, other in (LAYOUTS, LAYOUTS[::-1])
+        }
+        differences.append(
+            f"  {part}:"
+            + "".join(f"\n    only {layout}: {row}" for layout in LAYOUTS for row in only[layout])
+            + ("" if any(only.values()) else "\n    the same, in another order or number")
+        )
+    if differences:
+        raise LayoutDrift(
+            "the unpartitioned journal differs from the partitioned one in more than "
+            "partitioning:\n" + "\n".join(differences)
+        )
+
+
 # --- the worker ---------------------------------------------------------------------------
 
 
@@ -481,6 +755,10 @@ def worker(database_url: str, commands) -> None:
                     run_checks(checks=(check,), exact=exact)
                     seconds[check.name, exact] = time.perf_counter() - began
             commands.send(seconds)
+        elif command == "reconnect":
+            # After the journal's layout was swapped: a new session, as a new worker has.
+            connection.close()
+            commands.send(None)
         elif command == "stop":
             connection.close()
             commands.send(peak_rss_mb())
@@ -572,6 +850,13 @@ def main() -> None:
         action="store_true",
         help="load the journal with every trigger on (slower; the data is checked anyway)",
     )
+    parser.add_argument(
+        "--compare-unpartitioned",
+        action="store_true",
+        help="measure the rollover and the reconciliation on the journal partitioned by month "
+        "and on an unpartitioned copy of it (same rows, indexes, constraints and triggers), "
+        "in place of the usual figures",
+    )
     options = parser.parse_args()
     if options.inmates < 1 or options.entries < 2:
         parser.error("at least one inmate and one transaction (two entries)")
@@ -595,10 +880,14 @@ def main() -> None:
 
     month = next_month(data_month)
     raw = open_raw(params)
+    restore_partitioned(raw)  # should a comparison have been stopped half-way
     reset_periods(raw, facility_id=facility_id, data_month=data_month)
     print(server_settings(raw))
     print(table_sizes(raw), flush=True)
 
+    if options.compare_unpartitioned:
+        compare_layouts(options, database_url, raw, facility_id, data_month, transactions)
+        return
     work = Worker(database_url)
     # A second worker for the shared rollover (ledger.chunks): both claim the same run's chunks.
     helper = Worker(database_url) if options.only != "reconciliation" else None
@@ -620,6 +909,25 @@ def main() -> None:
             helper.stop()
         raw.close()
     report(options, best, peak_mb)
+
+
+def compare_layouts(options, database_url, raw, facility_id, data_month, transactions) -> None:
+    work = Worker(database_url)
+    try:
+        best = measure_layouts(
+            options,
+            work,
+            raw,
+            facility_id=facility_id,
+            data_month=data_month,
+            transactions=transactions,
+        )
+    except LayoutDrift as drift:
+        raise SystemExit(str(drift)) from drift
+    finally:
+        peak_mb = work.stop()
+        raw.close()
+    report_layouts(options, best, peak_mb)
 
 
 def shared_rollover(workers, *, facility_id, now, chunk_size) -> tuple:
@@ -709,6 +1017,122 @@ def measure_reconciliation(options, work, raw, keep_best, transactions) -> None:
         sum(v for (_, exact), v in check_seconds.items() if exact == e) for e in (False, True)
     ]
     print(f"    {'all checks':<38} {totals[0]:6.2f} s {totals[1]:8.2f} s", flush=True)
+
+
+def measure_layouts(options, work, raw, *, facility_id, data_month, transactions) -> dict:
+    """Both layouts of the journal on the same rows: the unpartitioned copy is built and
+    checked against the partitioned journal (LayoutDrift if they differ in more than
+    partitioning), then each round measures each layout in turn, alternating which goes
+    first, the rollover and the screened reconciliation each beside its raw baseline, as
+    the run without ``--compare-unpartitioned`` measures them. The journal is partitioned
+    again at the end, and the copy dropped. Returns the best seconds per layout."""
+    from facilities.models import Facility
+
+    progress = Progress()
+    month = next_month(data_month)
+    facility = Facility.objects.get(pk=facility_id)
+    rollover_at = dt.datetime.combine(month, ROLLOVER_LOCAL_TIME, ZoneInfo(facility.timezone))
+    expected = {"periods_closed": options.inmates, "periods_opened": options.inmates}
+    print(
+        f"\nthe journal's {2 * transactions:,} entries partitioned by month and in one plain "
+        "table: rollover and reconciliation on each",
+        flush=True,
+    )
+    restore_partitioned(raw)
+    best = {layout: {} for layout in LAYOUTS}
+    try:
+        with progress.step(f"{PARKED['unpartitioned']}: rows, indexes, constraints, triggers"):
+            build_unpartitioned_copy(raw)
+        with progress.step("the layouts differ in partitioning only (columns, indexes, triggers)"):
+            check_layouts(raw)
+        warmed = set()
+        for round_number in range(options.rounds):
+            first = round_number % 2 == 0
+            for layout in LAYOUTS if first else LAYOUTS[::-1]:
+                use_layout(raw, layout)
+                work.ask("reconnect")
+                seconds_of = best[layout]
+
+                def keep(name, seconds, seconds_of=seconds_of):
+                    seconds_of[name] = min(seconds_of.get(name, seconds), seconds)
+
+                print(f"  {layout}, round {round_number + 1}:", flush=True)
+                if options.only != "reconciliation":
+                    for side in ("raw", "services") if first else ("services", "raw"):
+                        reset_periods(raw, facility_id=facility_id, data_month=data_month)
+                        if side == "raw":
+                            close_s, open_s, opened = raw_rollover(
+                                raw, facility_id=facility_id, month=month, now=rollover_at
+                            )
+                            keep("raw rollover", close_s + open_s)
+                            print(
+                                f"    rollover raw: close {close_s:.2f} s, open {open_s:.2f} s"
+                                f" ({opened:,})",
+                                flush=True,
+                            )
+                        else:
+                            seconds, counts = work.ask(
+                                "rollover", facility_id, rollover_at, options.chunk_size
+                            )
+                            if counts != expected:
+                                raise SystemExit(
+                                    f"the rollover did not do the expected work: {counts}"
+                                )
+                            keep("rollover", seconds)
+                            print(f"    roll_over_facility: {seconds:.2f} s", flush=True)
+                if options.only != "rollover":
+                    if layout not in warmed:
+                        raw_sum_per_account(raw)  # its pages read once before it is timed
+                        warmed.add(layout)
+                    for side in ("raw", "services") if first else ("services", "raw"):
+                        if side == "raw":
+                            seconds = raw_sum_per_account(raw)
+                            keep("raw reconciliation", seconds)
+                            print(f"    {GROUP_BY}: {seconds:.2f} s", flush=True)
+                        else:
+                            seconds, findings, examples = work.ask("reconcile", False)
+                            print(
+                                f"    reconcile_ledger: {seconds:.2f} s, {findings} findings",
+                                flush=True,
+                            )
+                            if findings:
+                                print("\n".join(f"      {example}" for example in examples))
+                                raise SystemExit(f"the {layout} ledger does not reconcile")
+                            keep("reconciliation", seconds)
+    finally:
+        restore_partitioned(raw)
+    return best
+
+
+def report_layouts(options, best, peak_mb) -> None:
+    """The table layout × (services, raw, ratio), then one line per figure."""
+    works = [
+        (work, services, baseline)
+        for work, services, baseline in (
+            ("rollover", "roll_over_facility", "close + open, bare"),
+            ("reconciliation", "reconcile_ledger, screened", GROUP_BY),
+        )
+        if work in best[LAYOUTS[0]]
+    ]
+    print(f"\nlayout x (services, raw, ratio), best of {options.rounds}:")
+    for work, services, baseline in works:
+        print(f"  {work}: services = {services}; raw = {baseline}")
+    print(f"  {'layout':<15} {'work':<16} {'services':>10} {'raw':>10} {'ratio':>6}")
+    for layout in LAYOUTS:
+        for work, _, _ in works:
+            services, raw = best[layout][work], best[layout][f"raw {work}"]
+            print(f"  {layout:<15} {work:<16} {services:8.2f} s {raw:8.2f} s {services / raw:6.2f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    for work, _, _ in works:
+        for layout in LAYOUTS:
+            ratio = best[layout][work] / best[layout][f"raw {work}"]
+            print(f"{work}/raw, {layout}: {ratio:.2f}")
+        print(
+            f"{work}, partitioned/unpartitioned: services "
+            f"{best['partitioned'][work] / best['unpartitioned'][work]:.2f}, raw "
+            f"{best['partitioned'][f'raw {work}'] / best['unpartitioned'][f'raw {work}']:.2f}"
+        )
+    print(f"peak worker MB: {peak_mb:.0f}")
 
 
 def report(options, best, peak_mb) -> None:
