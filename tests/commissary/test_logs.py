@@ -234,8 +234,11 @@ def test_an_unknown_log_format_is_refused():
 
 
 # On an app of its own, so the project's task registry stays the project's; Celery's task
-# signals, which commissary.celery connects, are sent for every app's tasks.
-_probe_app = Celery("tests.commissary.test_logs")
+# signals, which commissary.celery connects, are sent for every app's tasks. Not the current
+# app: made current, it would stand in for the project's app in the test thread only, so a
+# shared task patched there (``mock.patch.object(tasks.x, "delay")``) would not be the one a
+# live server's thread calls.
+_probe_app = Celery("tests.commissary.test_logs", set_as_current=False)
 
 
 @_probe_app.task(name="tests.commissary.log_context_probe", shared=False)

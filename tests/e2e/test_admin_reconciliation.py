@@ -74,7 +74,9 @@ def test_a_run_from_the_admin_shows_its_finding(
     expect(row).to_contain_text("Found problems")
 
     row.locator("a").first.click()
-    finding = page.locator(".inline-related tbody tr").filter(has_text="cached_balance_mismatch")
+    finding = page.locator("#findings-group .inline-related tbody tr").filter(
+        has_text="cached_balance_mismatch"
+    )
     expect(finding).to_contain_text(f"account {inflated_account.pk}")
     expect(finding).to_contain_text("30000")  # what the journal says
     expect(finding).to_contain_text("130000")  # what the cached balance claims
