@@ -26,6 +26,13 @@ each doubling, about twenty times in a table's life. Autovacuum's own ``ANALYZE`
 (fifty changed rows and a tenth of the table, checked once a minute) and not at all where it
 is turned off.
 
+The health check in the first read. With ``CONN_HEALTH_CHECKS`` (settings) Django sends
+``SELECT 1`` before a request's first statement on a kept connection, so a connection the
+server dropped meanwhile is replaced instead of failing the request: a round trip of its own
+on every kiosk request. ``first_read`` makes a request's first statement, a read, the check
+itself: it is sent at once, and only if it fails on a connection that no longer answers is the
+connection replaced and the read sent again, as it would have gone after Django's check.
+
 Behind a pooler. PgBouncer refuses a connection that sends startup options, the way the plan
 cache mode reaches PostgreSQL otherwise (settings). With ``DATABASE_BEHIND_POOLER`` set, each
 new connection sets ``DATABASE_SESSION_SETTINGS`` itself, in one statement
@@ -37,7 +44,7 @@ them again.
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 try:
@@ -91,6 +98,34 @@ def prepared_cursor():
     if connection.queries_logged:
         return PreparedDebugCursor(cursor, connection)
     return connection.make_cursor(cursor)
+
+
+def first_read(read):
+    """``read(cursor)``'s result, run on a ``prepared_cursor`` as the first statement of a
+    request, standing in for Django's connection health check (``CONN_HEALTH_CHECKS``): where
+    the check is due, the read is sent without it, and if it fails because the connection no
+    longer answers (the server restarted, or ended the session), the connection is replaced and
+    the read run once more. ``read`` must change nothing (it may run twice). Where no check is
+    due (checks off, done already, in a transaction, no connection yet), this is ``read`` on a
+    ``prepared_cursor``."""
+    is_check_due = (
+        connection.vendor == "postgresql"
+        and connection.connection is not None
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    )
+    if is_check_due:
+        connection.health_check_done = True  # this read is the check
+        try:
+            with prepared_cursor() as cursor:
+                return read(cursor)
+        except (InterfaceError, OperationalError):
+            if connection.is_usable():
+                raise  # the connection answers: the failure is the read's own
+            connection.close()
+    with prepared_cursor() as cursor:
+        return read(cursor)
 
 
 def replan_when_doubled(row_id: int | None, tables: tuple[str, ...]) -> None:

@@ -92,7 +92,8 @@ MIDDLEWARE = [
     "commissary.logs.RequestIdMiddleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the settings' policy built once per process (commissary.middleware).
+    "commissary.middleware.ContentSecurityPolicyMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # kiosk.middleware's are Django's own, passed by for the kiosk API (/api/kiosk/), which

@@ -9,7 +9,7 @@ from rest_framework import authentication, exceptions, throttling
 
 from commissary import logs
 from commissary.cache import take_slot
-from commissary.db import prepared_cursor
+from commissary.db import first_read
 from facilities.models import Facility, KioskDevice, hash_device_key
 from ledger.services.posting import execute
 
@@ -57,6 +57,15 @@ class KioskDeviceAuthentication(authentication.BaseAuthentication):
         return f'{self.keyword} realm="kiosk"'
 
 
+_ACTIVE_DEVICE_SQL = (
+    "SELECT d.id, d.name, d.key_prefix, f.id, f.code, f.name, f.timezone, f.currency, "  # noqa: S608 - table and column names and placeholder lists; values are bound
+    f"{services.SESSION_COLUMNS} "
+    "FROM facilities_kioskdevice d JOIN facilities_facility f ON f.id = d.facility_id "
+    f"{services.session_join('d')} "
+    "WHERE d.key_hash = %s AND d.is_active AND d.revoked_at IS NULL"
+)
+
+
 def _active_device(
     key_hash: str, *, token, now
 ) -> tuple[KioskDevice, services.SessionRead | None] | None:
@@ -64,17 +73,13 @@ def _active_device(
     session of ``token`` at it, in one statement (every kiosk request starts here). Read-only
     instances: nothing saves them."""
     column_params, join_params = services.session_join_params(token, now)
-    with prepared_cursor() as cursor:
-        execute(
-            cursor,
-            "SELECT d.id, d.name, d.key_prefix, f.id, f.code, f.name, f.timezone, f.currency, "  # noqa: S608 - table and column names, placeholder lists and a constant lock clause; values are bound
-            f"{services.SESSION_COLUMNS} "
-            "FROM facilities_kioskdevice d JOIN facilities_facility f ON f.id = d.facility_id "
-            f"{services.session_join('d')} "
-            "WHERE d.key_hash = %s AND d.is_active AND d.revoked_at IS NULL",
-            [*column_params, *join_params, key_hash],
-        )
-        row = cursor.fetchone()
+
+    def read(cursor):
+        execute(cursor, _ACTIVE_DEVICE_SQL, [*column_params, *join_params, key_hash])
+        return cursor.fetchone()
+
+    # The request's first statement, and its connection health check (commissary.db).
+    row = first_read(read)
     if row is None:
         return None
     device_id, name, key_prefix, facility_id, code, facility_name, timezone_name, currency = row[:8]

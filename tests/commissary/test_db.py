@@ -5,7 +5,7 @@ logged or wrapped fails here, loudly, rather than slowing the kiosk down in sile
 
 import psycopg
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from bench.common import raw_connection_params
@@ -121,3 +121,48 @@ def test_a_plan_made_on_an_empty_table_is_made_again_after_a_doubling(probe_tabl
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DEALLOCATE replan_probe_plan")
+
+
+def ended_by_the_server() -> None:
+    """The server ends this thread's database session, as a restart would."""
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(**raw_connection_params(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        for _ in range(200):  # until it is gone
+            if not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+                break
+
+
+def read_backend(cursor):
+    cursor.execute("SELECT pg_backend_pid() + %s::int", [0])
+    return cursor.fetchone()[0]
+
+
+def test_first_read_replaces_a_connection_the_server_ended(transactional_db):
+    connection.ensure_connection()
+    ended = connection.connection.info.backend_pid
+    ended_by_the_server()
+    connection.health_check_done = False  # a new request, as Django's request_started does
+    assert db.first_read(read_backend) != ended
+    assert connection.health_check_done
+
+
+def test_first_read_is_the_health_check_on_a_live_connection(transactional_db, monkeypatch):
+    connection.ensure_connection()
+    live = connection.connection.info.backend_pid
+    checks = []
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or True)
+    connection.health_check_done = False
+    assert db.first_read(read_backend) == live
+    assert checks == [] and connection.health_check_done  # no SELECT 1 of its own
+
+
+def test_first_read_raises_its_own_error_on_a_live_connection(transactional_db):
+    connection.ensure_connection()
+    connection.health_check_done = False
+
+    def failing(cursor):
+        cursor.execute("SELECT 1 / %s::int", [0])
+
+    with pytest.raises(DataError):
+        db.first_read(failing)

@@ -129,3 +129,25 @@ def test_browser_middleware_is_passed_by_for_the_api_only(signed_in, db, monkeyp
     assert seen == []
     Client().get("/accounts/login/")
     assert seen == ["/accounts/login/"]
+
+
+def test_a_kiosk_request_is_its_own_health_check_and_survives_a_dropped_connection(
+    signed_in, transactional_db, monkeypatch
+):
+    """Django's ``SELECT 1`` before a request's first statement is not sent: the device read is
+    the check (``commissary.db.first_read``). A connection the server ended since the last
+    request is replaced, and the request answers as usual."""
+    from django.db import connection
+
+    from tests.commissary.test_db import ended_by_the_server
+
+    checks = []
+    is_usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or is_usable())
+    connection.health_check_done = False  # a new request, as Django's request_started does
+    assert signed_in.get("me/balance").status_code == 200
+    assert checks == []
+    ended_by_the_server()
+    connection.health_check_done = False
+    assert signed_in.get("me/balance").status_code == 200
+    assert checks == [1]  # asked only once the read had failed
