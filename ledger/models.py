@@ -637,7 +637,7 @@ class ScheduledRun(models.Model):
     def __str__(self):
         where = f" {self.facility.code}" if self.facility_id else ""
         month = f" {self.month:%Y-%m}" if self.month else ""
-        return f"{self.get_kind_display()}{where}{month} ({self.status})"
+        return f"{self.get_kind_display()}{where}{month} ({self.get_status_display()})"
 
 
 class ReconciliationFinding(models.Model):
@@ -889,4 +889,4 @@ class BatchChunk(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.run_id}/{self.number} ({self.state})"
+        return f"{self.run_id}/{self.number} ({self.get_state_display()})"

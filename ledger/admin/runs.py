@@ -141,16 +141,45 @@ class ScheduledRunAdmin(ReadOnlyAdmin):
         "month",
         "status",
         "progress",
-        "counts",
+        "counts_shown",
         "chunk_states",
-        "trigger",
+        "trigger_shown",
         "finished_at",
     )
     list_filter = ("kind", "status", "facility")
     date_hierarchy = "started_at"
     include_global = True  # a reconciliation of the whole ledger belongs to no facility
-    readonly_fields = ("chunk_states",)
+    readonly_fields = ("chunk_states", "trigger_shown", "counts_shown")
     inlines = [FindingInline, ChunkInline]
+    # What started a run and what it counted, stored as codes, shown in words.
+    TRIGGERS = {"schedule": _("on its schedule"), "manual": _("by hand")}
+    COUNTS = {
+        "findings": _("findings"),
+        "statements": _("statements"),
+        "periods_closed": _("periods closed"),
+        "periods_opened": _("periods opened"),
+        "deposits_expired": _("deposits expired"),
+    }
+    MODES = {"screened": _("screened"), "exact": _("every exact query")}
+
+    def get_fields(self, request, obj=None):
+        shown = {"trigger": "trigger_shown", "counts": "counts_shown"}
+        names = [shown.get(name, name) for name in super().get_fields(request, obj)]
+        return list(dict.fromkeys(names))  # each once: the shown fields are read-only too
+
+    @admin.display(description=_("trigger"), ordering="trigger")
+    def trigger_shown(self, run):
+        return self.TRIGGERS.get(run.trigger, run.trigger)
+
+    @admin.display(description=_("counts"))
+    def counts_shown(self, run):
+        counts = dict(run.counts or {})
+        mode = counts.pop("mode", None)
+        parts = [f"{self.COUNTS.get(key, key)}: {value}" for key, value in sorted(counts.items())]
+        if mode is not None:  # last, whatever order the database keeps the keys in
+            parts.append(gettext("mode: %(mode)s") % {"mode": self.MODES.get(mode, mode)})
+        return "; ".join(parts) or "-"
+
     change_list_template = "admin/ledger/scheduledrun/change_list.html"
 
     def get_queryset(self, request):

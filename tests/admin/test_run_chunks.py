@@ -137,3 +137,40 @@ def test_the_chunks_read_in_chinese(client, site_a, run):
     assert "领取时间" in table and "工作进程" in table
     assert "已过期" in table and "其他工作进程可以接手" in table
     assert "Expired" not in table and "Held for" not in table
+
+
+def test_a_runs_status_trigger_and_counts_read_in_words_in_chinese(client, site_a, run):
+    """What started a run, what it counted and its state are stored as codes; the run's page,
+    its title and each chunk's row read them in the reader's language."""
+    run.trigger = "manual"
+    run.status = ScheduledRun.Status.SUCCEEDED
+    run.counts = {"periods_closed": 3, "periods_opened": 4}
+    run.save()
+    client.force_login(site_a.staff["trust_officer"])
+
+    page = client.get(
+        f"{LIST}{run.pk}/change/", headers={"accept-language": "zh-hans"}
+    ).content.decode()
+    listing = client.get(LIST, headers={"accept-language": "zh-hans"}).content.decode()
+
+    assert "(成功)" in page and "(succeeded)" not in page
+    assert "手动" in page and "手动" in listing
+    assert "关闭的月度期间: 3; 开启的月度期间: 4" in page
+    assert "periods_closed" not in page and "periods_closed" not in listing
+    assert "(done)" not in page and "(已完成)" in page
+
+
+def test_a_reconciliations_mode_reads_in_words(client, site_a):
+    run = ScheduledRun.objects.create(
+        kind=ScheduledRun.Kind.RECONCILIATION,
+        started_at=timezone.now(),
+        counts={"findings": 0, "mode": "exact"},
+    )
+    client.force_login(site_a.staff["trust_officer"])
+
+    english = client.get(f"{LIST}{run.pk}/change/", headers={"accept-language": "en"})
+    chinese = client.get(f"{LIST}{run.pk}/change/", headers={"accept-language": "zh-hans"})
+
+    assert "findings: 0; mode: every exact query" in english.content.decode()
+    assert "对账发现: 0; 方式：全部精确查询" in chinese.content.decode()
+    assert "on its schedule" in english.content.decode()
