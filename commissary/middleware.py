@@ -7,21 +7,13 @@
 - ``StaffSessionTimeoutMiddleware``: a staff session ends after ``STAFF_IDLE_TIMEOUT_MINUTES``
   without a request and, however busy, ``STAFF_SESSION_MAX_HOURS`` after sign-in. Families keep
   Django's own session age; the kiosk API has its own sessions (``kiosk``).
-- ``ContentSecurityPolicyMiddleware``: django-csp's middleware, with the policy every response
-  gets unless a view changes it built once per process instead of once per response.
 """
 
-import http.client
 import time
-from functools import cache
 
-from csp.constants import HEADER, HEADER_REPORT_ONLY
-from csp.middleware import CheckableLazyObject, CSPMiddleware
-from csp.utils import build_policy
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.core.signals import setting_changed
 from django.shortcuts import redirect
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
@@ -73,75 +65,3 @@ class StaffSessionTimeoutMiddleware:
         if now - last_seen_at >= LAST_SEEN_RESOLUTION or LAST_SEEN_AT not in session:
             session[LAST_SEEN_AT] = now
         return None
-
-
-# What django-csp's middleware reads from a response (its decorators) and a request (a nonce a
-# template used): with none of them, a response gets the policy of the settings alone.
-_POLICY_CHANGES = (
-    "_csp_config",
-    "_csp_update",
-    "_csp_replace",
-    "_csp_config_ro",
-    "_csp_update_ro",
-    "_csp_replace_ro",
-)
-_CSP_SETTINGS = frozenset({"CONTENT_SECURITY_POLICY", "CONTENT_SECURITY_POLICY_REPORT_ONLY"})
-
-
-@cache
-def _settings_policy() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
-    """(header, policy, excluded path prefixes) of the enforced and the report-only policy, as
-    django-csp builds them from the settings alone."""
-    policies = []
-    for header, setting, report_only in (
-        (HEADER, "CONTENT_SECURITY_POLICY", False),
-        (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", True),
-    ):
-        prefixes = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
-        policy = build_policy(report_only=report_only)
-        policies.append((header, policy, tuple(prefixes)))
-    return tuple(policies)
-
-
-def _forget_settings_policy(*, setting, **kwargs) -> None:
-    if setting in _CSP_SETTINGS:
-        _settings_policy.cache_clear()
-
-
-setting_changed.connect(_forget_settings_policy, dispatch_uid="commissary.middleware.csp")
-
-
-class ContentSecurityPolicyMiddleware(CSPMiddleware):
-    """django-csp's ``CSPMiddleware``, answering the same headers. A response whose view changed
-    nothing about the policy (no ``csp_*`` decorator) to a request that used no nonce gets the
-    policy the settings give, built once per process (``_settings_policy``; rebuilt when a test
-    overrides the settings): django-csp builds it again for every response, both policies,
-    copying the settings each time, which cost about a tenth of the Python of a request with no
-    template (bench/kiosk_profile.py). Every other response goes through django-csp's own
-    ``process_response``."""
-
-    def process_response(self, request, response):
-        if getattr(request, "_csp_nonce", None) is not None or any(
-            hasattr(response, name) for name in _POLICY_CHANGES
-        ):
-            return super().process_response(request, response)
-        if settings.DEBUG and response.status_code in (
-            http.client.INTERNAL_SERVER_ERROR,
-            http.client.NOT_FOUND,
-        ):
-            return response
-        exempt = {
-            HEADER: getattr(response, "_csp_exempt", False),
-            HEADER_REPORT_ONLY: getattr(response, "_csp_exempt_ro", False),
-        }
-        for header, policy, prefixes in _settings_policy():
-            if (
-                policy
-                and exempt[header] is False
-                and header not in response
-                and not request.path_info.startswith(prefixes)
-            ):
-                response[header] = policy
-        # As django-csp does: a nonce asked for after the header is written is an error.
-        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
-        return response

@@ -92,8 +92,7 @@ MIDDLEWARE = [
     "commissary.logs.RequestIdMiddleware",
     "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
-    # django-csp's, with the settings' policy built once per process (commissary.middleware).
-    "commissary.middleware.ContentSecurityPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # kiosk.middleware's are Django's own, passed by for the kiosk API (/api/kiosk/), which
