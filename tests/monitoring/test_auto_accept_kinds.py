@@ -9,15 +9,13 @@ from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from accounts.roles import SECURITY_OFFICER, assign_role
 from ledger import services as ledger
 from ledger.models import Deposit
 from monitoring.models import AutoAccept, Hold, Rule
 from monitoring.screening import RuleScreener
 from payments import payers
-from tests.factories import FacilityFactory, InmateFactory, StaffFactory
+from tests.factories import InmateFactory
 from tests.ledger.helpers import key
-from tests.payments.helpers import depositor
 
 from .helpers import paid, rule_at
 
@@ -27,23 +25,6 @@ Kind = Rule.Kind
 HELD, CREDITED = Deposit.Status.HELD, Deposit.Status.CREDITED
 SHARED_CARD = "sandbox-shared-account"
 TICKED = r'name="skipped_kinds" value="(\w+)"[^>]*\bchecked'
-
-
-@pytest.fixture
-def inmate():
-    return InmateFactory(facility=FacilityFactory())
-
-
-@pytest.fixture
-def family():
-    return depositor("mother@example.com")
-
-
-@pytest.fixture
-def officer(inmate):
-    staff = StaffFactory(facilities=[inmate.facility])
-    assign_role(staff, SECURITY_OFFICER)
-    return staff
 
 
 def pair(inmate, *, family=None, payer_id=None, kinds=()) -> AutoAccept:

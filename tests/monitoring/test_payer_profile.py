@@ -10,13 +10,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from accounts.roles import SECURITY_OFFICER, assign_role
 from monitoring import services
 from monitoring.models import Hold, Rule
 from payments import payers
 from payments.models import Payment
-from tests.factories import FacilityFactory, InmateFactory, StaffFactory
-from tests.payments.helpers import depositor
+from tests.factories import StaffFactory
 
 from .helpers import paid, rule_at
 
@@ -24,23 +22,6 @@ pytestmark = pytest.mark.django_db
 
 Kind = Rule.Kind
 SHARED_CARD = "sandbox-shared-account"
-
-
-@pytest.fixture
-def inmate():
-    return InmateFactory(facility=FacilityFactory())
-
-
-@pytest.fixture
-def family():
-    return depositor("mother@example.com")
-
-
-@pytest.fixture
-def officer(inmate):
-    staff = StaffFactory(facilities=[inmate.facility])
-    assign_role(staff, SECURITY_OFFICER)
-    return staff
 
 
 def test_the_hold_page_shows_the_payer_as_the_provider_returned_them(
