@@ -28,43 +28,12 @@ import psycopg
 USER = "postgres"
 
 
-def binaries() -> Path | None:
-    """The newest ``/usr/lib/postgresql/<version>/bin`` with initdb, pg_ctl and pg_basebackup,
-    else the directory of those on PATH, else None."""
-    needed = ("initdb", "pg_ctl", "pg_basebackup")
-    for candidate in sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
-        key=lambda path: [int(part) for part in path.parent.name.split(".") if part.isdigit()],
-        reverse=True,
-    ):
-        if all(os.access(candidate / name, os.X_OK) for name in needed):
-            return candidate
-    found = [shutil.which(name) for name in needed]
-    if all(found):
-        return Path(found[0]).resolve().parent
-    return None
+SERVER_PROGRAMS = ("initdb", "pg_ctl", "pg_basebackup")
 
 
-def is_ci() -> bool:
-    return os.environ.get("CI", "") not in ("", "0", "false")
-
-
-def require_binaries() -> Path:
-    """The binaries' directory; without them a skip, or a failure under CI."""
-    import pytest  # here, so that benchmarks can use this module without pytest
-
-    found = binaries()
-    if found is None:
-        message = "PostgreSQL's server binaries (initdb, pg_ctl, pg_basebackup) are not installed"
-        if is_ci():
-            pytest.fail(f"{message}; CI must install them (apt-get install postgresql)")
-        pytest.skip(message)
-    return found
-
-
-def client_binaries(*names: str) -> Path | None:
-    """The newest ``/usr/lib/postgresql/<version>/bin`` with every one of ``names`` (client
-    programs: pg_dump, pg_restore, psql), else the directory of those on PATH, else None."""
+def programs(*names: str) -> Path | None:
+    """The newest ``/usr/lib/postgresql/<version>/bin`` with every one of ``names``, else the one
+    directory on PATH that holds them all, else None."""
     for candidate in sorted(
         Path("/usr/lib/postgresql").glob("*/bin"),
         key=lambda path: [int(part) for part in path.parent.name.split(".") if part.isdigit()],
@@ -78,17 +47,47 @@ def client_binaries(*names: str) -> Path | None:
     return None
 
 
-def require_client_binaries(*names: str) -> Path:
-    """The client programs' directory; without them a skip, or a failure under CI."""
-    import pytest
+def binaries() -> Path | None:
+    """The server binaries' directory (initdb, pg_ctl, pg_basebackup), or None."""
+    return programs(*SERVER_PROGRAMS)
 
-    found = client_binaries(*names)
+
+def client_binaries(*names: str) -> Path | None:
+    """The client programs' directory (pg_dump, pg_restore, psql, ...), or None."""
+    return programs(*names)
+
+
+def is_ci() -> bool:
+    return os.environ.get("CI", "") not in ("", "0", "false")
+
+
+def _required(found: Path | None, missing: str, package: str) -> Path:
+    """``found``; without it a skip, or a failure under CI."""
+    import pytest  # here, so that benchmarks can use this module without pytest
+
     if found is None:
-        message = f"PostgreSQL's client programs ({', '.join(names)}) are not installed"
         if is_ci():
-            pytest.fail(f"{message}; CI must install them (apt-get install postgresql-client)")
-        pytest.skip(message)
+            pytest.fail(
+                f"{missing} are not installed; CI must install them (apt-get install {package})"
+            )
+        pytest.skip(f"{missing} are not installed")
     return found
+
+
+def require_binaries() -> Path:
+    return _required(
+        binaries(),
+        f"PostgreSQL's server binaries ({', '.join(SERVER_PROGRAMS)})",
+        "postgresql",
+    )
+
+
+def require_client_binaries(*names: str) -> Path:
+    return _required(
+        client_binaries(*names),
+        f"PostgreSQL's client programs ({', '.join(names)})",
+        "postgresql-client",
+    )
 
 
 def free_port() -> int:
