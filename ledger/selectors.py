@@ -71,6 +71,31 @@ def account_balance_fen(*, account: Account) -> int:
     return (journal or 0) + (archived or 0)
 
 
+def inmate_balances_before(*, facility, instant: dt.datetime) -> dict[tuple[str, str], dict]:
+    """Each inmate's balances at ``facility`` just before ``instant``, summed from the journal
+    with the totals of months detached for archive added back: {(inmate number, surname):
+    {account kind: fen}}."""
+    names = ("account__inmate__inmate_number", "account__inmate__surname", "account__kind")
+    inmates = {"account__facility": facility, "account__kind__in": Account.INMATE_KINDS}
+    journal = (
+        Entry.objects.filter(**inmates, created_at__lt=instant)
+        .values(*names)
+        .annotate(balance_fen=Sum("amount_fen"))
+        .order_by()
+    )
+    archived = (
+        ArchivedAccountTotal.objects.filter(**inmates, archived_month__ends_at__lte=instant)
+        .values(*names)
+        .annotate(balance_fen=Sum("amount_fen"))
+        .order_by()
+    )
+    balances: dict[tuple[str, str], dict] = {}
+    for row in [*journal, *archived]:
+        kinds = balances.setdefault((row[names[0]], row[names[1]]), {})
+        kinds[row[names[2]]] = kinds.get(row[names[2]], 0) + row["balance_fen"]
+    return balances
+
+
 def statement_entries(*, inmate):
     """The inmate's statement lines (entries on its own accounts), newest first."""
     return (

@@ -13,14 +13,8 @@ from django_celery_beat.models import PeriodicTask
 
 from catalog import selectors as catalog_selectors
 from facilities.models import local_date
-from ledger.models import (
-    Account,
-    ArchivedAccountTotal,
-    Deposit,
-    Entry,
-    MonthlyPeriod,
-    ScheduledRun,
-)
+from ledger import selectors as ledger_selectors
+from ledger.models import Account, Deposit, Entry, MonthlyPeriod, ScheduledRun
 
 NEAR_CAP_SHARE = 0.9  # "near a cap": at least 90% of it used
 
@@ -184,31 +178,7 @@ def trust_balances_at(*, facility, day: dt.date):
     time), summed from the journal, for every inmate with an account at the facility then."""
     tz = ZoneInfo(facility.timezone)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    rows = (
-        Entry.objects.filter(
-            account__facility=facility,
-            account__kind__in=Account.INMATE_KINDS,
-            created_at__lt=end,
-        )
-        .values("account__inmate__inmate_number", "account__inmate__surname", "account__kind")
-        .annotate(balance_fen=Sum("amount_fen"))
-        .order_by("account__inmate__inmate_number")
-    )
-    # Months detached for archive count by their accounts' totals.
-    archived = (
-        ArchivedAccountTotal.objects.filter(
-            account__facility=facility,
-            account__kind__in=Account.INMATE_KINDS,
-            archived_month__ends_at__lte=end,
-        )
-        .values("account__inmate__inmate_number", "account__inmate__surname", "account__kind")
-        .annotate(balance_fen=Sum("amount_fen"))
-    )
-    balances: dict[tuple[str, str], dict[str, int]] = {}
-    for row in [*rows, *archived]:
-        inmate = (row["account__inmate__inmate_number"], row["account__inmate__surname"])
-        kinds = balances.setdefault(inmate, {})
-        kinds[row["account__kind"]] = kinds.get(row["account__kind"], 0) + row["balance_fen"]
+    balances = ledger_selectors.inmate_balances_before(facility=facility, instant=end)
     return [
         (number, surname, kinds.get("spendable", 0), kinds.get("held", 0))
         for (number, surname), kinds in sorted(balances.items())
