@@ -29,16 +29,8 @@ class ScopedExportMixin(ExportMixin):
         return self.get_queryset(request).values_list("pk", flat=True)
 
 
-class ReadOnlyAdmin(FacilityScopedAdmin, admin.ModelAdmin):
-    def get_fields(self, request, obj=None):
-        # The view page shows amounts in yuan: an ``x_fen`` field gives way to the admin's
-        # ``x`` display (the one its list shows) where there is one.
-        return [
-            name.removesuffix("_fen")
-            if isinstance(name, str) and name.endswith("_fen") and hasattr(self, name[:-4])
-            else name
-            for name in super().get_fields(request, obj)
-        ]
+class NoWrites:
+    """Nobody adds, changes or deletes through this admin or inline, superusers included."""
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -48,3 +40,15 @@ class ReadOnlyAdmin(FacilityScopedAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(NoWrites, FacilityScopedAdmin, admin.ModelAdmin):
+    def get_fields(self, request, obj=None):
+        # The view page shows amounts in yuan: an ``x_fen`` field gives way to the admin's
+        # ``x`` display (the one its list shows) where there is one.
+        return [
+            name.removesuffix("_fen")
+            if isinstance(name, str) and name.endswith("_fen") and hasattr(self, name[:-4])
+            else name
+            for name in super().get_fields(request, obj)
+        ]

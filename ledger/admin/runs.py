@@ -33,7 +33,7 @@ from ..models import (
     Statement,
 )
 from ..tasks import reconcile_ledger
-from .base import ReadOnlyAdmin
+from .base import NoWrites, ReadOnlyAdmin
 
 
 class FindingInline(FacilityScopedAdmin, admin.TabularInline):
@@ -68,7 +68,7 @@ def _chunk_count(**lookups):
     )
 
 
-class ChunkInline(FacilityScopedAdmin, admin.TabularInline):
+class ChunkInline(NoWrites, FacilityScopedAdmin, admin.TabularInline):
     """A run's chunks as they stand, read-only: nobody edits, adds or deletes one here (the
     workers' claims and their exactly-once marks are ``ledger.chunks``'s alone). Shown to whoever
     may view the run."""
@@ -95,15 +95,6 @@ class ChunkInline(FacilityScopedAdmin, admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("ledger.view_scheduledrun")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("covers"))
     def covers(self, chunk):
