@@ -30,6 +30,15 @@ database named must be one for the benchmark alone: it is migrated and keeps the
 facility, orders and deposits. Before anything is written the benchmark checks that the
 replica URL is a standby of that primary (in recovery, the same system identifier, the same
 database) and that the primary is not, and stops with the reason otherwise.
+
+    python bench/scale.py --split-cpus
+
+stands two machines in for one: the machine's CPUs are cut in two halves, the primary (its
+postmaster and every backend it forks) and the 8 hot-path clients are bound to the first, the
+standby and the 2 report loops to the second, with ``sched_setaffinity`` (children inherit it).
+The report loops' own Python runs on the second half both ways, as report workers on an
+application server of their own would; what changes between the two ways is only where their
+SQL runs. Memory, disk and the kernel stay shared, so it is a model of two machines, not two.
 """
 
 import argparse
@@ -57,6 +66,8 @@ REPORTERS = 2
 DATABASE = "commissary"
 DEPOSIT_FEN = 100
 WAYS = ("no reports", "reports on the primary", "reports on the replica")
+# With --split-cpus: (the primary's and hot path's CPUs, the standby's and report loops' CPUs).
+NO_SPLIT: tuple[frozenset[int], frozenset[int]] | None = None
 
 
 class NotAStandby(Exception):
@@ -197,8 +208,44 @@ def set_up(clients: int, prefill_inmates: int) -> dict:
     }
 
 
-def hot_client(urls, shop, number, key_prefix, seconds, start, results) -> None:
+def halves(cpus: set[int]) -> tuple[frozenset[int], frozenset[int]]:
+    """This process's CPUs cut in two halves (the primary's, the standby's)."""
+    if len(cpus) < 2:
+        sys.exit("--split-cpus needs at least 2 CPUs")
+    ordered = sorted(cpus)
+    middle = len(ordered) // 2
+    return frozenset(ordered[:middle]), frozenset(ordered[middle:])
+
+
+def cluster_processes(data_dir: Path) -> list[int]:
+    """The postmaster of the cluster in ``data_dir`` and the processes it has forked so far
+    (those it forks later inherit the postmaster's CPU affinity)."""
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    found = [postmaster]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
+            found.append(int(entry.name))
+    return found
+
+
+def bind(pids: list[int], cpus: frozenset[int]) -> None:
+    for pid in pids:
+        try:
+            os.sched_setaffinity(pid, cpus)
+        except ProcessLookupError:  # a backend that ended meanwhile
+            continue
+
+
+def hot_client(urls, shop, number, key_prefix, seconds, start, results, split) -> None:
     """A kiosk order and a deposit, again and again, for ``seconds``: (orders, deposits)."""
+    if split:
+        os.sched_setaffinity(0, split[0])
     _environment(urls[0], None)
     from catalog import services as catalog_services
     from ledger import services as ledger_services
@@ -237,8 +284,10 @@ def hot_client(urls, shop, number, key_prefix, seconds, start, results) -> None:
     results.put(("hot", orders, deposits))
 
 
-def reporter(urls, shop, way, seconds, start, results) -> None:
+def reporter(urls, shop, way, seconds, start, results, split) -> None:
     """The reports in a loop for ``seconds``: (loops, loops read on the replica)."""
+    if split:
+        os.sched_setaffinity(0, split[1])
     _environment(urls[0], urls[1] if way == WAYS[2] else None)
     from django.utils import timezone
 
@@ -267,18 +316,18 @@ def reporter(urls, shop, way, seconds, start, results) -> None:
     results.put(("reports", loops, on_replica))
 
 
-def measure(urls, shop, way: str, seconds: float, key_prefix: str) -> dict:
+def measure(urls, shop, way: str, seconds: float, key_prefix: str, split=NO_SPLIT) -> dict:
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     reporters = 0 if way == WAYS[0] else REPORTERS
     start = context.Barrier(CLIENTS + reporters, timeout=300)
     processes = [
         context.Process(
-            target=hot_client, args=(urls, shop, n, key_prefix, seconds, start, results)
+            target=hot_client, args=(urls, shop, n, key_prefix, seconds, start, results, split)
         )
         for n in range(CLIENTS)
     ] + [
-        context.Process(target=reporter, args=(urls, shop, way, seconds, start, results))
+        context.Process(target=reporter, args=(urls, shop, way, seconds, start, results, split))
         for _ in range(reporters)
     ]
     for process in processes:
@@ -299,7 +348,7 @@ def measure(urls, shop, way: str, seconds: float, key_prefix: str) -> dict:
     return totals
 
 
-def run(args, urls: tuple[str, str]) -> None:
+def run(args, urls: tuple[str, str], split=NO_SPLIT) -> None:
     """Migrate the primary's database, set up the shop, prefill, and measure the three ways."""
     migrated = subprocess.run(  # noqa: S603 - our own manage.py
         [sys.executable, "manage.py", "migrate", "--noinput"],
@@ -314,19 +363,25 @@ def run(args, urls: tuple[str, str]) -> None:
     print(f"setting up {args.inmates} inmates ...", flush=True)
     shop = set_up(CLIENTS, args.inmates)
     print(f"prefill: {args.prefill_seconds:.0f} s of orders and deposits ...", flush=True)
-    measure(urls, shop, WAYS[0], args.prefill_seconds, "prefill")
+    measure(urls, shop, WAYS[0], args.prefill_seconds, "prefill", split)
     wait_for_replay(*urls)
     slice_seconds = args.seconds / args.rounds
     totals = {way: {"orders": 0, "deposits": 0, "report_loops": 0, "on_replica": 0} for way in WAYS}
     for round_number in range(args.rounds):
         order = WAYS if round_number % 2 == 0 else tuple(reversed(WAYS))
         for way in order:
-            got = measure(urls, shop, way, slice_seconds, f"r{round_number}-{WAYS.index(way)}")
+            key_prefix = f"r{round_number}-{WAYS.index(way)}"
+            got = measure(urls, shop, way, slice_seconds, key_prefix, split)
             for name, value in got.items():
                 totals[way][name] += value
     if totals[WAYS[2]]["on_replica"] != totals[WAYS[2]]["report_loops"]:
         sys.exit("some report loops of the replica side read on the primary (replica lag?)")
     print(f"\n{CLIENTS} clients, {args.seconds:.0f} s each way in {args.rounds} slices")
+    if split:
+        print(
+            f"CPUs {sorted(split[0])}: the primary and the hot path; "
+            f"CPUs {sorted(split[1])}: the standby and the report loops"
+        )
     rates = {}
     for way in WAYS:
         figures = totals[way]
@@ -376,7 +431,15 @@ def main() -> None:
         help="the same database on an existing streaming standby of --primary-url (on another "
         "machine), checked to be one, instead of a standby started here",
     )
+    parser.add_argument(
+        "--split-cpus",
+        action="store_true",
+        help="two machines modelled on one: the primary and the hot path on one half of the "
+        "CPUs, the standby and the report loops on the other",
+    )
     args = parser.parse_args()
+    if args.split_cpus and args.replica_url:
+        parser.error("--split-cpus binds the clusters it starts; not with --replica-url")
     if bool(args.primary_url) != bool(args.replica_url):
         parser.error("--replica-url and --primary-url go together (the standby's own primary)")
     if args.replica_url:
@@ -391,7 +454,11 @@ def main() -> None:
     ):
         primary.query(f"CREATE DATABASE {DATABASE}")
         clusters.replay_caught_up(primary, standby)  # the new database is on the standby too
-        run(args, checked(primary.url(DATABASE), standby.url(DATABASE)))
+        split = halves(os.sched_getaffinity(0)) if args.split_cpus else NO_SPLIT
+        if split:
+            bind(cluster_processes(primary.data), split[0])
+            bind(cluster_processes(standby.data), split[1])
+        run(args, checked(primary.url(DATABASE), standby.url(DATABASE)), split)
 
 
 if __name__ == "__main__":
