@@ -5,6 +5,7 @@ reason. Checked here against the tests' own primary and streaming standby (``tes
 and against the suite's own server, which is a cluster of its own."""
 
 import importlib.util
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -87,3 +88,32 @@ def test_a_server_that_does_not_answer_is_refused_and_no_password_is_shown(scale
         scale_bench.check_standby(url, url)
     assert "secret" not in str(refused.value)
     assert "bench:***@127.0.0.1" in str(refused.value)
+
+
+def test_split_cpus_binds_each_cluster_and_the_backends_it_forks_later(scale_bench, pair):
+    """``--split-cpus``: the two halves do not overlap, and every process of a cluster, those
+    running when it is bound and a backend forked afterwards, runs on its half only."""
+    primary, standby = pair
+    ours = os.sched_getaffinity(0)
+    if len(ours) < 2:
+        pytest.skip("one CPU: nothing to split")
+    first, second = scale_bench.halves(ours)
+    assert first and second and not first & second and first | second == ours
+    try:
+        scale_bench.bind(scale_bench.cluster_processes(primary.data), first)
+        scale_bench.bind(scale_bench.cluster_processes(standby.data), second)
+        for cluster, half in ((primary, first), (standby, second)):
+            processes = scale_bench.cluster_processes(cluster.data)
+            assert len(processes) > 2  # the postmaster and its helpers (checkpointer, …)
+            assert {frozenset(os.sched_getaffinity(pid)) for pid in processes} == {half}
+            with cluster.connect("bench") as connection:  # a backend forked after the binding
+                (backend,) = connection.execute("SELECT pg_backend_pid()").fetchone()
+                assert os.sched_getaffinity(backend) == half
+    finally:
+        for cluster in (primary, standby):
+            scale_bench.bind(scale_bench.cluster_processes(cluster.data), frozenset(ours))
+
+
+def test_halves_refuse_one_cpu(scale_bench):
+    with pytest.raises(SystemExit, match="at least 2 CPUs"):
+        scale_bench.halves({0})
