@@ -7,7 +7,9 @@ id): Celery's own log set-up, which would replace the root handler with its form
 A task queued during a request runs under that request's id (django-guid's Celery integration
 sends it in the task's headers); a task queued by the scheduler gets an id of its own. The ids
 bound to the request (who and where: ``user_id``, ``facility_id``, ``kiosk_id``, ``inmate_id``)
-travel the same way, in a header of their own, and are bound again while the task runs.
+travel the same way, in a header of their own, and are bound again while the task runs. The lines
+Celery writes about a task outside its run, "Task … received" first, carry the ids its message
+was sent with (``TaskRequest``, ``IdsOfTheTaskMessage``).
 
 Under ``LOG_FORMAT=json`` everything the worker writes is a JSON line: its start-up banner (text
 Celery prints to standard output, not a log record) gives way to one log line saying the same
@@ -19,9 +21,11 @@ import contextlib
 import logging
 import os
 import sys
+import weakref
+from collections.abc import Mapping
 
 import celery.apps.worker
-from celery import Celery
+from celery import Celery, Task
 from celery.signals import (
     before_task_publish,
     celeryd_after_setup,
@@ -30,13 +34,36 @@ from celery.signals import (
     task_postrun,
     task_prerun,
 )
+from celery.worker.request import Request
 from django.conf import settings
+from django_guid.config import settings as guid_settings
 
 from commissary import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
 
-app = Celery("commissary")
+# The worker's requests for the task messages it holds, by task id, while they live.
+_held_requests: weakref.WeakValueDictionary[str, Request] = weakref.WeakValueDictionary()
+
+
+class TaskRequest(Request):
+    """What a worker makes of a task message as it arrives, before logging "Task … received"
+    (Celery's ``Task.Request``, its documented way to choose the class): kept by task id while
+    the worker holds the message, so ``IdsOfTheTaskMessage`` finds the message's headers."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _held_requests[self.id] = self
+
+
+class CommissaryTask(Task):
+    """Every task's base (``Celery(task_cls=…)``): a plain task whose worker requests are
+    ``TaskRequest``."""
+
+    Request = TaskRequest
+
+
+app = Celery("commissary", task_cls=CommissaryTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
@@ -44,9 +71,45 @@ LOG_CONTEXT_HEADER = "commissary_log_context"
 worker_log = logging.getLogger("commissary.worker")
 
 
+class IdsOfTheTaskMessage(logging.Filter):
+    """Celery's lines about a task name it in their record's ``data`` (``{"id": …, "name": …}``:
+    "received", "succeeded", "raised", "retry"). One written outside the task's run ("Task …
+    received", as the message arrives) has no ids of its own: it gets the ids the message was
+    sent with, the request id django-guid put in its headers and the ``LOG_CONTEXT_HEADER``
+    fields. A line written while the task runs has them already (the same, or an id of its
+    own when none was sent) and keeps them. After ``LogContextFilter`` on the same handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "data", None)
+        request = _held_requests.get(data.get("id")) if isinstance(data, Mapping) else None
+        if request is None:
+            return True
+        headers = request.request_dict
+        sent_id = headers.get(guid_settings.guid_header_name)
+        if getattr(record, "request_id", None) is None and isinstance(sent_id, str):
+            record.request_id = sent_id
+        for name, value in sent_log_context(headers.get(LOG_CONTEXT_HEADER)).items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+def sent_log_context(sent) -> dict[str, int]:
+    """The log context fields a task's ``LOG_CONTEXT_HEADER`` carries: known names with
+    integer values only, whoever wrote the message."""
+    return {
+        name: value
+        for name, value in (sent.items() if isinstance(sent, Mapping) else ())
+        if name in logs.CONTEXT_FIELDS and isinstance(value, int)
+    }
+
+
 @setup_logging.connect
 def log_as_the_web_does(**_kwargs) -> None:
     logs.configure(settings.LOGGING)
+    # Celery's processes only: a worker logs its lines about the task messages it holds.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(IdsOfTheTaskMessage())
     if settings.LOG_FORMAT == "json":
         # Celery's own terminal notices (shutdown, Ctrl-C) as JSON lines: Celery looks the
         # function up by name each time, so this replaces every one of them.
@@ -113,12 +176,7 @@ def bind_the_sent_log_context(task=None, **_kwargs) -> None:
     sent = task.request.get(LOG_CONTEXT_HEADER)
     if sent is None and isinstance(task.request.headers, dict):
         sent = task.request.headers.get(LOG_CONTEXT_HEADER)
-    fields = {
-        name: value
-        for name, value in (sent.items() if isinstance(sent, dict) else ())
-        if name in logs.CONTEXT_FIELDS and isinstance(value, int)
-    }
-    task.request.log_context_token = logs.replace_context(fields)
+    task.request.log_context_token = logs.replace_context(sent_log_context(sent))
 
 
 @task_postrun.connect

@@ -15,7 +15,8 @@ runs the task under the same id. python-json-logger writes the JSON. What is lef
 - ``bind``: who the request is for (``user_id``; ``facility_id``, ``kiosk_id`` and, once signed
   in, ``inmate_id`` on the kiosk API, bound by its authentication), in a context variable
   ``LogContextMiddleware`` empties at the start of each request and ``end_request`` when its
-  response is closed.
+  response is closed (or, under gunicorn, once gunicorn answered a request the site could not;
+  commissary.gunicorn).
 - ``LogContextFilter`` copies the request id and that context onto every record, and
   ``JsonFormatter`` names the fields and drops any field whose name says it is a secret.
 - ``current_context``, ``replace_context`` and ``restore_context``: what ``commissary.celery``

@@ -2,15 +2,19 @@
 headers (django-guid's Celery integration), and a real worker on Redis, a separate process,
 writes it on its own JSON log lines for that task (commissary.logs, commissary.celery). The ids
 of who and where the request was for (``user_id``, ``facility_id``) travel with it, and a task
-queued afterwards outside any request carries none of them."""
+queued afterwards outside any request carries none of them. Celery's "Task … received" line,
+written before the task runs, carries the ids its message was sent with."""
 
 import json
 import re
 import uuid
 
 import pytest
+from django_guid import clear_guid, set_guid
 
 from accounts.roles import TRUST_OFFICER, assign_role
+from commissary.celery import app
+from commissary.logs import bind, clear_context
 from ledger import tasks as ledger_tasks
 from ledger.models import ScheduledRun
 from tests.factories import FacilityFactory, StaffFactory
@@ -158,6 +162,90 @@ def test_a_task_queued_by_a_staff_request_logs_the_requests_user_and_facility(
     later = _succeeded_line(worker, wait_for, "ledger.tasks.expire_stale_deposits", later_id)
     assert later["request_id"] != request_id
     assert "user_id" not in later and "facility_id" not in later
+
+
+def _received_line(worker, wait_for, task_name: str, task_id: str) -> dict:
+    received = f"Task {task_name}[{task_id}] received"
+    return wait_for(
+        lambda: next(
+            (line for line in _json_lines(worker.log()) if line["message"] == received), None
+        ),
+        what=f"the worker to receive {task_name}",
+    )
+
+
+def test_the_received_line_carries_the_ids_the_task_was_sent_with(
+    client, broker, start_worker, wait_for, monkeypatch
+):
+    """Celery writes "Task … received" as the message arrives, before the task runs under its
+    ids: the line carries the ids in the message's headers all the same, and a message sent
+    outside any request none of them, not the earlier task's."""
+    facility = FacilityFactory()
+    officer = StaffFactory(facilities=[facility])
+    assign_role(officer, TRUST_OFFICER)
+    worker = start_worker(queues=broker.all_queues, LOG_FORMAT="json")
+
+    request_id, task_id = _queue_reconciliation_through_the_admin(
+        client, broker, monkeypatch, officer
+    )
+
+    received = _received_line(worker, wait_for, "ledger.tasks.reconcile_ledger", task_id)
+    assert received["logger"] == "celery.worker.strategy"
+    assert (received["request_id"], received["user_id"], received["facility_id"]) == (
+        request_id,
+        officer.pk,
+        facility.pk,
+    )
+    assert "kiosk_id" not in received and "inmate_id" not in received
+    # The lines Celery writes about how the task ended carry them as well.
+    finished = _succeeded_line(worker, wait_for, "ledger.tasks.reconcile_ledger", task_id)
+    assert (finished["request_id"], finished["user_id"], finished["facility_id"]) == (
+        request_id,
+        officer.pk,
+        facility.pk,
+    )
+
+    later_id = broker.send(ledger_tasks.expire_stale_deposits)
+    later = _received_line(worker, wait_for, "ledger.tasks.expire_stale_deposits", later_id)
+    assert later["request_id"] is None
+    assert "user_id" not in later and "facility_id" not in later
+
+
+def test_the_received_and_failed_lines_of_a_failing_task_carry_the_ids_it_was_sent_with(
+    broker, start_worker, wait_for
+):
+    """A task queued while ids are bound (as during a request) whose run fails: Celery's
+    received line and its "raised unexpected" line both carry the ids."""
+    worker = start_worker(LOG_FORMAT="json")
+    request_id = uuid.uuid4().hex
+    set_guid(request_id)  # as django-guid's middleware does
+    bind(user_id=5, facility_id=6)
+    try:
+        # An argument the task does not take: its run fails with a TypeError. send_task, as
+        # apply_async would refuse it before sending.
+        with app.connection_for_write(broker.url) as broker_connection:
+            task_id = app.send_task(
+                "ledger.tasks.expire_stale_deposits",
+                kwargs={"unexpected": 1},
+                queue=broker.queue,
+                connection=broker_connection,
+            ).id
+    finally:
+        clear_guid()
+        clear_context()
+
+    raised = re.compile(rf"ledger\.tasks\.expire_stale_deposits\[{task_id}\] raised unexpected: ")
+    failed = wait_for(
+        lambda: next(
+            (line for line in _json_lines(worker.log()) if raised.search(line["message"])),
+            None,
+        ),
+        what="the worker to fail the task",
+    )
+    received = _received_line(worker, wait_for, "ledger.tasks.expire_stale_deposits", task_id)
+    for line in (received, failed):
+        assert (line["request_id"], line["user_id"], line["facility_id"]) == (request_id, 5, 6)
+    assert failed["level"] == "ERROR"
 
 
 def test_a_superusers_task_logs_the_user_and_no_facility(

@@ -1,8 +1,9 @@
 """gunicorn started as in production (``-c python:commissary.gunicorn``): under
-``LOG_FORMAT=json`` every line it writes, its own and the site's, from start to shutdown, is one
-JSON object, and its access line names the request id the response answered, with no query
-string and no request header; under ``LOG_FORMAT=text`` its lines are gunicorn's own, as a
-person at a terminal knows them (commissary.gunicorn, commissary.logs)."""
+``LOG_FORMAT=json`` every line it writes, its own and the site's, from start to shutdown, is
+one JSON object, and its access line names the request id the response answered, with no
+query string and no request header, and a line written outside a request (after a 500
+gunicorn answered itself too) carries no request id; under ``LOG_FORMAT=text`` its lines are
+gunicorn's own, as a person at a terminal knows them (commissary.gunicorn, commissary.logs)."""
 
 import json
 import logging
@@ -77,7 +78,7 @@ def _database_url() -> str | None:
 def start_gunicorn(db, tmp_path):
     started: list[Gunicorn] = []
 
-    def start(log_format: str) -> Gunicorn:
+    def start(log_format: str, app: str = "commissary.wsgi") -> Gunicorn:
         env = {
             **os.environ,
             "LOG_FORMAT": log_format,
@@ -97,7 +98,7 @@ def start_gunicorn(db, tmp_path):
                     "gunicorn",
                     "-c",
                     "python:commissary.gunicorn",
-                    "commissary.wsgi",
+                    app,
                     "--bind",
                     "127.0.0.1:0",
                     "--workers",
@@ -173,6 +174,48 @@ def test_under_json_every_gunicorn_line_is_json_and_the_access_line_carries_the_
     assert any(message.startswith("Listening at: http://127.0.0.1:") for message in messages)
     assert "Shutting down: Master" in messages
     # Neither the query string nor a request header reaches the log.
+    assert SECRET not in server.stderr()
+
+
+def test_after_gunicorn_answered_a_500_itself_its_lines_outside_a_request_carry_no_request_id(
+    start_gunicorn,
+):
+    """The view and the error page both fail: the exception leaves Django, which so never
+    closes a response (the end of a request it knows), and gunicorn answers 500 itself. The
+    traceback and the access line of that request carry its id; the next request's lines its
+    own; the worker's lines outside a request none."""
+    server = start_gunicorn("json", app="tests.commissary.unanswerable_wsgi")
+    failed_ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+
+    # A failure, a request that succeeds, and a failure last, before the worker exits.
+    first, first_headers = server.get("/fail?token=" + SECRET, **{"X-Request-ID": failed_ids[0]})
+    healthy, healthy_headers = server.get("/healthz")
+    last, _last_headers = server.get("/fail", **{"X-Request-ID": failed_ids[1]})
+    server.stop()
+
+    assert (first, healthy, last) == (500, 200, 500)
+    assert "X-Request-ID" not in first_headers  # gunicorn's own answer, not the site's
+    lines = _every_line_as_json(server.stderr())
+    error_lines = [line for line in lines if line["logger"] == "gunicorn.error"]
+    tracebacks = [
+        line for line in error_lines if line["message"].startswith("Error handling request")
+    ]
+    assert [(line["message"], line["request_id"]) for line in tracebacks] == [
+        ("Error handling request GET /fail", failed_ids[0]),
+        ("Error handling request GET /fail", failed_ids[1]),
+    ]
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    assert [(line["path"], line["status"], line["request_id"]) for line in access] == [
+        ("/fail", 500, failed_ids[0]),
+        ("/healthz", 200, healthy_headers["X-Request-ID"]),
+        ("/fail", 500, failed_ids[1]),
+    ]
+    # Every other line of gunicorn's (start, the worker booted, the signal, the worker exiting,
+    # the master shutting down) is written outside a request.
+    outside = [line for line in error_lines if line not in tracebacks]
+    assert any(line["message"].startswith("Worker exiting") for line in outside)
+    assert [line for line in outside if line["request_id"] is not None] == []
+    assert all("user_id" not in line and "facility_id" not in line for line in outside)
     assert SECRET not in server.stderr()
 
 
