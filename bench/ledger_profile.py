@@ -3,10 +3,11 @@
     DATABASE_URL=postgres://user@host:5432/commissary_bench python bench/ledger_profile.py
 
 Sets up a facility with no monitoring rule and a few inmates as ``bench/ledger.py`` does
-(``create_bench_data``), then runs that benchmark's own deposit (``operation_for``: reserve,
-monitoring's screening, credit) in this one process, through the services and through the raw
-psycopg mirror, in alternating rounds of ``--deposits`` each, and prints the client CPU a
-deposit took each way (``time.process_time``: on a loaded machine the wall clock says more
+(``create_bench_data``; with ``--rules``, that benchmark's ten active rules, ``add_ten_rules``,
+none of which a deposit fires), then runs that benchmark's own deposit (``operation_for``:
+reserve, monitoring's screening, credit) in this one process, through the services and through
+the raw psycopg mirror, in alternating rounds of ``--deposits`` each, and prints the client CPU
+a deposit took each way (``time.process_time``: on a loaded machine the wall clock says more
 about the neighbours than about this code). With ``--profile``, a ``cProfile`` of as many
 deposits through the services, timed by CPU, not by the clock. Use a database of the
 benchmark's own: the data stays.
@@ -71,6 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deposits", type=int, default=300, help="deposits a round (300)")
     parser.add_argument("--rounds", type=int, default=6, help="rounds each way (6)")
+    parser.add_argument(
+        "--rules", action="store_true", help="at a facility with ten active monitoring rules"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile the services")
     parser.add_argument("--top", type=int, default=40, help="profile lines shown (40)")
     parser.add_argument(
@@ -88,7 +92,9 @@ def main() -> None:
     bench.ensure_database(bench.raw_connection_params())
     call_command("migrate", verbosity=0)
     run_id = uuid.uuid4().hex[:8]
-    _facility, inmates = bench.create_bench_data(run_id, INMATES)
+    facility, inmates = bench.create_bench_data(run_id, INMATES)
+    if args.rules:
+        bench.add_ten_rules(facility)
     raw = bench.open_raw_ledger(bench.raw_connection_params())
     try:
         cpu = measure(
@@ -97,7 +103,8 @@ def main() -> None:
     finally:
         raw.connection.close()
     print(
-        f"client CPU a deposit, {args.rounds} rounds of {args.deposits} each way "
+        f"client CPU a deposit{' with 10 active rules' if args.rules else ''}, "
+        f"{args.rounds} rounds of {args.deposits} each way "
         f"(load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}):"
     )
     for side in bench.SIDES:

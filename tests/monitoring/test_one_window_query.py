@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from ledger import services as ledger
-from ledger.models import Deposit
+from ledger.models import Deposit, MonthlyPeriod
 from monitoring.models import Rule
 from monitoring.screening import RuleScreener
 from payments import payers
@@ -116,6 +116,48 @@ def test_rules_that_read_nothing_cost_no_second_statement(django_assert_num_quer
     # The month and the sign-up time come back with the rules.
     with django_assert_num_queries(1):
         assert fired(deposit, "card") == []
+
+
+def test_the_look_up_gives_the_rules_as_the_orm_reads_them():
+    """The rules are built from the look-up's rows, not read by the ORM: each field has the
+    value and type the ORM gives it (a datetime aware, a flag a bool, on any backend), and
+    the month's figures and the sign-up time come with the rules that read them."""
+    facility = FacilityFactory()
+    inmate, family = InmateFactory(facility=facility), depositor()
+    family.date_joined = NOW - dt.timedelta(days=2)
+    family.save()
+    card = payers.fingerprint("sandbox", "card")
+    # Rules that all fire, their fields set unlike one another's, so a column read into the
+    # wrong field shows.
+    rule_at(facility, Kind.MONITORED_DEPOSITOR, depositor=family, note="watched")
+    rule_at(facility, Kind.MONITORED_INMATE, inmate=inmate)
+    rule_at(facility, Kind.MONITORED_SOURCE, payer_fingerprint=card, payer_label="**** 1234")
+    rule_at(facility, Kind.AMOUNT_AT_LEAST, amount_fen=1)
+    rule_at(facility, Kind.DEPOSITS_FROM_DEPOSITOR, count=0, days=3)
+    rule_at(facility, Kind.NEAR_MONTHLY_CAP, percent=100)
+    rule_at(facility, Kind.NEW_DEPOSITOR, days=7)
+    rule_at(facility, Kind.NOT_WHOLE_YUAN, is_active=False)
+    deposit = reserved(inmate, family)
+    period = MonthlyPeriod.objects.get(pk=deposit.period_id)
+
+    screened = RuleScreener().fired(deposit=deposit, payer_fingerprint=card, now=NOW)
+
+    stored = Rule.objects.filter(facility=facility, is_active=True).in_bulk()
+    assert sorted(rule.pk for rule in screened) == sorted(stored)
+    fields = [field.attname for field in Rule._meta.concrete_fields]
+    for rule in screened:
+        orm = stored[rule.pk]
+        assert [(getattr(rule, name), type(getattr(rule, name))) for name in fields] == [
+            (getattr(orm, name), type(getattr(orm, name))) for name in fields
+        ]
+        assert rule.updated_at.tzinfo is not None
+        assert (rule._state.adding, rule._state.db) == (False, orm._state.db)
+        near_cap = rule.kind == Kind.NEAR_MONTHLY_CAP
+        assert rule.period_cap_fen == (period.cap_fen if near_cap else None)
+        assert rule.period_received_fen == (period.received_fen if near_cap else None)
+        joined = rule.depositor_joined
+        assert joined == (family.date_joined if rule.kind == Kind.NEW_DEPOSITOR else None)
+        assert joined is None or joined.tzinfo is not None
 
 
 def one_more(kind, facility, inmate, family, number: int, *, now) -> str:
