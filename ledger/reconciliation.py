@@ -98,12 +98,17 @@ CHECKS: list[Check] = [
         "transaction_unbalanced",
         "Every transaction's entries sum to zero, and every transaction has entries (but those "
         "of archived months, whose entries left the journal).",
+        # The entries are summed per transaction before the join, not joined and then
+        # grouped: joined to a sum that is unique per transaction, the transactions are merged
+        # with it in one pass, where a join to the raw entries made PostgreSQL buffer the
+        # entries' side (a Merge Append of the month partitions cannot go back to a mark).
         """
-        SELECT t.facility_id, t.id, 0, COALESCE(SUM(e.amount_fen), 0)
-        FROM ledger_transaction t LEFT JOIN ledger_entry e ON e.transaction_id = t.id
-        GROUP BY t.id, t.facility_id
-        HAVING COALESCE(SUM(e.amount_fen), 0) <> 0
-            OR (COUNT(e.id) = 0 AND t.created_at >= %(archived_before)s)
+        SELECT t.facility_id, t.id, 0, COALESCE(e.total, 0)
+        FROM ledger_transaction t
+        LEFT JOIN (SELECT transaction_id, SUM(amount_fen) AS total FROM ledger_entry
+                   GROUP BY transaction_id) e ON e.transaction_id = t.id
+        WHERE COALESCE(e.total, 0) <> 0
+           OR (e.transaction_id IS NULL AND t.created_at >= %(archived_before)s)
         """,
         "transaction",
         Screen(

@@ -86,6 +86,24 @@ def test_an_entry_deleted_with_the_trigger_disabled_is_found(inmate):
     ]
 
 
+def test_a_transaction_without_entries_is_found(inmate):
+    # Nothing in it to sum to anything but zero: only the missing entries give it away.
+    sql("SET LOCAL session_replication_role = replica")  # no has-entries trigger
+    empty = Transaction.objects.create(
+        kind=Transaction.Kind.ADJUSTMENT,
+        facility=inmate.facility,
+        inmate=inmate,
+        idempotency_scope="system",
+        idempotency_key="no-entries",
+        request_hash="",
+        created_at=timezone.now(),
+    )
+    sql("SET LOCAL session_replication_role = origin")
+    findings = run_checks()
+    assert found(findings) == [("transaction_unbalanced", f"transaction {empty.pk}")]
+    assert (findings[0].expected, findings[0].actual) == (0, 0)
+
+
 def test_a_credited_deposit_without_its_journal_transaction_is_found(inmate, facility):
     period = MonthlyPeriod.objects.get(inmate=inmate)
     now = timezone.now()
