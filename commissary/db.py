@@ -44,7 +44,15 @@ them again.
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 try:
@@ -87,17 +95,26 @@ def prepared_cursor():
 
     Built from Django's public connection methods (what ``connection.cursor()`` does, with
     psycopg's cursor swapped): tests/commissary/test_db.py fails if an upgrade of Django or
-    psycopg stops these statements being prepared, logged or wrapped."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        cursor = PreparedCursor(connection.connection)
-    if connection.queries_logged:
-        return PreparedDebugCursor(cursor, connection)
-    return connection.make_cursor(cursor)
+    psycopg stops these statements being prepared, logged or wrapped. The connection is looked
+    up once (``_default_connection``), not at each of the eight attributes read here."""
+    db = _default_connection()
+    if db.vendor != "postgresql":
+        return db.cursor()
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        cursor = PreparedCursor(db.connection)
+    if db.queries_logged:
+        return PreparedDebugCursor(cursor, db)
+    return db.make_cursor(cursor)
+
+
+def _default_connection():
+    """This thread's connection to the default database: what ``django.db.connection`` reads
+    through on every attribute (a lookup in the thread's connections each time, about a
+    microsecond), once. The hot path's functions read several of its attributes per call."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def first_read(read):
@@ -108,22 +125,23 @@ def first_read(read):
     the read run once more. ``read`` must change nothing (it may run twice). Where no check is
     due (checks off, done already, in a transaction, no connection yet), this is ``read`` on a
     ``prepared_cursor``."""
+    db = _default_connection()
     is_check_due = (
-        connection.vendor == "postgresql"
-        and connection.connection is not None
-        and connection.health_check_enabled
-        and not connection.health_check_done
-        and not connection.in_atomic_block
+        db.vendor == "postgresql"
+        and db.connection is not None
+        and db.health_check_enabled
+        and not db.health_check_done
+        and not db.in_atomic_block
     )
     if is_check_due:
-        connection.health_check_done = True  # this read is the check
+        db.health_check_done = True  # this read is the check
         try:
             with prepared_cursor() as cursor:
                 return read(cursor)
         except (InterfaceError, OperationalError):
-            if connection.is_usable():
+            if db.is_usable():
                 raise  # the connection answers: the failure is the read's own
-            connection.close()
+            db.close()
     with prepared_cursor() as cursor:
         return read(cursor)
 
@@ -134,10 +152,10 @@ def replan_when_doubled(row_id: int | None, tables: tuple[str, ...]) -> None:
     transaction commits, which makes every connection plan its statements on them again.
     Only the writer that got that id does it, so a doubling costs one ``ANALYZE``."""
     if (
-        connection.vendor != "postgresql"
-        or not row_id
+        not row_id
         or row_id < REPLAN_FROM_ROWS
         or row_id & (row_id - 1)
+        or connection.vendor != "postgresql"
     ):
         return
     transaction.on_commit(lambda: analyze(tables))

@@ -2,6 +2,7 @@
 requests, the inmate's session at that kiosk (``X-Inmate-Session: <token>``). Both are checked
 on every request; throttles count per device."""
 
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -83,18 +84,26 @@ def _active_device(
     if row is None:
         return None
     device_id, name, key_prefix, facility_id, code, facility_name, timezone_name, currency = row[:8]
-    facility = Facility(
-        pk=facility_id, code=code, name=facility_name, timezone=timezone_name, currency=currency
+    # As the ORM builds a row it read (Django's positional fast path): the columns read, the
+    # others deferred (read from the database if ever asked for, never a made-up default).
+    facility = Facility.from_db(
+        DEFAULT_DB_ALIAS,
+        _FACILITY_FIELDS,
+        (facility_id, code, facility_name, timezone_name, currency),
     )
-    device = KioskDevice(
-        pk=device_id,
-        name=name,
-        key_prefix=key_prefix,
-        key_hash=key_hash,
-        facility=facility,
-        is_active=True,
+    device = KioskDevice.from_db(
+        DEFAULT_DB_ALIAS,
+        _DEVICE_FIELDS,
+        (device_id, facility_id, name, key_prefix, key_hash, True),
     )
+    device.facility = facility
     return device, services.session_read_of(row[8:])
+
+
+# The fields of each model the device read fills in; ``from_db`` takes their values in the
+# models' field order.
+_FACILITY_FIELDS = frozenset({"id", "code", "name", "timezone", "currency"})
+_DEVICE_FIELDS = frozenset({"id", "facility_id", "name", "key_prefix", "key_hash", "is_active"})
 
 
 class DeviceThrottle(throttling.SimpleRateThrottle):

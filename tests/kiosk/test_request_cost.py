@@ -151,3 +151,28 @@ def test_a_kiosk_request_is_its_own_health_check_and_survives_a_dropped_connecti
     connection.health_check_done = False
     assert signed_in.get("me/balance").status_code == 200
     assert checks == [1]  # asked only once the read had failed
+
+
+def test_the_authenticated_device_is_its_row_as_the_orm_reads_it(kiosk, django_assert_num_queries):
+    """The device read builds the kiosk and its facility as the ORM builds a row it read
+    (``from_db``, each value in its field's place), the columns it did not read deferred: a
+    field it did not read comes from the database, never a made-up default."""
+    from django.utils import timezone
+
+    from facilities.models import KioskDevice, hash_device_key
+    from kiosk.authentication import _active_device
+
+    device, session = _active_device(hash_device_key(kiosk.key), token=None, now=timezone.now())
+    assert session is None
+    stored = KioskDevice.objects.select_related("facility").get(pk=kiosk.device.pk)
+    with django_assert_num_queries(0):
+        for field in ("id", "facility_id", "name", "key_prefix", "key_hash", "is_active"):
+            assert getattr(device, field) == getattr(stored, field), field
+        for field in ("id", "code", "name", "timezone", "currency"):
+            assert getattr(device.facility, field) == getattr(stored.facility, field), field
+    assert not device._state.adding
+    assert device.get_deferred_fields() == {"created_at", "revoked_at"}
+    with django_assert_num_queries(1):
+        assert device.facility.monthly_cap_fen == stored.facility.monthly_cap_fen
+    with django_assert_num_queries(1):
+        assert device.created_at == stored.created_at
