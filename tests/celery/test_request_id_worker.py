@@ -53,6 +53,21 @@ def _queue_reconciliation_through_the_admin(client, broker, monkeypatch, user) -
     return request_id, task_id
 
 
+@pytest.fixture
+def officers_reconciliation(client, broker, start_worker, monkeypatch):
+    """A trust officer of one facility queues a reconciliation through the admin, a worker on
+    every queue (so the run's helpers, queued to the money queue, run there too) taking it:
+    (worker, officer, facility, request id, task id)."""
+    facility = FacilityFactory()
+    officer = StaffFactory(facilities=[facility])
+    assign_role(officer, TRUST_OFFICER)
+    worker = start_worker(queues=broker.all_queues, LOG_FORMAT="json")
+    request_id, task_id = _queue_reconciliation_through_the_admin(
+        client, broker, monkeypatch, officer
+    )
+    return worker, officer, facility, request_id, task_id
+
+
 def _succeeded_line(worker, wait_for, task_name: str, task_id: str) -> dict:
     finished = re.compile(rf"{re.escape(task_name)}\[{task_id}\] succeeded in ")
     return wait_for(
@@ -67,33 +82,13 @@ def _succeeded_line(worker, wait_for, task_name: str, task_id: str) -> dict:
 def test_a_task_queued_by_a_request_runs_under_the_requests_id_in_a_real_worker(
     client, broker, start_worker, wait_for, monkeypatch
 ):
-    sent: list[str] = []
-    # The admin's button queues with .delay(); here the message goes to this test's own queue,
-    # through the same apply_async, so the publishing signals run as in production.
-    monkeypatch.setattr(
-        ledger_tasks.reconcile_ledger,
-        "delay",
-        lambda **kwargs: sent.append(broker.send(ledger_tasks.reconcile_ledger, **kwargs)),
-    )
     worker = start_worker(LOG_FORMAT="json")
-    client.force_login(StaffFactory(is_superuser=True))
-    request_id = str(uuid.uuid4())
 
-    response = client.post(
-        "/admin/ledger/scheduledrun/reconcile-now/", headers={"X-Request-ID": request_id}
+    request_id, task_id = _queue_reconciliation_through_the_admin(
+        client, broker, monkeypatch, StaffFactory(is_superuser=True)
     )
 
-    assert response.status_code == 302
-    assert response["X-Request-ID"] == request_id
-    (task_id,) = sent
-    finished = re.compile(rf"ledger\.tasks\.reconcile_ledger\[{task_id}\] succeeded in ")
-    line = wait_for(
-        lambda: next(
-            (line for line in _json_lines(worker.log()) if finished.search(line["message"])),
-            None,
-        ),
-        what="the worker to finish the reconciliation",
-    )
+    line = _succeeded_line(worker, wait_for, "ledger.tasks.reconcile_ledger", task_id)
     assert line["request_id"] == request_id
     assert line["logger"] == "celery.app.trace"
     assert ScheduledRun.objects.filter(kind=ScheduledRun.Kind.RECONCILIATION).count() == 1
@@ -111,29 +106,14 @@ def test_a_task_queued_outside_a_request_runs_under_an_id_of_its_own(
 
     task_id = broker.send(ledger_tasks.expire_stale_deposits)
 
-    finished = re.compile(rf"ledger\.tasks\.expire_stale_deposits\[{task_id}\] succeeded in ")
-    line = wait_for(
-        lambda: next(
-            (line for line in _json_lines(worker.log()) if finished.search(line["message"])),
-            None,
-        ),
-        what="the worker to finish the expiry",
-    )
+    line = _succeeded_line(worker, wait_for, "ledger.tasks.expire_stale_deposits", task_id)
     assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"])
 
 
 def test_a_task_queued_by_a_staff_request_logs_the_requests_user_and_facility(
-    client, broker, start_worker, wait_for, monkeypatch
+    officers_reconciliation, broker, wait_for
 ):
-    facility = FacilityFactory()
-    officer = StaffFactory(facilities=[facility])
-    assign_role(officer, TRUST_OFFICER)
-    # Every queue, so the run's helpers (queued to the money queue) run here too.
-    worker = start_worker(queues=broker.all_queues, LOG_FORMAT="json")
-
-    request_id, task_id = _queue_reconciliation_through_the_admin(
-        client, broker, monkeypatch, officer
-    )
+    worker, officer, facility, request_id, task_id = officers_reconciliation
 
     line = _succeeded_line(worker, wait_for, "ledger.tasks.reconcile_ledger", task_id)
     assert (line["request_id"], line["user_id"], line["facility_id"]) == (
@@ -175,19 +155,12 @@ def _received_line(worker, wait_for, task_name: str, task_id: str) -> dict:
 
 
 def test_the_received_line_carries_the_ids_the_task_was_sent_with(
-    client, broker, start_worker, wait_for, monkeypatch
+    officers_reconciliation, broker, wait_for
 ):
     """Celery writes "Task … received" as the message arrives, before the task runs under its
     ids: the line carries the ids in the message's headers all the same, and a message sent
     outside any request none of them, not the earlier task's."""
-    facility = FacilityFactory()
-    officer = StaffFactory(facilities=[facility])
-    assign_role(officer, TRUST_OFFICER)
-    worker = start_worker(queues=broker.all_queues, LOG_FORMAT="json")
-
-    request_id, task_id = _queue_reconciliation_through_the_admin(
-        client, broker, monkeypatch, officer
-    )
+    worker, officer, facility, request_id, task_id = officers_reconciliation
 
     received = _received_line(worker, wait_for, "ledger.tasks.reconcile_ledger", task_id)
     assert received["logger"] == "celery.worker.strategy"
