@@ -54,9 +54,11 @@ def test_the_list_filters_by_facility_person_type_and_date(client, site_a, site_
     grades = _listed(client, type=grade_type)
     assert grades and {e.content_type_id for e in grades} == {grade_type}
     assert {e.object_pk for e in grades} == {str(trail["bravo"].pk)}
-    today = _listed(client, **{"timestamp__gte": "2000-01-01", "timestamp__lt": "2999-01-01"})
+    # As the date filter's links send them: instants with their offset, never naive.
+    since, until = "2000-01-01 00:00:00+08:00", "2999-01-01 00:00:00+08:00"
+    today = _listed(client, **{"timestamp__gte": since, "timestamp__lt": until})
     assert len(today) == len(_listed(client))
-    assert _listed(client, **{"timestamp__gte": "2999-01-01"}) == []
+    assert _listed(client, **{"timestamp__gte": until}) == []
     # Another facility asked for by hand: nothing of it.
     assert _listed(client, facility=site_a.facility.pk) == []
 
