@@ -107,6 +107,8 @@ MIDDLEWARE = [
     # facility when they are assigned to one (both carried into the tasks the request queues).
     "commissary.logs.LogContextMiddleware",
     "accounts.middleware.StaffFacilityLogContextMiddleware",
+    # A staff member's dates and times in their facility's timezone.
+    "facilities.middleware.StaffFacilityTimezoneMiddleware",
     # Records who made each change in the audit trail.
     "kiosk.middleware.AuditlogMiddleware",
     "kiosk.middleware.MessageMiddleware",
