@@ -7,9 +7,19 @@ project root there instead before it imports this module as ``bench.common``.
 """
 
 import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def benchmark_database_url() -> str:
+    """``DATABASE_URL``, which must name a PostgreSQL database of the benchmark's own; the run
+    stops otherwise."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    if not database_url.startswith(("postgres", "pgsql")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own.")
+    return database_url
 
 
 def setup_django(database_url: str) -> None:

@@ -317,9 +317,9 @@ def main() -> None:
         "the run (a second gunicorn), in the same alternating slices",
     )
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres", "pgsql")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own.")
+    from bench.common import benchmark_database_url
+
+    database_url = benchmark_database_url()
 
     bench = ledger_bench()
     bench.setup_django(database_url)

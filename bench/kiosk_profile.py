@@ -220,9 +220,9 @@ def main() -> None:
         "orders (needs pg_stat_statements loaded, with pg_stat_statements.track_planning on)",
     )
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres", "pgsql")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own.")
+    from bench.common import benchmark_database_url
+
+    database_url = benchmark_database_url()
     os.environ.setdefault("KIOSK_THROTTLE_RATE", "10000000/min")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 

@@ -49,7 +49,13 @@ from typing import NamedTuple
 sys.path[:] = [str(Path(__file__).resolve().parent.parent)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
-from bench.common import ensure_database, open_raw, raw_connection_params, setup_django  # noqa: E402
+from bench.common import (  # noqa: E402
+    benchmark_database_url,
+    ensure_database,
+    open_raw,
+    raw_connection_params,
+    setup_django,
+)
 
 CLIENTS = 8
 HOT_CLIENTS = 32  # the last phase: this many clients all on one inmate
@@ -952,9 +958,7 @@ def main() -> None:
         "--show-sql", action="store_true", help="print the statements the services send"
     )
     args = parser.parse_args()
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres", "pgsql")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL database of the benchmark's own.")
+    database_url = benchmark_database_url()
 
     setup_django(database_url)
     from django.core.management import call_command
