@@ -15,8 +15,6 @@ from django.contrib.admin import DateFieldListFilter
 from accounts.roles import AUDITOR, assign_role
 from tests.factories import FacilityFactory, StaffFactory
 
-from .conftest import staff_with_role
-
 pytestmark = pytest.mark.django_db
 
 AUDIT_LIST = "/admin/auditlog/logentry/"
@@ -38,38 +36,35 @@ def _today_starts(client) -> dt.datetime:
     return today["timestamp__gte"]  # an aware midnight: compared as an instant
 
 
-@time_machine.travel(INSTANT, tick=False)
-def test_staff_of_a_facility_in_another_timezone_see_its_today(client):
-    auditor = staff_with_role(AUDITOR, FacilityFactory(code="urumqi", timezone="Asia/Urumqi"))
-    client.force_login(auditor)
-    assert _today_starts(client) == URUMQI_TODAY
-
-
-@time_machine.travel(INSTANT, tick=False)
-def test_staff_of_two_facilities_in_one_timezone_see_its_today(client):
+def _auditor_of(*timezones: str):
+    """An auditor assigned to one facility in each of ``timezones``."""
     auditor = StaffFactory(
         facilities=[
-            FacilityFactory(code="urumqi1", timezone="Asia/Urumqi"),
-            FacilityFactory(code="urumqi2", timezone="Asia/Urumqi"),
+            FacilityFactory(code=f"site{number}", timezone=name)
+            for number, name in enumerate(timezones)
         ]
     )
     assign_role(auditor, AUDITOR)
-    client.force_login(auditor)
-    assert _today_starts(client) == URUMQI_TODAY
+    return auditor
+
+
+@pytest.mark.parametrize(
+    ("timezones", "today"),
+    [
+        (["Asia/Urumqi"], URUMQI_TODAY),
+        (["Asia/Urumqi", "Asia/Urumqi"], URUMQI_TODAY),
+        (["Asia/Urumqi", "Asia/Shanghai"], SHANGHAI_TODAY),  # no one time of theirs: the site's
+    ],
+    ids=["one facility", "two in one timezone", "two in different timezones"],
+)
+@time_machine.travel(INSTANT, tick=False)
+def test_staff_see_their_facilities_today_where_they_keep_one_timezone(client, timezones, today):
+    client.force_login(_auditor_of(*timezones))
+    assert _today_starts(client) == today
 
 
 @time_machine.travel(INSTANT, tick=False)
-def test_facilities_in_different_timezones_and_superusers_read_the_sites_time(client):
-    auditor = StaffFactory(
-        facilities=[
-            FacilityFactory(code="urumqi", timezone="Asia/Urumqi"),
-            FacilityFactory(code="beijing", timezone="Asia/Shanghai"),
-        ]
-    )
-    assign_role(auditor, AUDITOR)
-    client.force_login(auditor)
-    assert _today_starts(client) == SHANGHAI_TODAY
-
+def test_superusers_read_the_sites_time(client):
     client.force_login(StaffFactory(is_superuser=True))
     assert _today_starts(client) == SHANGHAI_TODAY
 
@@ -77,8 +72,7 @@ def test_facilities_in_different_timezones_and_superusers_read_the_sites_time(cl
 @time_machine.travel(INSTANT, tick=False)
 def test_the_timezone_ends_with_the_request(client):
     """A request in a facility's time leaves none behind for the next in the same thread."""
-    urumqi = staff_with_role(AUDITOR, FacilityFactory(code="urumqi", timezone="Asia/Urumqi"))
-    client.force_login(urumqi)
+    client.force_login(_auditor_of("Asia/Urumqi"))
     assert _today_starts(client) == URUMQI_TODAY
     client.force_login(StaffFactory(is_superuser=True))
     assert _today_starts(client) == SHANGHAI_TODAY
