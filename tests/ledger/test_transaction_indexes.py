@@ -1,0 +1,101 @@
+"""The transaction table's indexes (ledger.0016): a deposit or a purchase writes nothing into
+the partial indexes of the columns only refunds and staff transactions fill, the rows that
+name one are indexed, and the lookups by those columns and by the inmate still use an index
+(the foreign-key checks included). PostgreSQL: sizes from its catalog, plans from EXPLAIN."""
+
+import pytest
+from django.db import connection
+
+from ledger import services
+from tests.factories import InmateFactory
+
+from .helpers import deposit, key, post_purchase, staff_at
+
+pytestmark = pytest.mark.django_db
+
+PARTIAL = ("transaction_refund_of", "transaction_created_by", "transaction_approved_by")
+# A full index on the same table, which every posting writes into.
+FULL = "ledger_transaction_facility_id_c2a1831c"
+
+
+def sizes(*names: str) -> dict[str, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, pg_relation_size(oid) FROM pg_class WHERE relname = ANY(%s)",
+            [list(names)],
+        )
+        return dict(cursor.fetchall())
+
+
+def index_used(sql: str, params: list) -> str:
+    """The index the plan of ``sql`` reads, with sequential scans priced out (a test table is
+    small enough that PostgreSQL would read it whole)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0][0]["Plan"]
+    found = []
+
+    def walk(node):
+        if "Index Name" in node:
+            found.append(node["Index Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    assert len(found) == 1, plan
+    return found[0]
+
+
+def test_the_indexes_on_rarely_filled_columns_hold_only_the_rows_that_fill_them():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ledger_transaction'"
+        )
+        definitions = dict(cursor.fetchall())
+    for column in ("refund_of_id", "created_by_id", "approved_by_id"):
+        on_column = [d for d in definitions.values() if f"({column})" in d]
+        assert on_column == [
+            f"CREATE INDEX transaction_{column[:-3]} ON public.ledger_transaction USING btree "
+            f"({column}) WHERE ({column} IS NOT NULL)"
+        ]
+    assert not [d for d in definitions.values() if d.endswith("(inmate_id)")]
+
+
+def test_deposits_and_purchases_write_nothing_into_the_partial_indexes():
+    inmate = InmateFactory()
+    before = sizes(*PARTIAL, FULL)
+    for _ in range(40):
+        deposit(inmate, 1_000)
+        post_purchase(inmate.pk, 500)
+    after = sizes(*PARTIAL, FULL)
+    assert {name: after[name] for name in PARTIAL} == {name: before[name] for name in PARTIAL}
+    assert after[FULL] > before[FULL]  # the same postings did write into a full index
+
+    staff = staff_at(inmate.facility)
+    services.adjust_balance(
+        inmate_id=inmate.pk,
+        amount_fen=-100,
+        reason="breakage",
+        staff_id=staff.pk,
+        idempotency_key=key("adjust"),
+    )
+    assert (
+        sizes("transaction_created_by")["transaction_created_by"] > before["transaction_created_by"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "index"),
+    [
+        ("refund_of_id", "transaction_refund_of"),
+        ("created_by_id", "transaction_created_by"),
+        ("approved_by_id", "transaction_approved_by"),
+        ("inmate_id", "transaction_inmate_newest"),
+    ],
+)
+def test_a_lookup_by_the_column_reads_its_index(column, index):
+    # The statement PostgreSQL's own foreign-key check sends when the referenced row goes,
+    # and the shape of Django's PROTECT check.
+    sql = f"SELECT 1 FROM ledger_transaction WHERE {column} = %s"  # noqa: S608 - a column name from the parameters above
+    assert index_used(sql, [1]) == index
