@@ -479,6 +479,7 @@ class Deposit(IdempotentRecord):
         on_delete=models.PROTECT,
         related_name="deposits",
         verbose_name=_("inmate"),
+        db_index=False,  # deposit_inmate_newest leads with it
     )
     facility = models.ForeignKey(
         "facilities.Facility",
