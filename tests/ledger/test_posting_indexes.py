@@ -1,8 +1,9 @@
-"""The transaction table's indexes (ledger.0016): the columns only refunds and staff
+"""The indexes every posting pays for. The transaction table's (ledger.0016): the columns only refunds and staff
 transactions fill are indexed only where they name one (so a deposit or a purchase writes
 nothing there), the rows that name one are found through them, and the lookups by those columns
 and by the inmate still use an index (the foreign-key checks included). PostgreSQL: definitions
-from its catalog, plans from EXPLAIN."""
+from its catalog, plans from EXPLAIN. The deposit table's (ledger.0017): no index on the inmate
+alone, whose look-ups read the one that leads with it."""
 
 import pytest
 from django.db import connection
@@ -48,6 +49,15 @@ def test_the_indexes_on_rarely_filled_columns_hold_only_the_rows_that_fill_them(
             f"({column}) WHERE ({column} IS NOT NULL)"
         ]
     assert not [d for d in definitions.values() if d.endswith("(inmate_id)")]
+
+
+def test_the_deposit_table_has_no_index_on_the_inmate_alone():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'ledger_deposit'")
+        definitions = [row[0] for row in cursor.fetchall()]
+    assert not [d for d in definitions if d.endswith("(inmate_id)")]
+    sql = "SELECT 1 FROM ledger_deposit WHERE inmate_id = %s"
+    assert index_used(sql, [1]) == "deposit_inmate_newest"
 
 
 def test_a_staff_transaction_is_found_through_its_partial_index_among_postings():
