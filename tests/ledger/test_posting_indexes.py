@@ -1,9 +1,9 @@
-"""The indexes every posting pays for. The transaction table's (ledger.0016): the columns only refunds and staff
-transactions fill are indexed only where they name one (so a deposit or a purchase writes
-nothing there), the rows that name one are found through them, and the lookups by those columns
-and by the inmate still use an index (the foreign-key checks included). PostgreSQL: definitions
-from its catalog, plans from EXPLAIN. The deposit table's (ledger.0017): no index on the inmate
-alone, whose look-ups read the one that leads with it."""
+"""The indexes every posting pays for. The transaction table's (ledger.0016): the columns only
+refunds and staff transactions fill are indexed only where they name one (so a deposit or a
+purchase writes nothing there), the rows that name one are found through them, and the lookups
+by those columns and by the inmate still use an index (the foreign-key checks included). The
+deposit table's (ledger.0017): no index on the inmate alone, whose look-ups read the one that
+leads with it. PostgreSQL: definitions from its catalog, plans from EXPLAIN."""
 
 import pytest
 from django.db import connection
