@@ -5,7 +5,10 @@ detach stores, in the same transaction, each account's total over the month
 (``ArchivedAccountTotal``); the whole-journal sums add those totals back (account balances in
 reconciliation, statement openings, trust balances, system-account balances), and the checks
 that join transactions to their entries skip the transactions dated before the archived
-months, which keep their rows but no longer their entries.
+months, which keep their rows but no longer their entries. The same transaction keeps day
+totals (``ArchivedDayTotal``) of the accounts whose days the reports read, so the trust balance
+at a day inside the month and its daily sales and fees read the same too
+(``ledger.selectors.day_totals``, ``inmate_balances_before``).
 
 Only the oldest attached month goes, only one that ended before last month began (so last
 month's statements, refunds and reports still read their entries), only after a reconciliation
@@ -31,7 +34,7 @@ from django.utils.translation import gettext_lazy
 from commissary.errors import DomainError
 
 from . import partitions
-from .models import ArchivedJournalMonth, ScheduledRun
+from .models import Account, ArchivedJournalMonth, ScheduledRun
 
 # No month archived: every transaction is dated after this.
 NOTHING_ARCHIVED = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
@@ -171,6 +174,10 @@ def detach_oldest_month(
             f"SELECT account_id, SUM(amount_fen) AS amount_fen FROM {plan.table_name} "
             "GROUP BY account_id"
         )
+        cursor.execute(
+            DAY_TOTALS_SQL.format(table=plan.table_name),  # the name is built from a date
+            _day_totals_parameters(plan),
+        )
         report(_("Detaching %(table)s from the journal…") % {"table": plan.table_name})
         _lock_the_journal()
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {plan.table_name}")  # noqa: S608 - the name is built from a date
@@ -187,12 +194,20 @@ def detach_oldest_month(
             entry_count=entries,
             reconciliation_run=plan.reconciliation_run,
             detached_at=now,
+            has_day_totals=True,
         )
         cursor.execute(
             "INSERT INTO ledger_archivedaccounttotal (archived_month_id, account_id, amount_fen) "
             "SELECT %s, account_id, amount_fen FROM archived_month_totals",
             [archived.pk],
         )
+        cursor.execute(
+            "INSERT INTO ledger_archiveddaytotal "
+            "(archived_month_id, account_id, day, starts_at, ends_at, amount_fen) "
+            "SELECT %s, account_id, day, starts_at, ends_at, amount_fen FROM archived_day_totals",
+            [archived.pk],
+        )
+        day_totals = cursor.rowcount
         cursor.execute(f"ALTER TABLE {partitions.PARENT} DETACH PARTITION {plan.table_name}")
         # With the journal locked, nothing can have reached the default partition for the
         # month since the plan was made.
@@ -205,7 +220,46 @@ def detach_oldest_month(
             _("Kept the totals of %(accounts)d accounts over %(entries)d entries.")
             % {"accounts": accounts, "entries": entries}
         )
+        report(
+            _("Kept %(count)d day totals for the sales, fees and trust balances of its days.")
+            % {"count": day_totals}
+        )
     return archived
+
+
+# The accounts whose days the reports read (``reports.selectors``): the trust balance at a day
+# sums the inmates' accounts, the daily sales and fees the facility's own.
+DAY_TOTAL_KINDS = (
+    Account.Kind.SPENDABLE,
+    Account.Kind.HELD,
+    Account.Kind.SALES,
+    Account.Kind.FEES,
+)
+
+# Each such account's entries summed per day of its facility's timezone, with the instants the
+# day covers inside the month (a timestamp without zone AT TIME ZONE is that local time's
+# instant). Summed before the journal is locked, like the account totals.
+DAY_TOTALS_SQL = """
+CREATE TEMPORARY TABLE archived_day_totals ON COMMIT DROP AS
+SELECT e.account_id, local.day,
+       GREATEST(local.day::timestamp AT TIME ZONE f.timezone, %(starts_at)s) AS starts_at,
+       LEAST((local.day + 1)::timestamp AT TIME ZONE f.timezone, %(ends_at)s) AS ends_at,
+       SUM(e.amount_fen) AS amount_fen
+FROM {table} e
+JOIN ledger_account a ON a.id = e.account_id
+JOIN facilities_facility f ON f.id = a.facility_id
+CROSS JOIN LATERAL (SELECT (e.created_at AT TIME ZONE f.timezone)::date AS day) local
+WHERE a.kind = ANY(%(kinds)s)
+GROUP BY e.account_id, local.day, f.timezone
+"""
+
+
+def _day_totals_parameters(plan: DetachPlan) -> dict:
+    return {
+        "starts_at": plan.starts_at,
+        "ends_at": plan.ends_at,
+        "kinds": [str(kind) for kind in DAY_TOTAL_KINDS],
+    }
 
 
 def _lock_the_journal() -> None:

@@ -355,6 +355,14 @@ class ArchivedJournalMonth(models.Model):
         help_text=_("The clean reconciliation run, started after the month ended, it relied on."),
     )
     detached_at = models.DateTimeField(verbose_name=_("detached at"))
+    has_day_totals = models.BooleanField(
+        default=False,
+        verbose_name=_("has day totals"),
+        help_text=_(
+            "Whether its per-day totals were kept (ArchivedDayTotal): months detached before "
+            "they were kept answer no report of their days."
+        ),
+    )
 
     class Meta:
         verbose_name = _("archived journal month")
@@ -400,6 +408,53 @@ class ArchivedAccountTotal(models.Model):
 
     def __str__(self):
         return f"{self.archived_month.month:%Y-%m} {self.account} {format_fen(self.amount_fen)}"
+
+
+class ArchivedDayTotal(models.Model):
+    """The sum of one account's entries on one facility-local day of an archived month, kept
+    for the accounts whose days the reports read: the inmates' spendable and held money (trust
+    balances at a day) and the facility's sales and fees (its daily figures). One row an
+    account and a day with entries, never one an entry.
+
+    ``starts_at`` and ``ends_at`` are the instants the total covers: the day in the timezone of
+    the account's facility at the detach, cut at the month's bounds (the partitions' months are
+    Shanghai's, so a facility in another timezone has a day at each end of the month that two
+    months share). A reader in another timezone can tell from them which totals fit its days."""
+
+    archived_month = models.ForeignKey(
+        ArchivedJournalMonth,
+        on_delete=models.PROTECT,
+        related_name="day_totals",
+        verbose_name=_("archived month"),
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("account")
+    )
+    day = models.DateField(verbose_name=_("day"), help_text=_("The facility-local day."))
+    starts_at = models.DateTimeField(verbose_name=_("starts at"))
+    ends_at = models.DateTimeField(verbose_name=_("ends at"))
+    amount_fen = models.BigIntegerField(verbose_name=_("amount fen"))
+
+    class Meta:
+        verbose_name = _("archived day total")
+        verbose_name_plural = _("archived day totals")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["archived_month", "account", "day"], name="archived_day_total_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(starts_at__lt=F("ends_at")), name="archived_day_total_has_a_span"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="archived_day_total_append_only",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.day:%Y-%m-%d} {self.account} {format_fen(self.amount_fen)}"
 
 
 class MonthlyPeriod(models.Model):

@@ -2,11 +2,28 @@
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.db.models import Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import Account, ArchivedAccountTotal, Deposit, Entry, MonthlyPeriod
+from facilities.models import local_date
+
+from .archive import MonthArchived
+from .models import (
+    Account,
+    ArchivedAccountTotal,
+    ArchivedDayTotal,
+    ArchivedJournalMonth,
+    Deposit,
+    Entry,
+    MonthlyPeriod,
+)
+
+# The smallest step of a stored instant: an end instant is the last one it covers plus this.
+INSTANT_STEP = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,12 @@ def account_balance_fen(*, account: Account) -> int:
 
 def inmate_balances_before(*, facility, instant: dt.datetime) -> dict[tuple[str, str], dict]:
     """Each inmate's balances at ``facility`` just before ``instant``, summed from the journal
-    with the totals of months detached for archive added back: {(inmate number, surname):
-    {account kind: fen}}."""
+    with the totals of months detached for archive added back (and, for an instant inside such
+    a month, its day totals up to the instant): {(inmate number, surname): {account kind: fen}}.
+
+    Raises ``MonthArchived`` when the instant falls inside an archived month whose stored
+    totals cannot say what was before it: day totals not kept, or kept for days that the
+    instant cuts in two (the facility's timezone is not the one they were cut in)."""
     names = ("account__inmate__inmate_number", "account__inmate__surname", "account__kind")
     inmates = {"account__facility": facility, "account__kind__in": Account.INMATE_KINDS}
     journal = (
@@ -89,11 +110,94 @@ def inmate_balances_before(*, facility, instant: dt.datetime) -> dict[tuple[str,
         .annotate(balance_fen=Sum("amount_fen"))
         .order_by()
     )
+    inside = ArchivedJournalMonth.objects.filter(starts_at__lt=instant, ends_at__gt=instant).first()
+    days: list = []
+    if inside is not None:
+        cut = ArchivedDayTotal.objects.filter(
+            **inmates, archived_month=inside, starts_at__lt=instant, ends_at__gt=instant
+        )
+        if not inside.has_day_totals or cut.exists():
+            raise MonthArchived(
+                _(
+                    "The balances at this time cannot be given: the journal's entries of "
+                    "%(month)s are archived without day totals that end at this facility's "
+                    "days. Restore the archived month to read them."
+                )
+                % {"month": f"{inside.month:%Y-%m}"}
+            )
+        days = list(
+            ArchivedDayTotal.objects.filter(**inmates, archived_month=inside, ends_at__lte=instant)
+            .values(*names)
+            .annotate(balance_fen=Sum("amount_fen"))
+            .order_by()
+        )
     balances: dict[tuple[str, str], dict] = {}
-    for row in [*journal, *archived]:
+    for row in [*journal, *archived, *days]:
         kinds = balances.setdefault((row[names[0]], row[names[1]]), {})
         kinds[row[names[2]]] = kinds.get(row[names[2]], 0) + row["balance_fen"]
     return balances
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """A facility's accounts of one kind summed per facility-local day: ``by_day`` has the days
+    with entries (a day whose entries cancel out sums to 0), from the journal and, for days of
+    archived months, from their day totals. ``unknown_days`` are days of the range that neither
+    can answer for (``day_totals``); they are not in ``by_day``."""
+
+    by_day: dict[dt.date, int]
+    unknown_days: tuple[dt.date, ...]
+
+
+def day_totals(*, facility, kind: str, first: dt.date, last: dt.date) -> DayTotals:
+    """The facility's ``kind`` accounts summed per local day from ``first`` to ``last``.
+
+    The journal's entries are grouped by day; each archived month the range touches adds its
+    day totals. A day is unknown when it falls in an archived month whose day totals were not
+    kept, or when a kept total spans two of this facility's days (cut in another timezone than
+    the facility's now): its figure is left out rather than given wrong."""
+    tz = ZoneInfo(facility.timezone)
+    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    accounts = {"account__facility": facility, "account__kind": kind}
+    # Bounded on both sides by the entries' own date, the journal's partition key: only the
+    # months of the range are read.
+    by_day = {
+        row["day"]: row["amount_fen"]
+        for row in Entry.objects.filter(**accounts, created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(amount_fen=Sum("amount_fen"))
+        .order_by()
+    }
+    unknown: set[dt.date] = set()
+
+    def days_between(since: dt.datetime, until: dt.datetime) -> set[dt.date]:
+        """The facility's days that [since, until) touches."""
+        day, last_day = local_date(since, tz.key), local_date(until - INSTANT_STEP, tz.key)
+        return {day + dt.timedelta(days=n) for n in range((last_day - day).days + 1)}
+
+    in_range = set(days_between(start, end))
+    months = ArchivedJournalMonth.objects.filter(starts_at__lt=end, ends_at__gt=start)
+    for month in months:
+        if not month.has_day_totals:
+            unknown |= days_between(month.starts_at, month.ends_at) & in_range
+    archived = ArchivedDayTotal.objects.filter(
+        **accounts,
+        archived_month__has_day_totals=True,
+        starts_at__lt=end,
+        ends_at__gt=start,
+    ).values_list("starts_at", "ends_at", "amount_fen")
+    for starts_at, ends_at, amount_fen in archived:
+        touched = days_between(starts_at, ends_at)
+        if len(touched) > 1:
+            unknown |= touched & in_range
+        else:
+            (day,) = touched
+            by_day[day] = by_day.get(day, 0) + amount_fen
+    for day in unknown:
+        by_day.pop(day, None)
+    return DayTotals(by_day=by_day, unknown_days=tuple(sorted(unknown)))
 
 
 def statement_entries(*, inmate):
