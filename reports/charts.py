@@ -55,7 +55,7 @@ def value_ticks(largest: Decimal) -> list[Decimal]:
 
 
 def daily_bar_chart(
-    points: list[tuple[dt.date, int]],
+    points: list[tuple[dt.date, int | None]],
     *,
     title: str,
     x_title: str,
@@ -65,9 +65,10 @@ def daily_bar_chart(
     no_data_text: str,
 ) -> str:
     """An SVG bar chart of (day, amount in fen) points. The value axis starts at zero and
-    reaches at least one yuan, so a window of empty days still draws a readable scale."""
+    reaches at least one yuan, so a window of empty days still draws a readable scale. A day
+    whose amount is None (not known: the page says why) draws no bar, as an empty day."""
     days = [day for day, _ in points]
-    values = [Decimal(amount_fen).scaleb(-2) for _, amount_fen in points]
+    values = [Decimal(amount_fen or 0).scaleb(-2) for _, amount_fen in points]
     largest = max(values, default=Decimal(0))
     labels, major = _date_labels(days)
     ticks = value_ticks(largest)

@@ -14,7 +14,7 @@ from django_celery_beat.models import PeriodicTask
 from catalog import selectors as catalog_selectors
 from facilities.models import local_date
 from ledger import selectors as ledger_selectors
-from ledger.models import Account, Deposit, Entry, MonthlyPeriod, ScheduledRun
+from ledger.models import Account, Deposit, MonthlyPeriod, ScheduledRun
 
 NEAR_CAP_SHARE = 0.9  # "near a cap": at least 90% of it used
 
@@ -41,25 +41,17 @@ def deposits_per_day(*, facility, days: int = 90, today: dt.date | None = None):
 
 
 def sales_per_day(*, facility, days: int = 90, today: dt.date | None = None):
-    """(day, net sales in fen: purchases less refunds) for each of the last ``days`` days."""
+    """(rows, unknown days): rows of (day, net sales in fen: purchases less refunds) for each of
+    the last ``days`` days, the amount None on a day of an archived month whose figure the
+    stored totals cannot give (``ledger.selectors.day_totals``), which are the unknown days."""
     tz = ZoneInfo(facility.timezone)
-    day_list, start = _local_day_range(days, tz, today)
-    # Bounded on both sides by the entries' own date, the journal's partition key: only the
-    # months of the range are read.
-    end = dt.datetime.combine(day_list[-1] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    rows = (
-        Entry.objects.filter(
-            account__facility=facility,
-            account__kind=Account.Kind.SALES,
-            created_at__gte=start,
-            created_at__lt=end,
-        )
-        .annotate(day=TruncDate("created_at", tzinfo=tz))
-        .values("day")
-        .annotate(amount_fen=Sum("amount_fen"))
+    day_list, _start = _local_day_range(days, tz, today)
+    totals = ledger_selectors.day_totals(
+        facility=facility, kind=Account.Kind.SALES, first=day_list[0], last=day_list[-1]
     )
-    by_day = {row["day"]: row["amount_fen"] for row in rows}
-    return [(day, by_day.get(day, 0)) for day in day_list]
+    unknown = set(totals.unknown_days)
+    rows = [(day, None if day in unknown else totals.by_day.get(day, 0)) for day in day_list]
+    return rows, totals.unknown_days
 
 
 @dataclass(frozen=True)
@@ -175,7 +167,9 @@ def deposits_by_day_and_provider(*, facility, first: dt.date, last: dt.date):
 
 def trust_balances_at(*, facility, day: dt.date):
     """Rows of (inmate number, name, spendable fen, held fen) at the end of ``day`` (facility
-    time), summed from the journal, for every inmate with an account at the facility then."""
+    time), summed from the journal (and the totals kept for archived months), for every inmate
+    with an account at the facility then. Raises ``ledger.archive.MonthArchived`` for a day the
+    kept totals cannot answer for (``ledger.selectors.inmate_balances_before``)."""
     tz = ZoneInfo(facility.timezone)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
     balances = ledger_selectors.inmate_balances_before(facility=facility, instant=end)
@@ -203,20 +197,10 @@ def monthly_cap_report(*, facility, month: dt.date):
 
 
 def fees_collected(*, facility, first: dt.date, last: dt.date):
-    """Rows of (day, fees fen) collected on credited deposits."""
-    tz = ZoneInfo(facility.timezone)
-    start = dt.datetime.combine(first, dt.time.min, tzinfo=tz)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
-    return [
-        (row["day"], row["fees_fen"])
-        for row in Entry.objects.filter(
-            account__facility=facility,
-            account__kind=Account.Kind.FEES,
-            created_at__gte=start,
-            created_at__lt=end,
-        )
-        .annotate(day=TruncDate("created_at", tzinfo=tz))
-        .values("day")
-        .annotate(fees_fen=Sum("amount_fen"))
-        .order_by("day")
-    ]
+    """(rows, unknown days): rows of (day, fees fen) collected on credited deposits, for the days
+    with fee entries; days of an archived month whose figure the stored totals cannot give are
+    left out of the rows and listed as unknown (``ledger.selectors.day_totals``)."""
+    totals = ledger_selectors.day_totals(
+        facility=facility, kind=Account.Kind.FEES, first=first, last=last
+    )
+    return sorted(totals.by_day.items()), totals.unknown_days

@@ -34,6 +34,7 @@ from commissary import replica
 from commissary.money import format_fen
 from commissary.spreadsheets import csv_response, money_cell
 from facilities.models import Facility
+from ledger.archive import MonthArchived
 from monitoring import selectors as monitoring_selectors
 from payments import selectors as payment_selectors
 
@@ -101,7 +102,8 @@ def dashboard(request):
         return _refused(request, "admin/reports/dashboard.html", facility, facilities, form)
     days = form.cleaned_data["days"]
     deposits = selectors.deposits_per_day(facility=facility, days=days)
-    sales = selectors.sales_per_day(facility=facility, days=days)
+    sales, unknown_sales_days = selectors.sales_per_day(facility=facility, days=days)
+    sales_known = [(day, amount) for day, amount in sales if amount is not None]
     pending_count, pending_fen = selectors.pending_deposits(facility=facility)
     currency = facility.currency
     chart_query = urlencode({"facility": facility.pk, "days": days})
@@ -119,11 +121,14 @@ def dashboard(request):
         "deposit_days": [
             (day, count, format_fen(amount, currency)) for day, count, amount in deposits if count
         ],
-        "sales_days": [(day, format_fen(amount, currency)) for day, amount in sales if amount],
+        "sales_days": [
+            (day, format_fen(amount, currency)) for day, amount in sales_known if amount
+        ],
         "deposit_total": format_fen(sum(amount for *_, amount in deposits), currency),
         "deposit_count": sum(count for _, count, _ in deposits),
-        "sales_total_fen": sum(amount for _, amount in sales),
-        "sales_total": format_fen(sum(amount for _, amount in sales), currency),
+        "sales_total_fen": sum(amount for _, amount in sales_known),
+        "sales_total": format_fen(sum(amount for _, amount in sales_known), currency),
+        "sales_note": unknown_days_note(unknown_sales_days),
         "in_trust": format_fen(selectors.money_in_trust_fen(facility=facility), currency),
         "cap_use": selectors.cap_use(facility=facility),
         "pending_count": pending_count,
@@ -153,7 +158,7 @@ CHARTS = {
     "sales": (
         _("Net sales per day"),
         _("Net sales"),
-        lambda facility, days: selectors.sales_per_day(facility=facility, days=days),
+        lambda facility, days: selectors.sales_per_day(facility=facility, days=days)[0],
     ),
 }
 
@@ -232,6 +237,27 @@ class ReportPeriodForm(forms.Form):
         return cleaned
 
 
+def unknown_days_note(days) -> str:
+    """The sentence a report shows for the days it cannot give (an archived month's, without day
+    totals that fit the facility's days), the days written as runs; empty when there are none."""
+    if not days:
+        return ""
+    runs: list[list[dt.date]] = []
+    for day in days:
+        if runs and day - runs[-1][-1] == dt.timedelta(days=1):
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    written = ", ".join(
+        run[0].isoformat() if len(run) == 1 else f"{run[0].isoformat()} – {run[-1].isoformat()}"
+        for run in runs
+    )
+    return gettext(
+        "Not given for %(days)s: the journal's entries of these days are archived without day "
+        "totals that fit this facility's days. Restore the archived month to read them."
+    ) % {"days": written}
+
+
 def _date_range(params, today) -> tuple[dt.date, dt.date]:
     """The report's ``from`` and ``to`` days: the facility's last 30 local days unless asked."""
     last = params.get("to") or today
@@ -246,17 +272,22 @@ def _deposits_report(params, facility, today):
         [(day, provider, count, amount, fee) for day, provider, count, amount, fee in rows],
         {3, 4},
         {"from": first, "to": last},
+        [],
     )
 
 
 def _balances_report(params, facility, today):
     day = params.get("date") or today
-    rows = selectors.trust_balances_at(facility=facility, day=day)
+    try:
+        rows, notes = selectors.trust_balances_at(facility=facility, day=day), []
+    except MonthArchived as archived:
+        rows, notes = [], [str(archived.message)]
     return (
         [_("Inmate number"), _("Surname"), _("Spendable"), _("Held")],
         rows,
         {2, 3},
         {"date": day},
+        notes,
     )
 
 
@@ -268,13 +299,15 @@ def _caps_report(params, facility, today):
         rows,
         {2, 3, 4, 5},
         {"month": month},
+        [],
     )
 
 
 def _fees_report(params, facility, today):
     first, last = _date_range(params, today)
-    rows = selectors.fees_collected(facility=facility, first=first, last=last)
-    return ([_("Day"), _("Fees collected")], rows, {1}, {"from": first, "to": last})
+    rows, unknown_days = selectors.fees_collected(facility=facility, first=first, last=last)
+    notes = [unknown_days_note(unknown_days)] if unknown_days else []
+    return ([_("Day"), _("Fees collected")], rows, {1}, {"from": first, "to": last}, notes)
 
 
 def _sales_report(params, facility, today):
@@ -285,6 +318,7 @@ def _sales_report(params, facility, today):
         rows,
         {4},
         {"from": first, "to": last},
+        [],
     )
 
 
@@ -317,6 +351,7 @@ def _rules_report(params, facility, today):
         ],
         set(),
         {"from": first, "to": last},
+        [],
     )
 
 
@@ -365,15 +400,19 @@ def report(request, slug):
     form = ReportPeriodForm(request.GET, names=names, today=today)
     if not form.is_valid():
         return _refused(request, "admin/reports/report.html", facility, facilities, form, slug=slug)
-    columns, rows, money_columns, params = build(form.cleaned_data, facility, today)
+    columns, rows, money_columns, params, notes = build(form.cleaned_data, facility, today)
     if request.GET.get("format") == "csv":
+        # A figure the report cannot give is said in the file too, after its rows.
         return csv_response(
             filename=f"{slug}-{facility.code}.csv",
             header=columns,
-            rows=(
-                [money_cell(v) if i in money_columns else v for i, v in enumerate(row)]
-                for row in rows
-            ),
+            rows=[
+                *(
+                    [money_cell(v) if i in money_columns else v for i, v in enumerate(row)]
+                    for row in rows
+                ),
+                *([note] for note in notes),
+            ],
         )
     shown = [
         [format_fen(v, facility.currency) if i in money_columns else v for i, v in enumerate(row)]
@@ -391,6 +430,7 @@ def report(request, slug):
             "columns": columns,
             "rows": shown,
             "raw_rows": rows,
+            "notes": notes,
             "params": [(name, PARAM_LABELS[name], value) for name, value in params.items()],
             "form": ReportPeriodForm(
                 {name: value.isoformat() for name, value in params.items()},
