@@ -128,7 +128,7 @@ def dashboard(request):
         "deposit_count": sum(count for _, count, _ in deposits),
         "sales_total_fen": sum(amount for _, amount in sales_known),
         "sales_total": format_fen(sum(amount for _, amount in sales_known), currency),
-        "sales_note": unknown_days_note(unknown_sales_days),
+        "sales_note": unknown_sales_days_note(unknown_sales_days),
         "in_trust": format_fen(selectors.money_in_trust_fen(facility=facility), currency),
         "cap_use": selectors.cap_use(facility=facility),
         "pending_count": pending_count,
@@ -237,25 +237,40 @@ class ReportPeriodForm(forms.Form):
         return cleaned
 
 
-def unknown_days_note(days) -> str:
-    """The sentence a report shows for the days it cannot give (an archived month's, without day
-    totals that fit the facility's days), the days written as runs; empty when there are none."""
-    if not days:
-        return ""
+def days_written(days) -> str:
+    """Days as runs: "2026-01-01 – 2026-01-31, 2026-02-03"."""
     runs: list[list[dt.date]] = []
     for day in days:
         if runs and day - runs[-1][-1] == dt.timedelta(days=1):
             runs[-1].append(day)
         else:
             runs.append([day])
-    written = ", ".join(
+    return ", ".join(
         run[0].isoformat() if len(run) == 1 else f"{run[0].isoformat()} – {run[-1].isoformat()}"
         for run in runs
     )
+
+
+def unknown_days_note(days) -> str:
+    """The sentence a report shows for the days it cannot give (an archived month's, without day
+    totals that fit the facility's days); empty when there are none."""
+    if not days:
+        return ""
     return gettext(
         "Not given for %(days)s: the journal's entries of these days are archived without day "
         "totals that fit this facility's days. Restore the archived month to read them."
-    ) % {"days": written}
+    ) % {"days": days_written(days)}
+
+
+def unknown_sales_days_note(days) -> str:
+    """The dashboard's sentence for the days its net sales leave out (as ``unknown_days_note``)."""
+    if not days:
+        return ""
+    return gettext(
+        "The net sales above and in the chart leave out %(days)s: the journal's entries of these "
+        "days are archived without day totals that fit this facility's days. Restore the "
+        "archived month to read them."
+    ) % {"days": days_written(days)}
 
 
 def _date_range(params, today) -> tuple[dt.date, dt.date]:

@@ -280,7 +280,9 @@ def test_a_month_archived_without_day_totals_is_said_on_its_reports_not_shown_as
 
     # The dashboard's 90 days reach the month: its days have no bar and the page says why.
     dashboard = client.get("/admin/reports/dashboard/", {"facility": east.pk, "days": 90})
-    assert f"Not given for {month} – {last_day}" in dashboard.context["sales_note"]
+    assert dashboard.context["sales_note"].startswith(
+        f"The net sales above and in the chart leave out {month} – {last_day}: "
+    )
     assert dashboard.context["sales_note"] in page_text(dashboard)
     sales, unknown = reports.sales_per_day(facility=east, days=90)
     assert unknown and all(amount is None for day, amount in sales if day in unknown)
@@ -306,3 +308,9 @@ def test_the_note_reads_in_chinese(client):
         HTTP_ACCEPT_LANGUAGE="zh-hans",
     )
     assert "已归档" in balances.context["notes"][0]
+    dashboard = client.get(
+        "/admin/reports/dashboard/",
+        {"facility": east.pk, "days": 90},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    assert dashboard.context["sales_note"].startswith("上方的净销售额和图表未计入")
