@@ -22,6 +22,12 @@ Debian's ``pgbouncer``) and a second gunicorn connects through it (``DATABASE_BE
 its 8 kiosk clients take their turn in the same slices as the direct ones and the raw
 purchase, and the last lines give its rate over the direct kiosk's and over the raw one's.
 
+With ``--cpu`` each 8-client line is followed by the CPU an operation took, by kind of
+process (the web server's workers, the benchmark database's PostgreSQL backends and the
+server's background processes, Redis, the pooler, the load generator's clients), read from
+/proc from the moment the clients are signed in and warm until the last one ends
+(bench/cpu.py): where the kiosk order's time goes beside the raw purchase's.
+
 Every client is its own process (32 clients: 8 processes of 4 threads), so the load generator
 is not held back by one GIL; it shares the machine with gunicorn and PostgreSQL, as a test rig
 does. Requests go to 127.0.0.1 only. Use a database of the benchmark's own: the data stays
@@ -48,6 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.cpu import ProcessCPU, per_operation_lines  # noqa: E402 - after the path set-up
 
 PROCESSES = 8
 LABELS = ("kiosk, 8 clients", "kiosk, 32 clients", "raw purchase, 8 clients")
@@ -258,13 +266,16 @@ def client_process(jobs, start, results):
     results.put((failure, [latency for latencies in out for latency in latencies]))
 
 
-def measure(jobs, seconds: float):
-    """Every latency of the jobs' operations, run together for ``seconds``."""
+def measure(jobs, seconds: float, cpu=None):
+    """Every latency of the jobs' operations, run together for ``seconds``. With ``cpu`` (a
+    ``bench.cpu.ProcessCPU``), the CPU the machine's processes used from the moment the clients
+    start (signed in, connected and warm) until the last one ends."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     # Released once every client has signed in and placed a warm-up order (a client that
-    # fails before it breaks the barrier for the others, after a timeout).
-    start = context.Barrier(len(jobs), timeout=300)
+    # fails before it breaks the barrier for the others, after a timeout); this process waits
+    # there too when it measures the CPU.
+    start = context.Barrier(len(jobs) + (1 if cpu else 0), timeout=300)
     shares = [jobs[n::PROCESSES] for n in range(PROCESSES) if jobs[n::PROCESSES]]
     processes = [
         context.Process(target=client_process, args=(share, start, results), daemon=True)
@@ -272,12 +283,19 @@ def measure(jobs, seconds: float):
     ]
     for process in processes:
         process.start()
+    if cpu:
+        start.wait()
+        cpu.start()
     latencies = []
-    for _ in processes:
-        failure, share_latencies = results.get()
-        if failure:
-            raise RuntimeError(failure)
-        latencies.extend(share_latencies)
+    try:
+        for _ in processes:
+            failure, share_latencies = results.get()
+            if failure:
+                raise RuntimeError(failure)
+            latencies.extend(share_latencies)
+    finally:
+        if cpu:
+            cpu.stop()
     for process in processes:
         process.join()
     return latencies
@@ -315,6 +333,13 @@ def main() -> None:
         action="store_true",
         help="also measure 8 kiosk clients through a PgBouncer in session mode started for "
         "the run (a second gunicorn), in the same alternating slices",
+    )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="also give the CPU an order (and a raw purchase) took at 8 clients, by kind of "
+        "process: web server, PostgreSQL backends and background, Redis, pooler, load "
+        "generator (Linux; bench/cpu.py)",
     )
     args = parser.parse_args()
     from bench.common import benchmark_database_url
@@ -444,6 +469,13 @@ def measure_pass(
     )
     labels = (*LABELS, POOLED) if pooled_url else LABELS
     latencies: dict[str, list[float]] = {label: [] for label in labels}
+    database = bench.raw_connection_params()["dbname"]
+    cpu = {label: ProcessCPU(database) for label in labels} if args.cpu else {}
+
+    def measured(label: str, jobs) -> list[float]:
+        """The jobs' latencies; with ``--cpu``, the CPU they took by kind of process too."""
+        return measure(jobs, slice_s, cpu.get(label))
+
     try:
         # 8 kiosk clients (direct and, if asked, through the pooler) and 8 raw clients take
         # turns in slices (which goes first rotates too), so all see the same background
@@ -459,15 +491,18 @@ def measure_pass(
                         "pooled": (pooled_port, POOLED),
                     }[side]
                     jobs = kiosk_jobs(side_port, keys, inmates, product_id, 0, 8, prefix, slice_s)
-                    latencies[label] += measure(jobs, slice_s)
+                    latencies[label] += measured(label, jobs)
                 else:
                     jobs = [
                         (raw_client, (database_url, inmates[40 + n][1], f"{prefix}-{n}", slice_s))
                         for n in range(8)
                     ]
-                    latencies[LABELS[2]] += measure(jobs, slice_s)
+                    latencies[LABELS[2]] += measured(LABELS[2], jobs)
         for label in (LABELS[0], LABELS[2], *([POOLED] if pooled_url else [])):
             print_line(label, figures(latencies[label], args.seconds))
+            if args.cpu:
+                print(f"  CPU an operation, {label}:")
+                print("\n".join(per_operation_lines(cpu[label].seconds, len(latencies[label]))))
         jobs = kiosk_jobs(
             port, keys, inmates, product_id, 8, 32, f"bench-{run_id}-k32", args.seconds
         )
