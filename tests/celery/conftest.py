@@ -196,12 +196,20 @@ def start_worker(transactional_db, broker, tmp_path) -> Callable[..., Worker]:
     and returns once it consumes; extra keyword arguments become its environment variables.
     ``queues`` (default: the test's queue alone) are the queues it consumes; tasks the worker
     queues itself go to their work queue (``settings.WORK_QUEUES``), which a worker consumes
-    only when given ``broker.all_queues``.
+    only when given ``broker.all_queues``. ``pool`` is Celery's (``solo`` by default: the task
+    runs in the worker's process; ``prefork`` runs it in a child, as production does, which
+    time limits and a lost child need); ``app_module`` the module Celery loads (``-A``), the
+    project's by default.
     Workers still running at the end are stopped; their logs are printed (pytest shows them
     when the test failed)."""
     workers: list[Worker] = []
 
-    def start(queues: list[str] | None = None, **extra_env: str) -> Worker:
+    def start(
+        queues: list[str] | None = None,
+        pool: str = "solo",
+        app_module: str = "commissary",
+        **extra_env: str,
+    ) -> Worker:
         name = f"{broker.queue}-{len(workers) + 1}"
         env = {
             **os.environ,
@@ -226,10 +234,10 @@ def start_worker(transactional_db, broker, tmp_path) -> Callable[..., Worker]:
                     "-m",
                     "celery",
                     "-A",
-                    "commissary",
+                    app_module,
                     "worker",
                     "--pool",
-                    "solo",
+                    pool,
                     "--concurrency",
                     "1",
                     "-Q",
