@@ -34,6 +34,7 @@ from celery.signals import (
     task_postrun,
     task_prerun,
 )
+from celery.utils.log import get_multiprocessing_logger
 from celery.worker.request import Request
 from django.conf import settings
 from django_guid.config import settings as guid_settings
@@ -110,6 +111,14 @@ def log_as_the_web_does(**_kwargs) -> None:
     # Celery's processes only: a worker logs its lines about the task messages it holds.
     for handler in logging.getLogger().handlers:
         handler.addFilter(IdsOfTheTaskMessage())
+    # The prefork pool's own logger (billiard's, "multiprocessing": a pool process that exited
+    # unexpectedly) propagates nowhere and has no handler until Celery's log set-up, skipped
+    # here, gives it one: its lines would reach standard error as bare text. Through the root
+    # instead, at the level Celery gives it.
+    pool_logger = get_multiprocessing_logger()
+    if pool_logger is not None:
+        pool_logger.propagate = True
+        pool_logger.setLevel(logging.ERROR)
     if settings.LOG_FORMAT == "json":
         # Celery's own terminal notices (shutdown, Ctrl-C) as JSON lines: Celery looks the
         # function up by name each time, so this replaces every one of them.

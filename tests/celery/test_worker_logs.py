@@ -1,13 +1,16 @@
 """A real Celery worker's output under each LOG_FORMAT (commissary.celery): under ``json`` every
 line it writes, from start-up to a warm shutdown, is one JSON object (no text banner; Celery's
-shutdown notice as a JSON line); under ``text`` a person at a terminal sees Celery's banner and
-readable lines, as before."""
+shutdown notice as a JSON line; the prefork pool's line about a lost process); under ``text`` a
+person at a terminal sees Celery's banner and readable lines, as before."""
 
 import json
+import os
 import re
+import signal
 
 import pytest
 
+from commissary.celery import app
 from ledger import tasks as ledger_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,3 +58,34 @@ def test_under_text_the_worker_writes_its_banner_and_readable_lines(broker, star
     )
     assert "worker: Warm shutdown (MainProcess)" in log
     assert not any(line.startswith("{") for line in log.splitlines())
+
+
+def test_under_json_the_pools_line_about_a_lost_process_is_json(
+    broker, start_worker, wait_for, tmp_path
+):
+    """The prefork pool (production's) says so when one of its processes exits unexpectedly,
+    through a logger of its own (billiard's ``multiprocessing``)."""
+    worker = start_worker(app_module="tests.celery.probe_app", pool="prefork", LOG_FORMAT="json")
+    marker = tmp_path / "marker"
+    with app.connection_for_write(broker.url) as broker_connection:
+        app.send_task(
+            "probe.sleep_once",
+            args=[str(marker), 60],
+            queue=broker.queue,
+            connection=broker_connection,
+        )
+    wait_for(lambda: marker.exists() and marker.read_text(), what="the task to start")
+    pid = int(marker.read_text())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(
+        lambda: "Task handler raised error: WorkerLostError" in worker.log(),
+        what="the worker to notice its lost process",
+    )
+
+    log = worker.log()
+    lines = [json.loads(line) for line in log[: log.rfind("\n") + 1].splitlines()]
+    assert all(isinstance(line, dict) for line in lines)
+    lost = [line for line in lines if line["logger"] == "multiprocessing"]
+    assert [(line["level"], line["message"]) for line in lost] == [
+        ("ERROR", f"Process 'ForkPoolWorker-1' pid:{pid} exited with 'signal 9 (SIGKILL)'")
+    ]
