@@ -8,8 +8,10 @@ A task queued during a request runs under that request's id (django-guid's Celer
 sends it in the task's headers); a task queued by the scheduler gets an id of its own. The ids
 bound to the request (who and where: ``user_id``, ``facility_id``, ``kiosk_id``, ``inmate_id``)
 travel the same way, in a header of their own, and are bound again while the task runs. The lines
-Celery writes about a task outside its run, "Task … received" first, carry the ids its message
-was sent with (``TaskRequest``, ``IdsOfTheTaskMessage``).
+Celery writes about a task outside its run carry the ids its message was sent with: "Task …
+received" as the message arrives, and every line Celery's handlers write in the worker's main
+process (an expired or revoked task discarded, a time limit, a pool process lost under the task)
+(``TaskRequest``, ``IdsOfTheTaskMessage``).
 
 Under ``LOG_FORMAT=json`` everything the worker writes is a JSON line: its start-up banner (text
 Celery prints to standard output, not a log record) gives way to one log line saying the same
@@ -22,7 +24,7 @@ import logging
 import os
 import sys
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import celery.apps.worker
 from celery import Celery, Task
@@ -35,26 +37,93 @@ from celery.signals import (
     task_prerun,
 )
 from celery.utils.log import get_multiprocessing_logger
+from celery.worker.consumer import consumer as celery_consumer
 from celery.worker.request import Request
 from django.conf import settings
+from django_guid import get_guid, set_guid
 from django_guid.config import settings as guid_settings
 
 from commissary import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
 
-# The worker's requests for the task messages it holds, by task id, while they live.
+# The worker's requests for the task messages it holds, by task id, while they live: weak, and
+# each dropped when Celery's handler for the end of its task returns, so nothing about a message
+# is kept once its task is done.
 _held_requests: weakref.WeakValueDictionary[str, Request] = weakref.WeakValueDictionary()
 
 
 class TaskRequest(Request):
     """What a worker makes of a task message as it arrives, before logging "Task … received"
-    (Celery's ``Task.Request``, its documented way to choose the class): kept by task id while
-    the worker holds the message, so ``IdsOfTheTaskMessage`` finds the message's headers."""
+    (Celery's ``Task.Request``, its documented way to choose the class):
+
+    - kept by task id while the worker holds the message, so ``IdsOfTheTaskMessage`` finds the
+      message's headers for the lines Celery writes outside a handler ("received");
+    - Celery's handlers for the task (Celery's documented way: a subclass overriding them) run
+      with the ids the message was sent with bound, as the task itself does: every line they
+      write (an expired task discarded, a time limit, the pool process lost, "Task handler
+      raised error", a retry after the process was lost) carries them, and a message they queue
+      again (a retry) is sent with them."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _held_requests[self.id] = self
+
+    @contextlib.contextmanager
+    def _ids_of_the_message(self) -> Iterator[None]:
+        sent_id = self.request_dict.get(guid_settings.guid_header_name)
+        previous_id = get_guid()
+        set_guid(sent_id if isinstance(sent_id, str) else None)
+        token = logs.replace_context(sent_log_context(self.request_dict.get(LOG_CONTEXT_HEADER)))
+        try:
+            yield
+        finally:
+            logs.restore_context(token)
+            set_guid(previous_id)
+
+    def _done(self) -> None:
+        _held_requests.pop(self.id, None)
+
+    # Celery's subclass of this class (``create_request_cls``) replaces ``on_success`` and
+    # ``execute_using_pool`` without calling them here: a failed run's ``on_success`` calls
+    # ``on_failure``; a successful one writes no line, and its weak entry goes with the request
+    # once Celery lets go of it.
+
+    def revoked(self):
+        with self._ids_of_the_message():
+            discarded = super().revoked()
+        if discarded:
+            self._done()
+        return discarded
+
+    def on_accepted(self, pid, time_accepted):
+        with self._ids_of_the_message():
+            return super().on_accepted(pid, time_accepted)
+
+    def on_timeout(self, soft, timeout):
+        with self._ids_of_the_message():
+            return super().on_timeout(soft, timeout)
+
+    def on_retry(self, exc_info):
+        with self._ids_of_the_message():
+            return super().on_retry(exc_info)
+
+    def on_failure(self, exc_info, send_failed_event=True, return_ok=False):
+        try:
+            with self._ids_of_the_message():
+                return super().on_failure(
+                    exc_info, send_failed_event=send_failed_event, return_ok=return_ok
+                )
+        finally:
+            self._done()
+
+    def terminate(self, pool, signal=None):
+        with self._ids_of_the_message():
+            return super().terminate(pool, signal=signal)
+
+    def cancel(self, pool, signal=None, emit_retry=True):
+        with self._ids_of_the_message():
+            return super().cancel(pool, signal=signal, emit_retry=emit_retry)
 
 
 class CommissaryTask(Task):
@@ -73,19 +142,21 @@ worker_log = logging.getLogger("commissary.worker")
 
 
 class IdsOfTheTaskMessage(logging.Filter):
-    """Celery's lines about a task name it in their record's ``data`` (``{"id": …, "name": …}``:
-    "received", "succeeded", "raised", "retry"). One written outside the task's run ("Task …
-    received", as the message arrives) has no ids of its own: it gets the ids the message was
-    sent with, the request id django-guid put in its headers and the ``LOG_CONTEXT_HEADER``
-    fields. A line written while the task runs has them already (the same, or an id of its
-    own when none was sent) and keeps them. After ``LogContextFilter`` on the same handler."""
+    """A Celery line about a task written outside the task's run and outside the handlers
+    ``TaskRequest`` binds the ids in gets the ids the message was sent with: the request id
+    django-guid put in its headers and the ``LOG_CONTEXT_HEADER`` fields. Such a line names its
+    task in its record, never only in its text: in ``data`` (``{"id": …, "name": …}``: "Task …
+    received" as the message arrives), or among its arguments (the request itself, its
+    ``info()``, or its id: the consumer's lines about the tasks it cancels after a lost
+    connection, a remote-control "Terminating <id>"; the message's headers, for a task this
+    worker does not know). No line needs its text read for the task's id. A line that has ids
+    of its own (written while the task runs, or in a handler) keeps them. After
+    ``LogContextFilter`` on the same handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        data = getattr(record, "data", None)
-        request = _held_requests.get(data.get("id")) if isinstance(data, Mapping) else None
-        if request is None:
+        headers = _headers_of_the_message_named_by(record)
+        if headers is None:
             return True
-        headers = request.request_dict
         sent_id = headers.get(guid_settings.guid_header_name)
         if getattr(record, "request_id", None) is None and isinstance(sent_id, str):
             record.request_id = sent_id
@@ -93,6 +164,29 @@ class IdsOfTheTaskMessage(logging.Filter):
             if not hasattr(record, name):
                 setattr(record, name, value)
         return True
+
+
+def _headers_of_the_message_named_by(record: logging.LogRecord) -> Mapping | None:
+    data = getattr(record, "data", None)
+    if isinstance(data, Mapping):
+        request = _held_requests.get(data.get("id"))
+        return request.request_dict if request is not None else None
+    # Only Celery's own lines: a task's line naming another task's id keeps its own ids.
+    if not record.name.startswith("celery.") or not isinstance(record.args, tuple):
+        return None
+    if record.msg == celery_consumer.UNKNOWN_TASK_ERROR:
+        headers = record.args[2] if len(record.args) > 2 else None
+        return headers if isinstance(headers, Mapping) else None
+    for argument in record.args:
+        if isinstance(argument, Request):
+            return argument.request_dict
+        if isinstance(argument, Mapping):
+            argument = argument.get("id")
+        if isinstance(argument, str):
+            request = _held_requests.get(argument)
+            if request is not None:
+                return request.request_dict
+    return None
 
 
 def sent_log_context(sent) -> dict[str, int]:
