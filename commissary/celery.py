@@ -13,6 +13,11 @@ received" as the message arrives, and every line Celery's handlers write in the 
 process (an expired or revoked task discarded, a time limit, a pool process lost under the task)
 (``TaskRequest``, ``IdsOfTheTaskMessage``).
 
+The invariant guarded besides: a worker's line never shows a task's arguments or result as
+values. Tasks here take ids, but a worker's lines are safe whatever a task is given: only
+integers, booleans and None are shown, every other value as ``<masked>``; keyword names stay
+(``masked_repr``, ``TaskRequest``, ``TaskValuesMasked``).
+
 Under ``LOG_FORMAT=json`` everything the worker writes is a JSON line: its start-up banner (text
 Celery prints to standard output, not a log record) gives way to one log line saying the same
 essentials, and the notices Celery writes straight to the terminal from its signal handlers
@@ -20,11 +25,13 @@ essentials, and the notices Celery writes straight to the terminal from its sign
 """
 
 import contextlib
+import contextvars
+import itertools
 import logging
 import os
 import sys
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 
 import celery.apps.worker
 from celery import Celery, Task
@@ -35,6 +42,7 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
+    task_success,
 )
 from celery.utils.log import get_multiprocessing_logger
 from celery.worker.consumer import consumer as celery_consumer
@@ -52,11 +60,60 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
 # is kept once its task is done.
 _held_requests: weakref.WeakValueDictionary[str, Request] = weakref.WeakValueDictionary()
 
+MASKED = "<masked>"
+# Celery's own cap on an argument's text (``Task.argsrepr_maxsize``).
+MASKED_REPR_MAX_LENGTH = 1024
+_MASKED_REPR_MAX_DEPTH = 8
+_MASKED_REPR_MAX_ITEMS = MASKED_REPR_MAX_LENGTH // 2
+
+
+def masked_repr(value) -> str:
+    """``repr(value)`` with every value but an integer, a boolean or None written ``<masked>``:
+    lists and tuples element by element, a mapping's keys kept when they are names (an
+    identifier, as a keyword argument's) or integers and its values masked in turn. What a
+    worker's lines show of a task's arguments and result: ids stay, nothing else can."""
+    text = _masked(value, depth=0)
+    if len(text) > MASKED_REPR_MAX_LENGTH:
+        return text[: MASKED_REPR_MAX_LENGTH - 3] + "..."
+    return text
+
+
+def _masked(value, *, depth: int) -> str:
+    if value is None or isinstance(value, int):  # bool is an int
+        return repr(value)
+    if depth >= _MASKED_REPR_MAX_DEPTH:
+        return MASKED
+    if isinstance(value, (list, tuple)):
+        # Enough items to fill the text (each takes at least two characters): the rest is cut.
+        items = [_masked(item, depth=depth + 1) for item in value[:_MASKED_REPR_MAX_ITEMS]]
+        if isinstance(value, list):
+            return "[" + ", ".join(items) + "]"
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, Mapping):
+        return (
+            "{"
+            + ", ".join(
+                f"{_masked_key(key)}: {_masked(item, depth=depth + 1)}"
+                for key, item in itertools.islice(value.items(), _MASKED_REPR_MAX_ITEMS)
+            )
+            + "}"
+        )
+    return MASKED
+
+
+def _masked_key(key) -> str:
+    if (isinstance(key, str) and key.isidentifier()) or isinstance(key, int):
+        return repr(key)
+    return MASKED
+
 
 class TaskRequest(Request):
     """What a worker makes of a task message as it arrives, before logging "Task … received"
     (Celery's ``Task.Request``, its documented way to choose the class):
 
+    - the message's ``argsrepr``/``kwargsrepr`` headers (the arguments' text Celery writes on
+      its lines and events, which the sender may set to anything) are replaced by
+      ``masked_repr`` of the arguments the message carries, before Celery reads them;
     - kept by task id while the worker holds the message, so ``IdsOfTheTaskMessage`` finds the
       message's headers for the lines Celery writes outside a handler ("received");
     - Celery's handlers for the task (Celery's documented way: a subclass overriding them) run
@@ -65,8 +122,21 @@ class TaskRequest(Request):
       raised error", a retry after the process was lost) carries them, and a message they queue
       again (a retry) is sent with them."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, message, *args, headers=None, body=None, decoded=False, **kwargs):
+        sent_headers = message.headers if headers is None else headers
+        # What Celery's own __init__ decodes (kombu caches the decoded payload).
+        payload = (message.body if body is None else body) if decoded else message.payload
+        try:
+            task_args, task_kwargs = payload[0], payload[1]
+        except (IndexError, KeyError, TypeError):
+            task_args = task_kwargs = MASKED
+        headers = {
+            **sent_headers,
+            # Written as a tuple, as Celery writes a task's arguments (JSON made it a list).
+            "argsrepr": masked_repr(tuple(task_args) if isinstance(task_args, list) else task_args),
+            "kwargsrepr": masked_repr(task_kwargs),
+        }
+        super().__init__(message, *args, headers=headers, body=body, decoded=decoded, **kwargs)
         _held_requests[self.id] = self
 
     @contextlib.contextmanager
@@ -189,6 +259,63 @@ def _headers_of_the_message_named_by(record: logging.LogRecord) -> Mapping | Non
     return None
 
 
+# The masked text of the result of the task that just succeeded in this process, by its id:
+# set by ``mask_the_result`` (Celery's ``task_success``, sent before its "succeeded" line).
+_masked_result: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "commissary_masked_task_result", default=None
+)
+# Celery's lines that write a message it cannot run as it came, by their text (the consumer's
+# module constants): which of their arguments are the message's body (or all of it), and which
+# its headers as a mapping (the sender's text of the arguments among them).
+_RAW_MESSAGE_LINES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    celery_consumer.UNKNOWN_TASK_ERROR: ((1,), (2,)),
+    celery_consumer.INVALID_TASK_ERROR: ((1,), ()),
+    celery_consumer.UNKNOWN_FORMAT: ((0,), ()),
+    # The headers there are text already.
+    celery_consumer.MESSAGE_DECODE_ERROR: ((3, 4), ()),
+}
+
+
+class TaskValuesMasked(logging.Filter):
+    """Celery's lines about a task show no argument or result as a value but integers (the
+    invariant in the module's docstring). The arguments' text comes from the message's
+    ``argsrepr``/``kwargsrepr``, which ``TaskRequest`` masked as it arrived. Left here: the
+    result on the "succeeded" line (``data["return_value"]``, the text Celery made of it),
+    replaced by the masked text of the result itself; and the lines about a message the worker
+    cannot run (an unknown task, an invalid or undecodable message), which write its body as it
+    came: the body becomes ``<masked>``, and so does the arguments' text among its headers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        data = getattr(record, "data", None)
+        if isinstance(data, MutableMapping) and "return_value" in data:
+            # ``data`` is also the record's argument: the message is written with it.
+            result = _masked_result.get()
+            data["return_value"] = (
+                result[1] if result is not None and result[0] == data.get("id") else MASKED
+            )
+        raw = _RAW_MESSAGE_LINES.get(record.msg) if isinstance(record.msg, str) else None
+        if raw is not None and isinstance(record.args, tuple):
+            body_positions, header_positions = raw
+            arguments = list(record.args)
+            for position in body_positions:
+                if position < len(arguments):
+                    arguments[position] = MASKED
+            for position in header_positions:
+                if position < len(arguments):
+                    arguments[position] = _headers_masked(arguments[position])
+            record.args = tuple(arguments)
+        return True
+
+
+def _headers_masked(headers):
+    if not isinstance(headers, Mapping):
+        return MASKED
+    return {
+        name: MASKED if name in ("argsrepr", "kwargsrepr") else value
+        for name, value in headers.items()
+    }
+
+
 def sent_log_context(sent) -> dict[str, int]:
     """The log context fields a task's ``LOG_CONTEXT_HEADER`` carries: known names with
     integer values only, whoever wrote the message."""
@@ -205,6 +332,7 @@ def log_as_the_web_does(**_kwargs) -> None:
     # Celery's processes only: a worker logs its lines about the task messages it holds.
     for handler in logging.getLogger().handlers:
         handler.addFilter(IdsOfTheTaskMessage())
+        handler.addFilter(TaskValuesMasked())
     # The prefork pool's own logger (billiard's, "multiprocessing": a pool process that exited
     # unexpectedly) propagates nowhere and has no handler until Celery's log set-up, skipped
     # here, gives it one: its lines would reach standard error as bare text. Through the root
@@ -282,8 +410,16 @@ def bind_the_sent_log_context(task=None, **_kwargs) -> None:
     task.request.log_context_token = logs.replace_context(sent_log_context(sent))
 
 
+@task_success.connect
+def mask_the_result(sender=None, result=None, **_kwargs) -> None:
+    """For Celery's "succeeded" line, written next in the same process (``TaskValuesMasked``)."""
+    if sender is not None:
+        _masked_result.set((sender.request.id, masked_repr(result)))
+
+
 @task_postrun.connect
 def forget_the_log_context(task=None, **_kwargs) -> None:
+    _masked_result.set(None)
     # What was bound before the task (nothing, in a worker) is bound again; a task run in the
     # caller's process (``apply``) so leaves the caller's ids as they were.
     token = getattr(task.request, "log_context_token", None) if task is not None else None

@@ -227,3 +227,63 @@ def test_the_line_refusing_a_task_the_worker_does_not_know_carries_the_ids_it_wa
         "the worker to refuse the unknown task",
     )
     assert _ids(unknown) == (request_id, USER_ID, FACILITY_ID)
+
+
+def test_no_line_shows_a_tasks_strings_and_every_line_names_it_with_its_ids(
+    broker, start_worker, wait_for
+):
+    worker = start_worker(app_module=PROBE_APP, pool="prefork", LOG_FORMAT="json")
+
+    sent = {
+        then: _send_with_ids(broker, "probe.take", **_probe_take(then))
+        for then in ("succeed", "fail", "retry")
+    }
+    # A message for a task this worker does not know, with a secret argument.
+    _, unknown_task_id = _send_with_ids(broker, "probe.unknown", args=[SECRET_CODE])
+
+    succeeded = _line(
+        worker,
+        wait_for,
+        rf"^Task probe\.take\[{sent['succeed'][1]}\] succeeded in ",
+        "the task to succeed",
+    )
+    failed = _line(
+        worker,
+        wait_for,
+        rf"^Task probe\.take\[{sent['fail'][1]}\] raised unexpected: ValueError\('refused'\)$",
+        "the task to fail",
+    )
+    _line(
+        worker,
+        wait_for,
+        rf"^Task probe\.take\[{sent['retry'][1]}\] retry: ",
+        "the task to retry",
+    )
+    _line(
+        worker,
+        wait_for,
+        rf"^Task probe\.take\[{sent['retry'][1]}\] succeeded in ",
+        "the retried task to succeed",
+    )
+    unknown = _line(
+        worker,
+        wait_for,
+        r"^Received unregistered task of type 'probe\.unknown'",
+        "the worker to refuse the unknown task",
+    )
+
+    log = worker.log()
+    assert SECRET_CODE not in log and SECRET_PIN not in log
+    # The integers stay, the strings' places are marked.
+    assert succeeded["message"].endswith(": {'code': <masked>, 'pin': <masked>, 'facility_id': 6}")
+    assert failed["data"]["args"] == "(<masked>,)"
+    assert failed["data"]["kwargs"] == "{'pin': <masked>, 'facility_id': 6, 'then': <masked>}"
+    for request_id, task_id in sent.values():
+        messages = _assert_every_line_naming_the_task_carries(
+            worker, task_id, (request_id, USER_ID, FACILITY_ID)
+        )
+        assert f"Task probe.take[{task_id}] received" in messages
+    assert f"'id': '{unknown_task_id}'" in unknown["message"]  # its headers, but the arguments
+
+    # Nothing is kept about a message once its task is done.
+    assert _held_request_count(broker, worker) == 0
