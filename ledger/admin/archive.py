@@ -51,17 +51,24 @@ def account_shown(account) -> str:
 @admin.register(ArchivedJournalMonth)
 class ArchivedJournalMonthAdmin(ReadOnlyAdmin):
     scope_global = True  # the whole journal's months; their totals are scoped below
-    list_display = (
+    # The links to its totals next to the month, where a phone shows them without scrolling;
+    # they also say whether its day totals were kept.
+    list_display = ("month_shown", "totals_kept", "detached_at", "entries")
+    list_filter = ("has_day_totals",)
+    ordering = ("-month",)
+    fields = (
         "month_shown",
         "detached_at",
         "entries",
         "has_day_totals",
         "account_totals",
         "day_totals",
+        "starts_at",
+        "ends_at",
+        "table_name",
+        "reconciliation_run",
     )
-    list_filter = ("has_day_totals",)
-    ordering = ("-month",)
-    readonly_fields = ("account_totals", "day_totals")
+    readonly_fields = ("month_shown", "entries", "account_totals", "day_totals")
 
     def get_queryset(self, request):
         return (
@@ -81,6 +88,12 @@ class ArchivedJournalMonthAdmin(ReadOnlyAdmin):
     def entries(self, month):
         return f"{month.entry_count:,}"
 
+    @admin.display(description=_("totals kept"))
+    def totals_kept(self, month):
+        """Both links in one column, one above the other, so the list fits beside the filters
+        on a laptop's screen."""
+        return format_html("{}<br>{}", self.account_totals(month), self.day_totals(month))
+
     @admin.display(description=_("account totals"))
     def account_totals(self, month):
         count = month.visible_account_totals
@@ -93,7 +106,7 @@ class ArchivedJournalMonthAdmin(ReadOnlyAdmin):
     @admin.display(description=_("day totals"))
     def day_totals(self, month):
         if not month.has_day_totals:
-            return gettext("not kept")
+            return gettext("day totals not kept")
         count = month.visible_day_totals
         text = ngettext("%(count)d day total", "%(count)d day totals", count) % {"count": count}
         url = reverse("admin:ledger_archiveddaytotal_changelist")
@@ -132,12 +145,13 @@ class ArchivedTotalAdmin(ReadOnlyAdmin):
 
 @admin.register(ArchivedAccountTotal)
 class ArchivedAccountTotalAdmin(ArchivedTotalAdmin):
-    list_display = ("month_shown", "account_shown", "account_number", "facility", "amount")
+    # The total before the facility and the account id, so a phone shows it without scrolling.
+    list_display = ("month_shown", "account_shown", "amount", "facility", "account_number")
     ordering = ("-archived_month__month", "account__facility__code", "account_id")
 
 
 @admin.register(ArchivedDayTotal)
 class ArchivedDayTotalAdmin(ArchivedTotalAdmin):
-    list_display = ("day", "facility", "account_shown", "account_number", "amount", "month_shown")
+    list_display = ("day", "account_shown", "amount", "facility", "account_number", "month_shown")
     date_hierarchy = "day"
     ordering = ("-day", "account__facility__code", "account_id")
