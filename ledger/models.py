@@ -359,8 +359,8 @@ class ArchivedJournalMonth(models.Model):
         default=False,
         verbose_name=_("has day totals"),
         help_text=_(
-            "Whether its per-day totals were kept (ArchivedDayTotal): months detached before "
-            "they were kept answer no report of their days."
+            "Whether its day totals were kept (see Archived day totals): months detached "
+            "before they were kept answer no report of their days."
         ),
     )
 
