@@ -42,6 +42,21 @@ worker under 300 MB (the exact mode is an audit run, with no target). The last f
 the output are the rollover ratio, the two reconciliation ratios and the peak memory.
 ``--only rollover`` or ``--only reconciliation`` measures one of the two.
 
+``--only detach`` measures the detach of the journal's oldest month (``manage.py
+detach_journal_month``, ``ledger.archive.detach_oldest_month``) on a journal that spans
+``--months`` months (2 by default with it: the month before last, which may be detached, and
+last month): a clean reconciliation run first (the detach needs one), then, alternating which
+goes first, the services in the worker and the same statements sent bare after the plan (the
+month's figures, the GROUP BYs into the two temporary tables, the locks, the inserts, the
+DETACH, the commit), each phase's wall time, client CPU and backend CPU (read from /proc: the
+server must run on this machine) and the locked part (from the lock attempt that got the locks
+to the commit). The run stops unless the raw side sends the same statements as the services.
+Each detach is undone before the next (the archived rows deleted, the month's partition made
+again and its rows copied back, the tables rewritten). It reports the account and day totals
+kept beside the month's entries, their tables' and indexes' bytes beside the partition's, and,
+once more each way with one client posting purchases in a loop, the postings' latency before
+the detach, during it and during its locked part (count, median, p99, max).
+
 ``--compare-unpartitioned`` measures, in place of the above, the same data in both layouts of
 the journal: partitioned by month, as migrated (``ledger 0011``), and one plain table. After
 loading it builds ``ledger_entry_unpartitioned`` beside the journal with the same rows, and
@@ -135,8 +150,16 @@ def next_month(month: dt.date) -> dt.date:
     return (month + dt.timedelta(days=32)).replace(day=1)
 
 
-def existing_data(params: dict, inmates: int, transactions: int) -> tuple[int, dt.date] | None:
-    """The facility and data month of a database already built at this size, if there is one."""
+def add_months(month: dt.date, count: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def existing_data(
+    params: dict, inmates: int, transactions: int, months: int = 1
+) -> tuple[int, dt.date] | None:
+    """The facility and data month of a database already built at this size and over this
+    many months, if there is one."""
     import psycopg
 
     try:
@@ -149,7 +172,9 @@ def existing_data(params: dict, inmates: int, transactions: int) -> tuple[int, d
                 "SELECT f.id,"
                 " (SELECT COUNT(*) FROM facilities_inmate i WHERE i.facility_id = f.id),"
                 " (SELECT COUNT(*) FROM ledger_transaction t WHERE t.facility_id = f.id),"
-                " (SELECT MIN(p.month) FROM ledger_monthlyperiod p WHERE p.facility_id = f.id)"
+                " (SELECT MIN(p.month) FROM ledger_monthlyperiod p WHERE p.facility_id = f.id),"
+                " (SELECT MIN(t.created_at AT TIME ZONE f.timezone)::date FROM ledger_transaction t"
+                " WHERE t.facility_id = f.id)"
                 " FROM facilities_facility f WHERE f.code = %s",
                 [FACILITY_CODE],
             ).fetchone()
@@ -157,10 +182,14 @@ def existing_data(params: dict, inmates: int, transactions: int) -> tuple[int, d
             return None
     if row is None or row[1:3] != (inmates, transactions) or row[3] is None:
         return None
+    if row[4].replace(day=1) != add_months(row[3], 1 - months):
+        return None
     return row[0], row[3]
 
 
-def build_data(params: dict, *, inmates: int, transactions: int, checked: bool) -> tuple:
+def build_data(
+    params: dict, *, inmates: int, transactions: int, checked: bool, months: int = 1
+) -> tuple:
     """Create the database, then load it (``load_data``).
     Returns (facility id, the month the data lives in)."""
     from django.core.management import call_command
@@ -171,7 +200,12 @@ def build_data(params: dict, *, inmates: int, transactions: int, checked: bool) 
         recreate_database(params)
         call_command("migrate", verbosity=0)
     return load_data(
-        params, inmates=inmates, transactions=transactions, checked=checked, progress=progress
+        params,
+        inmates=inmates,
+        transactions=transactions,
+        checked=checked,
+        progress=progress,
+        months=months,
     )
 
 
@@ -194,10 +228,11 @@ def make_partitions(start: dt.datetime, end: dt.datetime) -> None:
 
 
 def load_data(
-    params: dict, *, inmates: int, transactions: int, checked: bool, progress=None
+    params: dict, *, inmates: int, transactions: int, checked: bool, progress=None, months: int = 1
 ) -> tuple:
     """Create the facility, inmates, accounts, last month's periods, deposits and journal in
-    the migrated database of ``params``. Returns (facility id, the month the data lives in)."""
+    the migrated database of ``params``; the journal spans the ``months`` months that end with
+    last month, evenly. Returns (facility id, last month: the month of the periods)."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from tqdm import tqdm
@@ -220,7 +255,8 @@ def load_data(
 
     zone = ZoneInfo(facility.timezone)
     month = previous_month(dt.datetime.now(zone).date().replace(day=1))
-    month_start = dt.datetime.combine(month, dt.time(), zone)
+    # The journal's first instant: the start of its first month (last month when it is one).
+    month_start = dt.datetime.combine(add_months(month, 1 - months), dt.time(), zone)
     month_end = dt.datetime.combine(next_month(month), dt.time(), zone)
     # The journal's entries go into their month's partition, as in production, where the
     # daily task creates it ahead; not into the DEFAULT partition the migration leaves.
@@ -686,6 +722,600 @@ def check_layouts(raw) -> None:
         )
 
 
+# --- the detach of the oldest month (--only detach) -----------------------------------------
+
+# The statements ``ledger.archive.detach_oldest_month`` sends once it has its plan, bare: the
+# raw side sends these, and the run stops (``BaselineDrift``) unless the services sent the
+# same, in the same order. Copies, not imports: a change to the services shows as a drift.
+DETACH_MONTH_FIGURES = (
+    "SELECT COUNT(*), COUNT(DISTINCT account_id), COALESCE(SUM(amount_fen), 0), "
+    "COALESCE(MAX(id), 0) FROM {table}"
+)
+DETACH_ACCOUNT_TOTALS = (
+    "CREATE TEMPORARY TABLE archived_month_totals ON COMMIT DROP AS "
+    "SELECT account_id, SUM(amount_fen) AS amount_fen FROM {table} GROUP BY account_id"
+)
+DETACH_DAY_TOTALS = """
+CREATE TEMPORARY TABLE archived_day_totals ON COMMIT DROP AS
+SELECT e.account_id, local.day,
+       GREATEST(local.day::timestamp AT TIME ZONE f.timezone, %(starts_at)s) AS starts_at,
+       LEAST((local.day + 1)::timestamp AT TIME ZONE f.timezone, %(ends_at)s) AS ends_at,
+       SUM(e.amount_fen) AS amount_fen
+FROM {table} e
+JOIN ledger_account a ON a.id = e.account_id
+JOIN facilities_facility f ON f.id = a.facility_id
+CROSS JOIN LATERAL (SELECT (e.created_at AT TIME ZONE f.timezone)::date AS day) local
+WHERE a.kind = ANY(%(kinds)s)
+GROUP BY e.account_id, local.day, f.timezone
+"""
+DETACH_LOCKS = (
+    "LOCK TABLE ledger_account IN EXCLUSIVE MODE NOWAIT",
+    "LOCK TABLE ledger_transaction IN EXCLUSIVE MODE NOWAIT",
+    "LOCK TABLE ledger_entry IN ACCESS EXCLUSIVE MODE NOWAIT",
+    "SET CONSTRAINTS ALL IMMEDIATE",
+)
+DETACH_NEWEST_ID = "SELECT COALESCE(MAX(id), 0) FROM {table}"
+DETACH_ARCHIVED_MONTH = (
+    'INSERT INTO "ledger_archivedjournalmonth" ("month", "starts_at", "ends_at", "table_name", '
+    '"entry_count", "reconciliation_run_id", "detached_at", "has_day_totals") VALUES '
+    '(%s, %s, %s, %s, %s, %s, %s, %s) RETURNING "ledger_archivedjournalmonth"."id"'
+)
+DETACH_STORE_ACCOUNT_TOTALS = (
+    "INSERT INTO ledger_archivedaccounttotal (archived_month_id, account_id, amount_fen) "
+    "SELECT %s, account_id, amount_fen FROM archived_month_totals"
+)
+DETACH_STORE_DAY_TOTALS = (
+    "INSERT INTO ledger_archiveddaytotal "
+    "(archived_month_id, account_id, day, starts_at, ends_at, amount_fen) "
+    "SELECT %s, account_id, day, starts_at, ends_at, amount_fen FROM archived_day_totals"
+)
+DETACH_PARTITION = "ALTER TABLE ledger_entry DETACH PARTITION {table}"
+DETACH_DEFAULT_LEFT = "SELECT COUNT(*) FROM ledger_entry_default WHERE created_at < %s"
+DETACH_KINDS = ["spendable", "held", "sales", "fees"]
+LOCK_PAUSE_SECONDS = 0.05  # between two attempts at the locks, as the services pause
+
+# The detach's phases, in order, each begun by the first statement that starts so once the one
+# before it has begun (the lock's retried attempts stay in the lock's phase); the plan is what
+# comes before the month's figures, and the commit what follows the last statement.
+PLAN_PHASE = "plan (checks before it)"
+DETACH_PHASES = (
+    ("sum the month (count, sum, newest id)", "SELECT COUNT(*), COUNT(DISTINCT account_id)"),
+    ("account totals: GROUP BY account", "CREATE TEMPORARY TABLE archived_month_totals"),
+    ("day totals: GROUP BY account, day", "CREATE TEMPORARY TABLE archived_day_totals"),
+    ("lock accounts, transactions, journal", "SAVEPOINT"),
+    ("newest id unchanged", "SELECT COALESCE(MAX(id), 0) FROM ledger_entry_p"),
+    ("archived month's row", 'INSERT INTO "ledger_archivedjournalmonth"'),
+    ("store account totals", "INSERT INTO ledger_archivedaccounttotal"),
+    ("store day totals", "INSERT INTO ledger_archiveddaytotal"),
+    ("DETACH PARTITION", "ALTER TABLE ledger_entry DETACH PARTITION"),
+    ("default partition holds none of it", "SELECT COUNT(*) FROM ledger_entry_default"),
+)
+COMMIT_PHASE = "commit"
+LOCK_STATEMENT = DETACH_LOCKS[0]
+_SAVEPOINT_NAME = re.compile(r"\b(SAVEPOINT) \S+")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BaselineDrift(Exception):
+    """The raw detach no longer sends what the services send."""
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process on this machine (a PostgreSQL backend)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+class StatementClock:
+    """Each statement sent with when it started and ended (``time.monotonic``, which every
+    process on the machine reads alike), this process's CPU and its backend's CPU at both;
+    ``mark()`` notes the same at an instant between statements (the start, the return)."""
+
+    def __init__(self, backend_pid: int):
+        self.backend_pid = backend_pid
+        self.statements: list[tuple[str, tuple, tuple]] = []
+        self.marks: list[tuple] = []
+
+    def now(self) -> tuple[float, float, float]:
+        return time.monotonic(), time.process_time(), process_cpu(self.backend_pid)
+
+    def mark(self) -> None:
+        self.marks.append(self.now())
+
+    @contextlib.contextmanager
+    def statement(self, sql: str):
+        began = self.now()
+        try:
+            yield
+        finally:
+            self.statements.append((sql, began, self.now()))
+
+    def __call__(self, execute, sql, params, many, context):
+        """As a Django execute wrapper."""
+        with self.statement(sql):
+            return execute(sql, params, many, context)
+
+    def send(self, raw, sql: str, params=None):
+        """A statement on a bare psycopg connection."""
+        with self.statement(sql):
+            return raw.execute(sql, params)
+
+
+def statement_shape(sql: str) -> str:
+    """A statement with its white space collapsed and its savepoint's name taken out."""
+    return _SAVEPOINT_NAME.sub(r"\1 ?", " ".join(sql.split()))
+
+
+def phases_of(statements, started, returned) -> list[dict]:
+    """The detach's phases (``DETACH_PHASES``, after its plan, then its commit) from the
+    clock's statements and its marks at the call and at the return: each phase's wall seconds,
+    client and backend CPU seconds and statements, from its first statement's start to the
+    next phase's (so the client's work between statements counts). Then the locked part: from
+    the last lock attempt (the one that got the locks) to the return. Raises
+    ``BaselineDrift`` when a phase never began: the services' statements changed."""
+    starts = [(PLAN_PHASE, started, 0)]
+    current = -1
+    for number, (sql, began, _ended) in enumerate(statements):
+        upcoming = current + 1
+        if upcoming < len(DETACH_PHASES) and sql.lstrip().startswith(DETACH_PHASES[upcoming][1]):
+            current = upcoming
+            starts.append((DETACH_PHASES[current][0], began, number))
+    if current != len(DETACH_PHASES) - 1:
+        raise BaselineDrift(
+            f"the detach's phase {DETACH_PHASES[current + 1][0]!r} was not found in what it "
+            "sent: its statements changed"
+        )
+    starts.append((COMMIT_PHASE, statements[-1][2], len(statements)))
+    bounds = [*starts, (None, returned, len(statements))]
+    phases = []
+    for (name, at, first), (_, until, after) in zip(bounds, bounds[1:], strict=False):
+        phases.append(
+            {
+                "phase": name,
+                "wall": until[0] - at[0],
+                "client": until[1] - at[1],
+                "backend": until[2] - at[2],
+                "statements": after - first,
+            }
+        )
+    attempts = [began for sql, began, _ in statements if sql.lstrip().startswith(LOCK_STATEMENT)]
+    locked_from = attempts[-1]
+    phases.append(
+        {
+            "phase": "locked part (last lock attempt to return)",
+            "wall": returned[0] - locked_from[0],
+            "client": returned[1] - locked_from[1],
+            "backend": returned[2] - locked_from[2],
+            "statements": sum(1 for _, began, _ in statements if began[0] >= locked_from[0]),
+            "lock attempts": len(attempts),
+            "locked from": locked_from[0],
+            "started": started[0],
+            "returned": returned[0],
+        }
+    )
+    return phases
+
+
+def check_detach_mirror(services: list[str], raw: list[str]) -> str:
+    """The services' statements from the month's figures on against the raw side's: the same
+    shapes in the same order, or ``BaselineDrift`` naming the first that differs."""
+    heavy = next(
+        (n for n, sql in enumerate(services) if sql.lstrip().startswith(DETACH_PHASES[0][1])),
+        len(services),
+    )
+    ours = [statement_shape(sql) for sql in services[heavy:]]
+    theirs = [statement_shape(sql) for sql in raw]
+    line = f"detach: services {len(ours)} statements after its plan, raw {len(theirs)}"
+    if ours != theirs:
+        for number, (one, other) in enumerate(zip(ours, theirs, strict=False), start=1):
+            if one != other:
+                difference = f"statement {number}:\n  services: {one}\n  raw:      {other}"
+                break
+        else:
+            longer, side = (ours, "services") if len(ours) > len(theirs) else (theirs, "raw")
+            difference = f"only {side} sends: {longer[min(len(ours), len(theirs))]}"
+        raise BaselineDrift(f"{line}\n{difference}\nthe raw detach no longer mirrors the services")
+    return line
+
+
+def raw_detach(raw, plan, *, now: dt.datetime) -> tuple[StatementClock, int]:
+    """The detach's statements after its plan, bare, in one transaction that commits, on a
+    bare connection: the clock and the day totals stored. Retries the locks as the services
+    do (all three with NOWAIT in a savepoint, again after a pause while one is busy)."""
+    import psycopg
+
+    clock = StatementClock(raw.info.backend_pid)
+    table = plan.table_name
+    day_values = {"starts_at": plan.starts_at, "ends_at": plan.ends_at, "kinds": DETACH_KINDS}
+    clock.mark()
+    with raw.transaction():
+        entries, _accounts, _sum, newest_id = clock.send(
+            raw, DETACH_MONTH_FIGURES.format(table=table)
+        ).fetchone()
+        clock.send(raw, DETACH_ACCOUNT_TOTALS.format(table=table))
+        clock.send(raw, DETACH_DAY_TOTALS.format(table=table), day_values)
+        while True:
+            try:
+                clock.send(raw, 'SAVEPOINT "raw_lock"')
+                for sql in DETACH_LOCKS:
+                    clock.send(raw, sql)
+                clock.send(raw, 'RELEASE SAVEPOINT "raw_lock"')
+                break
+            except psycopg.errors.LockNotAvailable:
+                clock.send(raw, 'ROLLBACK TO SAVEPOINT "raw_lock"')
+                time.sleep(LOCK_PAUSE_SECONDS)
+        if clock.send(raw, DETACH_NEWEST_ID.format(table=table)).fetchone()[0] != newest_id:
+            raise SystemExit("an entry of the month was added while the raw side summed it")
+        (archived_id,) = clock.send(
+            raw,
+            DETACH_ARCHIVED_MONTH,
+            [
+                plan.month,
+                plan.starts_at,
+                plan.ends_at,
+                table,
+                entries,
+                plan.reconciliation_run.pk,
+                now,
+                True,
+            ],
+        ).fetchone()
+        clock.send(raw, DETACH_STORE_ACCOUNT_TOTALS, [archived_id])
+        day_totals = clock.send(raw, DETACH_STORE_DAY_TOTALS, [archived_id]).rowcount
+        clock.send(raw, DETACH_PARTITION.format(table=table))
+        if clock.send(raw, DETACH_DEFAULT_LEFT, [plan.ends_at]).fetchone()[0]:
+            raise SystemExit("an entry of the month reached the default partition")
+    clock.mark()
+    return clock, day_totals
+
+
+def put_month_back(raw, month: dt.date) -> None:
+    """Undo a detach (the services' or the raw side's): the archived rows deleted, the month's
+    partition made again (``ledger.partitions.create_partition``) and its rows copied back
+    from the detached table, which is dropped; the tables rewritten, so the next detach starts
+    from the pages the build left. Does nothing when the month is attached."""
+    from ledger import partitions
+
+    table = partitions.partition_name(month)
+    if month in partitions.attached_months():
+        return
+    parked = f"{table}_detached"
+    with raw.transaction():
+        # The archived tables are append-only by trigger; the replica role skips it.
+        raw.execute("SET LOCAL session_replication_role = replica")
+        raw.execute(
+            "DELETE FROM ledger_archiveddaytotal WHERE archived_month_id IN "
+            "(SELECT id FROM ledger_archivedjournalmonth WHERE month = %s)",
+            [month],
+        )
+        raw.execute(
+            "DELETE FROM ledger_archivedaccounttotal WHERE archived_month_id IN "
+            "(SELECT id FROM ledger_archivedjournalmonth WHERE month = %s)",
+            [month],
+        )
+        raw.execute("DELETE FROM ledger_archivedjournalmonth WHERE month = %s", [month])
+        raw.execute(f"ALTER TABLE {table} RENAME TO {parked}")
+    partitions.create_partition(month)
+    with raw.transaction():
+        raw.execute("SET LOCAL session_replication_role = replica")
+        raw.execute(f"INSERT INTO {table} OVERRIDING SYSTEM VALUE SELECT * FROM {parked}")  # noqa: S608 - names built from a date
+        raw.execute(f"DROP TABLE {parked}")
+    for name in (
+        "ledger_archiveddaytotal",
+        "ledger_archivedaccounttotal",
+        "ledger_archivedjournalmonth",
+    ):
+        raw.execute(f"VACUUM FULL {name}")
+    raw.execute(f"VACUUM (FREEZE, ANALYZE) {table}")
+    raw.execute("CHECKPOINT")
+
+
+def put_archived_months_back(raw) -> None:
+    """Every month a detach left detached (a run stopped half-way) back in the journal."""
+    months = [
+        month
+        for (month,) in raw.execute(
+            "SELECT month FROM ledger_archivedjournalmonth ORDER BY month DESC"
+        ).fetchall()
+    ]
+    for month in months:
+        put_month_back(raw, month)
+
+
+def relation_bytes(raw, name: str) -> tuple[int, int]:
+    """(table, indexes) bytes of a relation."""
+    return raw.execute(
+        "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass)", [name, name]
+    ).fetchone()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile (the largest for fraction 1)."""
+    ordered = sorted(values)
+    rank = max(1, -(-int(fraction * 1000) * len(ordered) // 1000))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def posting_waits(postings, *, before_from, detach_from, locked_from, detach_to) -> dict:
+    """The postings' latencies (``postings``: (began, ended) monotonic instants) in three
+    windows: before the detach began (from ``before_from``), those that overlapped the detach,
+    and those that overlapped its locked part. Each: count, median, p99, max seconds."""
+    windows = {
+        "before": [b for b in postings if before_from <= b[0] and b[1] <= detach_from],
+        "during the detach": [b for b in postings if b[1] > detach_from and b[0] < detach_to],
+        "during its locked part": [b for b in postings if b[1] > locked_from and b[0] < detach_to],
+    }
+    figures = {}
+    for name, chosen in windows.items():
+        latencies = [ended - began for began, ended in chosen]
+        figures[name] = (
+            {
+                "count": len(latencies),
+                "median": percentile(latencies, 0.5),
+                "p99": percentile(latencies, 0.99),
+                "max": max(latencies),
+            }
+            if latencies
+            else {"count": 0}
+        )
+    return figures
+
+
+def poster(database_url: str, commands) -> None:
+    """One client posting purchases (the kiosk's debit: the inmate's lock, then
+    ``post_purchase``) one after another, round robin over some of the facility's inmates,
+    from "post" until "halt"; answers with each posting's (began, ended)."""
+    setup_django(database_url)
+    import uuid
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from facilities.models import Inmate
+    from ledger import services as ledger_services
+    from ledger.locks import lock_inmate_accounts
+
+    facility_id = commands.recv()
+    inmate_ids = list(
+        Inmate.objects.filter(facility_id=facility_id)
+        .order_by("id")
+        .values_list("id", flat=True)[:POSTER_INMATES]
+    )
+    commands.send(len(inmate_ids))
+    prefix = uuid.uuid4().hex[:8]
+    count = 0
+    while True:
+        command = commands.recv()
+        if command == "stop":
+            connection.close()
+            commands.send(None)
+            return
+        postings = []
+        while not commands.poll():
+            inmate_id = inmate_ids[count % len(inmate_ids)]
+            count += 1
+            began = time.monotonic()
+            with transaction.atomic(), connection.cursor() as cursor:
+                locked = lock_inmate_accounts(cursor, by="inmate", key=inmate_id)
+                ledger_services.post_purchase(
+                    cursor,
+                    locked=locked,
+                    amount_fen=POSTER_PURCHASE_FEN,
+                    idempotency_scope="kiosk:detachbench",
+                    idempotency_key=f"{prefix}-{count}",
+                    request_hash=ledger_services.purchase_request_hash(
+                        inmate_id=inmate_id, amount_fen=POSTER_PURCHASE_FEN, memo=""
+                    ),
+                    memo="",
+                    now=timezone.now(),
+                )
+            postings.append((began, time.monotonic()))
+        commands.recv()  # the halt
+        commands.send(postings)
+
+
+POSTER_INMATES = 1_000
+POSTER_PURCHASE_FEN = 1
+QUIET_SECONDS = 3.0  # the postings measured before each detach begins
+
+
+def detach_sizes(raw, plan, archived_id: int) -> dict:
+    """Rows and bytes the detach kept, beside the month it detached."""
+    day_kinds = raw.execute(
+        f"SELECT COUNT(*) FROM {plan.table_name} e JOIN ledger_account a ON a.id = e.account_id "  # noqa: S608 - a name built from a date
+        "WHERE a.kind = ANY(%s)",
+        [DETACH_KINDS],
+    ).fetchone()[0]
+    counts = {
+        table: raw.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE archived_month_id = %s",  # noqa: S608 - this module's names
+            [archived_id],
+        ).fetchone()[0]
+        for table in ("ledger_archivedaccounttotal", "ledger_archiveddaytotal")
+    }
+    (entries,) = raw.execute(f"SELECT COUNT(*) FROM {plan.table_name}").fetchone()  # noqa: S608 - a name built from a date
+    return {
+        "entries": entries,
+        "entries on day-total accounts": day_kinds,
+        "account totals": counts["ledger_archivedaccounttotal"],
+        "day totals": counts["ledger_archiveddaytotal"],
+        "bytes": {
+            name: relation_bytes(raw, table)
+            for name, table in (
+                ("the detached partition", plan.table_name),
+                ("account totals", "ledger_archivedaccounttotal"),
+                ("day totals", "ledger_archiveddaytotal"),
+            )
+        },
+    }
+
+
+class Poster:
+    def __init__(self, database_url: str, facility_id: int):
+        context = multiprocessing.get_context("spawn")
+        self.commands, theirs = context.Pipe()
+        self.process = context.Process(target=poster, args=(database_url, theirs), daemon=True)
+        self.process.start()
+        self.commands.send(facility_id)
+        self.inmates = self.commands.recv()
+
+    def start(self) -> None:
+        self.commands.send("post")
+
+    def halt(self) -> list:
+        self.commands.send("halt")
+        return self.commands.recv()
+
+    def stop(self) -> None:
+        self.commands.send("stop")
+        self.commands.recv()
+        self.process.join(timeout=30)
+
+
+def detach_once(side: str, work, raw, plan) -> tuple[list, list, int, int]:
+    """One detach by ``side``: (its phases, the statements it sent, the archived month's id,
+    day totals stored). The month stays detached: ``put_month_back`` undoes it."""
+    from django.utils import timezone
+
+    if side == "services":
+        statements, marks, archived_id, day_totals = work.ask("detach")
+    else:
+        clock, day_totals = raw_detach(raw, plan, now=timezone.now())
+        statements, marks = clock.statements, clock.marks
+        archived_id = raw.execute(
+            "SELECT id FROM ledger_archivedjournalmonth WHERE month = %s", [plan.month]
+        ).fetchone()[0]
+    return phases_of(statements, marks[0], marks[-1]), statements, archived_id, day_totals
+
+
+def measure_detach(options, work, raw, *, database_url: str, facility_id: int) -> dict:
+    """The detach of the journal's oldest month, as ``manage.py detach_journal_month`` does it
+    (``ledger.archive.detach_oldest_month`` in the worker), beside its statements sent bare
+    (``raw_detach``), alternating which goes first, each undone after (``put_month_back``);
+    the raw side must send what the services send (``check_detach_mirror``). Then once more
+    each way with one client posting purchases in a loop, timing each posting."""
+    from ledger import archive
+
+    seconds, findings, examples = work.ask("reconcile", False)
+    print(f"\nreconciliation (the clean run a detach needs): {seconds:.2f} s, {findings} findings")
+    if findings:
+        print("\n".join(f"    {example}" for example in examples))
+        raise SystemExit("the loaded ledger does not reconcile")
+    plan = archive.plan_detach()
+    entries, accounts, _sum, _newest = archive.month_figures(plan)  # its pages read once
+    print(
+        f"detach of {plan.month:%Y-%m} ({plan.table_name}): {entries:,} entries on "
+        f"{accounts:,} accounts",
+        flush=True,
+    )
+    result = {"runs": {"services": [], "raw": []}, "plan": plan}
+    checked = {}
+    for round_number in range(options.rounds):
+        sides = ("raw", "services") if round_number % 2 == 0 else ("services", "raw")
+        for side in sides:
+            phases, statements, archived_id, day_totals = detach_once(side, work, raw, plan)
+            if side == "services" and "sizes" not in result:
+                result["sizes"] = detach_sizes(raw, plan, archived_id)
+            checked.setdefault(side, [sql for sql, _, _ in statements])
+            put_month_back(raw, plan.month)
+            result["runs"][side].append(phases)
+            print(
+                f"  {side}: {detach_seconds(phases):.2f} s (locked part {phases[-1]['wall']:.2f}"
+                f" s, {phases[-1]['lock attempts']} lock attempts), {day_totals:,} day totals",
+                flush=True,
+            )
+            if len(checked) == 2 and "mirror" not in result:
+                result["mirror"] = check_detach_mirror(checked["services"], checked["raw"])
+                print(f"  {result['mirror']}", flush=True)
+    posting = Poster(database_url, facility_id)
+    try:
+        for side in ("services", "raw"):
+            posting.start()
+            time.sleep(QUIET_SECONDS + 1)  # the first second warms the client
+            phases, _statements, _archived_id, _day_totals = detach_once(side, work, raw, plan)
+            time.sleep(0.5)
+            postings = posting.halt()
+            put_month_back(raw, plan.month)
+            locked = phases[-1]
+            result.setdefault("posting", {})[side] = {
+                "phases": phases,
+                "waits": posting_waits(
+                    postings,
+                    before_from=postings[0][0] + 1 if postings else 0,
+                    detach_from=locked["started"],
+                    locked_from=locked["locked from"],
+                    detach_to=locked["returned"],
+                ),
+            }
+            print(f"  {side} with one client posting: {locked['lock attempts']} lock attempts")
+    finally:
+        posting.stop()
+    return result
+
+
+def detach_seconds(phases: list[dict]) -> float:
+    """The whole detach's wall seconds, from the call to the return."""
+    return phases[-1]["returned"] - phases[-1]["started"]
+
+
+def report_detach(options, result: dict, peak_mb: float) -> None:
+    """Each side's best run phase by phase, the ratio, the rows and bytes kept, and the
+    postings' latencies before and during the detach."""
+    best = {side: min(runs, key=detach_seconds) for side, runs in result["runs"].items()}
+    print(f"\ndetach, best of {options.rounds} (wall s / client CPU s / backend CPU s):")
+    print(f"  {'phase':<42} {'services':>22} {'raw':>22}")
+    for ours, theirs in zip(best["services"], best["raw"], strict=True):
+        cells = [
+            f"{p['wall']:7.3f} {p['client']:6.2f} {p['backend']:6.2f}"
+            if p["phase"] != PLAN_PHASE or side == "services"
+            else f"{'(not sent)':>22}"
+            for side, p in (("services", ours), ("raw", theirs))
+        ]
+        print(f"  {ours['phase']:<42} {cells[0]:>22} {cells[1]:>22}")
+    totals = {side: detach_seconds(phases) for side, phases in best.items()}
+    # The raw side has no plan: the ratio is of the work after it.
+    after_plan = {side: totals[side] - best[side][0]["wall"] for side in best}
+    print(f"  {'whole detach':<42} {totals['services']:7.3f} s{'':<14} {totals['raw']:7.3f} s")
+    sizes = result["sizes"]
+    entries = sizes["entries"]
+    print(
+        f"rows kept for {entries:,} entries ({sizes['entries on day-total accounts']:,} on "
+        "spendable, held, sales and fees accounts):"
+    )
+    for name in ("account totals", "day totals"):
+        print(f"  {name}: {sizes[name]:,} ({sizes[name] / entries:.3f} per entry)")
+    partition = sum(sizes["bytes"]["the detached partition"])
+    print("bytes (table + indexes):")
+    for name, (heap, indexes) in sizes["bytes"].items():
+        print(
+            f"  {name}: {heap / 2**20:.1f} + {indexes / 2**20:.1f} MB"
+            f" ({(heap + indexes) / partition:.3f} of the partition)"
+        )
+    for side, posting in result.get("posting", {}).items():
+        phases = posting["phases"]
+        print(
+            f"one client posting purchases, detach by {side}: {detach_seconds(phases):.2f} s, "
+            f"locked part {phases[-1]['wall']:.3f} s after {phases[-1]['lock attempts']} lock "
+            "attempts; posting latency (count, median, p99, max ms):"
+        )
+        for window, figures in posting["waits"].items():
+            if figures["count"]:
+                print(
+                    f"  {window:<24} {figures['count']:6,} {1000 * figures['median']:8.1f}"
+                    f" {1000 * figures['p99']:8.1f} {1000 * figures['max']:8.1f}"
+                )
+            else:
+                print(f"  {window:<24} none")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"peak worker MB: {peak_mb:.0f}")
+    print(
+        f"detach/raw, after the plan: {after_plan['services'] / after_plan['raw']:.2f}; "
+        f"locked part services {best['services'][-1]['wall']:.3f} s, raw "
+        f"{best['raw'][-1]['wall']:.3f} s"
+    )
+    print(f"day totals per entry: {sizes['day totals'] / entries:.3f}")
+
+
 # --- the worker ---------------------------------------------------------------------------
 
 
@@ -755,6 +1385,20 @@ def worker(database_url: str, commands) -> None:
                     run_checks(checks=(check,), exact=exact)
                     seconds[check.name, exact] = time.perf_counter() - began
             commands.send(seconds)
+        elif command == "detach":
+            # As ``manage.py detach_journal_month`` does, each statement timed.
+            from ledger import archive
+
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                (backend_pid,) = cursor.fetchone()
+            clock = StatementClock(backend_pid)
+            clock.mark()
+            with connection.execute_wrapper(clock):
+                archived = archive.detach_oldest_month()
+            clock.mark()
+            day_totals = archived.day_totals.count()
+            commands.send((clock.statements, clock.marks, archived.pk, day_totals))
         elif command == "reconnect":
             # After the journal's layout was swapped: a new session, as a new worker has.
             connection.close()
@@ -836,8 +1480,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("rollover", "reconciliation"),
-        help="measure one of the two (the other's ratio line then says it was not measured)",
+        choices=("rollover", "reconciliation", "detach"),
+        help="measure one of the two (the other's ratio line then says it was not measured), "
+        "or only the detach of the journal's oldest month",
+    )
+    parser.add_argument(
+        "--months",
+        type=int,
+        help="months the journal spans, ending with last month (default 1; 2 with --only "
+        "detach, which detaches the first of them)",
     )
     parser.add_argument(
         "--chunk-size",
@@ -863,24 +1514,38 @@ def main() -> None:
     if "DATABASE_URL" not in os.environ:
         parser.error("set DATABASE_URL to a PostgreSQL URL")
     transactions = options.entries // 2
+    if options.months is None:
+        options.months = 2 if options.only == "detach" else 1
+    if options.only == "detach" and options.months < 2:
+        parser.error("--only detach needs a journal of at least two months (--months 2)")
 
     database_url = bench_database_url(os.environ["DATABASE_URL"])
     setup_django(database_url)
     params = raw_connection_params()
-    built = existing_data(params, options.inmates, transactions) if options.reuse else None
+    built = (
+        existing_data(params, options.inmates, transactions, options.months)
+        if options.reuse
+        else None
+    )
     if built:
         facility_id, data_month = built
         print(
             f"reusing {params['dbname']}: {options.inmates:,} inmates, {2 * transactions:,} entries"
+            f" over {options.months} month(s)"
         )
     else:
         facility_id, data_month = build_data(
-            params, inmates=options.inmates, transactions=transactions, checked=options.checked_load
+            params,
+            inmates=options.inmates,
+            transactions=transactions,
+            checked=options.checked_load,
+            months=options.months,
         )
 
     month = next_month(data_month)
     raw = open_raw(params)
     restore_partitioned(raw)  # should a comparison have been stopped half-way
+    put_archived_months_back(raw)  # should a detach have been stopped half-way
     reset_periods(raw, facility_id=facility_id, data_month=data_month)
     print(server_settings(raw))
     print(table_sizes(raw), flush=True)
@@ -889,6 +1554,18 @@ def main() -> None:
         compare_layouts(options, database_url, raw, facility_id, data_month, transactions)
         return
     work = Worker(database_url)
+    if options.only == "detach":
+        try:
+            result = measure_detach(
+                options, work, raw, database_url=database_url, facility_id=facility_id
+            )
+        except BaselineDrift as drift:
+            raise SystemExit(str(drift)) from drift
+        finally:
+            peak_mb = work.stop()
+            raw.close()
+        report_detach(options, result, peak_mb)
+        return
     # A second worker for the shared rollover (ledger.chunks): both claim the same run's chunks.
     helper = Worker(database_url) if options.only != "reconciliation" else None
     try:
