@@ -131,7 +131,9 @@ def options():
     return argparse.Namespace(rounds=1, only="detach", inmates=6)
 
 
-def test_the_detach_is_measured_both_ways_and_the_month_put_back(batch, loaded, monkeypatch):
+def test_the_detach_is_measured_both_ways_and_the_month_put_back(
+    batch, loaded, monkeypatch, capsys
+):
     from ledger import partitions
 
     raw, facility_id, data_month = loaded
@@ -159,6 +161,12 @@ def test_the_detach_is_measured_both_ways_and_the_month_put_back(batch, loaded, 
     for side in ("services", "raw"):
         assert result["posting"][side]["waits"]["before"]["count"] > 0
     batch.report_detach(options(), result, peak_mb)
+    output = capsys.readouterr().out
+    assert "  store day totals  " in output
+    assert "  day totals: " in output
+    assert "detach/raw, after the plan: " in output
+    assert "; backend CPU " in output
+    assert "during its locked part" in output
     # Each detach was undone: the month is attached again with every entry, nothing archived
     # (the postings added their own entries, this month).
     assert partitions.attached_months()[0] == first
