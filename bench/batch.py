@@ -171,7 +171,9 @@ def existing_data(
             row = raw.execute(
                 "SELECT f.id,"
                 " (SELECT COUNT(*) FROM facilities_inmate i WHERE i.facility_id = f.id),"
-                " (SELECT COUNT(*) FROM ledger_transaction t WHERE t.facility_id = f.id),"
+                # The loaded kinds: a detach run's posting client adds purchases.
+                " (SELECT COUNT(*) FROM ledger_transaction t WHERE t.facility_id = f.id"
+                " AND t.kind IN ('deposit', 'adjustment')),"
                 " (SELECT MIN(p.month) FROM ledger_monthlyperiod p WHERE p.facility_id = f.id),"
                 " (SELECT MIN(t.created_at AT TIME ZONE f.timezone)::date FROM ledger_transaction t"
                 " WHERE t.facility_id = f.id)"

@@ -175,6 +175,13 @@ def test_the_detach_is_measured_both_ways_and_the_month_put_back(
         f"SELECT COUNT(*) FROM {partitions.partition_name(first)}"  # noqa: S608 - a name built from a date
     ).fetchone() == (40,)
     assert raw.execute("SELECT COUNT(*) FROM ledger_entry").fetchone()[0] >= journal[0]
+    # --reuse still finds the database built over two months, the postings' purchases aside.
+    params = batch.raw_connection_params()
+    assert raw.execute(
+        "SELECT COUNT(*) FROM ledger_transaction WHERE kind = 'purchase'"
+    ).fetchone()[0]
+    assert batch.existing_data(params, 6, 40, 2) == (facility_id, data_month)
+    assert batch.existing_data(params, 6, 40, 1) is None
 
 
 def test_a_raw_side_that_no_longer_mirrors_the_detach_stops_the_run(batch, loaded, monkeypatch):
