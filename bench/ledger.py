@@ -9,7 +9,7 @@ rules``), and purchases (the ledger's ``post_purchase`` under the inmate's accou
 kiosk order posts its debit; ``bench/kiosk.py`` measures the whole order) per second with 1
 client, 8 clients on 8 inmates, and 8 clients on one hot inmate. Each deposit comes from its
 inmate's own depositor and payer, as a family's does. Beside each figure it measures, in the
-same run, a raw baseline: the statements the services issue — the ``FOR UPDATE OF s, h`` lock
+same run, a raw baseline: the statements the services issue — the ``FOR NO KEY UPDATE OF s, h`` lock
 query, the period insert and conditional update, the account update, the deposit, transaction
 and entry inserts, the screening's rule look-up and its one aggregate over the window rules, the
 credit's status update returning the credited deposit — in the same transactions, through a bare

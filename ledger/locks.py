@@ -15,6 +15,12 @@ expiry) take the same lock per inmate or touch only columns no money decision re
 (``closed_at``). System accounts (clearing, sales, fees…) are never locked: their balances are
 derived from the journal, so deposits for different inmates never wait on each other.
 
+The inmate's account rows are locked ``FOR NO KEY UPDATE``: a posting changes their balances,
+never their keys, and the lock keeps every other posting of the inmate out just as well, but it
+lets a row that points at the account be inserted meanwhile (its foreign-key check takes
+``FOR KEY SHARE``), so a journal detach can store each account's archived totals without
+holding up the postings (``ledger.archive``).
+
 On SQLite there is no ``FOR UPDATE``; the embedded database opens every transaction
 IMMEDIATE (see settings), which serialises writers instead.
 """
@@ -114,7 +120,7 @@ def lock_sql(by: str) -> str:
         _lock_sql_cache[by, can_lock] = _LOCK_SQL.format(
             inmate=_INMATE_BY[by],
             provider=_PROVIDER_BY[by],
-            lock_clause="FOR UPDATE OF s, h" if can_lock else "",
+            lock_clause="FOR NO KEY UPDATE OF s, h" if can_lock else "",
         )
     return _lock_sql_cache[by, can_lock]
 
@@ -183,7 +189,8 @@ def lock_inmate_row(cursor, *, inmate_id: int) -> None:
 def lock_inmates_accounts(cursor, *, facility_id: int, chunk: int) -> dict[int, tuple[str, int]]:
     """Lock every open inmate account of a facility in inmate primary-key order, ``chunk``
     inmates a statement. Returns {inmate id: (inmate number, spendable + held + pending)}."""
-    lock_clause = "FOR UPDATE OF s, h" if connection.features.has_select_for_update_of else ""
+    can_lock = connection.features.has_select_for_update_of
+    lock_clause = "FOR NO KEY UPDATE OF s, h" if can_lock else ""
     totals: dict[int, tuple[str, int]] = {}
     after = 0
     while True:

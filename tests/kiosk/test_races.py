@@ -208,9 +208,11 @@ def test_an_order_takes_the_inmates_account_lock_before_any_stock_row():
     locks = [
         index
         for index, sql in enumerate(statements)
-        if "FOR UPDATE" in sql or sql.lstrip().upper().startswith(("UPDATE", "INSERT"))
+        if "FOR UPDATE" in sql
+        or "FOR NO KEY UPDATE" in sql
+        or sql.lstrip().upper().startswith(("UPDATE", "INSERT"))
     ]
     first = statements[locks[0]]
-    assert "ledger_account" in first and "FOR UPDATE" in first
+    assert "ledger_account" in first and "FOR NO KEY UPDATE OF s, h" in first
     stock_lock = next(i for i in locks if "catalog_facilityproduct" in statements[i])
     assert stock_lock > locks[0]

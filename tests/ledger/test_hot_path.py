@@ -53,7 +53,7 @@ def test_a_credited_deposit_is_returned_as_written_in_four_statements():
 
     sent = _statements(captured)
     assert len(sent) == 4, sent  # the lock, the deposit, its period, the journal posting
-    assert sent[0].lstrip().startswith("SELECT") and "FOR UPDATE" in sent[0]
+    assert sent[0].lstrip().startswith("SELECT") and "FOR NO KEY UPDATE OF s, h" in sent[0]
     assert not any(sql.lstrip().startswith("SELECT") for sql in sent[1:]), sent
     assert isinstance(credited, Deposit) and not credited._state.adding
     assert _fields(credited) == _fields(Deposit.objects.get(pk=reserved.pk))
