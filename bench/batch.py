@@ -756,6 +756,7 @@ DETACH_LOCKS = (
     "LOCK TABLE ledger_entry IN ACCESS EXCLUSIVE MODE NOWAIT",
     "SET CONSTRAINTS ALL IMMEDIATE",
 )
+DETACH_CHECKS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"  # before the totals: their checks then
 DETACH_NEWEST_ID = "SELECT COALESCE(MAX(id), 0) FROM {table}"
 DETACH_ARCHIVED_MONTH = (
     'INSERT INTO "ledger_archivedjournalmonth" ("month", "starts_at", "ends_at", "table_name", '
@@ -784,11 +785,11 @@ DETACH_PHASES = (
     ("sum the month (count, sum, newest id)", "SELECT COUNT(*), COUNT(DISTINCT account_id)"),
     ("account totals: GROUP BY account", "CREATE TEMPORARY TABLE archived_month_totals"),
     ("day totals: GROUP BY account, day", "CREATE TEMPORARY TABLE archived_day_totals"),
-    ("lock accounts, transactions, journal", "SAVEPOINT"),
-    ("newest id unchanged", "SELECT COALESCE(MAX(id), 0) FROM ledger_entry_p"),
     ("archived month's row", 'INSERT INTO "ledger_archivedjournalmonth"'),
     ("store account totals", "INSERT INTO ledger_archivedaccounttotal"),
     ("store day totals", "INSERT INTO ledger_archiveddaytotal"),
+    ("lock accounts, transactions, journal", "SAVEPOINT"),
+    ("newest id unchanged", "SELECT COALESCE(MAX(id), 0) FROM ledger_entry_p"),
     ("DETACH PARTITION", "ALTER TABLE ledger_entry DETACH PARTITION"),
     ("default partition holds none of it", "SELECT COUNT(*) FROM ledger_entry_default"),
 )
@@ -936,18 +937,7 @@ def raw_detach(raw, plan, *, now: dt.datetime) -> tuple[StatementClock, int]:
         ).fetchone()
         clock.send(raw, DETACH_ACCOUNT_TOTALS.format(table=table))
         clock.send(raw, DETACH_DAY_TOTALS.format(table=table), day_values)
-        while True:
-            try:
-                clock.send(raw, 'SAVEPOINT "raw_lock"')
-                for sql in DETACH_LOCKS:
-                    clock.send(raw, sql)
-                clock.send(raw, 'RELEASE SAVEPOINT "raw_lock"')
-                break
-            except psycopg.errors.LockNotAvailable:
-                clock.send(raw, 'ROLLBACK TO SAVEPOINT "raw_lock"')
-                time.sleep(LOCK_PAUSE_SECONDS)
-        if clock.send(raw, DETACH_NEWEST_ID.format(table=table)).fetchone()[0] != newest_id:
-            raise SystemExit("an entry of the month was added while the raw side summed it")
+        clock.send(raw, DETACH_CHECKS_NOW)
         (archived_id,) = clock.send(
             raw,
             DETACH_ARCHIVED_MONTH,
@@ -964,6 +954,18 @@ def raw_detach(raw, plan, *, now: dt.datetime) -> tuple[StatementClock, int]:
         ).fetchone()
         clock.send(raw, DETACH_STORE_ACCOUNT_TOTALS, [archived_id])
         day_totals = clock.send(raw, DETACH_STORE_DAY_TOTALS, [archived_id]).rowcount
+        while True:
+            try:
+                clock.send(raw, 'SAVEPOINT "raw_lock"')
+                for sql in DETACH_LOCKS:
+                    clock.send(raw, sql)
+                clock.send(raw, 'RELEASE SAVEPOINT "raw_lock"')
+                break
+            except psycopg.errors.LockNotAvailable:
+                clock.send(raw, 'ROLLBACK TO SAVEPOINT "raw_lock"')
+                time.sleep(LOCK_PAUSE_SECONDS)
+        if clock.send(raw, DETACH_NEWEST_ID.format(table=table)).fetchone()[0] != newest_id:
+            raise SystemExit("an entry of the month was added while the raw side summed it")
         clock.send(raw, DETACH_PARTITION.format(table=table))
         if clock.send(raw, DETACH_DEFAULT_LEFT, [plan.ends_at]).fetchone()[0]:
             raise SystemExit("an entry of the month reached the default partition")

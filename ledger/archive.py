@@ -158,7 +158,8 @@ def detach_oldest_month(
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         plan = plan_detach(month=month, now=now)
-        # Summed before the journal is locked, so postings wait only for the DETACH itself.
+        # Summed (and the totals stored, below) before the journal is locked, so postings wait
+        # only for the DETACH itself.
         # The sums and the newest id are read by one statement; the entries are append-only
         # and their ids come from one sequence, so an unchanged newest id under the lock below
         # proves nothing was added to the month since.
@@ -178,14 +179,13 @@ def detach_oldest_month(
             DAY_TOTALS_SQL.format(table=plan.table_name),  # the name is built from a date
             _day_totals_parameters(plan),
         )
-        report(_("Detaching %(table)s from the journal…") % {"table": plan.table_name})
-        _lock_the_journal()
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {plan.table_name}")  # noqa: S608 - the name is built from a date
-        if cursor.fetchone()[0] != newest_id:
-            raise DetachRefused(
-                _("An entry of %(month)s was added while it was summed: it is not detached.")
-                % {"month": f"{plan.month:%Y-%m}"}
-            )
+        # The totals are stored before the journal is locked too: storing them is most of a
+        # detach's time (about 40 s at a million inmates, docs/benchmarks.md). Their
+        # foreign-key checks run as they are inserted (not deferred to the lock below, where
+        # they would hold up the postings): they take only FOR KEY SHARE on the account rows,
+        # which postings' FOR NO KEY UPDATE (ledger.locks) does not wait on. If an entry of
+        # the month arrives meanwhile, the check under the lock refuses and all is rolled back.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         archived = ArchivedJournalMonth.objects.create(
             month=plan.month,
             starts_at=plan.starts_at,
@@ -208,6 +208,14 @@ def detach_oldest_month(
             [archived.pk],
         )
         day_totals = cursor.rowcount
+        report(_("Detaching %(table)s from the journal…") % {"table": plan.table_name})
+        _lock_the_journal()
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {plan.table_name}")  # noqa: S608 - the name is built from a date
+        if cursor.fetchone()[0] != newest_id:
+            raise DetachRefused(
+                _("An entry of %(month)s was added while it was summed: it is not detached.")
+                % {"month": f"{plan.month:%Y-%m}"}
+            )
         cursor.execute(f"ALTER TABLE {partitions.PARENT} DETACH PARTITION {plan.table_name}")
         # With the journal locked, nothing can have reached the default partition for the
         # month since the plan was made.
@@ -272,7 +280,9 @@ def _lock_the_journal() -> None:
     deadlock with a posting, and the database might abort the posting. So each attempt asks
     for all of them with NOWAIT and gives back what it got when one is busy; the postings
     never wait behind a half-locked detach. EXCLUSIVE on the accounts also keeps any posting
-    from holding an account row lock once the attempt succeeds."""
+    from holding an account row lock once the attempt succeeds. The totals stored before this
+    hold FOR KEY SHARE on their account rows, which the postings' FOR NO KEY UPDATE does not
+    wait on."""
     deadline = time.monotonic() + LOCK_ATTEMPT_SECONDS
     while True:
         try:

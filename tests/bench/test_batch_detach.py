@@ -29,15 +29,16 @@ def services_statements(batch, *, lock_attempts=1):
         batch.DETACH_MONTH_FIGURES.format(table="ledger_entry_p202610"),
         batch.DETACH_ACCOUNT_TOTALS.format(table="ledger_entry_p202610"),
         batch.DETACH_DAY_TOTALS.format(table="ledger_entry_p202610"),
+        batch.DETACH_CHECKS_NOW,
+        batch.DETACH_ARCHIVED_MONTH,
+        batch.DETACH_STORE_ACCOUNT_TOTALS,
+        batch.DETACH_STORE_DAY_TOTALS,
     ]
     for _ in range(lock_attempts - 1):
         sqls += ['SAVEPOINT "s1_x1"', batch.DETACH_LOCKS[0], 'ROLLBACK TO SAVEPOINT "s1_x1"']
     sqls += ['SAVEPOINT "s1_x2"', *batch.DETACH_LOCKS, 'RELEASE SAVEPOINT "s1_x2"']
     sqls += [
         batch.DETACH_NEWEST_ID.format(table="ledger_entry_p202610"),
-        batch.DETACH_ARCHIVED_MONTH,
-        batch.DETACH_STORE_ACCOUNT_TOTALS,
-        batch.DETACH_STORE_DAY_TOTALS,
         batch.DETACH_PARTITION.format(table="ledger_entry_p202610"),
         batch.DETACH_DEFAULT_LEFT,
     ]
@@ -63,10 +64,10 @@ def test_the_phases_follow_the_statements_and_the_locked_part_starts_at_the_last
     assert by_name[batch.COMMIT_PHASE]["wall"] == pytest.approx(0.4)
     locked = phases[-1]
     assert locked["lock attempts"] == 3
-    # From the third LOCK statement (the 13th sent, at 13 s) to the return.
-    assert locked["locked from"] == 13.0
-    assert locked["wall"] == pytest.approx(last + 0.4 - 13.0)
-    assert locked["statements"] == len(statements) - 12
+    # From the third LOCK statement (the 17th sent, at 17 s: after the totals) to the return.
+    assert locked["locked from"] == 17.0
+    assert locked["wall"] == pytest.approx(last + 0.4 - 17.0)
+    assert locked["statements"] == len(statements) - 16
     assert sum(p["wall"] for p in phases[:-1]) == pytest.approx(batch.detach_seconds(phases))
     assert batch.detach_seconds(phases) == pytest.approx(last + 0.4 - 0.5)
 
@@ -149,7 +150,7 @@ def test_the_detach_is_measured_both_ways_and_the_month_put_back(
     finally:
         peak_mb = work.stop()
     assert result["plan"].month == first
-    assert result["mirror"].startswith("detach: services 15 statements after its plan, raw 15")
+    assert result["mirror"].startswith("detach: services 16 statements after its plan, raw 16")
     sizes = result["sizes"]
     assert sizes["entries"] == 40  # half the transactions fall in the first month
     assert sizes["account totals"] == 6 + 2  # the inmates' spendable, clearing, adjustments
