@@ -98,24 +98,30 @@ def test_an_unbalanced_transaction_cannot_commit_in_any_partition(where):
         # Far enough ahead that no partition exists: the default partition takes it.
         "default": dt.datetime(2099, 6, 1, 12, tzinfo=SHANGHAI),
     }[where]
-    if where == "old":
-        partitions.ensure_partitions(now=OLD, ahead=0)
-    inmate = InmateFactory()
-    spendable = Account.objects.get(inmate=inmate, kind="spendable")
-    adjustments = Account.objects.get(facility=inmate.facility, kind="adjustments")
-    with (
-        pytest.raises(IntegrityError, match="does not balance"),
-        transaction.atomic(),
-        connection.cursor() as cursor,
-    ):
-        _post_raw(
-            cursor,
-            facility_id=inmate.facility_id,
-            key=f"unbalanced-{where}",
-            at=at,
-            legs=[(spendable.pk, 100, at), (adjustments.pk, -99, at)],
-        )
-    assert not Transaction.objects.exists()
+    created = partitions.ensure_partitions(now=OLD, ahead=0) if where == "old" else []
+    try:
+        inmate = InmateFactory()
+        spendable = Account.objects.get(inmate=inmate, kind="spendable")
+        adjustments = Account.objects.get(facility=inmate.facility, kind="adjustments")
+        with (
+            pytest.raises(IntegrityError, match="does not balance"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            _post_raw(
+                cursor,
+                facility_id=inmate.facility_id,
+                key=f"unbalanced-{where}",
+                at=at,
+                legs=[(spendable.pk, 100, at), (adjustments.pk, -99, at)],
+            )
+        assert not Transaction.objects.exists()
+    finally:
+        # Committed (the test is transactional): an old month left attached would be the
+        # journal's oldest for every later test, and a detach takes the oldest.
+        with connection.cursor() as cursor:
+            for table in created:
+                cursor.execute(f"DROP TABLE {table}")
 
 
 @pytest.mark.django_db(transaction=True)
