@@ -49,11 +49,13 @@ from celery.worker.consumer import consumer as celery_consumer
 from celery.worker.request import Request
 from django.conf import settings
 from django_guid import get_guid, set_guid
-from django_guid.config import settings as guid_settings
 
 from commissary import logs
 
+# django-guid reads the settings as its config module is imported
+# (``django_guid.config.settings``), so they must be named before it.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commissary.settings")
+from django_guid.config import settings as guid_settings  # noqa: E402
 
 # The worker's requests for the task messages it holds, by task id, while they live: weak, and
 # each dropped when Celery's handler for the end of its task returns, so nothing about a message
