@@ -72,10 +72,16 @@ def _facility_for(request, permissions=(VIEW_PERMISSION,)):
 
 
 DASHBOARD_WINDOWS = (7, 30, 90)
+DASHBOARD_DEFAULT_WINDOW = 30
 
 
 class DashboardForm(forms.Form):
     def __init__(self, data):
+        if not data.get("days"):
+            # Without a window asked for, the page shows the default one: the choice shown
+            # says so (the form is bound, so it shows what it was given, not its initial).
+            data = data.copy()
+            data["days"] = str(DASHBOARD_DEFAULT_WINDOW)
         super().__init__(data, auto_id="param-%s", label_suffix="")
 
     days = forms.TypedChoiceField(
@@ -83,7 +89,7 @@ class DashboardForm(forms.Form):
         choices=[(days, days) for days in DASHBOARD_WINDOWS],
         coerce=int,
         required=False,
-        empty_value=30,
+        empty_value=DASHBOARD_DEFAULT_WINDOW,
     )
 
 

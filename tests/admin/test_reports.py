@@ -255,3 +255,12 @@ def test_a_refused_date_reads_in_chinese(client, site_a):
         HTTP_ACCEPT_LANGUAGE="zh-hans",
     )
     assert "结束日期早于开始日期" in page.content.decode()
+
+
+def test_without_a_window_asked_for_the_dashboard_shows_30_days_and_says_so(client, site_a):
+    client.force_login(site_a.staff["auditor"])
+    page = client.get("/admin/reports/dashboard/", {"facility": site_a.facility.pk})
+    today = site_a.facility.local_date(timezone.now())
+    assert page.context["first_day"] == today - dt.timedelta(days=29)
+    days_select = re.search(r'<select name="days".*?</select>', page.content.decode(), re.S)
+    assert re.findall(r'<option value="(\d+)" selected>', days_select.group(0)) == ["30"]
