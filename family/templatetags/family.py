@@ -8,7 +8,7 @@ from commissary.money import format_fen
 register = template.Library()
 
 _STATES = {
-    "created": _("Pending"),
+    "created": _("Awaiting payment"),
     "held": _("Being reviewed"),
     "credited": _("Credited"),
     "failed": _("Failed"),

@@ -128,3 +128,11 @@ def test_a_cancelled_payment_that_settles_later_is_still_credited_once(client):
     assert Deposit.objects.get(pk=reserved.pk).status == Deposit.Status.CREDITED
     assert Payment.objects.get(pk=payment.pk).status == Payment.Status.SETTLED
     assert Account.objects.get(inmate=reserved.inmate, kind="spendable").balance_fen == 12_345
+
+
+def test_a_deposit_not_yet_paid_reads_as_awaiting_payment_in_both_languages(client):
+    started(client)
+    history = client.get("/family/deposits/", headers=ZH).content.decode()
+    assert "等待付款" in history
+    assert "待领取" not in history  # "waiting to be collected": nothing is to be collected
+    assert "Awaiting payment" in client.get("/family/deposits/", headers=EN).content.decode()
