@@ -8,6 +8,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from facilities.models import Facility
+from ledger.provider_words import PROVIDER_NAMES
 from ledger.services import MAX_AMOUNT_FEN
 
 _YUAN = re.compile(r"^(\d{1,9})(?:\.(\d{1,2}))?$")
@@ -69,13 +70,6 @@ class DepositAmountForm(forms.Form):
     )
 
 
-PROVIDER_LABELS = {
-    "alipay": _("Alipay"),
-    "wechat": _("WeChat Pay"),
-    "sandbox": _("Sandbox (test payments)"),
-}
-
-
 class DepositConfirmForm(forms.Form):
     amount_fen = forms.IntegerField(min_value=1, max_value=MAX_AMOUNT_FEN, widget=forms.HiddenInput)
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
@@ -86,7 +80,7 @@ class DepositConfirmForm(forms.Form):
         one there is nothing to choose, so it is sent hidden."""
         super().__init__(*args, **kwargs)
         field = self.fields["provider"]
-        field.choices = [(name, PROVIDER_LABELS.get(name, name)) for name in providers]
+        field.choices = [(name, PROVIDER_NAMES.get(name, name)) for name in providers]
         if len(providers) == 1:
             field.widget = forms.HiddenInput()
             field.initial = providers[0]

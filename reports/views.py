@@ -35,6 +35,7 @@ from commissary.money import format_fen
 from commissary.spreadsheets import csv_response, money_cell
 from facilities.models import Facility
 from ledger.archive import MonthArchived
+from ledger.provider_words import provider_name
 from monitoring import selectors as monitoring_selectors
 from payments import selectors as payment_selectors
 
@@ -384,6 +385,8 @@ REPORTS = {
     "sales": (_("Sales by product"), ("from", "to"), _sales_report),
     "rules": (_("Monitoring rules: hits and outcomes"), ("from", "to"), _rules_report),
 }
+# Columns the page shows in words and the CSV keeps as stored codes, by report and column.
+NAMED_ON_THE_PAGE = {"deposits": {1: provider_name}}
 # The permission each report needs (the ledger's view permission unless named here).
 REPORT_PERMISSIONS = {"rules": "monitoring.view_rule"}
 
@@ -435,8 +438,16 @@ def report(request, slug):
                 *([note] for note in notes),
             ],
         )
+    named = NAMED_ON_THE_PAGE.get(slug, {})
     shown = [
-        [format_fen(v, facility.currency) if i in money_columns else v for i, v in enumerate(row)]
+        [
+            format_fen(v, facility.currency)
+            if i in money_columns
+            else named[i](v)
+            if i in named
+            else v
+            for i, v in enumerate(row)
+        ]
         for row in rows
     ]
     return TemplateResponse(

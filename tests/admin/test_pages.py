@@ -154,3 +154,24 @@ def test_a_deposits_view_page_shows_its_amount_and_fee_in_yuan(client, site_a):
     ).content.decode()
     assert "¥123.45" in page
     assert "Amount fen" not in page and "12345" not in page
+
+
+def test_a_deposits_provider_is_named_in_the_readers_language_not_by_its_code(client, site_a):
+    from tests.ledger.helpers import deposit
+
+    credited = deposit(site_a.inmate, 12_345)  # through the sandbox
+    client.force_login(site_a.staff["auditor"])
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+    listing = client.get("/admin/ledger/deposit/", **zh).content.decode()
+    assert listing.count("沙箱（测试支付）") == 2  # the column and the filter
+    assert ">sandbox<" not in listing
+    only_sandbox = client.get("/admin/ledger/deposit/", {"provider": "sandbox"}, **zh)
+    assert list(only_sandbox.context["cl"].result_list) == [credited]
+    view = client.get(f"/admin/ledger/deposit/{credited.pk}/change/", **zh).content.decode()
+    assert "沙箱（测试支付）" in view and ">sandbox<" not in view
+    report = client.get(
+        "/admin/reports/deposits/", {"facility": site_a.facility.pk}, **zh
+    ).content.decode()
+    assert "沙箱（测试支付）" in report and ">sandbox<" not in report
+    english = client.get("/admin/ledger/deposit/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Sandbox (test payments)" in english
