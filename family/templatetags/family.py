@@ -2,13 +2,14 @@
 
 from django import template
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from commissary.money import format_fen
 
 register = template.Library()
 
 _STATES = {
-    "created": _("Awaiting payment"),
+    "created": pgettext_lazy("deposit state", "Pending"),
     "held": _("Being reviewed"),
     "credited": _("Credited"),
     "failed": _("Failed"),

@@ -130,9 +130,9 @@ def test_a_cancelled_payment_that_settles_later_is_still_credited_once(client):
     assert Account.objects.get(inmate=reserved.inmate, kind="spendable").balance_fen == 12_345
 
 
-def test_a_deposit_not_yet_paid_reads_as_awaiting_payment_in_both_languages(client):
+def test_a_deposit_not_yet_paid_reads_as_waiting_for_its_payment_in_chinese(client):
     started(client)
     history = client.get("/family/deposits/", headers=ZH).content.decode()
-    assert "等待付款" in history
+    assert "待付款" in history
     assert "待领取" not in history  # "waiting to be collected": nothing is to be collected
-    assert "Awaiting payment" in client.get("/family/deposits/", headers=EN).content.decode()
+    assert "Pending" in client.get("/family/deposits/", headers=EN).content.decode()
