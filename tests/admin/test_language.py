@@ -166,3 +166,19 @@ def test_a_form_sent_back_with_errors_reads_in_chinese_title_and_reasons(client,
         suspension = Restriction(inmate=site_a.inmate, kind="suspension", reason="x")
         with pytest.raises(Exception, match="needs the date and time it ends"):
             suspension.full_clean()
+
+
+@pytest.mark.django_db
+def test_the_admins_page_titles_have_no_gaps_around_a_chinese_model_name(client, site_a):
+    credited = deposit(site_a.inmate, 12_345)
+    client.force_login(site_a.staff["facility_admin"])
+    zh = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
+
+    def title(url):
+        page = client.get(url, **zh).content.decode()
+        return re.search(r"<h1>(.*?)</h1>", page, re.DOTALL).group(1).strip()
+
+    assert title("/admin/facilities/inmate/") == "选择在押人员来修改"
+    assert title("/admin/facilities/inmate/add/") == "增加在押人员"
+    assert title(f"/admin/facilities/inmate/{site_a.inmate.pk}/change/") == "修改在押人员"
+    assert title(f"/admin/ledger/deposit/{credited.pk}/change/") == "查看汇款"
