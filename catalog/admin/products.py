@@ -247,6 +247,13 @@ class ProductForm(YuanAmountsForm):
             )
         return price_fen
 
+    def clean_max_per_order(self):
+        # The database's product_max_per_order_range, said as a sentence at the field.
+        value = self.cleaned_data.get("max_per_order")
+        if value is not None and not 1 <= value <= 1000:
+            raise forms.ValidationError(_("From 1 to 1,000 per order."))
+        return value
+
     def changes_list_price(self) -> bool:
         price_fen = self.cleaned_data.get("price")
         return self.list_price_before_fen not in (None, price_fen) and price_fen is not None

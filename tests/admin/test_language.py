@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.functional import Promise
 
+from tests.factories import StaffFactory
 from tests.ledger.helpers import deposit
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES"
@@ -182,3 +183,60 @@ def test_the_admins_page_titles_have_no_gaps_around_a_chinese_model_name(client,
     assert title("/admin/facilities/inmate/add/") == "增加在押人员"
     assert title(f"/admin/facilities/inmate/{site_a.inmate.pk}/change/") == "修改在押人员"
     assert title(f"/admin/ledger/deposit/{credited.pk}/change/") == "查看汇款"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("max_per_order", ("0", "1001"))
+def test_a_products_limit_per_order_out_of_range_reads_as_a_sentence(client, site_a, max_per_order):
+    """The database's product_max_per_order_range would only name itself."""
+    from catalog.models import Category, Product
+
+    category = Category.objects.create(code="soap", name_zh="洗护", name_en="Toiletries")
+    client.force_login(site_a.staff["clerk"])
+    answer = client.post(
+        "/admin/catalog/product/add/",
+        {
+            "sku": "SOAP-1",
+            "name_zh": "肥皂",
+            "name_en": "Soap",
+            "category": category.pk,
+            "price": "3.50",
+            "cost": "3.00",
+            "is_active": "on",
+            "max_per_order": max_per_order,
+            "offers-TOTAL_FORMS": "0",
+            "offers-INITIAL_FORMS": "0",
+        },
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    page = answer.content.decode()
+    assert answer.status_code == 200 and not Product.objects.exists()
+    assert "每单限购数量须在 1 至 1,000 之间。" in page
+    assert "product_max_per_order_range" not in page
+
+
+@pytest.mark.django_db
+def test_a_rules_percent_over_100_reads_as_a_sentence(client, site_a):
+    """The database's rule_percent_at_most_100 would only name itself."""
+    from accounts.roles import SECURITY_OFFICER, assign_role
+    from monitoring.models import Rule
+
+    officer = StaffFactory(facilities=[site_a.facility])
+    assign_role(officer, SECURITY_OFFICER)
+    client.force_login(officer)
+    answer = client.post(
+        "/admin/monitoring/rule/add/",
+        {
+            "facility": site_a.facility.pk,
+            "kind": Rule.Kind.NEAR_MONTHLY_CAP,
+            "percent": "150",
+            "is_active": "on",
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+        },
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    page = answer.content.decode()
+    assert answer.status_code == 200 and not Rule.objects.exists()
+    assert "最多为 100%。" in page
+    assert "rule_percent_at_most_100" not in page
