@@ -80,6 +80,13 @@ class OfferForm(forms.ModelForm):
                 if name in self.fields:
                     self.fields[name].disabled = True
 
+    def clean_stock(self):
+        # The database's facility_product_stock_gte_0, said as a sentence at the field.
+        stock = self.cleaned_data.get("stock")
+        if stock is not None and stock < 0:
+            raise forms.ValidationError(_("Stock cannot be below zero."))
+        return stock
+
     def starts_selling(self) -> bool:
         """A new offer of a product that already exists (not of a product being added). On
         the product's page, the product is the page's (``parent_product``, set once the row is

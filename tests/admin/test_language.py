@@ -240,3 +240,25 @@ def test_a_rules_percent_over_100_reads_as_a_sentence(client, site_a):
     assert answer.status_code == 200 and not Rule.objects.exists()
     assert "最多为 100%。" in page
     assert "rule_percent_at_most_100" not in page
+
+
+@pytest.mark.django_db
+def test_a_stock_below_zero_reads_as_a_sentence(client, site_a):
+    """The database's facility_product_stock_gte_0 would only name itself."""
+    from catalog.models import FacilityProduct
+    from tests.catalog.helpers import product_at
+
+    product = product_at(site_a.facility, stock=7)
+    offer = FacilityProduct.objects.get(product=product, facility=site_a.facility)
+    client.force_login(site_a.staff["clerk"])
+    answer = client.post(
+        f"/admin/catalog/facilityproduct/{offer.pk}/change/",
+        {"is_available": "on", "stock": "-5"},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    page = answer.content.decode()
+    assert answer.status_code == 200, page[:2000]
+    assert "库存不能小于零。" in page
+    assert "facility_product_stock_gte_0" not in page
+    offer.refresh_from_db()
+    assert offer.stock == 7
