@@ -42,7 +42,9 @@ def _embedded_environment(data_dir: Path) -> dict[str, str]:
     environment = {
         name: value
         for name, value in os.environ.items()
-        if name not in {"DATABASE_URL", "REDIS_URL"} and not name.startswith("CELERY")
+        # As a new user's terminal: no settings module named (the scripts must name it).
+        if name not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+        and not name.startswith("CELERY")
     }
     return {
         **environment,
