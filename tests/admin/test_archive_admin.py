@@ -6,18 +6,16 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
 
 from accounts.roles import AUDITOR, assign_role
-from ledger import partitions
 from ledger.models import (
     Account,
     ArchivedAccountTotal,
     ArchivedDayTotal,
     ArchivedJournalMonth,
-    ScheduledRun,
 )
 from tests.factories import FacilityFactory, StaffFactory
+from tests.ledger.helpers import archived_month
 
 pytestmark = pytest.mark.django_db
 
@@ -31,20 +29,8 @@ DETACHED_AT = dt.datetime(2018, 2, 10, 17, 30, tzinfo=dt.UTC)
 
 
 def _month(month: dt.date, *, entry_count: int, has_day_totals: bool = True):
-    run = ScheduledRun.objects.create(
-        kind=ScheduledRun.Kind.RECONCILIATION,
-        status=ScheduledRun.Status.SUCCEEDED,
-        started_at=timezone.now(),
-    )
-    return ArchivedJournalMonth.objects.create(
-        month=month,
-        starts_at=partitions.month_start(month),
-        ends_at=partitions.month_start(partitions.add_months(month, 1)),
-        table_name=partitions.partition_name(month),
-        entry_count=entry_count,
-        reconciliation_run=run,
-        detached_at=DETACHED_AT,
-        has_day_totals=has_day_totals,
+    return archived_month(
+        month, entry_count=entry_count, has_day_totals=has_day_totals, detached_at=DETACHED_AT
     )
 
 

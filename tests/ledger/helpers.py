@@ -137,3 +137,32 @@ def kiosk_order(
         idempotency_key=idempotency_key or key("order"),
         now=now,
     )
+
+
+def archived_month(
+    month: dt.date,
+    *,
+    entry_count: int = 0,
+    has_day_totals: bool = True,
+    detached_at: dt.datetime | None = None,
+):
+    """An archived month's row as a detach writes it (with the clean reconciliation run it
+    needs), without detaching anything: for pages and reports about archived months."""
+    from ledger import partitions
+    from ledger.models import ArchivedJournalMonth, ScheduledRun
+
+    run = ScheduledRun.objects.create(
+        kind=ScheduledRun.Kind.RECONCILIATION,
+        status=ScheduledRun.Status.SUCCEEDED,
+        started_at=timezone.now(),
+    )
+    return ArchivedJournalMonth.objects.create(
+        month=month,
+        starts_at=partitions.month_start(month),
+        ends_at=partitions.month_start(partitions.add_months(month, 1)),
+        table_name=partitions.partition_name(month),
+        entry_count=entry_count,
+        reconciliation_run=run,
+        detached_at=detached_at or timezone.now(),
+        has_day_totals=has_day_totals,
+    )

@@ -30,7 +30,7 @@ from ledger.models import (
 from reports import selectors as reports
 from tests.factories import FacilityFactory, InmateFactory, StaffFactory
 
-from .helpers import key, kiosk_order
+from .helpers import archived_month, key, kiosk_order
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 URUMQI = ZoneInfo("Asia/Urumqi")
@@ -234,20 +234,7 @@ def test_the_reports_of_an_archived_months_days_read_the_same_after_the_detach(
 
 def _archived_without_day_totals(month: dt.date) -> ArchivedJournalMonth:
     """A month archived before day totals were kept (its totals only)."""
-    run = ScheduledRun.objects.create(
-        kind=ScheduledRun.Kind.RECONCILIATION,
-        status=ScheduledRun.Status.SUCCEEDED,
-        started_at=timezone.now(),
-    )
-    return ArchivedJournalMonth.objects.create(
-        month=month,
-        starts_at=partitions.month_start(month),
-        ends_at=partitions.month_start(partitions.add_months(month, 1)),
-        table_name=partitions.partition_name(month),
-        entry_count=0,
-        reconciliation_run=run,
-        detached_at=timezone.now(),
-    )
+    return archived_month(month, has_day_totals=False)
 
 
 @pytest.mark.django_db
