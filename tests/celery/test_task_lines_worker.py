@@ -65,6 +65,17 @@ def _send_with_ids(broker, name: str, **options) -> tuple[str, str]:
     return request_id, task_id
 
 
+def _lose_the_process_under(task: str, broker, start_worker, wait_for, tmp_path):
+    """A prefork worker, ``task`` sent with ids and started (it writes its process's pid to a
+    marker file), and that pool process killed: (the worker, the request id, the task id)."""
+    worker = start_worker(app_module=PROBE_APP, pool="prefork", LOG_FORMAT="json")
+    marker = tmp_path / "marker"
+    request_id, task_id = _send_with_ids(broker, task, args=[str(marker), 60])
+    wait_for(lambda: marker.exists() and marker.read_text(), what="the task to start")
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    return worker, request_id, task_id
+
+
 def _line(worker, wait_for, pattern: str, what: str) -> dict:
     found = re.compile(pattern)
     return wait_for(
@@ -154,12 +165,9 @@ def test_the_lines_of_a_hard_time_limit_carry_the_ids_the_task_was_sent_with(
 def test_the_line_of_a_pool_process_lost_under_a_task_carries_the_ids_it_was_sent_with(
     broker, start_worker, wait_for, tmp_path
 ):
-    worker = start_worker(app_module=PROBE_APP, pool="prefork", LOG_FORMAT="json")
-    marker = tmp_path / "marker"
-
-    request_id, task_id = _send_with_ids(broker, "probe.sleep_once", args=[str(marker), 60])
-    wait_for(lambda: marker.exists() and marker.read_text(), what="the task to start")
-    os.kill(int(marker.read_text()), signal.SIGKILL)
+    worker, request_id, task_id = _lose_the_process_under(
+        "probe.sleep_once", broker, start_worker, wait_for, tmp_path
+    )
 
     lost = _line(
         worker,
@@ -187,12 +195,9 @@ def test_a_task_retried_after_its_pool_process_was_lost_keeps_the_ids_it_was_sen
 ):
     """With ``retry_on_worker_lost`` the worker's main process sends the task again as a new
     message: its retry line and the new message carry the ids."""
-    worker = start_worker(app_module=PROBE_APP, pool="prefork", LOG_FORMAT="json")
-    marker = tmp_path / "marker"
-
-    request_id, task_id = _send_with_ids(broker, "probe.sleep_once_retried", args=[str(marker), 60])
-    wait_for(lambda: marker.exists() and marker.read_text(), what="the task to start")
-    os.kill(int(marker.read_text()), signal.SIGKILL)
+    worker, request_id, task_id = _lose_the_process_under(
+        "probe.sleep_once_retried", broker, start_worker, wait_for, tmp_path
+    )
 
     retry = _line(
         worker,
