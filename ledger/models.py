@@ -355,6 +355,16 @@ class ArchivedJournalMonth(models.Model):
         help_text=_("The clean reconciliation run, started after the month ended, it relied on."),
     )
     detached_at = models.DateTimeField(verbose_name=_("detached at"))
+    detached_by = models.CharField(
+        max_length=150,
+        blank=True,
+        default="",
+        verbose_name=_("detached by"),
+        help_text=_(
+            "Who ran the detach: the name given to the command with --by, else the system "
+            "user it ran as (empty for months detached before this was recorded)."
+        ),
+    )
     has_day_totals = models.BooleanField(
         default=False,
         verbose_name=_("has day totals"),
