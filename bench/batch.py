@@ -760,8 +760,8 @@ DETACH_CHECKS_NOW = "SET CONSTRAINTS ALL IMMEDIATE"  # before the totals: their 
 DETACH_NEWEST_ID = "SELECT COALESCE(MAX(id), 0) FROM {table}"
 DETACH_ARCHIVED_MONTH = (
     'INSERT INTO "ledger_archivedjournalmonth" ("month", "starts_at", "ends_at", "table_name", '
-    '"entry_count", "reconciliation_run_id", "detached_at", "has_day_totals") VALUES '
-    '(%s, %s, %s, %s, %s, %s, %s, %s) RETURNING "ledger_archivedjournalmonth"."id"'
+    '"entry_count", "reconciliation_run_id", "detached_at", "detached_by", "has_day_totals") '
+    'VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING "ledger_archivedjournalmonth"."id"'
 )
 DETACH_STORE_ACCOUNT_TOTALS = (
     "INSERT INTO ledger_archivedaccounttotal (archived_month_id, account_id, amount_fen) "
@@ -949,6 +949,7 @@ def raw_detach(raw, plan, *, now: dt.datetime) -> tuple[StatementClock, int]:
                 entries,
                 plan.reconciliation_run.pk,
                 now,
+                "",
                 True,
             ],
         ).fetchone()

@@ -151,10 +151,12 @@ def detach_oldest_month(
     month: dt.date | None = None,
     now: dt.datetime | None = None,
     report: Callable[[str], None] = lambda message: None,
+    by: str = "",
 ) -> ArchivedJournalMonth:
     """Detach the oldest month of the journal, keeping its per-account totals, in one
-    transaction; ``report`` hears each step. Refuses (``DetachRefused``) as ``plan_detach``
-    does, and when the month's entries do not sum to zero."""
+    transaction; ``report`` hears each step, ``by`` names who ran it (kept with the month).
+    Refuses (``DetachRefused``) as ``plan_detach`` does, and when the month's entries do not
+    sum to zero."""
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
         plan = plan_detach(month=month, now=now)
@@ -194,6 +196,7 @@ def detach_oldest_month(
             entry_count=entries,
             reconciliation_run=plan.reconciliation_run,
             detached_at=now,
+            detached_by=by[:150],
             has_day_totals=True,
         )
         cursor.execute(

@@ -53,12 +53,13 @@ class ArchivedJournalMonthAdmin(ReadOnlyAdmin):
     scope_global = True  # the whole journal's months; their totals are scoped below
     # The links to its totals next to the month, where a phone shows them without scrolling;
     # they also say whether its day totals were kept.
-    list_display = ("month_shown", "totals_kept", "detached_at", "entries")
+    list_display = ("month_shown", "totals_kept", "detached_at", "detached_by", "entries")
     list_filter = ("has_day_totals",)
     ordering = ("-month",)
     fields = (
         "month_shown",
         "detached_at",
+        "detached_by",
         "entries",
         "has_day_totals",
         "account_totals",

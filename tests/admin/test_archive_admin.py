@@ -30,7 +30,11 @@ DETACHED_AT = dt.datetime(2018, 2, 10, 17, 30, tzinfo=dt.UTC)
 
 def _month(month: dt.date, *, entry_count: int, has_day_totals: bool = True):
     return archived_month(
-        month, entry_count=entry_count, has_day_totals=has_day_totals, detached_at=DETACHED_AT
+        month,
+        entry_count=entry_count,
+        has_day_totals=has_day_totals,
+        detached_at=DETACHED_AT,
+        detached_by="ops",
     )
 
 
@@ -84,6 +88,7 @@ def test_the_archived_months_render_for_the_roles_that_view_the_ledger(
     assert "2018-01" in months
     assert "1,234,567" in months  # the whole journal's entries of the month
     assert "Entries (whole journal)" in months
+    assert "Detached by" in months and '<td class="field-detached_by">ops</td>' in months
     # Links to the month's totals this staff member may see: facility A's two accounts.
     assert f"{ACCOUNT_TOTALS}?archived_month__id__exact={january.pk}" in months
     assert "2 account totals" in months

@@ -145,6 +145,7 @@ def archived_month(
     entry_count: int = 0,
     has_day_totals: bool = True,
     detached_at: dt.datetime | None = None,
+    detached_by: str = "",
 ):
     """An archived month's row as a detach writes it (with the clean reconciliation run it
     needs), without detaching anything: for pages and reports about archived months."""
@@ -164,5 +165,6 @@ def archived_month(
         entry_count=entry_count,
         reconciliation_run=run,
         detached_at=detached_at or timezone.now(),
+        detached_by=detached_by,
         has_day_totals=has_day_totals,
     )

@@ -149,7 +149,7 @@ def test_a_detached_month_leaves_reconciliation_clean_and_every_balance_as_it_wa
     assert january_entries.count() == 6
     accounts = january_entries.values("account").distinct().count()
     try:
-        output = _detach("2018-01")
+        output = _detach("2018-01", "--by", "Wang Li (DBA)")
         assert f"Kept the totals of {accounts} accounts over 6 entries." in output
         assert "Detached 2018-01: table ledger_entry_p201801" in output
 
@@ -170,6 +170,7 @@ def test_a_detached_month_leaves_reconciliation_clean_and_every_balance_as_it_wa
             "ledger_entry_p201801",
             6,
         )
+        assert archived.detached_by == "Wang Li (DBA)"
         totals = dict(ArchivedAccountTotal.objects.values_list("account__kind", "amount_fen"))
         assert sum(ArchivedAccountTotal.objects.values_list("amount_fen", flat=True)) == 0
         assert totals["sales"] == 3_000
@@ -216,3 +217,20 @@ def test_a_detached_month_leaves_reconciliation_clean_and_every_balance_as_it_wa
             # finds the months a fresh database has.
             cursor.execute("DROP TABLE IF EXISTS ledger_entry_p201801, ledger_entry_p201802")
     assert not _table_exists("ledger_entry_p201801")
+
+
+def test_the_command_records_the_system_user_when_no_one_is_named(monkeypatch):
+    # Parsed like the command line: --by defaults to the user the command runs as.
+    from ledger.management.commands import detach_journal_month
+
+    monkeypatch.setattr(detach_journal_month.getpass, "getuser", lambda: "ops")
+    parser = detach_journal_month.Command().create_parser("manage.py", "detach_journal_month")
+    assert parser.parse_args([]).by == "ops"
+    assert parser.parse_args(["--by", "Wang Li"]).by == "Wang Li"
+
+    def nameless():
+        raise KeyError("uid not found: 1234")
+
+    monkeypatch.setattr(detach_journal_month.getpass, "getuser", nameless)
+    parser = detach_journal_month.Command().create_parser("manage.py", "detach_journal_month")
+    assert parser.parse_args([]).by == ""

@@ -1,4 +1,5 @@
 import datetime as dt
+import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -11,6 +12,13 @@ def month_argument(text: str) -> dt.date:
         return dt.datetime.strptime(text, "%Y-%m").date()
     except ValueError as error:
         raise CommandError(_("A month is written YYYY-MM, e.g. 2026-01.")) from error
+
+
+def _system_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for the process's user id
+        return ""
 
 
 class Command(BaseCommand):
@@ -31,8 +39,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Say what would be detached; change nothing."
         )
+        parser.add_argument(
+            "--by",
+            default=_system_user(),
+            help="Who runs it, kept with the archived month (default: the system user).",
+        )
 
-    def handle(self, *args, month=None, dry_run=False, **options):
+    def handle(self, *args, month=None, dry_run=False, by="", **options):
         try:
             if dry_run:
                 plan = archive.plan_detach(month=month)
@@ -52,7 +65,7 @@ class Command(BaseCommand):
                     }
                 )
                 return
-            archived = archive.detach_oldest_month(month=month, report=self.stdout.write)
+            archived = archive.detach_oldest_month(month=month, report=self.stdout.write, by=by)
         except archive.DetachRefused as refusal:
             raise CommandError(str(refusal.message)) from refusal
         self.stdout.write(
