@@ -80,6 +80,7 @@ class Product(models.Model):
             models.CheckConstraint(
                 condition=Q(max_per_order__gte=1) & Q(max_per_order__lte=1000),
                 name="product_max_per_order_range",
+                violation_error_message=_("From 1 to 1,000 per order."),
             ),
         ]
 
@@ -110,7 +111,11 @@ class FacilityProduct(models.Model):
         verbose_name_plural = _("stock at facilities")
         constraints = [
             models.UniqueConstraint(fields=["facility", "product"], name="facility_product_unique"),
-            models.CheckConstraint(condition=Q(stock__gte=0), name="facility_product_stock_gte_0"),
+            models.CheckConstraint(
+                condition=Q(stock__gte=0),
+                name="facility_product_stock_gte_0",
+                violation_error_message=_("Stock cannot be below zero."),
+            ),
         ]
 
     def __str__(self):

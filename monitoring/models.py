@@ -107,6 +107,7 @@ class Rule(models.Model):
             models.CheckConstraint(
                 condition=Q(percent__isnull=True) | Q(percent__lte=100),
                 name="rule_percent_at_most_100",
+                violation_error_message=_("At most 100 percent."),
             ),
         ]
 
