@@ -107,13 +107,6 @@ class RuleForm(PayerFieldsForm):
         Rule.Kind.DEPOSITORS_FROM_SOURCE: ("count", "days"),
     }
 
-    def clean_percent(self):
-        # The database's rule_percent_at_most_100, said as a sentence at the field.
-        percent = self.cleaned_data.get("percent")
-        if percent is not None and percent > 100:
-            raise forms.ValidationError(_("At most 100 percent."))
-        return percent
-
     def clean(self):
         cleaned = super().clean()
         for field in self.NEEDS.get(cleaned.get("kind"), ()):

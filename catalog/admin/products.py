@@ -80,13 +80,6 @@ class OfferForm(forms.ModelForm):
                 if name in self.fields:
                     self.fields[name].disabled = True
 
-    def clean_stock(self):
-        # The database's facility_product_stock_gte_0, said as a sentence at the field.
-        stock = self.cleaned_data.get("stock")
-        if stock is not None and stock < 0:
-            raise forms.ValidationError(_("Stock cannot be below zero."))
-        return stock
-
     def starts_selling(self) -> bool:
         """A new offer of a product that already exists (not of a product being added). On
         the product's page, the product is the page's (``parent_product``, set once the row is
@@ -253,13 +246,6 @@ class ProductForm(YuanAmountsForm):
                 _("A price is at most %(amount)s.") % {"amount": format_fen(MAX_PRICE_FEN)}
             )
         return price_fen
-
-    def clean_max_per_order(self):
-        # The database's product_max_per_order_range, said as a sentence at the field.
-        value = self.cleaned_data.get("max_per_order")
-        if value is not None and not 1 <= value <= 1000:
-            raise forms.ValidationError(_("From 1 to 1,000 per order."))
-        return value
 
     def changes_list_price(self) -> bool:
         price_fen = self.cleaned_data.get("price")
